@@ -1,0 +1,3 @@
+//! Traffic patterns, collective algorithms as flow schedules, the training-step model and the
+//! Chakra execution-trace reader. Ranks are plain indices; the caller maps them to NICs.
+#![forbid(unsafe_code)]
