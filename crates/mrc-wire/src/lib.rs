@@ -8,8 +8,11 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod mrc;
 pub mod psn;
 pub mod usid;
+
+mod field;
 
 pub use error::{Error, Result};
 pub use psn::Psn;

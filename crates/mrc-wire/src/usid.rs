@@ -111,10 +111,16 @@ mod tests {
     fn shift_and_forward_follows_the_reference_example() {
         // fabric-and-srv6.md §7.4 worked example.
         let mut c = Carrier::new(0xfc00_0000, &[0x0801, 0x1005, 0x0802, 0x1807]).unwrap();
-        assert_eq!(c.addr(), "fc00:0:801:1005:802:1807::".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            c.addr(),
+            "fc00:0:801:1005:802:1807::".parse::<Ipv6Addr>().unwrap()
+        );
         assert_eq!(c.lookup_key(), 0xfc00_0000_0801);
         assert_eq!(c.shift(), Some(0x1005));
-        assert_eq!(c.addr(), "fc00:0:1005:802:1807::".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            c.addr(),
+            "fc00:0:1005:802:1807::".parse::<Ipv6Addr>().unwrap()
+        );
         assert_eq!(c.shift(), Some(0x0802));
         assert_eq!(c.shift(), Some(0x1807));
         assert_eq!(c.addr(), "fc00:0:1807::".parse::<Ipv6Addr>().unwrap());
