@@ -4,15 +4,19 @@
 //! (after `new_checked` succeeds no accessor panics), and `Repr` structs with `parse` / `emit`
 //! that the rest of the project exchanges. Every layout taken from an unverified source lives in
 //! [`mrc`] so it can be corrected in one place; the IP-level formats ([`ipv6`], [`srh`], [`udp`],
-//! [`usid`]) are standard.
+//! [`usid`]) are standard. [`stack`] parses and emits whole datagrams; [`pcap`] writes traces.
 #![forbid(unsafe_code)]
 
 mod error;
-pub mod mrc;
-pub mod psn;
-pub mod usid;
-
 mod field;
+pub mod ipv6;
+pub mod mrc;
+pub mod pcap;
+pub mod psn;
+pub mod srh;
+pub mod stack;
+pub mod udp;
+pub mod usid;
 
 pub use error::{Error, Result};
 pub use psn::Psn;
