@@ -1,0 +1,1 @@
+//! Export of static configuration (placeholder; filled below).
