@@ -105,7 +105,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
-/// A parsed SRH. TLVs are skipped on parse and not emitted.
+/// A parsed SRH. TLV contents are not kept: their length is, and `emit` writes that many zero
+/// bytes (Pad1 TLVs), so lengths survive a round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Repr {
     /// Next-header value.
@@ -116,6 +117,8 @@ pub struct Repr {
     pub flags: u8,
     /// Tag.
     pub tag: u16,
+    /// Bytes of TLVs after the segment list (a multiple of 8 on the wire).
+    pub tlv_len: u16,
     segments: [Ipv6Addr; MAX_SEGMENTS],
     len: u8,
 }
@@ -139,6 +142,7 @@ impl Repr {
             segments_left,
             flags: 0,
             tag: 0,
+            tlv_len: 0,
             segments: all,
             len: segments.len() as u8,
         })
@@ -173,6 +177,7 @@ impl Repr {
             segments_left: p.segments_left(),
             flags: p.flags(),
             tag: p.tag(),
+            tlv_len: (p.header_len() - FIXED_LEN - 16 * n) as u16,
             segments,
             len: n as u8,
         })
@@ -180,7 +185,7 @@ impl Repr {
 
     /// Header length in bytes.
     pub fn buffer_len(&self) -> usize {
-        FIXED_LEN + 16 * usize::from(self.len)
+        FIXED_LEN + 16 * usize::from(self.len) + usize::from(self.tlv_len)
     }
 
     /// Writes the header.
@@ -189,11 +194,12 @@ impl Repr {
         if buf.len() < len {
             return Err(Error::Truncated);
         }
-        if self.len == 0 || self.segments_left >= self.len {
+        if self.len == 0 || self.segments_left >= self.len || self.tlv_len % 8 != 0 {
             return Err(Error::BadValue);
         }
+        let ext_len = (len - FIXED_LEN) / 8;
         buf[0] = self.next_header;
-        buf[1] = 2 * self.len;
+        buf[1] = u8::try_from(ext_len).map_err(|_| Error::Oversized)?;
         buf[2] = ROUTING_TYPE;
         buf[3] = self.segments_left;
         buf[4] = self.len - 1;
@@ -202,6 +208,7 @@ impl Repr {
         for (i, s) in self.segments().iter().enumerate() {
             buf[FIXED_LEN + 16 * i..FIXED_LEN + 16 * (i + 1)].copy_from_slice(&s.octets());
         }
+        buf[len - usize::from(self.tlv_len)..len].fill(0);
         Ok(())
     }
 }
