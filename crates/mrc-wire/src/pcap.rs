@@ -49,6 +49,86 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// Link type of raw IP records (IPv4 or IPv6, told apart by the version nibble).
+pub const LINKTYPE_RAW: u32 = 101;
+/// Magic number of a microsecond-resolution pcap file.
+pub const MAGIC_MICROS: u32 = 0xA1B2_C3D4;
+
+/// One record read from a pcap file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Capture time in nanoseconds.
+    pub time_ns: u64,
+    /// Captured bytes (`caplen` of them).
+    pub data: Vec<u8>,
+    /// Length of the packet on the wire.
+    pub orig_len: u32,
+}
+
+/// Reads classic little-endian pcap files (micro- or nanosecond magic) of link type
+/// [`LINKTYPE_IPV6`] or [`LINKTYPE_RAW`].
+#[derive(Debug)]
+pub struct Reader<R: io::Read> {
+    input: R,
+    nanos: bool,
+    snaplen: u32,
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}
+
+impl<R: io::Read> Reader<R> {
+    /// Reads and checks the file header.
+    pub fn new(mut input: R) -> io::Result<Self> {
+        let mut h = [0u8; 24];
+        input.read_exact(&mut h)?;
+        let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let nanos = match word(0) {
+            MAGIC_NANOS => true,
+            MAGIC_MICROS => false,
+            _ => {
+                return Err(invalid(
+                    "not a little-endian classic pcap file (bad magic number)",
+                ));
+            }
+        };
+        if !matches!(word(20), LINKTYPE_IPV6 | LINKTYPE_RAW) {
+            return Err(invalid("pcap link type is not raw IP (101) or IPv6 (229)"));
+        }
+        Ok(Self {
+            input,
+            nanos,
+            snaplen: word(16),
+        })
+    }
+
+    /// The next record, or `None` at the end of the file.
+    pub fn next_record(&mut self) -> io::Result<Option<Record>> {
+        let mut h = [0u8; 16];
+        match self.input.read_exact(&mut h) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let frac = u64::from(word(4));
+        let time_ns =
+            u64::from(word(0)) * 1_000_000_000 + if self.nanos { frac } else { frac * 1000 };
+        let caplen = word(8);
+        if caplen > self.snaplen.max(262_144) {
+            return Err(invalid("pcap record longer than the snapshot length"));
+        }
+        let mut data = vec![0u8; caplen as usize];
+        self.input.read_exact(&mut data)?;
+        Ok(Some(Record {
+            time_ns,
+            data,
+            orig_len: word(12),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +145,18 @@ mod tests {
         assert_eq!(&bytes[32..36], &3u32.to_le_bytes());
         assert_eq!(&bytes[36..40], &9u32.to_le_bytes());
         assert_eq!(&bytes[40..], &[1, 2, 3]);
+
+        let mut r = Reader::new(&bytes[..]).unwrap();
+        let rec = r.next_record().unwrap().unwrap();
+        assert_eq!(
+            rec,
+            Record {
+                time_ns: 1_500_000_123,
+                data: vec![1, 2, 3],
+                orig_len: 9
+            }
+        );
+        assert_eq!(r.next_record().unwrap(), None);
+        assert!(Reader::new(&bytes[4..]).is_err());
     }
 }

@@ -319,3 +319,65 @@ impl Repr {
         Ok(buf)
     }
 }
+
+impl core::fmt::Display for Repr {
+    /// One line: opcode, QP, PSN, flags and the fields that matter for the opcode.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let b = &self.bth;
+        write!(f, "{} qp={:#x} psn={}", b.opcode.name(), b.dest_qp, b.psn)?;
+        for (set, flag) in [(b.ack_req, "A"), (b.retransmit, "rtx"), (b.timestamp, "ts")] {
+            if set {
+                write!(f, " [{flag}]")?;
+            }
+        }
+        match &self.body {
+            Body::Write(w) => {
+                write!(f, " msn={} rqmsn={}", w.meth.msn, w.meth.rqmsn)?;
+                write!(
+                    f,
+                    " va={:#x} rkey={:#x} dma_len={}",
+                    w.reth.va, w.reth.rkey, w.reth.dma_len
+                )?;
+                if let Some(imm) = w.imm {
+                    write!(f, " imm={imm:#010x}")?;
+                }
+                if w.payload_len == 0 {
+                    f.write_str(" payload=0 (trimmed)")
+                } else {
+                    write!(f, " payload={}", w.payload_len)
+                }
+            }
+            Body::Ack(a) => write!(f, " syndrome={:#04x} msn={}", a.syndrome, a.msn),
+            Body::Sack { seth, cc } => write!(
+                f,
+                " cack={} ack_psn={} ev={:#010x} mark={:?} base={} bitmap={:#018x} mpr={} ooo={} pen={} rcvd={}",
+                seth.cack_psn,
+                seth.ack_psn(),
+                seth.entropy,
+                seth.mark,
+                seth.bitmap_base(),
+                seth.sack_bitmap,
+                seth.mpr,
+                cc.ooo_count,
+                cc.rcv_cwnd_pen,
+                cc.rcvd_bytes
+            ),
+            Body::Nack(n) => write!(
+                f,
+                " reason={} nack_psn={} ev={:#010x}",
+                n.reason.name(),
+                n.nack_psn,
+                n.entropy
+            ),
+            Body::Probe(p) => write!(f, " probe_id={}", p.probe_id),
+            Body::EndpointRequest(r) => {
+                write!(
+                    f,
+                    " op={:?} port_status_mask={:#x}",
+                    r.op, r.port_status_mask
+                )
+            }
+            Body::EndpointResponse(r) => write!(f, " op={:?}", r.op),
+        }
+    }
+}
