@@ -4,4 +4,401 @@
 //!
 //! No sockets, threads, clock or global RNG: the caller owns time and randomness, so the same code
 //! runs unchanged in the simulator (`mrc-sim`) and over real sockets (`mrc-net`).
+//!
+//! # Shape (quinn-proto style, design.md §3)
+//!
+//! ```text
+//! conn.handle_packet(now, &Received { repr, ev, port, ecn_ce, trim, payload })
+//! conn.handle_timeout(now)
+//! conn.poll_transmit(now, ready_ports) -> Option<Transmit { repr, ev, port, class, payload }>
+//! conn.poll_timeout() -> Option<Instant>
+//! conn.poll_event() -> Option<Event>
+//! conn.post_write(WriteRequest { .. })            // Write or Write-with-Immediate
+//! ```
+//!
+//! Both [`Connection`] (MRC) and [`roce::Connection`] (RoCEv2 RC baseline) implement
+//! [`Transport`], so the simulator and the test harness drive them the same way.
+//!
+//! # Decisions where the references leave room
+//!
+//! - **Payload.** [`Transmit::payload`] names a local address range; the caller reads the bytes
+//!   from [`Transport::regions`] (real transport) or carries only the length (simulator). On
+//!   receive, `Received::payload = Some(bytes)` is copied into the region named by RETH after the
+//!   key/bounds check; `None` does the bookkeeping only.
+//! - **Access errors.** A write with an unknown R_Key or outside its region is never applied; the
+//!   responder answers NACK `UNEXP_EVENT` (the fatal code; RC semantics of a remote access
+//!   error) and counts it; the requester completes the work request with
+//!   [`WcStatus::RemoteAccessError`] and moves the QP to ERROR. The responder itself stays up (a
+//!   forged packet must not kill it).
+//! - **RETH.** Every data packet carries VA of its own payload, the R_Key, and DMA length = the
+//!   whole message length.
+//! - **SKIP** lasts one rotation pass; **reverse EVs** are the two most recent EVs per plane on
+//!   which data arrived intact ([`ev::ReverseEvs`]); probe answers go back on the probed EV.
+//! - **RTT** comes from the sender's per-PSN send times (no TSETH is emitted); NSCC counts
+//!   newly acked bytes from its own send records, not from `rcvd_bytes` (which is still sent,
+//!   in 256-byte units).
+//! - **Unexplained loss** (out-of-order threshold in send order, or the per-packet timer
+//!   clamp(3·SRTT, 2·base RTT, QP timeout)) retires the EV at once and also declares lost
+//!   every other packet in flight on that EV.
+//! - **QP timer**: no progress for T = 1.024 µs·2^timeout → retransmit everything in flight;
+//!   `linear_cnt` retries at T, then `exp_cnt` at T·2^k (cap 2^24·1.024 µs; 25 = forever),
+//!   then ERROR.
 #![forbid(unsafe_code)]
+
+mod bits;
+pub mod cc;
+pub mod config;
+mod conn;
+pub mod ev;
+pub mod mr;
+pub mod rng;
+pub mod roce;
+pub mod testing;
+pub mod time;
+
+pub use cc::{AckSample, CongestionControl, FixedWindow, Nscc, NsccConfig};
+pub use config::{
+    CcAlgorithm, CcProfile, ConnectionConfig, DeviceAttr, EvProfile, LbMode, ModifyQpError,
+    MrcQpAttr, PlaneEvs, ProbePolicy, QpHint, QpState, Retry, SackPolicy,
+};
+pub use conn::Connection;
+pub use ev::{EvSet, EvState};
+pub use mr::{AccessError, MemoryRegions, RegionHandle};
+pub use time::{Duration, Instant};
+
+use mrc_wire::mrc;
+
+/// Ports (= planes) as a bitmask: bit p = port/plane p (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PortMask(pub u32);
+
+impl PortMask {
+    /// Every port.
+    pub const ALL: Self = Self(u32::MAX);
+    /// No port.
+    pub const NONE: Self = Self(0);
+
+    /// True if port `p` is in the mask.
+    pub const fn contains(self, p: u8) -> bool {
+        p < 32 && self.0 & (1 << p) != 0
+    }
+
+    /// The first `n` ports.
+    pub const fn first(n: u8) -> Self {
+        if n >= 32 {
+            Self::ALL
+        } else {
+            Self((1u32 << n) - 1)
+        }
+    }
+}
+
+/// Traffic class of a packet (selects DSCP / switch queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrafficClass {
+    /// First transmission of data (trimmable).
+    Data,
+    /// Retransmitted data (own, higher-priority class; trimmable).
+    Retransmit,
+    /// SACK, NACK, probes, endpoint requests (high priority, never trimmed).
+    Control,
+}
+
+/// A payload by reference: bytes `[addr, addr + len)` of a local memory region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PayloadRef {
+    /// Local address.
+    pub addr: u64,
+    /// Length in bytes (= `payload_len` of the Write body).
+    pub len: u32,
+}
+
+/// A packet to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Transmit {
+    /// Typed headers.
+    pub repr: mrc::Repr,
+    /// EV (path) to send on.
+    pub ev: u32,
+    /// Local port (= plane) to send on.
+    pub port: u8,
+    /// Traffic class.
+    pub class: TrafficClass,
+    /// Payload of a data packet.
+    pub payload: Option<PayloadRef>,
+}
+
+impl Transmit {
+    /// Bytes of the MRC packet (headers + payload + ICRC), without UDP/IP/Ethernet.
+    pub fn wire_len(&self) -> usize {
+        self.repr.buffer_len()
+    }
+}
+
+/// How the network trimmed a data packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trim {
+    /// Trimmed inside the fabric (congestion on this path).
+    Fabric,
+    /// Trimmed at the last hop (incast).
+    LastHop,
+}
+
+/// A packet handed to [`Transport::handle_packet`].
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    /// Typed headers.
+    pub repr: mrc::Repr,
+    /// EV the packet travelled on (the sender's EV).
+    pub ev: u32,
+    /// Local port (= plane) it arrived on.
+    pub port: u8,
+    /// Arrived ECN-CE marked.
+    pub ecn_ce: bool,
+    /// Payload trimmed by the network (then `payload` is ignored).
+    pub trim: Option<Trim>,
+    /// Payload bytes (None: bookkeeping only).
+    pub payload: Option<&'a [u8]>,
+}
+
+impl<'a> Received<'a> {
+    /// A received packet with no marks.
+    pub const fn new(repr: mrc::Repr, ev: u32, port: u8, payload: Option<&'a [u8]>) -> Self {
+        Self {
+            repr,
+            ev,
+            port,
+            ecn_ce: false,
+            trim: None,
+            payload,
+        }
+    }
+}
+
+/// Completion status of a work request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WcStatus {
+    /// All bytes placed at the responder.
+    Success,
+    /// The responder refused the access (key or bounds).
+    RemoteAccessError,
+    /// The retry budget ran out.
+    RetryExceeded,
+    /// The responder's Write-IMM bound was exceeded.
+    WimmLimit,
+    /// Flushed because the QP went to ERROR.
+    Flushed,
+}
+
+/// Why a QP went to ERROR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QpErrorReason {
+    /// Retries exhausted with no progress.
+    RetryExceeded,
+    /// The peer refused a remote access (NACK UNEXP_EVENT).
+    RemoteAccess,
+    /// More Write-IMM outstanding at this responder than `max_wimm_dest`.
+    WimmLimitDest,
+    /// The peer reported its Write-IMM bound exceeded.
+    WimmLimitPeer,
+}
+
+/// Something the application or controller should know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A posted work request completed (in post order).
+    SendComplete {
+        /// Caller's id.
+        wr_id: u64,
+        /// Outcome.
+        status: WcStatus,
+    },
+    /// A Write-with-Immediate was fully placed after all earlier writes (in MSN order).
+    RecvImm {
+        /// The immediate.
+        imm: u32,
+        /// Message length in bytes.
+        len: u32,
+        /// Message sequence number.
+        msn: u16,
+    },
+    /// The QP moved to ERROR.
+    QpError(QpErrorReason),
+    /// An EV changed between GOOD and ASSUMED_BAD (controller-visible transitions).
+    EvState {
+        /// The EV.
+        ev: u32,
+        /// Its plane.
+        plane: u8,
+        /// New state.
+        state: EvState,
+    },
+    /// A loss on `ev` retired nothing because the QP is at `ev_min_active`.
+    EvLossAtFloor {
+        /// The EV.
+        ev: u32,
+    },
+    /// A plane ran out of EVs and is masked for this QP.
+    PlaneMasked {
+        /// Plane.
+        plane: u8,
+    },
+    /// A masked plane has an EV again.
+    PlaneUnmasked {
+        /// Plane.
+        plane: u8,
+    },
+    /// The peer acknowledged our Port Status Update.
+    PortStatusAcked,
+    /// The peer announced its port status (bit p = plane p up).
+    PeerPortStatus {
+        /// Ports up at the peer.
+        mask: u32,
+    },
+}
+
+/// An RDMA Write (or Write-with-Immediate) to post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WriteRequest {
+    /// Caller's id, returned in the completion.
+    pub wr_id: u64,
+    /// Local source address (inside a registered local region).
+    pub local_addr: u64,
+    /// Bytes to write.
+    pub len: u32,
+    /// Remote destination address.
+    pub remote_addr: u64,
+    /// Remote key.
+    pub rkey: u32,
+    /// Immediate data: Some = Write-with-Immediate.
+    pub imm: Option<u32>,
+}
+
+/// Why a work request was refused at post time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostError {
+    /// The QP is not in RTS.
+    #[error("QP is not in RTS (state {0:?})")]
+    NotReady(QpState),
+    /// The local range is not inside a registered region.
+    #[error("local buffer outside every registered region")]
+    LocalOutOfBounds,
+    /// The send queue is full.
+    #[error("send queue full")]
+    QueueFull,
+}
+
+/// Counters of one connection (the simulator's JSON reads these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Data packets sent (first transmissions and retransmissions).
+    pub data_sent: u64,
+    /// Data packets retransmitted.
+    pub data_retransmitted: u64,
+    /// Payload bytes sent (including retransmissions).
+    pub bytes_sent: u64,
+    /// Control packets sent (SACK, NACK, ACK, probes, endpoint messages).
+    pub control_sent: u64,
+    /// SACKs (or RoCE ACKs) sent.
+    pub sacks_sent: u64,
+    /// NACKs (or RoCE NAKs) sent.
+    pub nacks_sent: u64,
+    /// EV probes sent.
+    pub probes_sent: u64,
+    /// Data packets received (new, intact).
+    pub data_received: u64,
+    /// Payload bytes placed.
+    pub bytes_placed: u64,
+    /// Duplicate data packets received.
+    pub duplicates_received: u64,
+    /// Trimmed data packets received (this side as responder).
+    pub trimmed_received: u64,
+    /// ECN-CE marked data packets received.
+    pub ecn_received: u64,
+    /// SACKs (or RoCE ACKs) received.
+    pub sacks_received: u64,
+    /// NACKs received for trimmed packets (mid-fabric).
+    pub nacks_trimmed: u64,
+    /// NACKs received for last-hop trims.
+    pub nacks_trimmed_last_hop: u64,
+    /// NACKs received for responder resources / window.
+    pub nacks_resource: u64,
+    /// Fatal NACKs received.
+    pub nacks_fatal: u64,
+    /// ECN echoes received (SACK M = SKIP_ONCE) or CNPs (RoCE).
+    pub ecn_echoes: u64,
+    /// Packets declared lost by the out-of-order rule.
+    pub losses_ooo: u64,
+    /// Packets declared lost by the per-packet timer.
+    pub losses_timeout: u64,
+    /// QP-level timeouts.
+    pub qp_timeouts: u64,
+    /// EVs put into SKIP.
+    pub ev_skipped: u64,
+    /// EVs retired (→ ASSUMED_BAD).
+    pub ev_retired: u64,
+    /// EVs resurrected by probes.
+    pub ev_resurrected: u64,
+    /// Losses that retired nothing because of `ev_min_active`.
+    pub ev_loss_at_floor: u64,
+    /// Writes rejected: unknown key.
+    pub rejected_bad_key: u64,
+    /// Writes rejected: outside the region.
+    pub rejected_out_of_bounds: u64,
+    /// Packets rejected: QP not in a state that accepts them.
+    pub rejected_not_ready: u64,
+    /// Packets rejected: wrong destination QP.
+    pub rejected_wrong_qp: u64,
+    /// Writes rejected: PSN outside the tracking window.
+    pub rejected_out_of_window: u64,
+    /// SACKs/ACKs ignored because they acknowledged PSNs never sent.
+    pub forged_acks: u64,
+    /// NACKs ignored (unknown PSN or stale EV).
+    pub stale_nacks: u64,
+    /// Send completions delivered.
+    pub completions: u64,
+    /// Write-IMM receive completions delivered.
+    pub imm_completions: u64,
+}
+
+/// The common sans-IO surface of [`Connection`] (MRC) and [`roce::Connection`] (RoCEv2 RC).
+pub trait Transport {
+    /// Feeds one received packet.
+    fn handle_packet(&mut self, now: Instant, pkt: &Received<'_>);
+    /// Runs timers that are due at `now`.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The next packet to send on one of the `ready` ports, if any.
+    ///
+    /// The answer changes after `post_write`, `handle_packet`, `handle_timeout`,
+    /// `handle_port_status`, and with `now` and `ready`.
+    #[must_use]
+    fn poll_transmit(&mut self, now: Instant, ready: PortMask) -> Option<Transmit>;
+    /// When `handle_timeout` should next be called.
+    ///
+    /// The answer changes after any `handle_*`, `post_write` or `poll_transmit` call.
+    #[must_use]
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// The next event.
+    ///
+    /// New events appear after `handle_packet`, `handle_timeout` and `poll_transmit`.
+    #[must_use]
+    fn poll_event(&mut self) -> Option<Event>;
+    /// Posts an RDMA Write (`imm = None`) or Write-with-Immediate.
+    fn post_write(&mut self, wr: WriteRequest) -> Result<(), PostError>;
+    /// Local port `port` went down or came up.
+    fn handle_port_status(&mut self, now: Instant, port: u8, up: bool);
+    /// Memory regions of this endpoint.
+    fn regions(&self) -> &MemoryRegions;
+    /// Memory regions of this endpoint, for registering and filling.
+    fn regions_mut(&mut self) -> &mut MemoryRegions;
+    /// Counters.
+    fn stats(&self) -> &Stats;
+    /// QP state.
+    fn state(&self) -> QpState;
+    /// Work requests posted and not yet completed.
+    fn outstanding(&self) -> usize;
+}

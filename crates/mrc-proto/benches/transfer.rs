@@ -1,0 +1,3 @@
+//! Bulk-transfer benchmark (placeholder).
+#![allow(clippy::unwrap_used, reason = "bench code")]
+fn main() {}

@@ -1,0 +1,407 @@
+//! Congestion control behind a trait; NSCC (`mrc-protocol.md` §8) is the default.
+//!
+//! //= mrc-protocol.md §8.5–§8.7: the per-SACK algorithm, Quick Adapt, trim handling and the
+//! responder penalty. Units: bytes and nanoseconds; gains as in §8.3 (α in bytes per µs).
+
+use crate::time::{Duration, Instant};
+
+/// What one SACK told the sender.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AckSample {
+    /// Payload bytes newly acknowledged by this SACK.
+    pub newly_acked: u64,
+    /// RTT sample from the triggering packet's send time (None if retransmitted or unknown).
+    pub rtt: Option<Duration>,
+    /// The SACK echoed an ECN mark (M = SKIP_ONCE).
+    pub ecn: bool,
+    /// Responder window penalty, 0 … 127.
+    pub rcv_cwnd_pen: u8,
+    /// Bytes in flight after this SACK was applied.
+    pub in_flight: u64,
+}
+
+/// A sender congestion controller (one per QP).
+pub trait CongestionControl: core::fmt::Debug + Send {
+    /// A SACK arrived.
+    fn on_ack(&mut self, now: Instant, sample: &AckSample);
+    /// A trim NACK for `bytes` arrived (`last_hop`: TRIMMED_LASTHOP).
+    fn on_trim(&mut self, now: Instant, bytes: u64, last_hop: bool, in_flight: u64);
+    /// `bytes` were declared lost without a trim (timeout or out-of-order detection).
+    fn on_loss(&mut self, now: Instant, bytes: u64, in_flight: u64);
+    /// Current congestion window in bytes.
+    fn window(&self) -> u64;
+}
+
+/// A fixed window: no congestion control (`algorithm = NULL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedWindow(pub u64);
+
+impl CongestionControl for FixedWindow {
+    fn on_ack(&mut self, _now: Instant, _sample: &AckSample) {}
+    fn on_trim(&mut self, _now: Instant, _bytes: u64, _last_hop: bool, _in_flight: u64) {}
+    fn on_loss(&mut self, _now: Instant, _bytes: u64, _in_flight: u64) {}
+    fn window(&self) -> u64 {
+        self.0
+    }
+}
+
+/// NSCC configuration; field names follow `mrc_ctl_cc_nscc_cfg` (§8.8), plus sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NsccConfig {
+    /// Non-zero disables Quick Adapt.
+    pub disable_qa: u8,
+    /// Bytes acked between window adjustments.
+    pub adjust_bytes_threshold: u32,
+    /// Time between window adjustments, ns.
+    pub adjust_period_threshold: u32,
+    /// Base (unloaded network) RTT, ns.
+    pub base_rtt: u32,
+    /// Additive increase per adjust period, bytes.
+    pub eta: f32,
+    /// Fair-increase gain, bytes.
+    pub fi: f32,
+    /// Fast-increase scale.
+    pub fi_scale: f32,
+    /// Multiplicative-decrease gain.
+    pub gamma: f32,
+    /// Floor of the multiplicative factor.
+    pub max_md_jump: f32,
+    /// Largest window, bytes.
+    pub max_cwnd: u32,
+    /// Quick Adapt gate (shift of `max_cwnd`).
+    pub qa_gate: u8,
+    /// Quick Adapt delay threshold, ns.
+    pub qa_threshold: u32,
+    /// Target queueing delay, ns.
+    pub target_delay: u32,
+    /// Proportional gain α, bytes per µs of delay headroom.
+    pub alpha: f32,
+    /// Maximum segment size (payload), bytes.
+    pub mss: u32,
+    /// Smallest window, bytes (1 MTU).
+    pub min_cwnd: u32,
+    /// Initial window, bytes (default = `max_cwnd`).
+    pub initial_cwnd: u32,
+}
+
+impl NsccConfig {
+    /// The UETSIM scaling of §8.3 for a sender of `bps` bits/s and a network RTT `rtt`:
+    /// a = BDP / 150 KB, b = target / 12 µs, target = 0.75 RTT with trimming (1.0 without).
+    pub fn for_network(bps: u64, rtt: Duration, mss: u32, trimming: bool) -> Self {
+        let rtt_ns = rtt.as_nanos().max(1) as f64;
+        let bdp = bps as f64 / 8.0 * rtt_ns / 1e9;
+        let a = bdp / 150_000.0;
+        let target = if trimming { 0.75 } else { 1.0 } * rtt_ns;
+        let b = target / 12_000.0;
+        let mssf = f64::from(mss);
+        let maxwnd = 1.5 * bdp;
+        Self {
+            disable_qa: 0,
+            adjust_bytes_threshold: 8 * mss,
+            adjust_period_threshold: rtt_ns as u32,
+            base_rtt: rtt_ns as u32,
+            eta: (0.15 * mssf * a) as f32,
+            fi: (5.0 * mssf * a) as f32,
+            fi_scale: (0.25 * a) as f32,
+            gamma: 0.8,
+            max_md_jump: 0.5,
+            max_cwnd: maxwnd as u32,
+            qa_gate: 3,
+            qa_threshold: (4.0 * target) as u32,
+            target_delay: target as u32,
+            alpha: (4.0 * mssf * a * b / (target / 1_000.0)) as f32,
+            mss,
+            min_cwnd: mss,
+            initial_cwnd: maxwnd as u32,
+        }
+    }
+}
+
+/// NSCC (UET 1.0 sender CC) as applied to MRC (§8.5–§8.7).
+#[derive(Debug, Clone)]
+pub struct Nscc {
+    cfg: NsccConfig,
+    cwnd: f64,
+    inc: f64,
+    base_rtt: u64,
+    avg_delay: f64,
+    last_delay: u64,
+    last_adjust: Instant,
+    bytes_since_adjust: u64,
+    last_md: Option<Instant>,
+    fast_bytes: u64,
+    fast: bool,
+    qa_epoch: Instant,
+    qa_achieved: u64,
+    qa_trigger: bool,
+    qa_ignore: u64,
+    started: bool,
+}
+
+impl Nscc {
+    /// A controller with this configuration.
+    pub fn new(cfg: NsccConfig) -> Self {
+        let cwnd = f64::from(
+            cfg.initial_cwnd
+                .clamp(cfg.min_cwnd, cfg.max_cwnd.max(cfg.min_cwnd)),
+        );
+        Self {
+            base_rtt: u64::from(cfg.base_rtt),
+            cwnd,
+            inc: 0.0,
+            avg_delay: 0.0,
+            last_delay: 0,
+            last_adjust: Instant::ZERO,
+            bytes_since_adjust: 0,
+            last_md: None,
+            fast_bytes: 0,
+            fast: false,
+            qa_epoch: Instant::ZERO,
+            qa_achieved: 0,
+            qa_trigger: false,
+            qa_ignore: 0,
+            started: false,
+            cfg,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NsccConfig {
+        &self.cfg
+    }
+
+    fn clamp(&mut self) {
+        let lo = f64::from(self.cfg.min_cwnd);
+        let hi = f64::from(self.cfg.max_cwnd).max(lo);
+        self.cwnd = self.cwnd.clamp(lo, hi);
+    }
+
+    fn start(&mut self, now: Instant) {
+        if !self.started {
+            self.started = true;
+            self.last_adjust = now;
+            self.qa_epoch = now;
+        }
+    }
+
+    /// Quick Adapt (§8.6): once per epoch of base_rtt + target.
+    fn quick_adapt(&mut self, now: Instant, in_flight: u64) -> bool {
+        if self.cfg.disable_qa != 0 {
+            return false;
+        }
+        let epoch = Duration::from_nanos(self.base_rtt + u64::from(self.cfg.target_delay));
+        if now < self.qa_epoch + epoch {
+            return false;
+        }
+        let gate = u64::from(self.cfg.max_cwnd) >> self.cfg.qa_gate;
+        let fire = self.qa_trigger && self.qa_achieved < gate;
+        if fire {
+            self.cwnd = (self.qa_achieved as f64).max(f64::from(self.cfg.min_cwnd));
+            self.clamp();
+            self.qa_ignore = in_flight;
+            self.inc = 0.0;
+        }
+        self.qa_epoch = now;
+        self.qa_achieved = 0;
+        self.qa_trigger = false;
+        fire
+    }
+
+    fn fulfil(&mut self, now: Instant, newly: u64) {
+        self.bytes_since_adjust += newly;
+        let period = Duration::from_nanos(u64::from(self.cfg.adjust_period_threshold));
+        let period_over = now.saturating_since(self.last_adjust) > period;
+        if self.bytes_since_adjust > u64::from(self.cfg.adjust_bytes_threshold) || period_over {
+            self.cwnd += self.inc / self.cwnd.max(1.0);
+            if period_over {
+                self.cwnd += f64::from(self.cfg.eta);
+            }
+            self.inc = 0.0;
+            self.bytes_since_adjust = 0;
+            self.last_adjust = now;
+            self.clamp();
+        }
+    }
+}
+
+impl CongestionControl for Nscc {
+    fn on_ack(&mut self, now: Instant, s: &AckSample) {
+        self.start(now);
+        let target = u64::from(self.cfg.target_delay);
+        let delay = match s.rtt {
+            Some(rtt) => {
+                let r = rtt.as_nanos();
+                if r < self.base_rtt {
+                    self.base_rtt = r;
+                }
+                r - self.base_rtt
+            }
+            None => self.last_delay,
+        };
+        self.last_delay = delay;
+        let input = if !s.ecn && delay > target {
+            0.25 * self.base_rtt as f64
+        } else {
+            delay as f64
+        };
+        self.avg_delay += 0.0125 * (input - self.avg_delay);
+        self.qa_achieved += s.newly_acked;
+        if delay > u64::from(self.cfg.qa_threshold) {
+            self.qa_trigger = true;
+        }
+        if self.qa_ignore > 0 {
+            self.qa_ignore = self.qa_ignore.saturating_sub(s.newly_acked);
+            return;
+        }
+        if self.quick_adapt(now, s.in_flight) {
+            return;
+        }
+        let newly = s.newly_acked as f64;
+        match (s.ecn, delay >= target) {
+            (false, true) => {
+                self.fast_bytes = 0;
+                self.fast = false;
+                self.inc += f64::from(self.cfg.fi) * newly;
+            }
+            (false, false) => {
+                if delay < 1_000 {
+                    self.fast_bytes += s.newly_acked;
+                    if self.fast_bytes as f64 > self.cwnd {
+                        self.fast = true;
+                    }
+                } else {
+                    self.fast_bytes = 0;
+                    self.fast = false;
+                }
+                if self.fast {
+                    self.cwnd += newly * f64::from(self.cfg.fi_scale);
+                    self.clamp();
+                } else {
+                    let headroom_us = (target - delay) as f64 / 1_000.0;
+                    self.inc += f64::from(self.cfg.alpha) * newly * headroom_us;
+                }
+            }
+            (true, true) => {
+                self.fast_bytes = 0;
+                self.fast = false;
+                let due = self
+                    .last_md
+                    .is_none_or(|t| now.saturating_since(t).as_nanos() >= self.base_rtt);
+                if due && self.avg_delay > 0.0 {
+                    let f = 1.0
+                        - f64::from(self.cfg.gamma) * (self.avg_delay - target as f64)
+                            / self.avg_delay;
+                    self.cwnd *= f.max(f64::from(self.cfg.max_md_jump)).min(1.0);
+                    self.last_md = Some(now);
+                    self.clamp();
+                }
+            }
+            (true, false) => {}
+        }
+        if s.rcv_cwnd_pen > 0 {
+            // //= §8.7, scaled by 127 (7-bit field); 127 = one packet per RTT.
+            if s.rcv_cwnd_pen >= 127 {
+                self.cwnd = f64::from(self.cfg.min_cwnd);
+            } else {
+                self.cwnd -= newly * f64::from(s.rcv_cwnd_pen) / 127.0;
+            }
+            self.clamp();
+        }
+        self.fulfil(now, s.newly_acked);
+    }
+
+    fn on_trim(&mut self, now: Instant, bytes: u64, _last_hop: bool, in_flight: u64) {
+        self.start(now);
+        // //= §8.7: delay sample = network RTT; try Quick Adapt, else cwnd -= nacked bytes.
+        self.last_delay = self.base_rtt;
+        self.qa_trigger = true;
+        if !self.quick_adapt(now, in_flight) {
+            self.cwnd -= bytes as f64;
+            self.clamp();
+        }
+    }
+
+    fn on_loss(&mut self, now: Instant, _bytes: u64, in_flight: u64) {
+        // Unexplained loss is path failure first (the EV is retired); it only arms Quick Adapt.
+        self.start(now);
+        self.qa_trigger = true;
+        let _ = self.quick_adapt(now, in_flight);
+    }
+
+    fn window(&self) -> u64 {
+        self.cwnd as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_match_worked_example() {
+        // §8.4 row 1: 100 Gb/s, 12 µs, trimming.
+        let c = NsccConfig::for_network(100_000_000_000, Duration::from_micros(12), 4096, true);
+        assert_eq!(c.target_delay, 9_000);
+        assert!((c.alpha - 1365.3).abs() < 1.0, "{}", c.alpha);
+        assert!((c.fi - 20_480.0).abs() < 1.0);
+        assert!((c.eta - 614.4).abs() < 1.0);
+        assert_eq!(c.max_cwnd, 225_000);
+        assert_eq!(c.max_cwnd >> c.qa_gate, 28_125);
+    }
+
+    fn sample(newly: u64, rtt_us: u64, ecn: bool) -> AckSample {
+        AckSample {
+            newly_acked: newly,
+            rtt: Some(Duration::from_micros(rtt_us)),
+            ecn,
+            rcv_cwnd_pen: 0,
+            in_flight: 100_000,
+        }
+    }
+
+    #[test]
+    fn quadrants() {
+        let mut cfg =
+            NsccConfig::for_network(100_000_000_000, Duration::from_micros(12), 4096, true);
+        cfg.initial_cwnd = 100_000;
+        cfg.disable_qa = 1;
+        // ECN + high delay: multiplicative decrease.
+        let mut n = Nscc::new(cfg.clone());
+        let mut t = Instant::ZERO;
+        for _ in 0..200 {
+            t += Duration::from_micros(1);
+            n.on_ack(t, &sample(4096, 40, true));
+        }
+        assert!(n.window() < 100_000, "{}", n.window());
+        // No ECN, low delay: increase.
+        let mut n = Nscc::new(cfg.clone());
+        let mut t = Instant::ZERO;
+        for _ in 0..200 {
+            t += Duration::from_micros(1);
+            n.on_ack(t, &sample(4096, 12, false));
+        }
+        assert!(n.window() > 100_000);
+        // ECN + low delay: unchanged.
+        let mut n = Nscc::new(cfg.clone());
+        n.on_ack(Instant::ZERO, &sample(4096, 12, false));
+        let w = n.window();
+        for i in 0..5 {
+            n.on_ack(Instant::from_nanos(i * 10), &sample(4096, 13, true));
+        }
+        assert!(n.window() >= w);
+        // Trim without Quick Adapt: cwnd -= bytes.
+        let mut n = Nscc::new(cfg);
+        n.on_trim(Instant::ZERO, 4096, false, 0);
+        assert_eq!(n.window(), 100_000 - 4096);
+    }
+
+    #[test]
+    fn quick_adapt_collapses_window_when_little_is_acked() {
+        let cfg = NsccConfig::for_network(100_000_000_000, Duration::from_micros(12), 4096, true);
+        let mut n = Nscc::new(cfg);
+        n.on_ack(Instant::ZERO, &sample(4096, 12, false));
+        n.on_trim(Instant::from_nanos(1_000), 4096, true, 200_000);
+        n.on_ack(Instant::from_nanos(30_000), &sample(4096, 60, false));
+        assert!(n.window() <= 8192, "{}", n.window());
+    }
+}

@@ -1,0 +1,1645 @@
+//! The MRC connection: one QP, requester and responder in one sans-IO state machine.
+
+use std::collections::VecDeque;
+
+use mrc_wire::Psn;
+use mrc_wire::mrc::{
+    self, Body, ENDPOINT_QPN, EndpointOp, NackReason, Opcode, PathMark, TypeNext, Write, bth,
+    cc_state, eeth, erth, meth, neth, peth, reth, seth,
+};
+
+use crate::bits::RingBits;
+use crate::cc::{AckSample, CongestionControl, FixedWindow, Nscc};
+use crate::config::{
+    CcAlgorithm, ConnectionConfig, ModifyQpError, MrcQpAttr, QpState, attr_mask, ibv_mask, qp_cap,
+};
+use crate::ev::{EvSet, EvState, LossOutcome, ReverseEvs};
+use crate::mr::{AccessError, MemoryRegions};
+use crate::time::{Duration, Instant};
+use crate::{
+    Event, PayloadRef, PortMask, PostError, QpErrorReason, Received, Stats, TrafficClass, Transmit,
+    Transport, Trim, WcStatus, WriteRequest,
+};
+
+/// Bound of queued control packets; beyond it new ones are dropped (SACKs are cumulative).
+const CTRL_QUEUE_CAP: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    QpRto = 0,
+    PktRto = 1,
+    SackCoalesce = 2,
+    PortStatus = 3,
+    RtxDelay = 4,
+}
+const N_TIMERS: usize = 5;
+
+#[derive(Debug, Clone, Copy)]
+struct PendingWr {
+    wr: WriteRequest,
+    msn: u16,
+    rqmsn: u16,
+    last_psn: Psn,
+    next_off: u32,
+    started: bool,
+    segmented: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SendRecord {
+    psn: Psn,
+    local_addr: u64,
+    remote_addr: u64,
+    rkey: u32,
+    dma_len: u32,
+    len: u32,
+    opcode: Opcode,
+    msn: u16,
+    rqmsn: u16,
+    imm: u32,
+    ev: u32,
+    plane: u8,
+    sent_at: Instant,
+    deadline: Instant,
+    not_before: Instant,
+    tx_seq: u64,
+    tx_count: u16,
+}
+
+impl Default for SendRecord {
+    fn default() -> Self {
+        Self {
+            psn: Psn::ZERO,
+            local_addr: 0,
+            remote_addr: 0,
+            rkey: 0,
+            dma_len: 0,
+            len: 0,
+            opcode: Opcode::WriteOnly,
+            msn: 0,
+            rqmsn: 0,
+            imm: 0,
+            ev: 0,
+            plane: 0,
+            sent_at: Instant::ZERO,
+            deadline: Instant::MAX,
+            not_before: Instant::ZERO,
+            tx_seq: 0,
+            tx_count: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SackTrigger {
+    psn: Psn,
+    ev: u32,
+    plane: u8,
+    mark: PathMark,
+    pr: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ctrl {
+    Sack(SackTrigger),
+    Nack {
+        psn: Psn,
+        ev: u32,
+        plane: u8,
+        reason: NackReason,
+    },
+    EpResponse {
+        op: EndpointOp,
+        ts: u16,
+        ev: u32,
+        plane: u8,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ImmStash {
+    psn: Psn,
+    imm: u32,
+    len: u32,
+    msn: u16,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PortStatusTx {
+    mask: u32,
+    seq: u16,
+    next_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LossCause {
+    Ooo,
+    Timeout,
+}
+
+/// An MRC connection (one QP): requester and responder.
+///
+/// Create with [`Connection::new`] (state RESET) and drive through INIT/RTR/RTS with
+/// [`Connection::modify_qp`], or use [`Connection::new_rts`]. Then feed packets and timeouts and
+/// pull transmits and events through [`Transport`].
+#[derive(Debug)]
+pub struct Connection {
+    cfg: ConnectionConfig,
+    attr: MrcQpAttr,
+    state: QpState,
+    regions: MemoryRegions,
+    ev: EvSet,
+    rev: ReverseEvs,
+    cc: Box<dyn CongestionControl>,
+    plane_bits: u32,
+    planes: u8,
+    local_up: u32,
+    peer_up: u32,
+    plane_rr: u8,
+    port_status: Option<PortStatusTx>,
+    port_status_seq: u16,
+    // requester
+    sq: VecDeque<PendingWr>,
+    seg_idx: usize,
+    next_msn: u16,
+    next_rqmsn: u16,
+    recs: Vec<SendRecord>,
+    rec_mask: u32,
+    inflight: RingBits,
+    rtx: RingBits,
+    rtx_count: u32,
+    snd_una: Psn,
+    snd_nxt: Psn,
+    inflight_bytes: u64,
+    tx_seq: u64,
+    high_acked_tx_seq: u64,
+    wimm_inflight: u16,
+    srtt: Option<Duration>,
+    min_rtt: Duration,
+    qp_retries: u32,
+    peer_mpr: Option<u8>,
+    probe_id: u16,
+    // responder
+    rcv_cack: Psn,
+    rcv_bits: RingBits,
+    rcv_window: u32,
+    rcvd_bytes: u64,
+    ooo: u32,
+    imm_pending: VecDeque<ImmStash>,
+    sack_pending: Option<SackTrigger>,
+    sack_bytes: u32,
+    ctrl: VecDeque<Ctrl>,
+    // common
+    timers: [Option<Instant>; N_TIMERS],
+    last_now: Instant,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl Connection {
+    /// A connection in state RESET.
+    pub fn new(cfg: ConnectionConfig) -> Self {
+        let planes = cfg.ev_profile.plane_count();
+        let plane_bits = PortMask::first(planes).0;
+        let ev = EvSet::new(
+            &cfg.ev_profile,
+            cfg.lb_mode,
+            cfg.probe,
+            cfg.seed ^ u64::from(cfg.qpn).wrapping_mul(0x9E37_79B9),
+        );
+        let rev = ReverseEvs::new(&cfg.ev_profile);
+        let cc: Box<dyn CongestionControl> = match &cfg.cc_profile.algorithm {
+            CcAlgorithm::Nscc(c) => Box::new(Nscc::new(c.clone())),
+            CcAlgorithm::Fixed(w) => Box::new(FixedWindow(*w)),
+        };
+        let psn0 = Psn::new(cfg.initial_psn);
+        Self {
+            regions: MemoryRegions::new(cfg.seed ^ u64::from(cfg.qpn)),
+            attr: MrcQpAttr::default(),
+            state: QpState::Reset,
+            ev,
+            rev,
+            cc,
+            plane_bits,
+            planes,
+            local_up: plane_bits,
+            peer_up: plane_bits,
+            plane_rr: planes.saturating_sub(1),
+            port_status: None,
+            port_status_seq: 0,
+            sq: VecDeque::new(),
+            seg_idx: 0,
+            next_msn: 0,
+            next_rqmsn: 0,
+            recs: Vec::new(),
+            rec_mask: 0,
+            inflight: RingBits::new(64),
+            rtx: RingBits::new(64),
+            rtx_count: 0,
+            snd_una: psn0,
+            snd_nxt: psn0,
+            inflight_bytes: 0,
+            tx_seq: 0,
+            high_acked_tx_seq: 0,
+            wimm_inflight: 0,
+            srtt: None,
+            min_rtt: cfg.base_rtt,
+            qp_retries: 0,
+            peer_mpr: None,
+            probe_id: 0,
+            rcv_cack: psn0.sub(1),
+            rcv_bits: RingBits::new(64),
+            rcv_window: 0,
+            rcvd_bytes: 0,
+            ooo: 0,
+            imm_pending: VecDeque::new(),
+            sack_pending: None,
+            sack_bytes: 0,
+            ctrl: VecDeque::with_capacity(256),
+            timers: [None; N_TIMERS],
+            last_now: Instant::ZERO,
+            events: VecDeque::with_capacity(256),
+            stats: Stats::default(),
+            cfg,
+        }
+    }
+
+    /// A connection taken through INIT, RTR and RTS with `attr` (all mask bits set).
+    pub fn new_rts(cfg: ConnectionConfig, attr: MrcQpAttr) -> Result<Self, ModifyQpError> {
+        let mut c = Self::new(cfg);
+        c.modify_qp(
+            QpState::Init,
+            ibv_mask::STATE,
+            &attr,
+            attr_mask::INIT_REQUIRED,
+        )?;
+        c.modify_qp(
+            QpState::Rtr,
+            ibv_mask::STATE,
+            &attr,
+            attr_mask::RTR_REQUIRED,
+        )?;
+        c.modify_qp(
+            QpState::Rts,
+            ibv_mask::STATE,
+            &attr,
+            attr_mask::RTS_REQUIRED,
+        )?;
+        Ok(c)
+    }
+
+    /// `mrc_modify_qp`: moves to `to`, taking the attributes whose bits are in `mrc_mask`.
+    /// `ibv_mask` carries the verbs attribute bits given alongside; the ones MRC replaces or
+    /// does not support are rejected ([`ibv_mask::REJECTED`]).
+    pub fn modify_qp(
+        &mut self,
+        to: QpState,
+        ibv_mask: u32,
+        attr: &MrcQpAttr,
+        mrc_mask: u32,
+    ) -> Result<(), ModifyQpError> {
+        for (bit, name) in ibv_mask::REJECTED {
+            if ibv_mask & bit != 0 {
+                return Err(ModifyQpError::Unsupported(name));
+            }
+        }
+        let need = |bits: u32, name: &'static str| {
+            if mrc_mask & bits == bits {
+                Ok(())
+            } else {
+                Err(ModifyQpError::MissingAttribute(name))
+            }
+        };
+        let range = |name: &'static str, value: u64, max: u64| {
+            if value <= max {
+                Ok(())
+            } else {
+                Err(ModifyQpError::OutOfRange { name, value, max })
+            }
+        };
+        let dev = self.cfg.device;
+        match (self.state, to) {
+            (_, QpState::Reset) => {
+                let cfg = self.cfg.clone();
+                *self = Self::new(cfg);
+                return Ok(());
+            }
+            (_, QpState::Error) => {
+                self.enter_error(None);
+                return Ok(());
+            }
+            (QpState::Reset, QpState::Init) => {
+                need(attr_mask::HINT, "MRC_QP_HINT")?;
+                need(attr_mask::EV_PROFILE_ID, "MRC_QP_EV_PROFILE_ID")?;
+                need(attr_mask::CC_PROFILE_ID, "MRC_QP_CC_PROFILE_ID")?;
+                if attr.ev_profile_id != self.cfg.ev_profile.id {
+                    return Err(ModifyQpError::UnknownProfile {
+                        kind: "EV",
+                        id: attr.ev_profile_id,
+                    });
+                }
+                if attr.cc_profile_id != self.cfg.cc_profile.id {
+                    return Err(ModifyQpError::UnknownProfile {
+                        kind: "CC",
+                        id: attr.cc_profile_id,
+                    });
+                }
+                self.attr.ev_profile_id = attr.ev_profile_id;
+                self.attr.cc_profile_id = attr.cc_profile_id;
+                self.attr.hint = attr.hint;
+            }
+            (QpState::Init, QpState::Rtr) => {
+                need(attr_mask::MAX_WIMM_DEST, "MRC_QP_MAX_WIMM_DEST")?;
+                need(attr_mask::MPR_DEST, "MRC_QP_MPR_DEST")?;
+                need(attr_mask::CAP, "MRC_QP_CAP")?;
+                range("mpr_dest", u64::from(attr.mpr_dest), u64::from(dev.max_mpr))?;
+                if attr.mpr_dest == 0 || !attr.mpr_dest.is_multiple_of(dev.mpr_resolution.max(1)) {
+                    return Err(ModifyQpError::OutOfRange {
+                        name: "mpr_dest",
+                        value: u64::from(attr.mpr_dest),
+                        max: u64::from(dev.max_mpr),
+                    });
+                }
+                range(
+                    "max_wimm_dest",
+                    u64::from(attr.max_wimm_dest),
+                    u64::from(dev.max_wimm_dest),
+                )?;
+                self.attr.mpr_dest = attr.mpr_dest;
+                self.attr.max_wimm_dest = attr.max_wimm_dest;
+                self.attr.cap = attr.cap;
+                self.rcv_window = attr.mpr_dest_psns();
+                self.rcv_bits = RingBits::new(self.rcv_window + 64);
+                self.imm_pending = VecDeque::with_capacity(usize::from(attr.max_wimm_dest) + 1);
+                self.ctrl.reserve(CTRL_QUEUE_CAP.min(1024));
+            }
+            (QpState::Rtr, QpState::Rts) => {
+                need(attr_mask::MAX_WIMM, "MRC_QP_MAX_WIMM")?;
+                need(attr_mask::MPR, "MRC_QP_MPR")?;
+                need(attr_mask::RETRY_CNT, "MRC_QP_RETRY_CNT")?;
+                need(attr_mask::TIMEOUT, "MRC_QP_TIMEOUT")?;
+                range("mpr", u64::from(attr.mpr), u64::from(dev.max_mpr))?;
+                if attr.mpr == 0 {
+                    return Err(ModifyQpError::OutOfRange {
+                        name: "mpr",
+                        value: 0,
+                        max: u64::from(dev.max_mpr),
+                    });
+                }
+                range(
+                    "max_wimm",
+                    u64::from(attr.max_wimm),
+                    u64::from(dev.max_wimm),
+                )?;
+                range("timeout", u64::from(attr.timeout), 24)?;
+                range("retry.linear_cnt", u64::from(attr.retry.linear_cnt), 7)?;
+                range("retry.exp_cnt", u64::from(attr.retry.exp_cnt), 25)?;
+                self.attr.mpr = attr.mpr;
+                self.attr.max_wimm = attr.max_wimm;
+                self.attr.timeout = attr.timeout;
+                self.attr.retry = attr.retry;
+                let cap = attr.mpr_psns().next_power_of_two();
+                self.recs = vec![SendRecord::default(); cap as usize];
+                self.rec_mask = cap - 1;
+                self.inflight = RingBits::new(cap);
+                self.rtx = RingBits::new(cap);
+                self.sq = VecDeque::with_capacity(self.cfg.max_send_wr as usize);
+            }
+            (from, to) => return Err(ModifyQpError::InvalidTransition { from, to }),
+        }
+        self.state = to;
+        Ok(())
+    }
+
+    /// The QP attributes in force.
+    pub fn attr(&self) -> &MrcQpAttr {
+        &self.attr
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.cfg
+    }
+
+    /// The EV set (states, active lists).
+    pub fn ev_set(&self) -> &EvSet {
+        &self.ev
+    }
+
+    /// Controller `MODIFY_EV_STATE(DENIED)` for one EV of this QP.
+    pub fn deny_ev(&mut self, ev: u32) -> bool {
+        self.ev.deny(ev)
+    }
+
+    /// Current congestion window, bytes.
+    pub fn cwnd(&self) -> u64 {
+        self.cc.window()
+    }
+
+    /// Payload bytes in flight.
+    pub fn in_flight_bytes(&self) -> u64 {
+        self.inflight_bytes
+    }
+
+    /// Smoothed RTT, if sampled.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    /// Ports the peer reported up (bit p = plane p).
+    pub fn peer_ports(&self) -> u32 {
+        self.peer_up
+    }
+
+    fn idx(&self, p: Psn) -> usize {
+        (p.value() & self.rec_mask) as usize
+    }
+
+    fn outstanding_psns(&self) -> u32 {
+        self.snd_nxt.distance_from(self.snd_una)
+    }
+
+    fn in_send_window(&self, p: Psn) -> bool {
+        p.distance_from(self.snd_una) < self.outstanding_psns()
+    }
+
+    fn ack_timeout(&self) -> Duration {
+        self.attr.ack_timeout()
+    }
+
+    /// QP timer wait before timeout number `n` (0-based): T for the first and the linear
+    /// retries, then T·2^k, capped at 2^24 · 1.024 µs.
+    fn qp_backoff(&self, n: u32) -> Duration {
+        let t = self.ack_timeout();
+        let lin = u32::from(self.attr.retry.linear_cnt);
+        let cap = Duration::from_nanos(1_024u64 << 24);
+        if n <= lin {
+            t
+        } else {
+            t.saturating_mul(1u64 << (n - lin).min(24)).min(cap.max(t))
+        }
+    }
+
+    fn pkt_rto(&self) -> Duration {
+        let base = self.min_rtt;
+        let s = self.srtt.unwrap_or(base).saturating_mul(3);
+        s.max(base.saturating_mul(2)).min(self.ack_timeout())
+    }
+
+    fn arm(&mut self, t: Timer, at: Instant) {
+        if let Some(slot) = self.timers.get_mut(t as usize) {
+            *slot = Some(at);
+        }
+    }
+
+    fn disarm(&mut self, t: Timer) {
+        if let Some(slot) = self.timers.get_mut(t as usize) {
+            *slot = None;
+        }
+    }
+
+    fn timer(&self, t: Timer) -> Option<Instant> {
+        self.timers.get(t as usize).copied().flatten()
+    }
+
+    fn masked_planes(&self) -> u32 {
+        !(self.local_up & self.peer_up)
+    }
+
+    // ---------------------------------------------------------------- requester: sending
+
+    fn pick_plane_ev(&mut self, planes: u32, avoid: Option<u32>) -> Option<(u8, u32)> {
+        let n = self.planes.max(1);
+        for k in 1..=n {
+            let p = (self.plane_rr + k) % n;
+            if planes & (1 << p) == 0 {
+                continue;
+            }
+            if let Some(ev) = self.ev.next(p, avoid) {
+                self.plane_rr = p;
+                return Some((p, ev));
+            }
+        }
+        None
+    }
+
+    fn next_rtx(&mut self, now: Instant) -> Option<Psn> {
+        let count = self.outstanding_psns();
+        let mut off = 0;
+        let mut wake: Option<Instant> = None;
+        while off < count {
+            let f = self
+                .rtx
+                .find_next(self.snd_una.add(off).value(), count - off)?;
+            let p = self.snd_una.add(off + f);
+            let nb = self.recs.get(self.idx(p)).map_or(now, |r| r.not_before);
+            if nb <= now {
+                return Some(p);
+            }
+            wake = Some(wake.map_or(nb, |w| w.min(nb)));
+            off += f + 1;
+        }
+        if let Some(w) = wake {
+            self.arm(Timer::RtxDelay, w);
+        }
+        None
+    }
+
+    fn data_repr(&self, r: &SendRecord, rtx: bool) -> mrc::Repr {
+        let mut b = bth::Repr::new(r.opcode, self.cfg.remote_qpn, r.psn);
+        b.retransmit = rtx;
+        mrc::Repr {
+            bth: b,
+            body: Body::Write(Write {
+                meth: meth::Repr {
+                    rqmsn: r.rqmsn,
+                    msn: r.msn,
+                },
+                tseth: None,
+                reth: reth::Repr {
+                    va: r.remote_addr,
+                    rkey: r.rkey,
+                    dma_len: r.dma_len,
+                },
+                imm: r.opcode.has_immediate().then_some(r.imm),
+                payload_len: r.len,
+            }),
+        }
+    }
+
+    fn send_record(&mut self, now: Instant, p: Psn, plane: u8, ev: u32, rtx: bool) -> Transmit {
+        self.tx_seq += 1;
+        let deadline = now + self.pkt_rto();
+        let i = self.idx(p);
+        let tx_seq = self.tx_seq;
+        let r = match self.recs.get_mut(i) {
+            Some(r) => {
+                r.ev = ev;
+                r.plane = plane;
+                r.sent_at = now;
+                r.deadline = deadline;
+                r.tx_seq = tx_seq;
+                r.tx_count = r.tx_count.saturating_add(1);
+                *r
+            }
+            None => SendRecord::default(),
+        };
+        if rtx {
+            self.rtx.clear(p.value());
+            self.rtx_count = self.rtx_count.saturating_sub(1);
+            self.stats.data_retransmitted += 1;
+        }
+        self.inflight.set(p.value());
+        self.inflight_bytes += u64::from(r.len);
+        self.stats.data_sent += 1;
+        self.stats.bytes_sent += u64::from(r.len);
+        if self.timer(Timer::PktRto).is_none_or(|t| t > deadline) {
+            self.arm(Timer::PktRto, deadline);
+        }
+        if self.timer(Timer::QpRto).is_none() {
+            let at = now + self.qp_backoff(self.qp_retries);
+            self.arm(Timer::QpRto, at);
+        }
+        Transmit {
+            repr: self.data_repr(&r, rtx),
+            ev,
+            port: plane,
+            class: if rtx {
+                TrafficClass::Retransmit
+            } else {
+                TrafficClass::Data
+            },
+            payload: Some(PayloadRef {
+                addr: r.local_addr,
+                len: r.len,
+            }),
+        }
+    }
+
+    fn send_window(&self) -> u32 {
+        let own = self.attr.mpr_psns();
+        match self.peer_mpr {
+            Some(m) if self.attr.cap & qp_cap::DYNAMIC_MPR != 0 && m > 0 => {
+                own.min(u32::from(m) * 128)
+            }
+            _ => own,
+        }
+    }
+
+    fn poll_data(&mut self, now: Instant, up: u32) -> Option<Transmit> {
+        let mut planes = up & self.peer_up;
+        for p in 0..self.planes {
+            if self.ev.plane_exhausted(p) {
+                planes &= !(1 << p);
+            }
+        }
+        if planes == 0 {
+            return None;
+        }
+        let cwnd = self.cc.window();
+        let inflight = self.inflight_bytes;
+        let cwnd_ok = |len: u32| inflight == 0 || inflight + u64::from(len) <= cwnd;
+        if self.rtx_count > 0
+            && let Some(p) = self.next_rtx(now)
+        {
+            let r = self.recs.get(self.idx(p)).copied().unwrap_or_default();
+            if !cwnd_ok(r.len) {
+                return None;
+            }
+            let (plane, ev) = self.pick_plane_ev(planes, Some(r.ev))?;
+            return Some(self.send_record(now, p, plane, ev, true));
+        }
+        // New data.
+        if self.outstanding_psns() >= self.send_window() {
+            return None;
+        }
+        let mtu = self.cfg.mtu.max(1);
+        let max_wimm = self.attr.max_wimm;
+        let wimm_inflight = self.wimm_inflight;
+        let wr = *self.sq.get(self.seg_idx)?;
+        if !wr.started && wr.wr.imm.is_some() && wimm_inflight >= max_wimm {
+            return None;
+        }
+        let len = (wr.wr.len - wr.next_off).min(mtu);
+        if !cwnd_ok(len) {
+            return None;
+        }
+        let (plane, ev) = self.pick_plane_ev(planes, None)?;
+        let first = wr.next_off == 0;
+        let last = wr.next_off + len >= wr.wr.len;
+        let imm = wr.wr.imm.is_some();
+        let opcode = match (first, last, imm) {
+            (true, true, false) => Opcode::WriteOnly,
+            (true, true, true) => Opcode::WriteOnlyImm,
+            (true, false, _) => Opcode::WriteFirst,
+            (false, false, _) => Opcode::WriteMiddle,
+            (false, true, false) => Opcode::WriteLast,
+            (false, true, true) => Opcode::WriteLastImm,
+        };
+        let p = self.snd_nxt;
+        let rec = SendRecord {
+            psn: p,
+            local_addr: wr.wr.local_addr + u64::from(wr.next_off),
+            remote_addr: wr.wr.remote_addr + u64::from(wr.next_off),
+            rkey: wr.wr.rkey,
+            dma_len: wr.wr.len,
+            len,
+            opcode,
+            msn: wr.msn,
+            rqmsn: wr.rqmsn,
+            imm: wr.wr.imm.unwrap_or(0),
+            ev,
+            plane,
+            sent_at: now,
+            deadline: Instant::MAX,
+            not_before: now,
+            tx_seq: 0,
+            tx_count: 0,
+        };
+        let i = self.idx(p);
+        if let Some(slot) = self.recs.get_mut(i) {
+            *slot = rec;
+        }
+        self.snd_nxt = p.add(1);
+        if let Some(w) = self.sq.get_mut(self.seg_idx) {
+            if !w.started && imm {
+                self.wimm_inflight += 1;
+            }
+            w.started = true;
+            w.next_off += len;
+            if last {
+                w.segmented = true;
+                w.last_psn = p;
+                self.seg_idx += 1;
+            }
+        }
+        Some(self.send_record(now, p, plane, ev, false))
+    }
+
+    // ---------------------------------------------------------------- control packets
+
+    fn reverse_plane(&self, want: u8, up: u32) -> Option<u8> {
+        let usable = up & self.peer_up;
+        if usable & (1 << want) != 0 {
+            return Some(want);
+        }
+        let any = if usable != 0 { usable } else { up };
+        (any != 0).then(|| any.trailing_zeros() as u8)
+    }
+
+    fn poll_control(&mut self, now: Instant, up: u32) -> Option<Transmit> {
+        if let Some(ps) = self.port_status
+            && ps.next_at <= now
+        {
+            let plane = up.trailing_zeros() as u8;
+            let ev = self.rev.pick(plane).unwrap_or(0);
+            let interval = self
+                .min_rtt
+                .saturating_mul(4)
+                .max(Duration::from_micros(10));
+            if let Some(p) = self.port_status.as_mut() {
+                p.next_at = now + interval;
+            }
+            self.arm(Timer::PortStatus, now + interval);
+            let repr = mrc::Repr {
+                bth: bth::Repr::new(Opcode::EndpointRequest, ENDPOINT_QPN, Psn::ZERO),
+                body: Body::EndpointRequest(erth::Repr {
+                    type_next: TypeNext::default(),
+                    op: EndpointOp::PortStatusUpdate,
+                    vendor_info: 0,
+                    port_status_mask: ps.mask,
+                    tx_timestamp: ps.seq,
+                    tsr: false,
+                    ftype: 0,
+                }),
+            };
+            return Some(self.control(repr, ev, plane));
+        }
+        if let Some(c) = self.ctrl.front().copied() {
+            let (want, ev) = match c {
+                Ctrl::Sack(t) => (t.plane, t.ev),
+                Ctrl::Nack { plane, ev, .. } | Ctrl::EpResponse { plane, ev, .. } => (plane, ev),
+            };
+            if let Some(plane) = self.reverse_plane(want, up) {
+                self.ctrl.pop_front();
+                // Probe answers and NACKs go back on the packet's own EV (it tests that path);
+                // SACKs use the reverse set of the plane.
+                let ev = match c {
+                    Ctrl::Sack(t) if !t.pr => self.rev.pick(plane).unwrap_or(ev),
+                    _ if plane != want => self.rev.pick(plane).unwrap_or(ev),
+                    _ => ev,
+                };
+                let repr = match c {
+                    Ctrl::Sack(t) => {
+                        self.stats.sacks_sent += 1;
+                        self.sack_repr(t)
+                    }
+                    Ctrl::Nack {
+                        psn,
+                        ev: nev,
+                        reason,
+                        ..
+                    } => {
+                        self.stats.nacks_sent += 1;
+                        self.nack_repr(psn, nev, reason)
+                    }
+                    Ctrl::EpResponse { op, ts, .. } => mrc::Repr {
+                        bth: bth::Repr::new(Opcode::EndpointResponse, ENDPOINT_QPN, Psn::ZERO),
+                        body: Body::EndpointResponse(eeth::Repr {
+                            type_next: TypeNext::default(),
+                            op,
+                            tx_timestamp: ts,
+                        }),
+                    },
+                };
+                return Some(self.control(repr, ev, plane));
+            }
+        }
+        if self.state == QpState::Rts {
+            let blocked = !(up & self.peer_up);
+            if let Some((ev, plane)) = self.ev.next_probe(now, blocked) {
+                self.probe_id = self.probe_id.wrapping_add(1);
+                self.stats.probes_sent += 1;
+                let repr = mrc::Repr {
+                    bth: bth::Repr::new(Opcode::ProbeRequest, self.cfg.remote_qpn, self.snd_nxt),
+                    body: Body::Probe(peth::Repr {
+                        type_next: TypeNext::default(),
+                        vendor_info: 0,
+                        probe_id: self.probe_id,
+                        spdcid: self.cfg.qpn as u16,
+                        dpdcid: self.cfg.remote_qpn as u16,
+                        tx_timestamp: 0,
+                        tsr: false,
+                        ftype: 0,
+                    }),
+                };
+                return Some(self.control(repr, ev, plane));
+            }
+        }
+        None
+    }
+
+    fn control(&mut self, repr: mrc::Repr, ev: u32, port: u8) -> Transmit {
+        self.stats.control_sent += 1;
+        Transmit {
+            repr,
+            ev,
+            port,
+            class: TrafficClass::Control,
+            payload: None,
+        }
+    }
+
+    fn penalty(&self) -> u8 {
+        if self.rcv_window == 0 {
+            return 0;
+        }
+        let frac = f64::from(self.ooo) / f64::from(self.rcv_window);
+        let start = self.cfg.penalty_start.clamp(0.0, 0.999);
+        if frac <= start {
+            0
+        } else {
+            ((frac - start) / (1.0 - start) * 127.0).min(127.0) as u8
+        }
+    }
+
+    fn sack_repr(&self, t: SackTrigger) -> mrc::Repr {
+        let cack = self.rcv_cack;
+        let next = cack.add(1);
+        let lo = t.psn.sub(63);
+        let base = if lo.precedes(next) { next } else { lo };
+        let bitmap = self.rcv_bits.window64(base.value());
+        let clamp16 = |d: i32| d.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+        let seth = seth::Repr {
+            type_next: TypeNext::default(),
+            mark: t.mark,
+            pr: t.pr,
+            ack_psn_offset: clamp16(t.psn.diff(cack)),
+            entropy: t.ev,
+            spdcid: self.cfg.qpn as u16,
+            dpdcid: self.cfg.remote_qpn as u16,
+            cack_psn: cack,
+            cc_type: 0,
+            cc_flags: 0,
+            mpr: self.attr.mpr_dest,
+            sack_offset: clamp16(base.diff(cack)),
+            sack_bitmap: bitmap,
+        };
+        let cc = cc_state::Repr {
+            tx_timestamp: 0,
+            ooo_count: self.ooo.min(0x7FFF) as u16,
+            r_c: false,
+            rcv_cwnd_pen: self.penalty(),
+            rcvd_bytes: ((self.rcvd_bytes >> 8) & 0xFF_FFFF) as u32,
+        };
+        mrc::Repr {
+            bth: bth::Repr::new(Opcode::Sack, self.cfg.remote_qpn, cack),
+            body: Body::Sack { seth, cc },
+        }
+    }
+
+    fn nack_repr(&self, psn: Psn, ev: u32, reason: NackReason) -> mrc::Repr {
+        mrc::Repr {
+            bth: bth::Repr::new(Opcode::Nack, self.cfg.remote_qpn, psn),
+            body: Body::Nack(neth::Repr {
+                type_next: TypeNext::default(),
+                reason,
+                vendor_info: 0,
+                entropy: ev,
+                spdcid: self.cfg.qpn as u16,
+                dpdcid: self.cfg.remote_qpn as u16,
+                nack_psn: psn,
+                cc_type: 0x2,
+                cc_flags: 0,
+                tx_timestamp: 0,
+            }),
+        }
+    }
+
+    fn push_ctrl(&mut self, c: Ctrl) {
+        if let (Ctrl::Sack(new), Some(Ctrl::Sack(last))) = (c, self.ctrl.back_mut())
+            && new.mark == PathMark::None
+            && last.mark == PathMark::None
+            && !new.pr
+            && !last.pr
+        {
+            *last = new;
+            return;
+        }
+        if self.ctrl.len() < CTRL_QUEUE_CAP {
+            self.ctrl.push_back(c);
+        }
+    }
+
+    fn sack_now(&mut self, t: SackTrigger) {
+        self.sack_pending = None;
+        self.sack_bytes = 0;
+        self.disarm(Timer::SackCoalesce);
+        self.push_ctrl(Ctrl::Sack(t));
+    }
+
+    // ---------------------------------------------------------------- responder
+
+    fn on_write(&mut self, now: Instant, pkt: &Received<'_>, w: &Write) {
+        if !matches!(self.state, QpState::Rtr | QpState::Rts) {
+            self.stats.rejected_not_ready += 1;
+            return;
+        }
+        let b = pkt.repr.bth;
+        let psn = b.psn;
+        let d = psn.diff(self.rcv_cack);
+        if pkt.ecn_ce {
+            self.stats.ecn_received += 1;
+        }
+        let trig = SackTrigger {
+            psn,
+            ev: pkt.ev,
+            plane: pkt.port,
+            mark: if pkt.ecn_ce {
+                PathMark::SkipOnce
+            } else {
+                PathMark::None
+            },
+            pr: false,
+        };
+        if d <= 0 || (d as u32 <= self.rcv_window && self.rcv_bits.get(psn.value())) {
+            self.stats.duplicates_received += 1;
+            self.sack_now(trig);
+            return;
+        }
+        let nack = |reason| Ctrl::Nack {
+            psn,
+            ev: pkt.ev,
+            plane: pkt.port,
+            reason,
+        };
+        if d as u32 > self.rcv_window {
+            self.stats.rejected_out_of_window += 1;
+            self.push_ctrl(nack(NackReason::PsnOorWindow));
+            return;
+        }
+        if let Some(t) = pkt.trim {
+            self.stats.trimmed_received += 1;
+            let reason = match t {
+                Trim::Fabric => NackReason::Trimmed,
+                Trim::LastHop => NackReason::TrimmedLastHop,
+            };
+            self.push_ctrl(nack(reason));
+            return;
+        }
+        let len = u64::from(w.payload_len);
+        let payload = pkt.payload;
+        if payload.is_some_and(|p| p.len() as u64 != len) {
+            self.stats.rejected_out_of_bounds += 1;
+            self.push_ctrl(nack(NackReason::UnexpEvent));
+            return;
+        }
+        if let Err(e) = self.regions.check_remote(w.reth.rkey, w.reth.va, len) {
+            match e {
+                AccessError::BadKey => self.stats.rejected_bad_key += 1,
+                _ => self.stats.rejected_out_of_bounds += 1,
+            }
+            self.push_ctrl(nack(NackReason::UnexpEvent));
+            return;
+        }
+        if b.opcode.has_immediate() {
+            if self.imm_pending.len() >= usize::from(self.attr.max_wimm_dest) {
+                self.push_ctrl(nack(NackReason::WimmLimit));
+                self.enter_error(Some(QpErrorReason::WimmLimitDest));
+                return;
+            }
+            let pos = self.imm_pending.partition_point(|x| x.psn.diff(psn) < 0);
+            self.imm_pending.insert(
+                pos,
+                ImmStash {
+                    psn,
+                    imm: w.imm.unwrap_or(0),
+                    len: w.reth.dma_len,
+                    msn: w.meth.msn,
+                },
+            );
+        }
+        // Checked above: cannot fail.
+        let _ = self.regions.place(w.reth.rkey, w.reth.va, len, payload);
+        self.rcv_bits.set(psn.value());
+        self.ooo += 1;
+        self.stats.data_received += 1;
+        self.stats.bytes_placed += len;
+        self.rcvd_bytes += len;
+        let before = self.rcv_cack;
+        while self.rcv_bits.get(self.rcv_cack.add(1).value()) {
+            self.rcv_cack = self.rcv_cack.add(1);
+            self.rcv_bits.clear(self.rcv_cack.value());
+            self.ooo = self.ooo.saturating_sub(1);
+        }
+        let gap_fill = self.rcv_cack.diff(before) > 1;
+        while let Some(f) = self.imm_pending.front().copied() {
+            if f.psn.diff(self.rcv_cack) > 0 {
+                break;
+            }
+            self.imm_pending.pop_front();
+            self.stats.imm_completions += 1;
+            self.events.push_back(Event::RecvImm {
+                imm: f.imm,
+                len: f.len,
+                msn: f.msn,
+            });
+        }
+        self.rev.observe(pkt.port, pkt.ev);
+        self.sack_bytes = self.sack_bytes.saturating_add(w.payload_len);
+        let immediate = pkt.ecn_ce
+            || b.ack_req
+            || b.retransmit
+            || gap_fill
+            || b.opcode.ends_message()
+            || self.sack_bytes >= self.cfg.sack.coalesce_bytes;
+        if immediate {
+            self.sack_now(trig);
+        } else {
+            self.sack_pending = Some(trig);
+            if self.timer(Timer::SackCoalesce).is_none() {
+                self.arm(Timer::SackCoalesce, now + self.cfg.sack.coalesce_timeout);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- requester: feedback
+
+    fn ack_one(&mut self, p: Psn) -> u64 {
+        let i = self.idx(p);
+        let Some(r) = self.recs.get(i).copied() else {
+            return 0;
+        };
+        if self.inflight.get(p.value()) {
+            self.inflight.clear(p.value());
+            self.inflight_bytes = self.inflight_bytes.saturating_sub(u64::from(r.len));
+            self.high_acked_tx_seq = self.high_acked_tx_seq.max(r.tx_seq);
+            u64::from(r.len)
+        } else if self.rtx.get(p.value()) {
+            self.rtx.clear(p.value());
+            self.rtx_count = self.rtx_count.saturating_sub(1);
+            u64::from(r.len)
+        } else {
+            0
+        }
+    }
+
+    fn on_sack(&mut self, now: Instant, s: &seth::Repr, cc: &cc_state::Repr) {
+        if self.state != QpState::Rts {
+            return;
+        }
+        self.stats.sacks_received += 1;
+        let outstanding = self.outstanding_psns();
+        let adv = s.cack_psn.add(1).diff(self.snd_una);
+        if adv > outstanding as i32 {
+            self.stats.forged_acks += 1;
+            return;
+        }
+        // RTT sample (Karn: first transmissions only, and only from the EV that carried it).
+        let ack = s.ack_psn();
+        let mut rtt = None;
+        if self.in_send_window(ack) && self.inflight.get(ack.value()) {
+            let r = self.recs.get(self.idx(ack)).copied().unwrap_or_default();
+            if r.tx_count == 1 && r.ev == s.entropy && r.psn == ack {
+                rtt = Some(now.saturating_since(r.sent_at));
+            }
+        }
+        if s.pr {
+            if let Some((plane, state, was_exhausted)) =
+                self.ev
+                    .probe_response(s.entropy, s.mark == PathMark::SkipOnce, now)
+            {
+                self.stats.ev_resurrected += 1;
+                self.events.push_back(Event::EvState {
+                    ev: s.entropy,
+                    plane,
+                    state,
+                });
+                if was_exhausted {
+                    self.events.push_back(Event::PlaneUnmasked { plane });
+                }
+            }
+        } else {
+            match s.mark {
+                PathMark::SkipOnce => {
+                    self.stats.ecn_echoes += 1;
+                    if self.ev.skip(s.entropy) {
+                        self.stats.ev_skipped += 1;
+                    }
+                }
+                PathMark::AlwaysSkip => {
+                    let masked = self
+                        .ev
+                        .plane_of(s.entropy)
+                        .is_some_and(|p| self.masked_planes() & (1 << p) != 0);
+                    if !masked {
+                        self.retire_ev(now, s.entropy);
+                    }
+                }
+                PathMark::None => {}
+            }
+        }
+        let mut newly = 0u64;
+        if adv > 0 {
+            for _ in 0..adv {
+                newly += self.ack_one(self.snd_una);
+                self.snd_una = self.snd_una.add(1);
+            }
+        }
+        let base = s.bitmap_base();
+        let mut bits = s.sack_bitmap;
+        while bits != 0 {
+            let i = bits.trailing_zeros();
+            bits &= bits - 1;
+            let p = base.add(i);
+            if self.in_send_window(p) {
+                newly += self.ack_one(p);
+            } else if p.distance_from(self.snd_una) < (1 << 23) {
+                // A bit at or beyond snd_nxt: never sent.
+                self.stats.forged_acks += 1;
+                break;
+            }
+        }
+        if s.mpr > 0 {
+            self.peer_mpr = Some(s.mpr);
+        }
+        if let Some(r) = rtt {
+            self.min_rtt = self.min_rtt.min(r);
+            self.srtt = Some(match self.srtt {
+                None => r,
+                Some(sr) => Duration::from_nanos((sr.as_nanos() * 7 + r.as_nanos()) / 8),
+            });
+        }
+        if newly > 0 {
+            self.qp_retries = 0;
+            if self.outstanding_psns() > 0 {
+                let at = now + self.qp_backoff(0);
+                self.arm(Timer::QpRto, at);
+            } else {
+                self.disarm(Timer::QpRto);
+            }
+        }
+        self.detect_ooo_loss(now);
+        let sample = AckSample {
+            newly_acked: newly,
+            rtt,
+            ecn: s.mark == PathMark::SkipOnce,
+            rcv_cwnd_pen: cc.rcv_cwnd_pen,
+            in_flight: self.inflight_bytes,
+        };
+        self.cc.on_ack(now, &sample);
+        self.complete_wrs();
+        if self.outstanding_psns() == 0 {
+            self.disarm(Timer::PktRto);
+            self.disarm(Timer::QpRto);
+        }
+    }
+
+    fn detect_ooo_loss(&mut self, now: Instant) {
+        let mtu = u64::from(self.cfg.mtu.max(1));
+        let thr = (self.cc.window() * 3 / 2 / mtu).max(5);
+        let count = self.outstanding_psns();
+        let mut off = 0;
+        while off < count {
+            let Some(f) = self
+                .inflight
+                .find_next(self.snd_una.add(off).value(), count - off)
+            else {
+                break;
+            };
+            let p = self.snd_una.add(off + f);
+            let r = self.recs.get(self.idx(p)).copied().unwrap_or_default();
+            if r.tx_seq + thr < self.high_acked_tx_seq {
+                self.declare_lost(now, p, LossCause::Ooo);
+            } else if r.tx_count <= 1 {
+                break;
+            }
+            off += f + 1;
+        }
+    }
+
+    /// Moves an in-flight PSN to the retransmit set without any EV or CC effect.
+    fn mark_lost_quiet(&mut self, p: Psn, not_before: Instant) -> u64 {
+        if !self.inflight.get(p.value()) {
+            return 0;
+        }
+        let i = self.idx(p);
+        let len = self.recs.get(i).map_or(0, |r| r.len);
+        if let Some(r) = self.recs.get_mut(i) {
+            r.not_before = not_before;
+        }
+        self.inflight.clear(p.value());
+        self.inflight_bytes = self.inflight_bytes.saturating_sub(u64::from(len));
+        self.rtx.set(p.value());
+        self.rtx_count += 1;
+        u64::from(len)
+    }
+
+    fn declare_lost(&mut self, now: Instant, p: Psn, cause: LossCause) {
+        let r = self.recs.get(self.idx(p)).copied().unwrap_or_default();
+        let bytes = self.mark_lost_quiet(p, now);
+        if bytes == 0 && r.len != 0 {
+            return;
+        }
+        match cause {
+            LossCause::Ooo => self.stats.losses_ooo += 1,
+            LossCause::Timeout => self.stats.losses_timeout += 1,
+        }
+        self.cc.on_loss(now, bytes, self.inflight_bytes);
+        if self.masked_planes() & (1 << r.plane) == 0 {
+            self.retire_ev(now, r.ev);
+        }
+    }
+
+    fn retire_ev(&mut self, now: Instant, ev: u32) {
+        match self.ev.loss(ev, now) {
+            LossOutcome::Retired {
+                plane_exhausted, ..
+            } => {
+                let plane = self.ev.plane_of(ev).unwrap_or(0);
+                self.stats.ev_retired += 1;
+                self.events.push_back(Event::EvState {
+                    ev,
+                    plane,
+                    state: EvState::AssumedBad,
+                });
+                if plane_exhausted {
+                    self.events.push_back(Event::PlaneMasked { plane });
+                }
+                // The path is presumed failed: everything else in flight on it is lost too.
+                self.mark_lost_where(now, |r| r.ev == ev);
+            }
+            LossOutcome::AtFloor => {
+                self.stats.ev_loss_at_floor += 1;
+                self.events.push_back(Event::EvLossAtFloor { ev });
+            }
+            LossOutcome::Ignored => {}
+        }
+    }
+
+    fn mark_lost_where(&mut self, now: Instant, f: impl Fn(&SendRecord) -> bool) {
+        let count = self.outstanding_psns();
+        let mut off = 0;
+        while off < count {
+            let Some(k) = self
+                .inflight
+                .find_next(self.snd_una.add(off).value(), count - off)
+            else {
+                break;
+            };
+            let p = self.snd_una.add(off + k);
+            if self.recs.get(self.idx(p)).is_some_and(&f) {
+                self.mark_lost_quiet(p, now);
+            }
+            off += k + 1;
+        }
+    }
+
+    fn on_nack(&mut self, now: Instant, n: &neth::Repr) {
+        if self.state != QpState::Rts {
+            return;
+        }
+        let p = n.nack_psn;
+        if !self.in_send_window(p) || !self.inflight.get(p.value()) {
+            self.stats.stale_nacks += 1;
+            return;
+        }
+        let r = self.recs.get(self.idx(p)).copied().unwrap_or_default();
+        if r.ev != n.entropy {
+            self.stats.stale_nacks += 1;
+            return;
+        }
+        match n.reason {
+            NackReason::Trimmed | NackReason::TrimmedLastHop => {
+                let last_hop = n.reason == NackReason::TrimmedLastHop;
+                if last_hop {
+                    self.stats.nacks_trimmed_last_hop += 1;
+                } else {
+                    self.stats.nacks_trimmed += 1;
+                    if self.ev.skip(n.entropy) {
+                        self.stats.ev_skipped += 1;
+                    }
+                }
+                let bytes = self.mark_lost_quiet(p, now);
+                self.cc.on_trim(now, bytes, last_hop, self.inflight_bytes);
+            }
+            NackReason::NoBitmap
+            | NackReason::NoPktBuffer
+            | NackReason::NoResource
+            | NackReason::PsnOorWindow => {
+                self.stats.nacks_resource += 1;
+                let at = now + self.min_rtt;
+                self.mark_lost_quiet(p, at);
+                if self.timer(Timer::RtxDelay).is_none_or(|t| t > at) {
+                    self.arm(Timer::RtxDelay, at);
+                }
+            }
+            NackReason::UnexpEvent => {
+                self.stats.nacks_fatal += 1;
+                self.fail_psn(p, WcStatus::RemoteAccessError, QpErrorReason::RemoteAccess);
+            }
+            NackReason::WimmLimit => {
+                self.stats.nacks_fatal += 1;
+                self.fail_psn(p, WcStatus::WimmLimit, QpErrorReason::WimmLimitPeer);
+            }
+        }
+    }
+
+    fn fail_psn(&mut self, p: Psn, status: WcStatus, reason: QpErrorReason) {
+        // Complete WRs fully acked before the failing one normally, then the failing one.
+        self.complete_wrs();
+        if let Some(front) = self.sq.pop_front() {
+            let _ = p;
+            self.seg_idx = self.seg_idx.saturating_sub(1);
+            self.stats.completions += 1;
+            self.events.push_back(Event::SendComplete {
+                wr_id: front.wr.wr_id,
+                status,
+            });
+        }
+        self.enter_error(Some(reason));
+    }
+
+    fn complete_wrs(&mut self) {
+        while let Some(f) = self.sq.front() {
+            if !(f.segmented && f.last_psn.precedes(self.snd_una)) {
+                break;
+            }
+            let imm = f.wr.imm.is_some();
+            let wr_id = f.wr.wr_id;
+            self.sq.pop_front();
+            self.seg_idx = self.seg_idx.saturating_sub(1);
+            if imm {
+                self.wimm_inflight = self.wimm_inflight.saturating_sub(1);
+            }
+            self.stats.completions += 1;
+            self.events.push_back(Event::SendComplete {
+                wr_id,
+                status: WcStatus::Success,
+            });
+        }
+    }
+
+    fn enter_error(&mut self, reason: Option<QpErrorReason>) {
+        if self.state == QpState::Error {
+            return;
+        }
+        self.state = QpState::Error;
+        let status = match reason {
+            Some(QpErrorReason::RetryExceeded) => WcStatus::RetryExceeded,
+            _ => WcStatus::Flushed,
+        };
+        let mut first = true;
+        while let Some(w) = self.sq.pop_front() {
+            self.stats.completions += 1;
+            self.events.push_back(Event::SendComplete {
+                wr_id: w.wr.wr_id,
+                status: if first { status } else { WcStatus::Flushed },
+            });
+            first = false;
+        }
+        self.seg_idx = 0;
+        self.ctrl.clear();
+        self.timers = [None; N_TIMERS];
+        self.port_status = None;
+        if let Some(r) = reason {
+            self.events.push_back(Event::QpError(r));
+        }
+    }
+
+    fn on_qp_timeout(&mut self, now: Instant) {
+        self.stats.qp_timeouts += 1;
+        self.qp_retries += 1;
+        let lin = u32::from(self.attr.retry.linear_cnt);
+        let exp = u32::from(self.attr.retry.exp_cnt);
+        if exp < 25 && self.qp_retries > lin + exp {
+            self.enter_error(Some(QpErrorReason::RetryExceeded));
+            return;
+        }
+        self.mark_lost_where(now, |_| true);
+        let at = now + self.qp_backoff(self.qp_retries);
+        self.arm(Timer::QpRto, at);
+    }
+
+    fn on_pkt_timeout(&mut self, now: Instant) {
+        let count = self.outstanding_psns();
+        let mut off = 0;
+        let mut next: Option<Instant> = None;
+        while off < self.outstanding_psns().min(count) {
+            let Some(k) = self
+                .inflight
+                .find_next(self.snd_una.add(off).value(), count - off)
+            else {
+                break;
+            };
+            let p = self.snd_una.add(off + k);
+            let dl = self
+                .recs
+                .get(self.idx(p))
+                .map_or(Instant::MAX, |r| r.deadline);
+            if dl <= now {
+                self.declare_lost(now, p, LossCause::Timeout);
+            } else {
+                next = Some(next.map_or(dl, |n| n.min(dl)));
+            }
+            off += k + 1;
+        }
+        match next {
+            Some(t) => self.arm(Timer::PktRto, t),
+            None => self.disarm(Timer::PktRto),
+        }
+    }
+
+    fn set_planes_lost(&mut self, now: Instant, lost_planes: u32) {
+        if lost_planes != 0 {
+            self.mark_lost_where(now, |r| lost_planes & (1 << r.plane) != 0);
+        }
+    }
+}
+
+impl Transport for Connection {
+    fn handle_packet(&mut self, now: Instant, pkt: &Received<'_>) {
+        self.last_now = self.last_now.max(now);
+        let b = pkt.repr.bth;
+        let endpoint = matches!(
+            pkt.repr.body,
+            Body::EndpointRequest(_) | Body::EndpointResponse(_)
+        );
+        if b.dest_qp != self.cfg.qpn && !(endpoint && b.dest_qp == ENDPOINT_QPN) {
+            self.stats.rejected_wrong_qp += 1;
+            return;
+        }
+        if matches!(self.state, QpState::Reset | QpState::Init | QpState::Error) {
+            self.stats.rejected_not_ready += 1;
+            return;
+        }
+        match &pkt.repr.body {
+            Body::Write(w) => {
+                if pkt.repr.check().is_err() {
+                    self.stats.rejected_not_ready += 1;
+                    return;
+                }
+                self.on_write(now, pkt, w);
+            }
+            Body::Sack { seth, cc } => self.on_sack(now, seth, cc),
+            Body::Nack(n) => self.on_nack(now, n),
+            Body::Probe(_) => {
+                let t = SackTrigger {
+                    psn: self.rcv_cack,
+                    ev: pkt.ev,
+                    plane: pkt.port,
+                    mark: if pkt.ecn_ce {
+                        PathMark::SkipOnce
+                    } else {
+                        PathMark::None
+                    },
+                    pr: true,
+                };
+                self.push_ctrl(Ctrl::Sack(t));
+            }
+            Body::EndpointRequest(r) => {
+                if r.op == EndpointOp::PortStatusUpdate {
+                    let new = r.port_status_mask & self.plane_bits;
+                    let lost = self.peer_up & !new;
+                    self.peer_up = new;
+                    self.events.push_back(Event::PeerPortStatus { mask: new });
+                    self.set_planes_lost(now, lost);
+                }
+                self.push_ctrl(Ctrl::EpResponse {
+                    op: r.op,
+                    ts: r.tx_timestamp,
+                    ev: pkt.ev,
+                    plane: pkt.port,
+                });
+            }
+            Body::EndpointResponse(r) => {
+                if r.op == EndpointOp::PortStatusUpdate
+                    && self.port_status.is_some_and(|p| p.seq == r.tx_timestamp)
+                {
+                    self.port_status = None;
+                    self.disarm(Timer::PortStatus);
+                    self.events.push_back(Event::PortStatusAcked);
+                }
+            }
+            Body::Ack(_) => {}
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        if self.state == QpState::Error {
+            return;
+        }
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if due(self.timer(Timer::SackCoalesce)) {
+            self.disarm(Timer::SackCoalesce);
+            if let Some(t) = self.sack_pending.take() {
+                self.sack_now(t);
+            }
+        }
+        if due(self.timer(Timer::PktRto)) {
+            self.on_pkt_timeout(now);
+        }
+        if due(self.timer(Timer::QpRto)) {
+            self.on_qp_timeout(now);
+        }
+        if due(self.timer(Timer::PortStatus)) {
+            self.disarm(Timer::PortStatus);
+        }
+        if due(self.timer(Timer::RtxDelay)) {
+            self.disarm(Timer::RtxDelay);
+        }
+        if self.ev.next_probe_time().is_some_and(|t| t <= now) {
+            self.ev.probe_timeouts(now);
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant, ready: PortMask) -> Option<Transmit> {
+        self.last_now = self.last_now.max(now);
+        if matches!(self.state, QpState::Reset | QpState::Init | QpState::Error) {
+            return None;
+        }
+        let up = ready.0 & self.local_up & self.plane_bits;
+        if up == 0 {
+            return None;
+        }
+        if let Some(t) = self.poll_control(now, up) {
+            return Some(t);
+        }
+        if self.state != QpState::Rts {
+            return None;
+        }
+        self.poll_data(now, up)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.timers.iter().flatten().copied().min();
+        if let Some(p) = self.ev.next_probe_time()
+            && p > self.last_now
+        {
+            t = Some(t.map_or(p, |x| x.min(p)));
+        }
+        t
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn post_write(&mut self, wr: WriteRequest) -> Result<(), PostError> {
+        if self.state != QpState::Rts {
+            return Err(PostError::NotReady(self.state));
+        }
+        if !self.regions.contains(wr.local_addr, u64::from(wr.len)) {
+            return Err(PostError::LocalOutOfBounds);
+        }
+        if self.sq.len() >= self.cfg.max_send_wr as usize {
+            return Err(PostError::QueueFull);
+        }
+        let msn = self.next_msn;
+        self.next_msn = self.next_msn.wrapping_add(1);
+        let rqmsn = self.next_rqmsn;
+        if wr.imm.is_some() {
+            self.next_rqmsn = self.next_rqmsn.wrapping_add(1);
+        }
+        self.sq.push_back(PendingWr {
+            wr,
+            msn,
+            rqmsn,
+            last_psn: Psn::ZERO,
+            next_off: 0,
+            started: false,
+            segmented: false,
+        });
+        Ok(())
+    }
+
+    fn handle_port_status(&mut self, now: Instant, port: u8, up: bool) {
+        if port >= self.planes {
+            return;
+        }
+        let bit = 1u32 << port;
+        let old = self.local_up;
+        if up {
+            self.local_up |= bit;
+        } else {
+            self.local_up &= !bit;
+        }
+        if old == self.local_up {
+            return;
+        }
+        if !up {
+            self.set_planes_lost(now, bit);
+        }
+        if !matches!(self.state, QpState::Rtr | QpState::Rts) {
+            return;
+        }
+        self.port_status_seq = self.port_status_seq.wrapping_add(1);
+        self.port_status = Some(PortStatusTx {
+            mask: self.local_up,
+            seq: self.port_status_seq,
+            next_at: now,
+        });
+        self.arm(Timer::PortStatus, now);
+    }
+
+    fn regions(&self) -> &MemoryRegions {
+        &self.regions
+    }
+
+    fn regions_mut(&mut self) -> &mut MemoryRegions {
+        &mut self.regions
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn state(&self) -> QpState {
+        self.state
+    }
+
+    fn outstanding(&self) -> usize {
+        self.sq.len()
+    }
+}

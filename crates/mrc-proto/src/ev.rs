@@ -1,0 +1,583 @@
+//! The EV set of a QP: per-plane active lists, backups, states, rotation and probing.
+//!
+//! //= mrc-protocol.md §6.2–§6.6 and §13 items 3–7:
+//! - only GOOD EVs carry new data; selection walks a per-QP pseudo-random permutation of each
+//!   plane's active list, reshuffled every rotation;
+//! - SKIP (ECN echo, mid-fabric trim) = skipped the next time the rotation reaches the EV (one
+//!   pass), then GOOD again;
+//! - ASSUMED_BAD (unexplained loss, ALWAYS_SKIP) = removed from the active list at once and
+//!   replaced by a backup of the same plane; probed after 100 µs, interval ×2 per failure (cap
+//!   1 ms); 3 consecutive successes → GOOD, back into the active list if it is short, else the
+//!   backup pool;
+//! - `ev_min_active`: at the floor a loss retires nothing (an event is still raised);
+//! - a plane whose active list and backups are exhausted is masked for the QP until a probe
+//!   resurrects one of its EVs.
+
+use crate::config::{EvProfile, LbMode, ProbePolicy};
+use crate::rng::Rng;
+use crate::time::{Duration, Instant};
+
+/// State of one EV (`mrc_ctl_ev_state` plus the NIC-internal SKIP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EvState {
+    /// Carries new data.
+    Good,
+    /// Skipped once by the rotation (congestion), then GOOD.
+    Skip,
+    /// Presumed failed: background probes only.
+    AssumedBad,
+    /// Denied by the controller; never used, never probed.
+    Denied,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Active,
+    Backup,
+    Out,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    ev: u32,
+    plane: u8,
+    state: EvState,
+    role: Role,
+    probe_at: Instant,
+    probe_interval: Duration,
+    probe_outstanding: bool,
+    probe_successes: u8,
+    drops: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Plane {
+    slots: Vec<u16>,
+    cursor: usize,
+    backups: Vec<u16>,
+    target: usize,
+    exhausted: bool,
+}
+
+/// What a loss did to its EV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossOutcome {
+    /// The EV was retired (→ ASSUMED_BAD); `replaced` tells whether a backup took its slot;
+    /// `plane_exhausted` whether its plane now has no usable EV at all.
+    Retired {
+        /// A backup of the same plane took the slot.
+        replaced: bool,
+        /// The plane has no active EV left.
+        plane_exhausted: bool,
+    },
+    /// The QP is at `ev_min_active`: nothing retired.
+    AtFloor,
+    /// Already retired, denied, unknown, or oblivious mode.
+    Ignored,
+}
+
+/// The EV set of one QP.
+#[derive(Debug, Clone)]
+pub struct EvSet {
+    entries: Vec<Entry>,
+    index: Vec<(u32, u16)>,
+    planes: Vec<Plane>,
+    probing: Vec<u16>,
+    rng: Rng,
+    min_active: u32,
+    usable: u32,
+    mode: LbMode,
+    probe: ProbePolicy,
+}
+
+impl EvSet {
+    /// Builds the set from a profile. Duplicate EVs keep their first occurrence.
+    pub fn new(profile: &EvProfile, mode: LbMode, probe: ProbePolicy, seed: u64) -> Self {
+        let mut s = Self {
+            entries: Vec::new(),
+            index: Vec::new(),
+            planes: Vec::new(),
+            probing: Vec::new(),
+            rng: Rng::new(seed),
+            min_active: profile.ev_min_active,
+            usable: 0,
+            mode,
+            probe,
+        };
+        for (p, pe) in profile.planes.iter().enumerate().take(32) {
+            let mut plane = Plane::default();
+            for (list, role) in [(&pe.active, Role::Active), (&pe.backup, Role::Backup)] {
+                for &ev in list {
+                    if s.index.iter().any(|&(e, _)| e == ev) || s.entries.len() >= u16::MAX as usize
+                    {
+                        continue;
+                    }
+                    let i = s.entries.len() as u16;
+                    s.entries.push(Entry {
+                        ev,
+                        plane: p as u8,
+                        state: EvState::Good,
+                        role,
+                        probe_at: Instant::MAX,
+                        probe_interval: probe.first,
+                        probe_outstanding: false,
+                        probe_successes: 0,
+                        drops: 0,
+                    });
+                    s.index.push((ev, i));
+                    match role {
+                        Role::Active => plane.slots.push(i),
+                        _ => plane.backups.push(i),
+                    }
+                }
+            }
+            plane.target = plane.slots.len();
+            plane.backups.reverse(); // pop() takes backups in profile order
+            let mut order = core::mem::take(&mut plane.slots);
+            s.rng.shuffle(&mut order);
+            plane.slots = order;
+            plane.exhausted = plane.slots.is_empty();
+            s.usable += plane.slots.len() as u32;
+            s.planes.push(plane);
+        }
+        s.index.sort_unstable();
+        s.probing.reserve(s.entries.len());
+        s
+    }
+
+    fn find(&self, ev: u32) -> Option<usize> {
+        self.index
+            .binary_search_by_key(&ev, |&(e, _)| e)
+            .ok()
+            .and_then(|i| self.index.get(i))
+            .map(|&(_, i)| usize::from(i))
+    }
+
+    /// Number of planes.
+    pub fn plane_count(&self) -> u8 {
+        self.planes.len() as u8
+    }
+
+    /// The plane of an EV of this set.
+    pub fn plane_of(&self, ev: u32) -> Option<u8> {
+        self.find(ev)
+            .and_then(|i| self.entries.get(i))
+            .map(|e| e.plane)
+    }
+
+    /// The state of an EV of this set.
+    pub fn state(&self, ev: u32) -> Option<EvState> {
+        self.find(ev)
+            .and_then(|i| self.entries.get(i))
+            .map(|e| e.state)
+    }
+
+    /// Usable (GOOD or SKIP) active EVs, QP-wide.
+    pub fn usable(&self) -> u32 {
+        self.usable
+    }
+
+    /// True if the plane has no active EV (all retired, no backups).
+    pub fn plane_exhausted(&self, plane: u8) -> bool {
+        self.planes
+            .get(usize::from(plane))
+            .is_none_or(|p| p.exhausted)
+    }
+
+    /// Active EVs of a plane, in the current rotation order.
+    pub fn active(&self, plane: u8) -> impl Iterator<Item = u32> + '_ {
+        self.planes
+            .get(usize::from(plane))
+            .into_iter()
+            .flat_map(|p| p.slots.iter())
+            .filter_map(|&i| self.entries.get(usize::from(i)).map(|e| e.ev))
+    }
+
+    /// Every EV of the set with its plane and state, in profile order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u8, EvState)> + '_ {
+        self.entries.iter().map(|e| (e.ev, e.plane, e.state))
+    }
+
+    /// Picks the next EV of `plane` for a packet: the next GOOD EV in rotation order, never
+    /// `avoid` if another exists. SKIP EVs met on the way turn GOOD (their pass is over). If
+    /// the plane has no GOOD EV, a SKIP one is used rather than stalling.
+    pub fn next(&mut self, plane: u8, avoid: Option<u32>) -> Option<u32> {
+        let rng = &mut self.rng;
+        let p = self.planes.get_mut(usize::from(plane))?;
+        let n = p.slots.len();
+        if n == 0 {
+            return None;
+        }
+        let mut fallback = None;
+        for _ in 0..=n {
+            if p.cursor >= n {
+                p.cursor = 0;
+                rng.shuffle(&mut p.slots);
+            }
+            let i = usize::from(*p.slots.get(p.cursor)?);
+            p.cursor += 1;
+            let e = self.entries.get_mut(i)?;
+            match e.state {
+                EvState::Good if Some(e.ev) != avoid => return Some(e.ev),
+                EvState::Good => fallback = Some(e.ev),
+                EvState::Skip => {
+                    e.state = EvState::Good;
+                    fallback = fallback.or(Some(e.ev));
+                }
+                _ => {}
+            }
+        }
+        fallback
+    }
+
+    /// ECN echo or mid-fabric trim on `ev`: GOOD → SKIP. Returns true if the state changed.
+    pub fn skip(&mut self, ev: u32) -> bool {
+        if self.mode == LbMode::Oblivious {
+            return false;
+        }
+        match self.find(ev).and_then(|i| self.entries.get_mut(i)) {
+            Some(e) if e.state == EvState::Good && e.role == Role::Active => {
+                e.state = EvState::Skip;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Unexplained loss (or ALWAYS_SKIP) on `ev` at `now`.
+    pub fn loss(&mut self, ev: u32, now: Instant) -> LossOutcome {
+        if self.mode == LbMode::Oblivious {
+            return LossOutcome::Ignored;
+        }
+        let Some(i) = self.find(ev) else {
+            return LossOutcome::Ignored;
+        };
+        let Some(e) = self.entries.get_mut(i) else {
+            return LossOutcome::Ignored;
+        };
+        e.drops = e.drops.saturating_add(1);
+        if !matches!(e.state, EvState::Good | EvState::Skip) || e.role != Role::Active {
+            return LossOutcome::Ignored;
+        }
+        if self.usable <= self.min_active {
+            return LossOutcome::AtFloor;
+        }
+        e.state = EvState::AssumedBad;
+        e.role = Role::Out;
+        e.probe_at = now + self.probe.first;
+        e.probe_interval = self.probe.first;
+        e.probe_outstanding = false;
+        e.probe_successes = 0;
+        let plane = usize::from(e.plane);
+        self.probing.push(i as u16);
+        self.usable -= 1;
+        let Some(p) = self.planes.get_mut(plane) else {
+            return LossOutcome::Ignored;
+        };
+        let pos = p.slots.iter().position(|&s| usize::from(s) == i);
+        let mut replaced = false;
+        // Take the first backup that is still GOOD.
+        let mut backup = None;
+        while let Some(b) = p.backups.pop() {
+            if self
+                .entries
+                .get(usize::from(b))
+                .is_some_and(|e| e.state == EvState::Good)
+            {
+                backup = Some(b);
+                break;
+            }
+        }
+        if let Some(pos) = pos {
+            if let Some(b) = backup {
+                if let Some(slot) = p.slots.get_mut(pos) {
+                    *slot = b;
+                }
+                if let Some(be) = self.entries.get_mut(usize::from(b)) {
+                    be.role = Role::Active;
+                }
+                self.usable += 1;
+                replaced = true;
+            } else {
+                p.slots.remove(pos);
+                if pos < p.cursor {
+                    p.cursor -= 1;
+                }
+            }
+        }
+        let exhausted = p.slots.is_empty();
+        p.exhausted = exhausted;
+        LossOutcome::Retired {
+            replaced,
+            plane_exhausted: exhausted,
+        }
+    }
+
+    /// The next probe to send at `now`: an ASSUMED_BAD EV whose probe time has come (marking
+    /// it outstanding until `now + interval`). Planes in `blocked` are not probed now.
+    pub fn next_probe(&mut self, now: Instant, blocked: u32) -> Option<(u32, u8)> {
+        for &i in &self.probing {
+            let Some(e) = self.entries.get_mut(usize::from(i)) else {
+                continue;
+            };
+            if e.probe_outstanding || e.probe_at > now || blocked & (1 << e.plane) != 0 {
+                continue;
+            }
+            e.probe_outstanding = true;
+            e.probe_at = now + e.probe_interval;
+            return Some((e.ev, e.plane));
+        }
+        None
+    }
+
+    /// Probe timeouts: every outstanding probe whose deadline passed counts as a failure
+    /// (successes reset, interval doubled up to the cap; the next probe goes out at once).
+    pub fn probe_timeouts(&mut self, now: Instant) {
+        for &i in &self.probing {
+            if let Some(e) = self.entries.get_mut(usize::from(i))
+                && e.probe_outstanding
+                && e.probe_at <= now
+            {
+                e.probe_outstanding = false;
+                e.probe_successes = 0;
+                e.probe_interval =
+                    (e.probe_interval.saturating_mul(2)).min(self.probe.max_interval);
+                e.probe_at = now;
+            }
+        }
+    }
+
+    /// A probe answer for `ev` arrived (`skip`: it came back ECN-marked). Returns
+    /// `Some((plane, new_state, plane_was_exhausted))` when the EV is resurrected.
+    pub fn probe_response(
+        &mut self,
+        ev: u32,
+        skip: bool,
+        now: Instant,
+    ) -> Option<(u8, EvState, bool)> {
+        let i = self.find(ev)?;
+        let pos = self.probing.iter().position(|&x| usize::from(x) == i)?;
+        let need = self.probe.successes;
+        let e = self.entries.get_mut(i)?;
+        if !e.probe_outstanding {
+            return None;
+        }
+        e.probe_outstanding = false;
+        e.probe_successes += 1;
+        e.probe_at = now;
+        if e.probe_successes < need {
+            return None;
+        }
+        e.state = if skip { EvState::Skip } else { EvState::Good };
+        e.probe_at = Instant::MAX;
+        e.probe_interval = self.probe.first;
+        let plane = e.plane;
+        let state = e.state;
+        self.probing.swap_remove(pos);
+        let p = self.planes.get_mut(usize::from(plane))?;
+        let was_exhausted = p.exhausted;
+        if p.slots.len() < p.target {
+            p.slots.push(i as u16);
+            self.entries.get_mut(i)?.role = Role::Active;
+            self.usable += 1;
+            p.exhausted = false;
+        } else {
+            p.backups.insert(0, i as u16);
+            self.entries.get_mut(i)?.role = Role::Backup;
+        }
+        Some((plane, state, was_exhausted))
+    }
+
+    /// Earliest probe deadline (send time or response deadline).
+    pub fn next_probe_time(&self) -> Option<Instant> {
+        self.probing
+            .iter()
+            .filter_map(|&i| self.entries.get(usize::from(i)))
+            .map(|e| e.probe_at)
+            .min()
+    }
+
+    /// Controller `MODIFY_EV_STATE(DENIED)`: never used again until set GOOD.
+    pub fn deny(&mut self, ev: u32) -> bool {
+        let Some(i) = self.find(ev) else { return false };
+        let Some(e) = self.entries.get_mut(i) else {
+            return false;
+        };
+        if e.state == EvState::Denied {
+            return false;
+        }
+        let was_active = e.role == Role::Active && matches!(e.state, EvState::Good | EvState::Skip);
+        e.state = EvState::Denied;
+        e.role = Role::Out;
+        let plane = usize::from(e.plane);
+        self.probing.retain(|&x| usize::from(x) != i);
+        if let Some(p) = self.planes.get_mut(plane) {
+            p.backups.retain(|&x| usize::from(x) != i);
+            if let Some(pos) = p.slots.iter().position(|&x| usize::from(x) == i) {
+                p.slots.remove(pos);
+                if pos < p.cursor {
+                    p.cursor -= 1;
+                }
+                if was_active {
+                    self.usable -= 1;
+                }
+                if let Some(b) = p.backups.pop() {
+                    p.slots.push(b);
+                    if let Some(be) = self.entries.get_mut(usize::from(b)) {
+                        be.role = Role::Active;
+                    }
+                    self.usable += 1;
+                }
+            }
+            p.exhausted = p.slots.is_empty();
+        }
+        true
+    }
+}
+
+/// Reverse-path EVs of the responder (`mrc-protocol.md` §11, §13 item 13): two per plane,
+/// refreshed from the EVs on which data arrived intact (a just-proven path), used alternately.
+#[derive(Debug, Clone)]
+pub struct ReverseEvs {
+    evs: Vec<[Option<u32>; 2]>,
+    turn: Vec<u8>,
+}
+
+impl ReverseEvs {
+    /// Seeds the set with the first two active EVs of each plane of `profile`.
+    pub fn new(profile: &EvProfile) -> Self {
+        let evs = profile
+            .planes
+            .iter()
+            .map(|p| [p.active.first().copied(), p.active.get(1).copied()])
+            .collect::<Vec<_>>();
+        let turn = vec![0; evs.len()];
+        Self { evs, turn }
+    }
+
+    /// Data arrived intact on `ev` over `plane`: adopt it as the newest reverse EV.
+    pub fn observe(&mut self, plane: u8, ev: u32) {
+        if let Some(pair) = self.evs.get_mut(usize::from(plane))
+            && pair[0] != Some(ev)
+        {
+            pair[1] = pair[0];
+            pair[0] = Some(ev);
+        }
+    }
+
+    /// The reverse EV to use on `plane` now (alternating between the two).
+    pub fn pick(&mut self, plane: u8) -> Option<u32> {
+        let pair = self.evs.get(usize::from(plane))?;
+        let t = self.turn.get_mut(usize::from(plane))?;
+        *t ^= 1;
+        pair[usize::from(*t)].or(pair[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(min: u32) -> EvSet {
+        let mut p = EvProfile::sequential(1, 2, 4, 2);
+        p.ev_min_active = min;
+        EvSet::new(&p, LbMode::Adaptive, ProbePolicy::default(), 9)
+    }
+
+    #[test]
+    fn rotation_visits_every_active_ev_once_per_pass() {
+        let mut s = set(0);
+        let mut seen: Vec<u32> = (0..4).filter_map(|_| s.next(0, None)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1, 2, 3]);
+        let mut seen: Vec<u32> = (0..4).filter_map(|_| s.next(1, None)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn skip_lasts_one_pass() {
+        let mut s = set(0);
+        assert!(s.skip(2));
+        assert_eq!(s.state(2), Some(EvState::Skip));
+        let firsts: Vec<u32> = (0..3).filter_map(|_| s.next(0, None)).collect();
+        assert!(!firsts.contains(&2) || s.state(2) == Some(EvState::Good));
+        for _ in 0..8 {
+            let _ = s.next(0, None);
+        }
+        assert_eq!(s.state(2), Some(EvState::Good));
+    }
+
+    #[test]
+    fn loss_retires_and_replaces_from_same_plane_then_probes_resurrect() {
+        let mut s = set(0);
+        let t0 = Instant::ZERO;
+        assert_eq!(
+            s.loss(1, t0),
+            LossOutcome::Retired {
+                replaced: true,
+                plane_exhausted: false
+            }
+        );
+        assert_eq!(s.state(1), Some(EvState::AssumedBad));
+        let mut act: Vec<u32> = s.active(0).collect();
+        act.sort_unstable();
+        assert_eq!(act, [0, 2, 3, 4]);
+        assert_eq!(s.next_probe(t0, 0), None);
+        let t1 = t0 + Duration::from_micros(100);
+        assert_eq!(s.next_probe(t1, 0), Some((1, 0)));
+        // Timeout doubles the interval.
+        s.probe_timeouts(t1 + Duration::from_micros(100));
+        for k in 0..3 {
+            let t = t1 + Duration::from_micros(300 + k);
+            assert_eq!(s.next_probe(t, 0), Some((1, 0)));
+            let r = s.probe_response(1, false, t);
+            assert_eq!(r.is_some(), k == 2);
+        }
+        assert_eq!(s.state(1), Some(EvState::Good));
+        assert!(
+            !s.active(0).any(|e| e == 1),
+            "resurrected EV goes to the backups"
+        );
+    }
+
+    #[test]
+    fn floor_and_exhaustion() {
+        let mut s = set(7);
+        // 8 usable; retire one: 8 -> 8 (backup), backups drain, then the floor.
+        let t = Instant::ZERO;
+        assert!(matches!(
+            s.loss(0, t),
+            LossOutcome::Retired { replaced: true, .. }
+        ));
+        assert!(matches!(
+            s.loss(4, t),
+            LossOutcome::Retired { replaced: true, .. }
+        ));
+        assert!(matches!(
+            s.loss(5, t),
+            LossOutcome::Retired {
+                replaced: false,
+                ..
+            }
+        ));
+        assert_eq!(s.usable(), 7);
+        assert_eq!(s.loss(2, t), LossOutcome::AtFloor);
+        let mut s = set(0);
+        for ev in 0..6 {
+            let _ = s.loss(ev, t);
+        }
+        assert!(s.plane_exhausted(0));
+        assert_eq!(s.next(0, None), None);
+        assert!(!s.plane_exhausted(1));
+    }
+
+    #[test]
+    fn oblivious_never_reacts() {
+        let p = EvProfile::sequential(1, 1, 4, 0);
+        let mut s = EvSet::new(&p, LbMode::Oblivious, ProbePolicy::default(), 1);
+        assert!(!s.skip(0));
+        assert_eq!(s.loss(0, Instant::ZERO), LossOutcome::Ignored);
+        assert_eq!(s.state(0), Some(EvState::Good));
+    }
+}

@@ -1,0 +1,1 @@
+//! RoCEv2 RC baseline (placeholder; filled in below).

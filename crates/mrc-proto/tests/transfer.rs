@@ -1,0 +1,93 @@
+//! End-to-end transfers through the harness.
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+mod common;
+
+use common::*;
+use mrc_proto::testing::PathConfig;
+use mrc_proto::{Duration, Event, MrcQpAttr, QpState, Transport, WcStatus};
+
+#[test]
+fn clean_bulk_transfer_places_every_byte() {
+    let mut h = pair(1, 4, 8, 2, PathConfig::default(), MrcQpAttr::default());
+    let (src, dst) = regions(&mut h, 4 << 20, 3);
+    for i in 0..4u64 {
+        h.ends[0]
+            .post_write(write(i, src, dst, i << 20, 1 << 20, None))
+            .unwrap();
+    }
+    assert!(run_until_complete(&mut h, 4, Duration::from_millis(50)));
+    assert!(same_bytes(&h, src, dst));
+    let ids: Vec<u64> = h.events[0]
+        .iter()
+        .filter_map(|e| match e {
+            Event::SendComplete { wr_id, status } => {
+                assert_eq!(*status, WcStatus::Success);
+                Some(*wr_id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, [0, 1, 2, 3]);
+    let s = h.stats(0);
+    assert_eq!(s.data_retransmitted, 0, "{s:?}");
+    assert_eq!(h.stats(1).bytes_placed, 4 << 20);
+    eprintln!("time {:?} a={:?} net={:?}", h.now, h.stats(0), h.net_stats);
+}
+
+#[test]
+fn write_imm_completes_after_earlier_writes_in_order() {
+    let mut h = pair(2, 2, 4, 1, PathConfig::default(), MrcQpAttr::default());
+    let (src, dst) = regions(&mut h, 1 << 20, 5);
+    let mut n = 0;
+    for i in 0..16u64 {
+        let imm = (i % 4 == 3).then_some(i as u32 * 10);
+        h.ends[0]
+            .post_write(write(i, src, dst, i << 16, 1 << 16, imm))
+            .unwrap();
+        n += 1;
+    }
+    // Random reordering makes later packets overtake earlier ones.
+    for p in &mut h.net.paths {
+        p.reorder = 0.3;
+    }
+    assert!(run_until_complete(&mut h, n, Duration::from_millis(50)));
+    assert!(same_bytes(&h, src, dst));
+    let imms: Vec<u32> = h.events[1]
+        .iter()
+        .filter_map(|e| match e {
+            Event::RecvImm { imm, len, .. } => {
+                assert_eq!(*len, 1 << 16);
+                Some(*imm)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(imms, [30, 70, 110, 150]);
+}
+
+#[test]
+fn lossy_trimming_reordering_network_still_delivers_exactly() {
+    let path = PathConfig {
+        loss: 0.01,
+        trim: 0.02,
+        ecn: 0.02,
+        dup: 0.01,
+        reorder: 0.05,
+        ..PathConfig::default()
+    };
+    let mut h = pair(3, 4, 8, 2, path, MrcQpAttr::default());
+    let (src, dst) = regions(&mut h, 2 << 20, 9);
+    for i in 0..8u64 {
+        h.ends[0]
+            .post_write(write(i, src, dst, i << 18, 1 << 18, (i == 7).then_some(7)))
+            .unwrap();
+    }
+    assert!(run_until_complete(&mut h, 8, Duration::from_millis(200)));
+    assert!(same_bytes(&h, src, dst));
+    let s = h.stats(0);
+    assert!(s.data_retransmitted > 0);
+    assert!(s.nacks_trimmed > 0);
+    assert_eq!(h.ends[0].state(), QpState::Rts);
+    eprintln!("a={s:?}\nnet={:?}", h.net_stats);
+}
