@@ -1,3 +1,9 @@
 //! Traffic patterns, collective algorithms as flow schedules, the training-step model and the
 //! Chakra execution-trace reader. Ranks are plain indices; the caller maps them to NICs.
 #![forbid(unsafe_code)]
+
+pub mod cm;
+pub mod traffic;
+
+pub use cm::{CmError, ConnMatrix};
+pub use traffic::{Flow, Trigger, TriggerKind};

@@ -1,0 +1,170 @@
+//! The typed configuration of a run (the CLI builds it from a scenario file).
+
+use mrc_fabric::{ClosParams, FatTreeParams};
+use mrc_workload::{Flow, Trigger};
+
+use crate::kernel::Time;
+
+/// The fabric a run uses.
+#[derive(Clone, Copy, Debug)]
+pub enum FabricSpec {
+    /// Multi-plane two-tier Clos with static SRv6 tables.
+    Clos(ClosParams),
+    /// Single-plane k-ary fat tree (ECMP).
+    FatTree(FatTreeParams),
+}
+
+/// Priority flow control (lossless class) for the RoCE baseline.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PfcSpec {
+    /// Bytes queued from one ingress port at which the switch pauses the upstream sender.
+    pub xoff_bytes: u64,
+    /// Bytes at which it resumes it.
+    pub xon_bytes: u64,
+}
+
+/// Switch behaviour (mrc-protocol.md §13 item 17 defaults).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SwitchSpec {
+    /// Data queue per egress port in bytes; `None` = 1 × BDP with trimming, 5 × BDP without
+    /// (UETSIM reference).
+    pub queue_bytes: Option<u64>,
+    /// Trim overflowing data packets to a header into the control queue (else drop-tail).
+    pub trimming: bool,
+    /// Size of a trimmed packet on the wire.
+    pub trim_bytes: u32,
+    /// RED-style ECN marking between kmin and kmax on every hop but the last.
+    pub ecn: bool,
+    /// kmin as a fraction of the queue in ‰ (default 200).
+    pub kmin_permille: u32,
+    /// kmax as a fraction of the queue in ‰ (default 800).
+    pub kmax_permille: u32,
+    /// Control (strict-priority) queue per port in bytes; `None` = the data queue size.
+    pub ctrl_queue_bytes: Option<u64>,
+    /// PFC; `None` = lossy.
+    pub pfc: Option<PfcSpec>,
+}
+
+impl Default for SwitchSpec {
+    fn default() -> Self {
+        Self {
+            queue_bytes: None,
+            trimming: true,
+            trim_bytes: 64,
+            ecn: true,
+            kmin_permille: 200,
+            kmax_permille: 800,
+            ctrl_queue_bytes: None,
+            pfc: None,
+        }
+    }
+}
+
+/// Network parameters of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct NetSpec {
+    /// Fabric.
+    pub fabric: FabricSpec,
+    /// Switches.
+    pub switch: SwitchSpec,
+    /// Payload bytes per packet.
+    pub mtu: u32,
+    /// Delay before conventional routing (ECMP baseline) reacts to a detected failure.
+    pub reconvergence_ps: Time,
+}
+
+/// What a failure hits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Target {
+    /// Uplink `uplink` of T0 `t0` in `plane` (the T0–T1 cable; fat trees: the T0's
+    /// `uplink`-th upward port).
+    T0Uplink {
+        /// Plane.
+        plane: u32,
+        /// T0 index within the plane.
+        t0: u32,
+        /// Uplink number.
+        uplink: u32,
+    },
+    /// A switch by plane, tier (0 = T0, 1 = T1, 2 = core) and index.
+    Switch {
+        /// Plane.
+        plane: u32,
+        /// Tier.
+        tier: u32,
+        /// Index within plane and tier.
+        index: u32,
+    },
+    /// Lane `plane` of NIC `nic` (the NIC port sees it go down).
+    NicLane {
+        /// NIC.
+        nic: u32,
+        /// Plane (= NIC port).
+        plane: u32,
+    },
+    /// Every switch and lane of a plane.
+    Plane {
+        /// Plane.
+        plane: u32,
+    },
+}
+
+/// How it fails.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FailureKind {
+    /// Down (switches: rebooting — everything in it is dropped) from `at` until `until`.
+    Down,
+    /// Silently drops everything while looking healthy (no port status, no reconvergence).
+    BlackHole,
+    /// Drops each packet with probability `ppm` / 10⁶.
+    Lossy {
+        /// Drop probability in parts per million.
+        ppm: u32,
+    },
+    /// Goes down for `down_ps` every `period_ps`, `count` times, starting at `at`.
+    Flap {
+        /// Period.
+        period_ps: Time,
+        /// Down time per period.
+        down_ps: Time,
+        /// Number of flaps.
+        count: u32,
+    },
+}
+
+/// One failure of a scenario.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Failure {
+    /// What fails.
+    pub target: Target,
+    /// How.
+    pub kind: FailureKind,
+    /// When it starts.
+    pub at_ps: Time,
+    /// When it ends (`None` = never; ignored by flaps).
+    pub until_ps: Option<Time>,
+}
+
+/// Traffic of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Workload {
+    /// Flows (ranks are NIC numbers).
+    pub flows: Vec<Flow>,
+    /// Triggers the flows refer to.
+    pub triggers: Vec<Trigger>,
+}
+
+/// A complete run configuration (the transport comes separately, as a factory).
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// Network.
+    pub net: NetSpec,
+    /// Traffic.
+    pub workload: Workload,
+    /// Failures.
+    pub failures: Vec<Failure>,
+    /// Run seed.
+    pub seed: u64,
+    /// Stop at this simulated time even if flows are unfinished.
+    pub max_time_ps: Time,
+}

@@ -1,0 +1,122 @@
+//! What a run reports (design.md §4 `mrc sim --json`; the CLI renders it).
+
+use crate::kernel::Time;
+
+/// p50 / p99 / max of a sample (nearest-rank), in the sample's unit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Maximum.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `v` (sorted in place); zeros for an empty sample.
+    pub fn of(v: &mut [u64]) -> Self {
+        if v.is_empty() {
+            return Self::default();
+        }
+        v.sort_unstable();
+        let rank = |q: u64| {
+            let n = v.len() as u64;
+            let r = (q * n).div_ceil(100).clamp(1, n);
+            v[(r - 1) as usize]
+        };
+        Self {
+            p50: rank(50),
+            p99: rank(99),
+            max: v[v.len() - 1],
+        }
+    }
+}
+
+/// Byte and packet counters of a switch (or a sum over switches).
+///
+/// Conservation: `bytes_in = bytes_out + queued + bytes_dropped + bytes_trimmed`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SwitchCounters {
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes transmitted.
+    pub bytes_out: u64,
+    /// Bytes dropped (queue overflow, no route, reboot flush).
+    pub bytes_dropped: u64,
+    /// Bytes cut off by trimming.
+    pub bytes_trimmed: u64,
+    /// Packets dropped.
+    pub pkts_dropped: u64,
+    /// Packets trimmed.
+    pub pkts_trimmed: u64,
+    /// Packets ECN-marked.
+    pub pkts_marked: u64,
+    /// PFC pause frames sent.
+    pub pfc_pauses: u64,
+}
+
+impl SwitchCounters {
+    /// Adds another switch's counters.
+    pub fn add(&mut self, o: &Self) {
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.bytes_dropped += o.bytes_dropped;
+        self.bytes_trimmed += o.bytes_trimmed;
+        self.pkts_dropped += o.pkts_dropped;
+        self.pkts_trimmed += o.pkts_trimmed;
+        self.pkts_marked += o.pkts_marked;
+        self.pfc_pauses += o.pfc_pauses;
+    }
+}
+
+/// The result of one run.
+#[derive(Clone, PartialEq, Debug)]
+pub struct RunReport {
+    /// Transport name.
+    pub transport: String,
+    /// Simulated time at the end (last completion, or the time limit), ps.
+    pub sim_time_ps: Time,
+    /// Wall-clock seconds.
+    pub wall_s: f64,
+    /// Events processed.
+    pub events: u64,
+    /// Flows completed.
+    pub flows: u64,
+    /// Flows in the workload.
+    pub flows_total: u64,
+    /// Flow completion times of completed flows, ps.
+    pub fct_ps: Percentiles,
+    /// Completion time of every flow in workload order (`None` = unfinished), ps.
+    pub fcts_ps: Vec<Option<Time>>,
+    /// Ideal time of the busiest NIC at line rate over the makespan.
+    pub goodput_fraction: f64,
+    /// Payload bytes the workload asked for.
+    pub bytes_expected: u64,
+    /// Distinct payload bytes that arrived intact.
+    pub bytes_delivered: u64,
+    /// Every byte arrived exactly once and intact, every flow completed successfully.
+    pub data_intact: bool,
+    /// Packets injected by NICs (data and control).
+    pub packets_sent: u64,
+    /// Data packets sent by the transports.
+    pub data_packets_sent: u64,
+    /// Data packets retransmitted.
+    pub retransmitted: u64,
+    /// Packets trimmed by switches.
+    pub trimmed: u64,
+    /// Packets dropped (switch queues, failed links and switches, lossy links).
+    pub dropped: u64,
+    /// Packets ECN-marked.
+    pub ecn_marked: u64,
+    /// PFC pause frames.
+    pub pfc_pauses: u64,
+    /// EVs retired.
+    pub ev_retired: u64,
+    /// EVs resurrected.
+    pub ev_resurrected: u64,
+    /// QPs that failed.
+    pub qp_errors: u64,
+    /// Sum of all switch counters.
+    pub switches: SwitchCounters,
+}

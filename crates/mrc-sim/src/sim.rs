@@ -1,0 +1,1619 @@
+//! The simulator proper: ports, switches, NICs, failures, flows and the event loop.
+//!
+//! Every link direction is an egress [`Port`] with a strict-priority control queue and a
+//! byte-accounted data queue. A packet costs two events per hop: `TxDone` when its last bit
+//! leaves the port (the port starts the next packet) and `Arrive` one propagation delay later.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use mrc_fabric::{Action, Clos, Ev as FabricEv, FatTree, NodeId, NodeKind, StaticTables, Topology};
+use mrc_wire::mrc::{self, Body};
+use mrc_wire::usid::Carrier;
+use mrc_workload::TriggerKind;
+
+use crate::config::{FabricSpec, Failure, FailureKind, RunSpec, Target};
+use crate::endpoint::{
+    Class, Endpoint, EndpointEvent, FabricInfo, Incoming, Outgoing, PairInfo, Routing,
+    TransportFactory, TrimKind,
+};
+use crate::kernel::{EventQueue, PS_PER_NS, Time};
+use crate::report::{Percentiles, RunReport, SwitchCounters};
+use crate::rng::{SplitMix64, mix, stream};
+
+/// Bytes added to every packet on the wire besides the MRC packet: Ethernet header + FCS (18),
+/// IPv6 (40), UDP (8).
+pub const OVERHEAD_BYTES: u32 = 66;
+/// Extra bytes of the outer IPv6 header of SRv6 encapsulation.
+pub const SRV6_ENCAP_BYTES: u32 = 40;
+
+const NONE: u32 = u32::MAX;
+
+/// Errors building a simulation.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The fabric parameters are impossible.
+    #[error("fabric: {0}")]
+    Fabric(#[from] mrc_fabric::ParamError),
+    /// A failure names something the fabric does not have.
+    #[error("failure {index}: {msg}")]
+    BadFailure {
+        /// Index of the failure in the run's list.
+        index: usize,
+        /// What was wrong.
+        msg: String,
+    },
+    /// A flow names a NIC the fabric does not have, or similar.
+    #[error("workload: {0}")]
+    BadWorkload(String),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Arrive { pkt: u32, port: u32 },
+    TxDone { port: u32 },
+    Timer { ep: u32 },
+    FlowStart { flow: u32 },
+    Action { idx: u32 },
+    Reroute { idx: u32 },
+    Pfc { port: u32, pause: bool },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pkt {
+    repr: mrc::Repr,
+    carrier: Option<Carrier>,
+    ev: u32,
+    dst_ep: u32,
+    pair: u32,
+    dst_nic: u32,
+    bytes: u32,
+    hash: u64,
+    class: Class,
+    trim: Option<TrimKind>,
+    ecn: bool,
+    srv6: bool,
+    in_port: u32,
+}
+
+#[derive(Debug)]
+struct Port {
+    node: u32,
+    peer: u32,
+    rev: u32,
+    link: u32,
+    gbps: u32,
+    latency_ps: Time,
+    ctrl: VecDeque<u32>,
+    data: VecDeque<u32>,
+    ctrl_bytes: u64,
+    data_bytes: u64,
+    busy: bool,
+    to_nic: bool,
+    paused: bool,
+    tx_bytes: u64,
+    tx_pkts: u64,
+    busy_ps: Time,
+    ingress_bytes: u64,
+    pause_sent: bool,
+}
+
+/// Per-port figures for the conservation / utilisation checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortCounters {
+    /// Node owning the port.
+    pub node: u32,
+    /// Link speed in Gb/s.
+    pub gbps: u32,
+    /// Bytes transmitted.
+    pub tx_bytes: u64,
+    /// Time spent serialising, in ps.
+    pub busy_ps: Time,
+    /// Bytes still queued.
+    pub queued_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LinkState {
+    up: bool,
+    black_hole: bool,
+    loss_ppm: u32,
+    routed_up: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Resolved {
+    links: Vec<u32>,
+    nodes: Vec<u32>,
+    nic_ports: Vec<(u32, u8)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    Down,
+    Up,
+    BlackHole(bool),
+    Loss(u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Act {
+    target: u32,
+    change: Change,
+}
+
+#[derive(Clone, Debug)]
+struct FlowState {
+    pairs: (u32, u32),
+    pending: u32,
+    recv_pending: u32,
+    start: Option<Time>,
+    done: Option<Time>,
+    ok: bool,
+}
+
+#[derive(Clone, Debug)]
+struct PairState {
+    flow: u32,
+    src_ep: u32,
+    bytes: u64,
+    base: u64,
+    chunks: Vec<u64>,
+    covered: u64,
+    done: bool,
+    ok: bool,
+}
+
+#[derive(Clone, Debug)]
+struct TrigState {
+    kind: TriggerKind,
+    count: u32,
+    fired: bool,
+    waiting: Vec<u32>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct EpInfo {
+    nic: u32,
+    peer: u32,
+    pair: u32,
+    requester: bool,
+    timer: Option<Time>,
+}
+
+/// Progress of a running simulation (for progress bars).
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Simulated time in ps.
+    pub sim_time_ps: Time,
+    /// Flows finished.
+    pub flows_done: u64,
+    /// Flows in the workload.
+    pub flows_total: u64,
+    /// Events processed.
+    pub events: u64,
+}
+
+enum Fabric {
+    Clos(Box<Clos>, Box<StaticTables>),
+    FatTree(Box<FatTree>),
+}
+
+impl Fabric {
+    fn topo(&self) -> &Topology {
+        match self {
+            Self::Clos(c, _) => c.topology(),
+            Self::FatTree(f) => f.topology(),
+        }
+    }
+}
+
+/// A simulation of one transport over one fabric.
+pub struct Sim<F: TransportFactory> {
+    factory: F,
+    fabric: Fabric,
+    spec: RunSpec,
+    info: FabricInfo,
+    routing: Routing,
+    nics: u32,
+    planes: u32,
+    q: EventQueue<Ev>,
+    pkts: Vec<Pkt>,
+    free: Vec<u32>,
+    ports: Vec<Port>,
+    port_base: Vec<u32>,
+    node_tier: Vec<u8>,
+    node_up: Vec<bool>,
+    node_routed_up: Vec<bool>,
+    links: Vec<LinkState>,
+    routed_down: u32,
+    node_seed: Vec<u64>,
+    sw: Vec<SwitchCounters>,
+    sw_rng: Vec<SplitMix64>,
+    link_rng: Vec<SplitMix64>,
+    qlimit: u64,
+    ctrl_limit: u64,
+    kmin: u64,
+    kmax: u64,
+    nic_port_up: Vec<bool>,
+    nic_eps: Vec<Vec<u32>>,
+    nic_rr: Vec<u32>,
+    eps: Vec<F::Ep>,
+    ep_info: Vec<EpInfo>,
+    pairs: Vec<PairState>,
+    flows: Vec<FlowState>,
+    flows_done: u64,
+    triggers: BTreeMap<u32, TrigState>,
+    resolved: Vec<Resolved>,
+    acts: Vec<Act>,
+    reroutes: Vec<(u32, bool)>,
+    // counters
+    pkts_sent: u64,
+    pkts_dropped_link: u64,
+    misrouted: u64,
+    corrupt: u64,
+    qp_errors: u64,
+    nic_tx_payload: Vec<u64>,
+    nic_rx_payload: Vec<u64>,
+}
+
+fn ser_ps(bytes: u32, gbps: u32) -> Time {
+    (u64::from(bytes) * 8_000).div_ceil(u64::from(gbps.max(1)))
+}
+
+impl<F: TransportFactory> Sim<F> {
+    /// Builds the fabric, the ports and the failure schedule of a run.
+    pub fn new(spec: RunSpec, factory: F) -> Result<Self, SimError> {
+        let routing_pref = factory.routing();
+        let fabric = match spec.net.fabric {
+            FabricSpec::Clos(p) => {
+                let clos = Clos::new(p)?;
+                let tables = StaticTables::new(&clos);
+                Fabric::Clos(Box::new(clos), Box::new(tables))
+            }
+            FabricSpec::FatTree(p) => Fabric::FatTree(Box::new(FatTree::new(p)?)),
+        };
+        let routing = match (&fabric, routing_pref) {
+            (Fabric::Clos(..), Routing::Srv6) => Routing::Srv6,
+            _ => Routing::Ecmp,
+        };
+        let topo = fabric.topo();
+        let nics = topo.nic_count();
+        let planes = topo.ports(NodeId(0)).len() as u32;
+        let nodes = topo.nodes().len();
+        let mut port_base = Vec::with_capacity(nodes + 1);
+        let mut total = 0u32;
+        for n in 0..nodes {
+            port_base.push(total);
+            total += topo.ports(NodeId(n as u32)).len() as u32;
+        }
+        port_base.push(total);
+        let node_tier: Vec<u8> = topo
+            .nodes()
+            .iter()
+            .map(|n| match n.kind {
+                NodeKind::Nic { .. } => 0,
+                NodeKind::Switch { tier, .. } => tier + 1,
+            })
+            .collect();
+        let mut ports = Vec::with_capacity(total as usize);
+        for n in 0..nodes {
+            let node = NodeId(n as u32);
+            for (p, link) in topo.ports(node).iter().enumerate() {
+                let (peer, rev, link_id, gbps, lat) = match link {
+                    Some(l) => {
+                        let lk = topo.link(*l);
+                        let other = lk.other(node);
+                        (
+                            other.node.0,
+                            port_base[other.node.0 as usize] + other.port,
+                            l.0,
+                            lk.gbps,
+                            u64::from(lk.latency_ns) * PS_PER_NS,
+                        )
+                    }
+                    None => (NONE, NONE, NONE, 1, 0),
+                };
+                let _ = p;
+                ports.push(Port {
+                    node: n as u32,
+                    peer,
+                    rev,
+                    link: link_id,
+                    gbps,
+                    latency_ps: lat,
+                    ctrl: VecDeque::new(),
+                    data: VecDeque::new(),
+                    ctrl_bytes: 0,
+                    data_bytes: 0,
+                    busy: false,
+                    to_nic: peer != NONE && peer < nics,
+                    paused: false,
+                    tx_bytes: 0,
+                    tx_pkts: 0,
+                    busy_ps: 0,
+                    ingress_bytes: 0,
+                    pause_sent: false,
+                });
+            }
+        }
+        // Fabric figures for the transports and the switch defaults.
+        let lane_gbps = topo.links().first().map_or(100, |l| l.gbps);
+        let overhead = OVERHEAD_BYTES
+            + if routing == Routing::Srv6 {
+                SRV6_ENCAP_BYTES
+            } else {
+                0
+            };
+        let max_links: u64 = match &fabric {
+            Fabric::Clos(..) => 4,
+            Fabric::FatTree(f) => 2 * u64::from(f.params().tiers),
+        };
+        let lat_ns = topo
+            .links()
+            .iter()
+            .map(|l| u64::from(l.latency_ns))
+            .max()
+            .unwrap_or(0);
+        let mtu = spec.net.mtu;
+        let data_ser = ser_ps(mtu + 64 + overhead, lane_gbps);
+        let ctrl_ser = ser_ps(128, lane_gbps);
+        let base_rtt_ps = max_links * (2 * lat_ns * PS_PER_NS + data_ser + ctrl_ser);
+        let base_rtt_ns = base_rtt_ps.div_ceil(PS_PER_NS);
+        let port_bdp = u64::from(lane_gbps) * base_rtt_ns / 8;
+        let (uplinks, uplink_bits) = match &fabric {
+            Fabric::Clos(c, _) => (c.dims().t0_up, c.dims().uplink_bits()),
+            Fabric::FatTree(f) => (f.params().k / 2, 8),
+        };
+        let info = FabricInfo {
+            planes: planes as u8,
+            lane_gbps,
+            base_rtt_ns,
+            bdp_bytes: port_bdp * u64::from(planes),
+            mtu,
+            uplinks,
+            uplink_bits,
+        };
+        let sws = &spec.net.switch;
+        let qlimit = sws.queue_bytes.unwrap_or_else(|| {
+            if sws.trimming || sws.pfc.is_some() {
+                port_bdp
+            } else {
+                5 * port_bdp
+            }
+        });
+        let qlimit = qlimit.max(u64::from(mtu + 64 + overhead));
+        let qlimit = if sws.pfc.is_some() {
+            qlimit.max(64 * port_bdp)
+        } else {
+            qlimit
+        };
+        let ctrl_limit = sws.ctrl_queue_bytes.unwrap_or_else(|| qlimit.max(port_bdp));
+        let base_q = sws
+            .queue_bytes
+            .unwrap_or_else(|| port_bdp.max(u64::from(mtu)));
+        let kmin = base_q * u64::from(sws.kmin_permille) / 1000;
+        let kmax = (base_q * u64::from(sws.kmax_permille) / 1000).max(kmin + 1);
+        let seed = spec.seed;
+        let links = vec![
+            LinkState {
+                up: true,
+                black_hole: false,
+                loss_ppm: 0,
+                routed_up: true,
+            };
+            topo.links().len()
+        ];
+        let mut sim = Self {
+            factory,
+            info,
+            routing,
+            nics,
+            planes,
+            q: EventQueue::new(),
+            pkts: Vec::with_capacity(1 << 14),
+            free: Vec::new(),
+            port_base,
+            node_tier,
+            node_up: vec![true; nodes],
+            node_routed_up: vec![true; nodes],
+            links,
+            routed_down: 0,
+            node_seed: (0..nodes as u64).map(|n| stream(seed, 1, n)).collect(),
+            sw: vec![SwitchCounters::default(); nodes],
+            sw_rng: (0..nodes as u64)
+                .map(|n| SplitMix64::new(stream(seed, 2, n)))
+                .collect(),
+            link_rng: (0..topo.links().len() as u64)
+                .map(|l| SplitMix64::new(stream(seed, 3, l)))
+                .collect(),
+            qlimit,
+            ctrl_limit,
+            kmin,
+            kmax,
+            nic_port_up: vec![true; (nics * planes) as usize],
+            nic_eps: vec![Vec::new(); nics as usize],
+            nic_rr: vec![0; nics as usize],
+            eps: Vec::new(),
+            ep_info: Vec::new(),
+            pairs: Vec::new(),
+            flows: Vec::new(),
+            flows_done: 0,
+            triggers: BTreeMap::new(),
+            resolved: Vec::new(),
+            acts: Vec::new(),
+            reroutes: Vec::new(),
+            pkts_sent: 0,
+            pkts_dropped_link: 0,
+            misrouted: 0,
+            corrupt: 0,
+            qp_errors: 0,
+            nic_tx_payload: vec![0; nics as usize],
+            nic_rx_payload: vec![0; nics as usize],
+            ports,
+            fabric,
+            spec,
+        };
+        sim.setup_workload()?;
+        sim.setup_failures()?;
+        Ok(sim)
+    }
+
+    /// Fabric figures handed to the transport.
+    pub fn fabric_info(&self) -> FabricInfo {
+        self.info
+    }
+
+    /// Data queue limit per egress port in bytes.
+    pub fn queue_limit(&self) -> u64 {
+        self.qlimit
+    }
+
+    fn setup_workload(&mut self) -> Result<(), SimError> {
+        for t in &self.spec.workload.triggers {
+            self.triggers.insert(
+                t.id,
+                TrigState {
+                    kind: t.kind,
+                    count: 0,
+                    fired: false,
+                    waiting: Vec::new(),
+                },
+            );
+        }
+        let flows = self.spec.workload.flows.clone();
+        for (i, f) in flows.iter().enumerate() {
+            if f.src >= self.nics || f.dst >= self.nics {
+                return Err(SimError::BadWorkload(format!(
+                    "flow {} ({}->{}) names a NIC outside 0..{}",
+                    f.id, f.src, f.dst, self.nics
+                )));
+            }
+            if f.src == f.dst {
+                return Err(SimError::BadWorkload(format!(
+                    "flow {} sends from NIC {} to itself",
+                    f.id, f.src
+                )));
+            }
+            for id in [f.trigger, f.send_done_trigger, f.recv_done_trigger]
+                .into_iter()
+                .flatten()
+            {
+                self.triggers.entry(id).or_insert(TrigState {
+                    kind: TriggerKind::Oneshot,
+                    count: 0,
+                    fired: false,
+                    waiting: Vec::new(),
+                });
+            }
+            self.flows.push(FlowState {
+                pairs: (0, 0),
+                pending: 0,
+                recv_pending: 0,
+                start: None,
+                done: None,
+                ok: false,
+            });
+            match f.trigger {
+                Some(id) => {
+                    if let Some(t) = self.triggers.get_mut(&id) {
+                        t.waiting.push(i as u32);
+                    }
+                }
+                None => self
+                    .q
+                    .schedule(f.start_ps, Ev::FlowStart { flow: i as u32 }),
+            }
+        }
+        Ok(())
+    }
+
+    fn find_switch(&self, plane: u32, tier: u32, index: u32) -> Option<u32> {
+        let topo = self.fabric.topo();
+        if let Fabric::Clos(c, _) = &self.fabric {
+            let d = c.dims();
+            if plane >= d.planes {
+                return None;
+            }
+            return match tier {
+                0 if index < d.t0 => Some(c.t0(plane, index).0),
+                1 if index < d.t1 => Some(c.t1(plane, index).0),
+                _ => None,
+            };
+        }
+        topo.nodes()
+            .iter()
+            .position(|n| {
+                matches!(n.kind, NodeKind::Switch { plane: p, tier: t, index: i }
+                    if u32::from(p) == plane && u32::from(t) == tier && i == index)
+            })
+            .map(|p| p as u32)
+    }
+
+    fn resolve(&self, index: usize, target: Target) -> Result<Resolved, SimError> {
+        let bad = |msg: String| SimError::BadFailure { index, msg };
+        let topo = self.fabric.topo();
+        let mut r = Resolved::default();
+        match target {
+            Target::T0Uplink { plane, t0, uplink } => {
+                let node = self.find_switch(plane, 0, t0).ok_or_else(|| {
+                    bad(format!(
+                        "no T0 {t0} in plane {plane} (link t0-uplink {plane}/{t0}/{uplink})"
+                    ))
+                })?;
+                let ups: Vec<u32> = topo
+                    .ports(NodeId(node))
+                    .iter()
+                    .filter_map(|l| {
+                        let l = (*l)?;
+                        let other = topo.link(l).other(NodeId(node));
+                        (self.node_tier[other.node.0 as usize] > 1).then_some(l.0)
+                    })
+                    .collect();
+                let l = ups.get(uplink as usize).ok_or_else(|| {
+                    bad(format!(
+                        "T0 {t0} of plane {plane} has {} uplinks, no uplink {uplink}",
+                        ups.len()
+                    ))
+                })?;
+                r.links.push(*l);
+            }
+            Target::Switch {
+                plane,
+                tier,
+                index: i,
+            } => {
+                let node = self.find_switch(plane, tier, i).ok_or_else(|| {
+                    bad(format!("no switch tier {tier} index {i} in plane {plane}"))
+                })?;
+                r.nodes.push(node);
+            }
+            Target::NicLane { nic, plane } => {
+                if nic >= self.nics || plane >= self.planes {
+                    return Err(bad(format!(
+                        "no lane {plane} of NIC {nic} (fabric has {} NICs × {} planes)",
+                        self.nics, self.planes
+                    )));
+                }
+                let g = self.port_base[nic as usize] + plane;
+                r.links.push(self.ports[g as usize].link);
+                r.nic_ports.push((nic, plane as u8));
+            }
+            Target::Plane { plane } => {
+                if plane >= self.planes {
+                    return Err(bad(format!(
+                        "no plane {plane} (fabric has {} planes)",
+                        self.planes
+                    )));
+                }
+                for (n, node) in topo.nodes().iter().enumerate() {
+                    if let NodeKind::Switch { plane: p, .. } = node.kind
+                        && u32::from(p) == plane
+                    {
+                        r.nodes.push(n as u32);
+                    }
+                }
+                for nic in 0..self.nics {
+                    let g = self.port_base[nic as usize] + plane;
+                    r.links.push(self.ports[g as usize].link);
+                    r.nic_ports.push((nic, plane as u8));
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    fn setup_failures(&mut self) -> Result<(), SimError> {
+        let failures: Vec<Failure> = self.spec.failures.clone();
+        for (i, f) in failures.iter().enumerate() {
+            let r = self.resolve(i, f.target)?;
+            if let (FailureKind::Lossy { ppm }, true) = (f.kind, r.links.is_empty()) {
+                let _ = ppm;
+                // A lossy switch or plane: every link touching it.
+                let topo = self.fabric.topo();
+                let mut r2 = r.clone();
+                for &n in &r.nodes {
+                    for l in topo.ports(NodeId(n)).iter().flatten() {
+                        r2.links.push(l.0);
+                    }
+                }
+                r2.nodes.clear();
+                r2.nic_ports.clear();
+                self.resolved.push(r2);
+            } else {
+                self.resolved.push(r);
+            }
+            let target = (self.resolved.len() - 1) as u32;
+            let push = |at: Time, change: Change, q: &mut EventQueue<Ev>, acts: &mut Vec<Act>| {
+                acts.push(Act { target, change });
+                q.schedule(
+                    at,
+                    Ev::Action {
+                        idx: (acts.len() - 1) as u32,
+                    },
+                );
+            };
+            match f.kind {
+                FailureKind::Down => {
+                    push(f.at_ps, Change::Down, &mut self.q, &mut self.acts);
+                    if let Some(u) = f.until_ps {
+                        push(u, Change::Up, &mut self.q, &mut self.acts);
+                    }
+                }
+                FailureKind::BlackHole => {
+                    push(
+                        f.at_ps,
+                        Change::BlackHole(true),
+                        &mut self.q,
+                        &mut self.acts,
+                    );
+                    if let Some(u) = f.until_ps {
+                        push(u, Change::BlackHole(false), &mut self.q, &mut self.acts);
+                    }
+                }
+                FailureKind::Lossy { ppm } => {
+                    push(f.at_ps, Change::Loss(ppm), &mut self.q, &mut self.acts);
+                    if let Some(u) = f.until_ps {
+                        push(u, Change::Loss(0), &mut self.q, &mut self.acts);
+                    }
+                }
+                FailureKind::Flap {
+                    period_ps,
+                    down_ps,
+                    count,
+                } => {
+                    for k in 0..u64::from(count) {
+                        let t = f.at_ps + k * period_ps;
+                        push(t, Change::Down, &mut self.q, &mut self.acts);
+                        push(t + down_ps, Change::Up, &mut self.q, &mut self.acts);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- packets
+
+    fn alloc(&mut self, p: Pkt) -> u32 {
+        if let Some(i) = self.free.pop() {
+            self.pkts[i as usize] = p;
+            i
+        } else {
+            self.pkts.push(p);
+            (self.pkts.len() - 1) as u32
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.q.now() / PS_PER_NS
+    }
+
+    fn start_tx(&mut self, g: u32) {
+        let now = self.q.now();
+        let port = &mut self.ports[g as usize];
+        if port.busy {
+            return;
+        }
+        let pk = if let Some(p) = port.ctrl.pop_front() {
+            port.ctrl_bytes -= u64::from(self.pkts[p as usize].bytes);
+            p
+        } else if !port.paused
+            && let Some(p) = port.data.pop_front()
+        {
+            port.data_bytes -= u64::from(self.pkts[p as usize].bytes);
+            p
+        } else {
+            return;
+        };
+        let bytes = self.pkts[pk as usize].bytes;
+        let t = ser_ps(bytes, port.gbps);
+        port.busy = true;
+        port.tx_bytes += u64::from(bytes);
+        port.tx_pkts += 1;
+        port.busy_ps += t;
+        let lat = port.latency_ps;
+        let node = port.node;
+        if node >= self.nics {
+            self.sw[node as usize].bytes_out += u64::from(bytes);
+            let inp = self.pkts[pk as usize].in_port;
+            if inp != NONE {
+                self.pfc_release(inp, bytes);
+            }
+        }
+        self.q.schedule(now + t, Ev::TxDone { port: g });
+        self.q
+            .schedule(now + t + lat, Ev::Arrive { pkt: pk, port: g });
+    }
+
+    fn pfc_release(&mut self, inp: u32, bytes: u32) {
+        let Some(pfc) = self.spec.net.switch.pfc else {
+            return;
+        };
+        let now = self.q.now();
+        let ip = &mut self.ports[inp as usize];
+        ip.ingress_bytes = ip.ingress_bytes.saturating_sub(u64::from(bytes));
+        if ip.pause_sent && ip.ingress_bytes <= pfc.xon_bytes {
+            ip.pause_sent = false;
+            let (up, lat) = (ip.rev, ip.latency_ps);
+            self.q.schedule(
+                now + lat,
+                Ev::Pfc {
+                    port: up,
+                    pause: false,
+                },
+            );
+        }
+    }
+
+    fn drop_at(&mut self, node: u32, pk: u32) {
+        let b = u64::from(self.pkts[pk as usize].bytes);
+        let c = &mut self.sw[node as usize];
+        c.bytes_dropped += b;
+        c.pkts_dropped += 1;
+        self.free.push(pk);
+    }
+
+    fn enqueue(&mut self, g: u32, pk: u32, in_port: u32) {
+        let node = self.ports[g as usize].node;
+        let sws = self.spec.net.switch;
+        let p = &mut self.pkts[pk as usize];
+        let ctrl = p.class == Class::Control || p.trim.is_some();
+        let port = &mut self.ports[g as usize];
+        if ctrl {
+            if port.ctrl_bytes + u64::from(p.bytes) > self.ctrl_limit {
+                self.drop_at(node, pk);
+                return;
+            }
+            port.ctrl_bytes += u64::from(p.bytes);
+            port.ctrl.push_back(pk);
+        } else if port.data_bytes + u64::from(p.bytes) > self.qlimit {
+            if sws.trimming && p.bytes > sws.trim_bytes {
+                let removed = p.bytes - sws.trim_bytes;
+                p.bytes = sws.trim_bytes;
+                p.trim = Some(if port.to_nic {
+                    TrimKind::LastHop
+                } else {
+                    TrimKind::Fabric
+                });
+                let c = &mut self.sw[node as usize];
+                c.bytes_trimmed += u64::from(removed);
+                c.pkts_trimmed += 1;
+                if port.ctrl_bytes + u64::from(p.bytes) > self.ctrl_limit {
+                    self.drop_at(node, pk);
+                    return;
+                }
+                port.ctrl_bytes += u64::from(p.bytes);
+                port.ctrl.push_back(pk);
+            } else {
+                self.drop_at(node, pk);
+                return;
+            }
+        } else {
+            if sws.ecn && !port.to_nic && !p.ecn {
+                let q = port.data_bytes;
+                let mark = if q >= self.kmax {
+                    true
+                } else if q > self.kmin {
+                    let r = self.sw_rng[node as usize].below(self.kmax - self.kmin);
+                    r < q - self.kmin
+                } else {
+                    false
+                };
+                if mark {
+                    p.ecn = true;
+                    self.sw[node as usize].pkts_marked += 1;
+                }
+            }
+            port.data_bytes += u64::from(p.bytes);
+            port.data.push_back(pk);
+            if let Some(pfc) = sws.pfc
+                && in_port != NONE
+            {
+                p.in_port = in_port;
+                let now = self.q.now();
+                let ip = &mut self.ports[in_port as usize];
+                ip.ingress_bytes += u64::from(p.bytes);
+                if !ip.pause_sent && ip.ingress_bytes >= pfc.xoff_bytes {
+                    ip.pause_sent = true;
+                    self.sw[node as usize].pfc_pauses += 1;
+                    let (up, lat) = (ip.rev, ip.latency_ps);
+                    self.q.schedule(
+                        now + lat,
+                        Ev::Pfc {
+                            port: up,
+                            pause: true,
+                        },
+                    );
+                }
+            }
+        }
+        self.start_tx(g);
+    }
+
+    fn usable(&self, g: u32) -> bool {
+        let p = &self.ports[g as usize];
+        p.link != NONE
+            && self.links[p.link as usize].routed_up
+            && self.node_routed_up[p.peer as usize]
+    }
+
+    /// Whether `node` can reach NIC `dst` by the routed (control-plane) view.
+    fn reaches(&self, node: u32, dst: u32, depth: u32) -> bool {
+        if node == dst {
+            return true;
+        }
+        if depth == 0 || node < self.nics {
+            return false;
+        }
+        let topo = self.fabric.topo();
+        let me = topo.node(NodeId(node));
+        let base = self.port_base[node as usize];
+        let n = topo.ports(NodeId(node)).len() as u32;
+        let below = me.down_range().contains(&dst);
+        let tier = self.node_tier[node as usize];
+        (0..n).any(|p| {
+            let g = base + p;
+            if !self.usable(g) {
+                return false;
+            }
+            let peer = self.ports[g as usize].peer;
+            let pt = self.node_tier[peer as usize];
+            if below {
+                pt < tier
+                    && topo.node(NodeId(peer)).down_range().contains(&dst)
+                    && self.reaches(peer, dst, depth - 1)
+            } else {
+                pt > tier && self.reaches(peer, dst, depth - 1)
+            }
+        })
+    }
+
+    fn ecmp_port(&self, node: u32, dst: u32, hash: u64) -> Option<u32> {
+        let topo = self.fabric.topo();
+        if self.routed_down == 0 {
+            return topo.ecmp_select(NodeId(node), dst, hash);
+        }
+        let base = self.port_base[node as usize];
+        let ok = |p: &u32| {
+            let g = base + *p;
+            self.usable(g) && self.reaches(self.ports[g as usize].peer, dst, 4)
+        };
+        let n = topo.ecmp_next_hops(NodeId(node), dst).filter(ok).count() as u64;
+        if n == 0 {
+            // Nothing routed works: fall back to the static choice (packets will be lost).
+            return topo.ecmp_select(NodeId(node), dst, hash);
+        }
+        topo.ecmp_next_hops(NodeId(node), dst)
+            .filter(ok)
+            .nth((hash % n) as usize)
+    }
+
+    fn arrive(&mut self, pk: u32, g: u32) {
+        let (link, node, in_port) = {
+            let p = &self.ports[g as usize];
+            (p.link, p.peer, p.rev)
+        };
+        let ls = self.links[link as usize];
+        let lost = !ls.up
+            || ls.black_hole
+            || !self.node_up[node as usize]
+            || (ls.loss_ppm > 0 && self.link_rng[link as usize].chance_ppm(ls.loss_ppm));
+        if lost {
+            self.pkts_dropped_link += 1;
+            self.free.push(pk);
+            return;
+        }
+        if node < self.nics {
+            self.deliver(node, pk, in_port);
+            return;
+        }
+        let bytes = self.pkts[pk as usize].bytes;
+        self.sw[node as usize].bytes_in += u64::from(bytes);
+        self.pkts[pk as usize].in_port = NONE;
+        let egress = if self.pkts[pk as usize].srv6 {
+            self.srv6_port(node, pk)
+        } else {
+            let p = &self.pkts[pk as usize];
+            let h = mix(p.hash ^ self.node_seed[node as usize]);
+            self.ecmp_port(node, p.dst_nic, h)
+        };
+        match egress {
+            Some(local) => {
+                let g2 = self.port_base[node as usize] + local;
+                if self.ports[g2 as usize].link == NONE {
+                    self.misrouted += 1;
+                    self.drop_at(node, pk);
+                } else {
+                    self.enqueue(g2, pk, in_port);
+                }
+            }
+            None => {
+                self.misrouted += 1;
+                if std::env::var_os("MRC_SIM_DEBUG").is_some() {
+                    let p = &self.pkts[pk as usize];
+                    eprintln!(
+                        "misroute at node {node}: carrier {:?} srv6 {} dst {} ev {:#x}",
+                        p.carrier.map(|c| c.addr()),
+                        p.srv6,
+                        p.dst_nic,
+                        p.ev
+                    );
+                }
+                self.drop_at(node, pk);
+            }
+        }
+    }
+
+    fn srv6_port(&mut self, node: u32, pk: u32) -> Option<u32> {
+        let Fabric::Clos(_, tables) = &self.fabric else {
+            return None;
+        };
+        let table = tables.table(NodeId(node));
+        let c = self.pkts[pk as usize].carrier.as_mut()?;
+        for _ in 0..8 {
+            match table.lookup(c.lookup_key())? {
+                Action::End => {
+                    c.shift()?;
+                }
+                Action::EndX(p) => {
+                    c.shift();
+                    return Some(p);
+                }
+                Action::Forward(p) => return Some(p),
+                Action::Decap => return None,
+            }
+        }
+        None
+    }
+
+    // ---------------------------------------------------------------- NICs
+
+    fn deliver(&mut self, nic: u32, pk: u32, in_port: u32) {
+        let p = self.pkts[pk as usize];
+        self.free.push(pk);
+        if p.dst_nic != nic {
+            self.misrouted += 1;
+            return;
+        }
+        if let (Body::Write(w), None) = (p.repr.body, p.trim) {
+            self.nic_rx_payload[nic as usize] += u64::from(w.payload_len);
+            self.cover(p.pair, w.reth.va, w.payload_len);
+        }
+        let port = (in_port - self.port_base[nic as usize]) as u8;
+        let inc = Incoming {
+            repr: p.repr,
+            ev: p.ev,
+            port,
+            ecn_ce: p.ecn,
+            trim: p.trim,
+        };
+        let now = self.now_ns();
+        self.eps[p.dst_ep as usize].handle_packet(now, &inc);
+        self.after_ep(p.dst_ep);
+        self.service_nic(nic);
+    }
+
+    fn cover(&mut self, pair: u32, va: u64, len: u32) {
+        let mtu = u64::from(self.info.mtu);
+        let ps = &mut self.pairs[pair as usize];
+        let Some(off) = va.checked_sub(ps.base) else {
+            self.corrupt += 1;
+            return;
+        };
+        if !off.is_multiple_of(mtu) || off + u64::from(len) > ps.bytes {
+            self.corrupt += 1;
+            return;
+        }
+        let chunk = (off / mtu) as usize;
+        let (w, b) = (chunk / 64, chunk % 64);
+        if ps.chunks[w] & (1 << b) != 0 {
+            return;
+        }
+        ps.chunks[w] |= 1 << b;
+        ps.covered += u64::from(len);
+        if ps.covered == ps.bytes {
+            let flow = ps.flow;
+            self.recv_pair_done(flow);
+        }
+    }
+
+    fn recv_pair_done(&mut self, flow: u32) {
+        let f = &mut self.flows[flow as usize];
+        f.recv_pending = f.recv_pending.saturating_sub(1);
+        if f.recv_pending == 0
+            && let Some(t) = self.spec.workload.flows[flow as usize].recv_done_trigger
+        {
+            self.activate(t);
+        }
+    }
+
+    fn service_nic(&mut self, nic: u32) {
+        let base = self.port_base[nic as usize];
+        let now = self.now_ns();
+        loop {
+            let mut ready = 0u32;
+            for p in 0..self.planes {
+                let port = &self.ports[(base + p) as usize];
+                if !port.busy
+                    && port.data.is_empty()
+                    && port.ctrl.is_empty()
+                    && !port.paused
+                    && self.nic_port_up[(nic * self.planes + p) as usize]
+                {
+                    ready |= 1 << p;
+                }
+            }
+            if ready == 0 {
+                return;
+            }
+            let n = self.nic_eps[nic as usize].len();
+            let rr = self.nic_rr[nic as usize] as usize;
+            let mut sent = false;
+            for i in 0..n {
+                let idx = (rr + i) % n;
+                let ep = self.nic_eps[nic as usize][idx];
+                if let Some(tx) = self.eps[ep as usize].poll_transmit(now, ready) {
+                    self.nic_rr[nic as usize] = ((idx + 1) % n) as u32;
+                    self.inject(nic, ep, tx);
+                    self.after_ep(ep);
+                    sent = true;
+                    break;
+                }
+            }
+            if !sent {
+                return;
+            }
+        }
+    }
+
+    fn inject(&mut self, nic: u32, ep: u32, tx: Outgoing) {
+        if u32::from(tx.port) >= self.planes {
+            self.misrouted += 1;
+            return;
+        }
+        let info = self.ep_info[ep as usize];
+        let dst_nic = self.ep_info[info.peer as usize].nic;
+        let srv6 = self.routing == Routing::Srv6;
+        let carrier = match &self.fabric {
+            Fabric::Clos(c, _) if srv6 => match c.usids(FabricEv(tx.ev), nic, dst_nic) {
+                Ok(c) => Some(c),
+                Err(_) => {
+                    self.misrouted += 1;
+                    return;
+                }
+            },
+            _ => None,
+        };
+        let overhead = OVERHEAD_BYTES + if srv6 { SRV6_ENCAP_BYTES } else { 0 };
+        let bytes = tx.repr.buffer_len() as u32 + overhead;
+        if let Body::Write(w) = tx.repr.body {
+            self.nic_tx_payload[nic as usize] += u64::from(w.payload_len);
+        }
+        let hash = mix((u64::from(nic) << 40)
+            ^ (u64::from(dst_nic) << 16)
+            ^ mix(u64::from(tx.repr.bth.dest_qp) << 32 | u64::from(tx.ev)));
+        let pk = self.alloc(Pkt {
+            repr: tx.repr,
+            carrier,
+            ev: tx.ev,
+            dst_ep: info.peer,
+            pair: info.pair,
+            dst_nic,
+            bytes,
+            hash,
+            class: tx.class,
+            trim: None,
+            ecn: false,
+            srv6,
+            in_port: NONE,
+        });
+        self.pkts_sent += 1;
+        let g = self.port_base[nic as usize] + u32::from(tx.port);
+        let port = &mut self.ports[g as usize];
+        if tx.class == Class::Control {
+            port.ctrl_bytes += u64::from(bytes);
+            port.ctrl.push_back(pk);
+        } else {
+            port.data_bytes += u64::from(bytes);
+            port.data.push_back(pk);
+        }
+        self.start_tx(g);
+    }
+
+    fn after_ep(&mut self, ep: u32) {
+        while let Some(e) = self.eps[ep as usize].poll_event() {
+            match e {
+                EndpointEvent::Completed { ok, .. } => {
+                    let info = self.ep_info[ep as usize];
+                    if info.requester {
+                        self.pair_done(info.pair, ok);
+                    }
+                }
+                EndpointEvent::QpError => self.qp_errors += 1,
+            }
+        }
+        if let Some(t) = self.eps[ep as usize].poll_timeout() {
+            let tp = t.saturating_mul(PS_PER_NS).max(self.q.now());
+            let info = &mut self.ep_info[ep as usize];
+            if info.timer.is_none_or(|a| tp < a) {
+                info.timer = Some(tp);
+                self.q.schedule(tp, Ev::Timer { ep });
+            }
+        }
+    }
+
+    fn pair_done(&mut self, pair: u32, ok: bool) {
+        let ps = &mut self.pairs[pair as usize];
+        if ps.done {
+            return;
+        }
+        ps.done = true;
+        ps.ok = ok;
+        let flow = ps.flow;
+        let f = &mut self.flows[flow as usize];
+        f.pending = f.pending.saturating_sub(1);
+        f.ok &= ok;
+        if f.pending == 0 {
+            f.done = Some(self.q.now());
+            self.flows_done += 1;
+            if let Some(t) = self.spec.workload.flows[flow as usize].send_done_trigger {
+                self.activate(t);
+            }
+        }
+    }
+
+    fn activate(&mut self, id: u32) {
+        let now = self.q.now();
+        let Some(t) = self.triggers.get_mut(&id) else {
+            return;
+        };
+        t.count += 1;
+        let fire = match t.kind {
+            TriggerKind::Oneshot => !t.fired,
+            TriggerKind::Multishot => true,
+            TriggerKind::Barrier { count } => !t.fired && t.count >= count,
+        };
+        if fire {
+            t.fired = true;
+            for &f in &t.waiting {
+                self.q.schedule(now, Ev::FlowStart { flow: f });
+            }
+            t.waiting.clear();
+        }
+    }
+
+    fn start_flow(&mut self, flow: u32) {
+        if self.flows[flow as usize].start.is_some() {
+            return;
+        }
+        let now = self.q.now();
+        let spec = self.spec.workload.flows[flow as usize];
+        let qps = u64::from(self.factory.qps_per_flow().max(1)).min(spec.bytes.max(1));
+        let first_pair = self.pairs.len() as u32;
+        {
+            let f = &mut self.flows[flow as usize];
+            f.start = Some(now);
+            f.ok = true;
+            f.pending = qps as u32;
+            f.recv_pending = qps as u32;
+            f.pairs = (first_pair, first_pair + qps as u32);
+        }
+        if spec.bytes == 0 {
+            let f = &mut self.flows[flow as usize];
+            f.pending = 0;
+            f.recv_pending = 0;
+            f.done = Some(now);
+            self.flows_done += 1;
+            if let Some(t) = spec.send_done_trigger {
+                self.activate(t);
+            }
+            if let Some(t) = spec.recv_done_trigger {
+                self.activate(t);
+            }
+            return;
+        }
+        let info = self.info;
+        for k in 0..qps {
+            let bytes = spec.bytes / qps + u64::from(k < spec.bytes % qps);
+            let pair = self.pairs.len() as u32;
+            let src_ep = self.eps.len() as u32;
+            let pi = PairInfo {
+                pair,
+                src: spec.src,
+                dst: spec.dst,
+                bytes,
+                planes: self.planes as u8,
+                qpn: (2 * pair + 0x100, 2 * pair + 0x101),
+                seed: stream(self.spec.seed, 4, u64::from(pair)),
+            };
+            let (a, b, base) = self.factory.make_pair(&info, &pi);
+            let chunks = bytes.div_ceil(u64::from(info.mtu)).div_ceil(64) as usize;
+            self.pairs.push(PairState {
+                flow,
+                src_ep,
+                bytes,
+                base,
+                chunks: vec![0; chunks],
+                covered: 0,
+                done: false,
+                ok: false,
+            });
+            self.eps.push(a);
+            self.eps.push(b);
+            self.ep_info.push(EpInfo {
+                nic: spec.src,
+                peer: src_ep + 1,
+                pair,
+                requester: true,
+                timer: None,
+            });
+            self.ep_info.push(EpInfo {
+                nic: spec.dst,
+                peer: src_ep,
+                pair,
+                requester: false,
+                timer: None,
+            });
+            self.nic_eps[spec.src as usize].push(src_ep);
+            self.nic_eps[spec.dst as usize].push(src_ep + 1);
+            let now_ns = self.now_ns();
+            for (ep, nic) in [(src_ep, spec.src), (src_ep + 1, spec.dst)] {
+                for p in 0..self.planes {
+                    if !self.nic_port_up[(nic * self.planes + p) as usize] {
+                        self.eps[ep as usize].port_status(now_ns, p as u8, false);
+                    }
+                }
+            }
+            if !self.eps[src_ep as usize].post_write(u64::from(pair), bytes) {
+                self.pair_done(pair, false);
+            }
+            self.after_ep(src_ep);
+            self.after_ep(src_ep + 1);
+        }
+        self.service_nic(spec.src);
+    }
+
+    // ---------------------------------------------------------------- failures
+
+    fn apply(&mut self, idx: u32) {
+        let act = self.acts[idx as usize];
+        let r = self.resolved[act.target as usize].clone();
+        let now = self.q.now();
+        let delay = self.spec.net.reconvergence_ps;
+        match act.change {
+            Change::Down | Change::Up => {
+                let up = matches!(act.change, Change::Up);
+                for &l in &r.links {
+                    self.links[l as usize].up = up;
+                }
+                for &n in &r.nodes {
+                    self.node_up[n as usize] = up;
+                    if !up {
+                        self.flush_node(n);
+                    }
+                }
+                let now_ns = self.now_ns();
+                for &(nic, port) in &r.nic_ports {
+                    self.nic_port_up[(nic * self.planes + u32::from(port)) as usize] = up;
+                    let eps = self.nic_eps[nic as usize].clone();
+                    for ep in eps {
+                        self.eps[ep as usize].port_status(now_ns, port, up);
+                        self.after_ep(ep);
+                    }
+                    if up {
+                        self.service_nic(nic);
+                    }
+                }
+                self.reroutes.push((act.target, up));
+                self.q.schedule(
+                    now + delay,
+                    Ev::Reroute {
+                        idx: (self.reroutes.len() - 1) as u32,
+                    },
+                );
+            }
+            Change::BlackHole(on) => {
+                for &l in &r.links {
+                    self.links[l as usize].black_hole = on;
+                }
+                for &n in &r.nodes {
+                    for l in self.node_links(n) {
+                        self.links[l as usize].black_hole = on;
+                    }
+                }
+            }
+            Change::Loss(ppm) => {
+                for &l in &r.links {
+                    self.links[l as usize].loss_ppm = ppm;
+                }
+            }
+        }
+    }
+
+    fn node_links(&self, n: u32) -> Vec<u32> {
+        self.fabric
+            .topo()
+            .ports(NodeId(n))
+            .iter()
+            .flatten()
+            .map(|l| l.0)
+            .collect()
+    }
+
+    fn flush_node(&mut self, n: u32) {
+        let (a, b) = (self.port_base[n as usize], self.port_base[n as usize + 1]);
+        for g in a..b {
+            let port = &mut self.ports[g as usize];
+            let drained: Vec<u32> = port.ctrl.drain(..).chain(port.data.drain(..)).collect();
+            port.ctrl_bytes = 0;
+            port.data_bytes = 0;
+            port.ingress_bytes = 0;
+            for pk in drained {
+                self.drop_at(n, pk);
+            }
+        }
+    }
+
+    fn reroute(&mut self, idx: u32) {
+        let (target, up) = self.reroutes[idx as usize];
+        let r = self.resolved[target as usize].clone();
+        for &l in &r.links {
+            let ls = &mut self.links[l as usize];
+            if ls.routed_up != up {
+                ls.routed_up = up;
+                if up {
+                    self.routed_down -= 1;
+                } else {
+                    self.routed_down += 1;
+                }
+            }
+        }
+        for &n in &r.nodes {
+            if self.node_routed_up[n as usize] != up {
+                self.node_routed_up[n as usize] = up;
+                if up {
+                    self.routed_down -= 1;
+                } else {
+                    self.routed_down += 1;
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- run
+
+    /// Runs to completion (every flow done) or to the time limit, calling `progress` now and
+    /// then, and returns the report.
+    pub fn run(&mut self, progress: &mut dyn FnMut(Progress)) -> RunReport {
+        let wall = std::time::Instant::now();
+        let total = self.flows.len() as u64;
+        let max = self.spec.max_time_ps;
+        let mut next_progress = 0u64;
+        while let Some(t) = self.q.peek_time() {
+            if t > max || (total > 0 && self.flows_done == total) {
+                break;
+            }
+            let Some((_, ev)) = self.q.pop() else { break };
+            match ev {
+                Ev::Arrive { pkt, port } => self.arrive(pkt, port),
+                Ev::TxDone { port } => {
+                    self.ports[port as usize].busy = false;
+                    let node = self.ports[port as usize].node;
+                    if node < self.nics {
+                        self.start_tx(port);
+                        self.service_nic(node);
+                    } else {
+                        self.start_tx(port);
+                    }
+                }
+                Ev::Timer { ep } => {
+                    if self.ep_info[ep as usize].timer == Some(t) {
+                        self.ep_info[ep as usize].timer = None;
+                        let now_ns = t / PS_PER_NS;
+                        if self.eps[ep as usize]
+                            .poll_timeout()
+                            .is_some_and(|d| d <= now_ns)
+                        {
+                            self.eps[ep as usize].handle_timeout(now_ns);
+                        }
+                        self.after_ep(ep);
+                        let nic = self.ep_info[ep as usize].nic;
+                        self.service_nic(nic);
+                    }
+                }
+                Ev::FlowStart { flow } => self.start_flow(flow),
+                Ev::Action { idx } => self.apply(idx),
+                Ev::Reroute { idx } => self.reroute(idx),
+                Ev::Pfc { port, pause } => {
+                    self.ports[port as usize].paused = pause;
+                    if !pause {
+                        let node = self.ports[port as usize].node;
+                        self.start_tx(port);
+                        if node < self.nics {
+                            self.service_nic(node);
+                        }
+                    }
+                }
+            }
+            let events = self.q.popped();
+            if events >= next_progress {
+                next_progress = events + (1 << 16);
+                progress(Progress {
+                    sim_time_ps: t,
+                    flows_done: self.flows_done,
+                    flows_total: total,
+                    events,
+                });
+            }
+        }
+        let wall_s = wall.elapsed().as_secs_f64();
+        self.report(wall_s)
+    }
+
+    /// Per-port counters (for conservation and utilisation tests).
+    pub fn port_counters(&self) -> Vec<PortCounters> {
+        self.ports
+            .iter()
+            .filter(|p| p.link != NONE)
+            .map(|p| PortCounters {
+                node: p.node,
+                gbps: p.gbps,
+                tx_bytes: p.tx_bytes,
+                busy_ps: p.busy_ps,
+                queued_bytes: p.data_bytes + p.ctrl_bytes,
+            })
+            .collect()
+    }
+
+    fn report(&self, wall_s: f64) -> RunReport {
+        let mut fcts: Vec<u64> = Vec::new();
+        let mut first_start = u64::MAX;
+        let mut last_end = 0u64;
+        let mut all_ok = true;
+        for f in &self.flows {
+            if let Some(s) = f.start {
+                first_start = first_start.min(s);
+            }
+            match (f.start, f.done) {
+                (Some(s), Some(d)) => {
+                    fcts.push(d - s);
+                    last_end = last_end.max(d);
+                    all_ok &= f.ok;
+                }
+                _ => all_ok = false,
+            }
+        }
+        let end = if self.flows_done == self.flows.len() as u64 {
+            last_end
+        } else {
+            self.q.now()
+        };
+        let mut st = crate::endpoint::EndpointStats::default();
+        for ep in &self.eps {
+            let s = ep.stats();
+            st.data_sent += s.data_sent;
+            st.retransmitted += s.retransmitted;
+            st.control_sent += s.control_sent;
+            st.bytes_placed += s.bytes_placed;
+            st.ev_retired += s.ev_retired;
+            st.ev_resurrected += s.ev_resurrected;
+        }
+        let expected: u64 = self.spec.workload.flows.iter().map(|f| f.bytes).sum();
+        let covered: u64 = self.pairs.iter().map(|p| p.covered).sum();
+        let placed_ok = self.pairs.iter().all(|p| {
+            self.eps[p.src_ep as usize + 1].stats().bytes_placed == p.bytes
+                || self.eps[p.src_ep as usize + 1].stats().bytes_placed == 0
+        });
+        let data_intact = all_ok
+            && covered == expected
+            && self.corrupt == 0
+            && self.misrouted == 0
+            && placed_ok
+            && self.flows_done == self.flows.len() as u64;
+        let mut sw = SwitchCounters::default();
+        for c in &self.sw[self.nics as usize..] {
+            sw.add(c);
+        }
+        // Ideal: the busiest NIC moving its payload at line rate.
+        let nic_gbps = u64::from(self.info.lane_gbps) * u64::from(self.planes);
+        let busiest = self
+            .nic_tx_payload_expected()
+            .into_iter()
+            .max()
+            .unwrap_or(0);
+        let ideal_ps = busiest * 8_000 / nic_gbps.max(1);
+        let makespan = end.saturating_sub(if first_start == u64::MAX {
+            0
+        } else {
+            first_start
+        });
+        let goodput_fraction = if makespan == 0 {
+            0.0
+        } else {
+            (ideal_ps as f64 / makespan as f64).min(1.0)
+        };
+        RunReport {
+            transport: self.factory.name(),
+            sim_time_ps: end,
+            wall_s,
+            events: self.q.popped(),
+            flows: fcts.len() as u64,
+            flows_total: self.flows.len() as u64,
+            fct_ps: Percentiles::of(&mut fcts),
+            fcts_ps: self
+                .flows
+                .iter()
+                .map(|f| match (f.start, f.done) {
+                    (Some(s), Some(d)) => Some(d - s),
+                    _ => None,
+                })
+                .collect(),
+            goodput_fraction,
+            bytes_expected: expected,
+            bytes_delivered: covered,
+            data_intact,
+            packets_sent: self.pkts_sent,
+            data_packets_sent: st.data_sent,
+            retransmitted: st.retransmitted,
+            trimmed: sw.pkts_trimmed,
+            dropped: sw.pkts_dropped + self.pkts_dropped_link,
+            ecn_marked: sw.pkts_marked,
+            pfc_pauses: sw.pfc_pauses,
+            ev_retired: st.ev_retired,
+            ev_resurrected: st.ev_resurrected,
+            qp_errors: self.qp_errors,
+            switches: sw,
+        }
+    }
+
+    fn nic_tx_payload_expected(&self) -> Vec<u64> {
+        let mut tx = vec![0u64; self.nics as usize];
+        let mut rx = vec![0u64; self.nics as usize];
+        for f in &self.spec.workload.flows {
+            tx[f.src as usize] += f.bytes;
+            rx[f.dst as usize] += f.bytes;
+        }
+        tx.iter().zip(&rx).map(|(a, b)| *a.max(b)).collect()
+    }
+
+    /// Switch counters of every switch (index = node id − NICs).
+    pub fn switch_counters(&self) -> &[SwitchCounters] {
+        &self.sw[self.nics as usize..]
+    }
+
+    /// Bytes queued at each switch right now.
+    pub fn switch_queued(&self) -> Vec<u64> {
+        (self.nics..self.sw.len() as u32)
+            .map(|n| {
+                let (a, b) = (self.port_base[n as usize], self.port_base[n as usize + 1]);
+                (a..b)
+                    .map(|g| {
+                        let p = &self.ports[g as usize];
+                        p.data_bytes + p.ctrl_bytes
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+}

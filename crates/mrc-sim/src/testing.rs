@@ -1,0 +1,257 @@
+//! A deliberately simple test transport for exercising the simulator itself (not MRC, not
+//! RoCE): a fixed-window go-back-N sender that sprays packets round-robin over the ready ports
+//! and `evs` entropy values, and a receiver that accepts in-order data and acknowledges every
+//! packet cumulatively. Trimmed packets are treated as lost.
+
+use mrc_wire::Psn;
+use mrc_wire::mrc::{self, Body, Opcode, Write, aeth, bth, meth, reth};
+
+use crate::endpoint::{
+    Class, Endpoint, EndpointEvent, EndpointStats, FabricInfo, Incoming, Nanos, Outgoing, PairInfo,
+    Routing, TransportFactory,
+};
+
+/// Configuration of the window transport.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowConfig {
+    /// Window in packets.
+    pub window: u32,
+    /// Distinct EVs per plane to spray over.
+    pub evs: u32,
+    /// Retransmission timeout in ns (go back to the last acknowledged byte).
+    pub rto_ns: u64,
+    /// Routing of its packets.
+    pub routing: Routing,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        Self {
+            window: 16,
+            evs: 8,
+            rto_ns: 50_000,
+            routing: Routing::Srv6,
+        }
+    }
+}
+
+/// Factory of [`WindowEndpoint`] pairs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WindowFactory(pub WindowConfig);
+
+impl TransportFactory for WindowFactory {
+    type Ep = WindowEndpoint;
+    fn name(&self) -> String {
+        "window".into()
+    }
+    fn routing(&self) -> Routing {
+        self.0.routing
+    }
+    fn make_pair(&mut self, f: &FabricInfo, p: &PairInfo) -> (WindowEndpoint, WindowEndpoint, u64) {
+        let base = 0x1000_0000;
+        let mk = |sender: bool| WindowEndpoint {
+            cfg: self.0,
+            sender,
+            mtu: f.mtu,
+            planes: f.planes,
+            uplinks: f.uplinks.max(1),
+            uplink_bits: f.uplink_bits,
+            peer_qpn: if sender { p.qpn.1 } else { p.qpn.0 },
+            base,
+            total: 0,
+            next: 0,
+            acked: 0,
+            expected: 0,
+            ack_due: None,
+            last_progress: 0,
+            counter: p.seed as u32,
+            events: Vec::new(),
+            stats: EndpointStats::default(),
+            wr_id: 0,
+            done: false,
+            highest_sent: 0,
+        };
+        (mk(true), mk(false), base)
+    }
+}
+
+/// One end of the window transport.
+#[derive(Clone, Debug)]
+pub struct WindowEndpoint {
+    cfg: WindowConfig,
+    sender: bool,
+    mtu: u32,
+    planes: u8,
+    uplinks: u32,
+    uplink_bits: u32,
+    peer_qpn: u32,
+    base: u64,
+    total: u64,
+    next: u64,
+    acked: u64,
+    expected: u64,
+    ack_due: Option<(u32, u8)>,
+    last_progress: Nanos,
+    counter: u32,
+    events: Vec<EndpointEvent>,
+    stats: EndpointStats,
+    wr_id: u64,
+    done: bool,
+    highest_sent: u64,
+}
+
+impl WindowEndpoint {
+    fn pick_port(&mut self, ready: u32) -> Option<u8> {
+        let planes = u32::from(self.planes).max(1);
+        for i in 0..planes {
+            let p = (self.counter.wrapping_add(i)) % planes;
+            if ready & (1 << p) != 0 {
+                return Some(p as u8);
+            }
+        }
+        None
+    }
+}
+
+impl Endpoint for WindowEndpoint {
+    fn handle_packet(&mut self, now: Nanos, pkt: &Incoming) {
+        match pkt.repr.body {
+            Body::Write(w) if !self.sender => {
+                if pkt.trim.is_none() && w.reth.va == self.base + self.expected {
+                    self.expected += u64::from(w.payload_len);
+                    self.stats.bytes_placed += u64::from(w.payload_len);
+                }
+                self.ack_due = Some((pkt.ev, pkt.port));
+            }
+            Body::Ack(a) if self.sender => {
+                let upto = u64::from(a.msn) * u64::from(self.mtu);
+                let upto = upto.min(self.total);
+                if upto > self.acked {
+                    self.acked = upto;
+                    self.last_progress = now;
+                    if self.acked == self.total && !self.done {
+                        self.done = true;
+                        self.events.push(EndpointEvent::Completed {
+                            wr_id: self.wr_id,
+                            ok: true,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Nanos) {
+        if self.sender && !self.done && now >= self.last_progress + self.cfg.rto_ns {
+            self.next = self.acked;
+            self.last_progress = now;
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Nanos, ready: u32) -> Option<Outgoing> {
+        if !self.sender {
+            let (ev, port) = self.ack_due?;
+            if ready & (1 << port) == 0 {
+                return None;
+            }
+            self.ack_due = None;
+            self.stats.control_sent += 1;
+            let msn = (self.expected / u64::from(self.mtu)) as u32
+                + u32::from(!self.expected.is_multiple_of(u64::from(self.mtu)));
+            let repr = mrc::Repr {
+                bth: bth::Repr::new(Opcode::Ack, self.peer_qpn, Psn::new(0)),
+                body: Body::Ack(aeth::Repr { syndrome: 0, msn }),
+            };
+            return Some(Outgoing {
+                repr,
+                ev,
+                port,
+                class: Class::Control,
+            });
+        }
+        if self.done || self.next >= self.total {
+            return None;
+        }
+        let window = u64::from(self.cfg.window) * u64::from(self.mtu);
+        if self.next - self.acked >= window {
+            return None;
+        }
+        let port = self.pick_port(ready)?;
+        if self.highest_sent == 0 {
+            self.last_progress = now;
+        }
+        self.counter = self.counter.wrapping_add(1);
+        let len = (self.total - self.next).min(u64::from(self.mtu)) as u32;
+        let first = self.next == 0;
+        let last = self.next + u64::from(len) == self.total;
+        let opcode = match (first, last) {
+            (true, true) => Opcode::WriteOnly,
+            (true, false) => Opcode::WriteFirst,
+            (false, true) => Opcode::WriteLast,
+            (false, false) => Opcode::WriteMiddle,
+        };
+        let psn = (self.next / u64::from(self.mtu)) as u32;
+        let retransmit = self.next < self.highest_sent;
+        let mut bth = bth::Repr::new(opcode, self.peer_qpn, Psn::new(psn & 0xFF_FFFF));
+        bth.retransmit = retransmit;
+        let repr = mrc::Repr {
+            bth,
+            body: Body::Write(Write {
+                meth: meth::Repr::default(),
+                tseth: None,
+                reth: reth::Repr {
+                    va: self.base + self.next,
+                    rkey: 1,
+                    dma_len: self.total as u32,
+                },
+                imm: None,
+                payload_len: len,
+            }),
+        };
+        let uplink =
+            (self.counter / u32::from(self.planes.max(1))) % self.cfg.evs.max(1) % self.uplinks;
+        let ev = (u32::from(port) << self.uplink_bits) | uplink;
+        self.next += u64::from(len);
+        self.highest_sent = self.highest_sent.max(self.next);
+        self.stats.data_sent += 1;
+        if retransmit {
+            self.stats.retransmitted += 1;
+        }
+        Some(Outgoing {
+            repr,
+            ev,
+            port,
+            class: if retransmit {
+                Class::Retransmit
+            } else {
+                Class::Data
+            },
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<Nanos> {
+        (self.sender && !self.done && self.total > 0)
+            .then_some(self.last_progress + self.cfg.rto_ns)
+    }
+
+    fn poll_event(&mut self) -> Option<EndpointEvent> {
+        if self.events.is_empty() {
+            None
+        } else {
+            Some(self.events.remove(0))
+        }
+    }
+
+    fn post_write(&mut self, wr_id: u64, len: u64) -> bool {
+        self.wr_id = wr_id;
+        self.total = len;
+        true
+    }
+
+    fn port_status(&mut self, _now: Nanos, _port: u8, _up: bool) {}
+
+    fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+}
