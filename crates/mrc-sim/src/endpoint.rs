@@ -156,6 +156,10 @@ pub struct FabricInfo {
     pub uplinks: u32,
     /// Bits of the uplink field in an SRv6 EV.
     pub uplink_bits: u32,
+    /// How switches forward this transport's packets on this fabric.
+    pub routing: Routing,
+    /// Whether switches trim (else drop-tail).
+    pub trimming: bool,
 }
 
 /// Makes the endpoints of a transport.

@@ -14,6 +14,7 @@ pub mod report;
 pub mod rng;
 pub mod sim;
 pub mod testing;
+pub mod transports;
 
 pub use config::{
     FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RunSpec, SwitchSpec, Target, Workload,

@@ -373,6 +373,8 @@ impl<F: TransportFactory> Sim<F> {
             mtu,
             uplinks,
             uplink_bits,
+            routing,
+            trimming: spec.net.switch.trimming,
         };
         let sws = &spec.net.switch;
         let qlimit = sws.queue_bytes.unwrap_or_else(|| {

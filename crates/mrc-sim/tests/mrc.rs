@@ -1,0 +1,100 @@
+#![allow(clippy::unwrap_used, reason = "test code")]
+//! The real MRC core (`mrc-proto`) in the simulator.
+
+use mrc_fabric::{ClosParams, FatTreeParams};
+use mrc_proto::LbMode;
+use mrc_sim::transports::{MrcFactory, MrcSettings};
+use mrc_sim::{
+    FabricSpec, Failure, FailureKind, NetSpec, RunReport, RunSpec, Sim, SwitchSpec, Target,
+    Workload,
+};
+use mrc_workload::{Flow, traffic};
+
+fn spec(fabric: FabricSpec, flows: Vec<Flow>) -> RunSpec {
+    RunSpec {
+        net: NetSpec {
+            fabric,
+            switch: SwitchSpec::default(),
+            mtu: 4096,
+            reconvergence_ps: 2_000_000_000_000,
+        },
+        workload: Workload {
+            flows,
+            triggers: Vec::new(),
+        },
+        failures: Vec::new(),
+        seed: 11,
+        max_time_ps: 200_000_000_000,
+    }
+}
+
+fn clos() -> FabricSpec {
+    FabricSpec::Clos(ClosParams::new(32, 2, 200, 800))
+}
+
+fn run(s: RunSpec, lb: LbMode) -> RunReport {
+    let f = MrcFactory(MrcSettings {
+        lb,
+        ..MrcSettings::default()
+    });
+    let mut sim = Sim::new(s, f).unwrap();
+    sim.run(&mut |_| {})
+}
+
+#[test]
+fn mrc_permutation_on_clos() {
+    let r = run(
+        spec(clos(), traffic::permutation(32, 1_000_000, 1)),
+        LbMode::Adaptive,
+    );
+    assert!(r.data_intact, "{r:?}");
+    assert_eq!(r.bytes_delivered, 32_000_000);
+    assert!(r.goodput_fraction > 0.3, "{r:?}");
+}
+
+#[test]
+fn spray_permutation_on_fat_tree() {
+    let ft = FabricSpec::FatTree(FatTreeParams::new(4, 3).with_gbps(100));
+    let r = run(
+        spec(ft, traffic::permutation(16, 500_000, 2)),
+        LbMode::Oblivious,
+    );
+    assert!(r.data_intact, "{r:?}");
+}
+
+#[test]
+fn mrc_incast_and_determinism() {
+    let flows = traffic::incast(&[8, 9, 10, 11, 12, 13, 14], 0, 500_000);
+    let mut a = run(spec(clos(), flows.clone()), LbMode::Adaptive);
+    let mut b = run(spec(clos(), flows), LbMode::Adaptive);
+    assert!(a.data_intact, "{a:?}");
+    a.wall_s = 0.0;
+    b.wall_s = 0.0;
+    assert_eq!(a, b);
+}
+
+#[test]
+fn mrc_survives_t1_reboot_and_lane_down() {
+    let mut s = spec(clos(), traffic::permutation(32, 1_000_000, 3));
+    s.failures = vec![
+        Failure {
+            target: Target::Switch {
+                plane: 0,
+                tier: 1,
+                index: 1,
+            },
+            kind: FailureKind::Down,
+            at_ps: 5_000_000,
+            until_ps: None,
+        },
+        Failure {
+            target: Target::NicLane { nic: 5, plane: 1 },
+            kind: FailureKind::Down,
+            at_ps: 5_000_000,
+            until_ps: None,
+        },
+    ];
+    let r = run(s, LbMode::Adaptive);
+    assert!(r.data_intact, "{r:?}");
+    assert!(r.ev_retired > 0, "{r:?}");
+}
