@@ -23,6 +23,9 @@ use crate::{
 
 /// Bound of queued control packets; beyond it new ones are dropped (SACKs are cumulative).
 const CTRL_QUEUE_CAP: usize = 4096;
+/// A SACK triggered by PSN p reports p − 63 … p; a packet further than this below the newest
+/// trigger would go unreported until the cumulative ack passes it, so it gets its own SACK.
+const SACK_COVER: i32 = 48;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -93,6 +96,8 @@ impl Default for SendRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SackTrigger {
     psn: Psn,
+    /// Lowest PSN whose arrival this (possibly merged) SACK must report.
+    cover: Psn,
     ev: u32,
     plane: u8,
     mark: PathMark,
@@ -181,6 +186,7 @@ pub struct Connection {
     probe_id: u16,
     // responder
     rcv_cack: Psn,
+    rcv_high: Psn,
     rcv_bits: RingBits,
     rcv_window: u32,
     rcvd_bytes: u64,
@@ -248,6 +254,7 @@ impl Connection {
             peer_mpr: None,
             probe_id: 0,
             rcv_cack: psn0.sub(1),
+            rcv_high: psn0.sub(1),
             rcv_bits: RingBits::new(64),
             rcv_window: 0,
             rcvd_bytes: 0,
@@ -902,8 +909,14 @@ impl Connection {
             && last.mark == PathMark::None
             && !new.pr
             && !last.pr
+            && (0..SACK_COVER).contains(&new.psn.diff(last.cover))
         {
-            *last = new;
+            let cover = if last.cover.precedes(new.cover) {
+                last.cover
+            } else {
+                new.cover
+            };
+            *last = SackTrigger { cover, ..new };
             return;
         }
         if self.ctrl.len() < CTRL_QUEUE_CAP {
@@ -933,6 +946,7 @@ impl Connection {
         }
         let trig = SackTrigger {
             psn,
+            cover: psn,
             ev: pkt.ev,
             plane: pkt.port,
             mark: if pkt.ecn_ce {
@@ -1013,6 +1027,10 @@ impl Connection {
             self.ooo = self.ooo.saturating_sub(1);
         }
         let gap_fill = self.rcv_cack.diff(before) > 1;
+        if psn.diff(self.rcv_high) > 0 {
+            self.rcv_high = psn;
+        }
+        let far_behind = self.rcv_high.diff(psn) >= SACK_COVER;
         while let Some(f) = self.imm_pending.front().copied() {
             if f.psn.diff(self.rcv_cack) > 0 {
                 break;
@@ -1031,11 +1049,22 @@ impl Connection {
             || b.ack_req
             || b.retransmit
             || gap_fill
+            || far_behind
             || b.opcode.ends_message()
             || self.sack_bytes >= self.cfg.sack.coalesce_bytes;
         if immediate {
             self.sack_now(trig);
         } else {
+            let mut trig = trig;
+            if let Some(old) = self.sack_pending {
+                if (0..SACK_COVER).contains(&trig.psn.diff(old.cover)) {
+                    if old.cover.precedes(trig.cover) {
+                        trig.cover = old.cover;
+                    }
+                } else {
+                    self.push_ctrl(Ctrl::Sack(old));
+                }
+            }
             self.sack_pending = Some(trig);
             if self.timer(Timer::SackCoalesce).is_none() {
                 self.arm(Timer::SackCoalesce, now + self.cfg.sack.coalesce_timeout);
@@ -1177,7 +1206,8 @@ impl Connection {
 
     fn detect_ooo_loss(&mut self, now: Instant) {
         let mtu = u64::from(self.cfg.mtu.max(1));
-        let thr = (self.cc.window() * 3 / 2 / mtu).max(5);
+        let scaled = self.cc.window() as f64 * 1.5 * self.cfg.sleek_scale.clamp(0.0, 1.0);
+        let thr = (scaled as u64 / mtu).max(5);
         let count = self.outstanding_psns();
         let mut off = 0;
         while off < count {
@@ -1466,6 +1496,7 @@ impl Transport for Connection {
             Body::Probe(_) => {
                 let t = SackTrigger {
                     psn: self.rcv_cack,
+                    cover: self.rcv_cack,
                     ev: pkt.ev,
                     plane: pkt.port,
                     mark: if pkt.ecn_ce {
