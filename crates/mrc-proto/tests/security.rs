@@ -1,0 +1,359 @@
+//! Rejected writes (wrong key, out of bounds, QP not ready, wrong QP), forged SACKs/NACKs,
+//! the Write-IMM bound and the QP state machine.
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+mod common;
+
+use common::*;
+use mrc_proto::config::{attr_mask, ibv_mask};
+use mrc_proto::testing::{NetConfig, PathConfig, mrc_pair_configs};
+use mrc_proto::{
+    Connection, Duration, Event, Instant, ModifyQpError, MrcQpAttr, PortMask, PostError,
+    QpErrorReason, QpState, Received, Transport, WcStatus,
+};
+use mrc_wire::Psn;
+use mrc_wire::mrc::{
+    self, Body, NackReason, Opcode, PathMark, TypeNext, bth, cc_state, neth, seth,
+};
+
+fn small_attr() -> MrcQpAttr {
+    MrcQpAttr {
+        timeout: 4, // 16 µs
+        retry: mrc_proto::Retry {
+            linear_cnt: 2,
+            exp_cnt: 2,
+        },
+        ..MrcQpAttr::default()
+    }
+}
+
+#[test]
+fn wrong_key_is_rejected_counted_and_fails_the_request() {
+    let mut h = pair(11, 2, 4, 1, PathConfig::default(), MrcQpAttr::default());
+    let (src, dst) = regions(&mut h, 64 << 10, 1);
+    let mut w = write(1, src, dst, 0, 16 << 10, None);
+    w.rkey ^= 0x5A5A;
+    h.ends[0].post_write(w).unwrap();
+    h.run_until(Instant::from_nanos(1_000_000), |h| {
+        h.ends[0].state() == QpState::Error
+    });
+    assert_eq!(h.ends[0].state(), QpState::Error);
+    assert!(h.stats(1).rejected_bad_key > 0);
+    assert_eq!(h.stats(1).bytes_placed, 0);
+    assert!(
+        h.ends[1]
+            .regions()
+            .read(dst.addr, dst.len)
+            .unwrap()
+            .iter()
+            .all(|&b| b == 0)
+    );
+    assert!(h.events[0].contains(&Event::SendComplete {
+        wr_id: 1,
+        status: WcStatus::RemoteAccessError
+    }));
+    assert!(h.events[0].contains(&Event::QpError(QpErrorReason::RemoteAccess)));
+    assert_eq!(
+        h.ends[1].state(),
+        QpState::Rts,
+        "a bad packet does not kill the responder"
+    );
+}
+
+#[test]
+fn out_of_bounds_write_is_rejected_and_nothing_lands_outside() {
+    let mut h = pair(12, 2, 4, 1, PathConfig::default(), MrcQpAttr::default());
+    let (src, dst) = regions(&mut h, 64 << 10, 1);
+    // Starts inside, ends 4 KB past the region.
+    h.ends[0]
+        .post_write(write(1, src, dst, 0, 68 << 10, None))
+        .unwrap_err();
+    let mut w = write(2, src, dst, 0, 32 << 10, None);
+    w.remote_addr = dst.addr + dst.len - (16 << 10);
+    h.ends[0].post_write(w).unwrap();
+    h.run_until(Instant::from_nanos(1_000_000), |h| {
+        h.ends[0].state() == QpState::Error
+    });
+    let s = h.stats(1);
+    assert!(s.rejected_out_of_bounds > 0, "{s:?}");
+    // The packets that fit were placed (any order), the ones past the end were not.
+    assert!(s.bytes_placed <= 16 << 10);
+    assert_eq!(h.ends[0].state(), QpState::Error);
+}
+
+#[test]
+fn writes_to_a_qp_not_in_rts_or_rtr_are_rejected_and_the_requester_gives_up() {
+    let (a, b) = mrc_pair_configs(13, 2, 4, 1, PORT_RATE, Duration::from_micros(10));
+    let attr = small_attr();
+    let ca = Connection::new_rts(a, attr).unwrap();
+    let mut cb = Connection::new(b);
+    cb.modify_qp(
+        QpState::Init,
+        ibv_mask::STATE,
+        &attr,
+        attr_mask::INIT_REQUIRED,
+    )
+    .unwrap();
+    let dst = cb.regions_mut().register(1 << 16);
+    let mut h = mrc_proto::testing::Harness::new(
+        ca,
+        cb,
+        NetConfig::uniform(10, 2, PORT_RATE, PathConfig::default()),
+    );
+    let src = h.ends[0].regions_mut().register(1 << 16);
+    assert_eq!(
+        h.ends[1].post_write(write(9, dst, src, 0, 10, None)),
+        Err(PostError::NotReady(QpState::Init))
+    );
+    h.ends[0]
+        .post_write(write(1, src, dst, 0, 8192, None))
+        .unwrap();
+    let done = h.run_until(Instant::from_nanos(100_000_000), |h| {
+        h.ends[0].state() == QpState::Error
+    });
+    assert!(done, "requester never gave up");
+    assert!(h.stats(1).rejected_not_ready > 0);
+    assert_eq!(h.stats(1).bytes_placed, 0);
+    assert!(h.events[0].contains(&Event::QpError(QpErrorReason::RetryExceeded)));
+    assert!(h.events[0].contains(&Event::SendComplete {
+        wr_id: 1,
+        status: WcStatus::RetryExceeded
+    }));
+    // Linear retries at T = 16.4 µs, then 2 exponential (2T, 4T): error at ≈ 10 T, not before.
+    let t = h.now.as_nanos();
+    assert!((100_000..400_000).contains(&t), "gave up at {t} ns");
+}
+
+fn sack(dest_qp: u32, cack: u32, base_off: i16, bitmap: u64) -> mrc::Repr {
+    mrc::Repr {
+        bth: bth::Repr::new(Opcode::Sack, dest_qp, Psn::new(cack)),
+        body: Body::Sack {
+            seth: seth::Repr {
+                type_next: TypeNext::default(),
+                mark: PathMark::None,
+                pr: false,
+                ack_psn_offset: 0,
+                entropy: 0,
+                spdcid: 0,
+                dpdcid: 0,
+                cack_psn: Psn::new(cack),
+                cc_type: 0,
+                cc_flags: 0,
+                mpr: 0,
+                sack_offset: base_off,
+                sack_bitmap: bitmap,
+            },
+            cc: cc_state::Repr::default(),
+        },
+    }
+}
+
+#[test]
+fn forged_sacks_and_nacks_do_not_corrupt_sender_state() {
+    let mut h = pair(14, 2, 4, 1, PathConfig::default(), MrcQpAttr::default());
+    let (src, dst) = regions(&mut h, 1 << 20, 4);
+    for i in 0..4u64 {
+        h.ends[0]
+            .post_write(write(i, src, dst, i << 18, 1 << 18, None))
+            .unwrap();
+    }
+    // Let a few packets out, then forge.
+    h.run_until(Instant::from_nanos(3_000), |h| {
+        h.now >= Instant::from_nanos(3_000)
+    });
+    let now = h.now;
+    let qpn = 0x11;
+    // Cumulative ack far beyond anything sent.
+    let forged = [
+        sack(qpn, 200_000, 1, u64::MAX),
+        sack(qpn, 0xFF_FFF0, 1, u64::MAX),
+        // Plausible cack (nothing acked) but a bitmap reaching past snd_nxt.
+        sack(qpn, 0xFF_FFFF, 1, u64::MAX),
+    ];
+    for f in forged {
+        h.ends[0].handle_packet(now, &Received::new(f, 0, 0, None));
+    }
+    let nack = mrc::Repr {
+        bth: bth::Repr::new(Opcode::Nack, qpn, Psn::new(900_000)),
+        body: Body::Nack(neth::Repr {
+            type_next: TypeNext::default(),
+            reason: NackReason::UnexpEvent,
+            vendor_info: 0,
+            entropy: 0,
+            spdcid: 0,
+            dpdcid: 0,
+            nack_psn: Psn::new(900_000),
+            cc_type: 2,
+            cc_flags: 0,
+            tx_timestamp: 0,
+        }),
+    };
+    h.ends[0].handle_packet(now, &Received::new(nack, 0, 0, None));
+    // Wrong destination QP.
+    h.ends[0].handle_packet(now, &Received::new(sack(0x999, 5, 1, 1), 0, 0, None));
+    let s = *h.stats(0);
+    assert!(s.forged_acks >= 2, "{s:?}");
+    assert_eq!(s.stale_nacks, 1);
+    assert_eq!(s.rejected_wrong_qp, 1);
+    assert_eq!(s.completions, 0, "no completion from forged acks");
+    assert_eq!(h.ends[0].state(), QpState::Rts);
+    assert!(run_until_complete(&mut h, 4, Duration::from_millis(20)));
+    assert!(same_bytes(&h, src, dst));
+    // Completions only ever after the real bytes landed: checked by same_bytes at the end and
+    // by the order of events.
+    let ids: Vec<u64> = h.events[0]
+        .iter()
+        .filter_map(|e| match e {
+            Event::SendComplete { wr_id, .. } => Some(*wr_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, [0, 1, 2, 3]);
+}
+
+#[test]
+fn too_many_stashed_write_imm_moves_the_responder_to_error() {
+    let (a, b) = mrc_pair_configs(15, 1, 4, 0, PORT_RATE, Duration::from_micros(10));
+    let attr = MrcQpAttr {
+        max_wimm_dest: 2,
+        ..MrcQpAttr::default()
+    };
+    let mut resp = Connection::new_rts(b, attr).unwrap();
+    let _ = a;
+    let dst = resp.regions_mut().register(1 << 16);
+    let now = Instant::from_nanos(10);
+    // PSN 0 never arrives, so Write-IMMs at PSN 1, 2, 3 are stashed: the third exceeds 2.
+    for psn in 1..=3u32 {
+        let mut b = bth::Repr::new(Opcode::WriteOnlyImm, 0x22, Psn::new(psn));
+        b.ack_req = false;
+        let repr = mrc::Repr {
+            bth: b,
+            body: Body::Write(mrc::Write {
+                meth: mrc::meth::Repr {
+                    rqmsn: psn as u16,
+                    msn: psn as u16,
+                },
+                tseth: None,
+                reth: mrc::reth::Repr {
+                    va: dst.addr + u64::from(psn) * 64,
+                    rkey: dst.rkey,
+                    dma_len: 64,
+                },
+                imm: Some(psn),
+                payload_len: 64,
+            }),
+        };
+        resp.handle_packet(now, &Received::new(repr, 0, 0, Some(&[7; 64])));
+    }
+    assert_eq!(resp.state(), QpState::Error);
+    let mut got_err = false;
+    while let Some(e) = resp.poll_event() {
+        got_err |= e == Event::QpError(QpErrorReason::WimmLimitDest);
+        assert!(!matches!(e, Event::RecvImm { .. }), "nothing may complete");
+    }
+    assert!(got_err);
+    assert!(resp.poll_transmit(now, PortMask::ALL).is_none());
+}
+
+#[test]
+fn qp_state_machine_checks_attributes() {
+    let (a, _) = mrc_pair_configs(16, 1, 4, 0, PORT_RATE, Duration::from_micros(10));
+    let attr = MrcQpAttr::default();
+    let mut c = Connection::new(a);
+    assert_eq!(c.state(), QpState::Reset);
+    assert!(matches!(
+        c.modify_qp(QpState::Rts, ibv_mask::STATE, &attr, u32::MAX),
+        Err(ModifyQpError::InvalidTransition { .. })
+    ));
+    assert_eq!(
+        c.modify_qp(
+            QpState::Init,
+            ibv_mask::STATE,
+            &attr,
+            attr_mask::EV_PROFILE_ID
+        ),
+        Err(ModifyQpError::MissingAttribute("MRC_QP_HINT"))
+    );
+    assert_eq!(
+        c.modify_qp(
+            QpState::Init,
+            ibv_mask::STATE | ibv_mask::TIMEOUT,
+            &attr,
+            attr_mask::INIT_REQUIRED
+        ),
+        Err(ModifyQpError::Unsupported("IBV_QP_TIMEOUT"))
+    );
+    let bad = MrcQpAttr {
+        ev_profile_id: 77,
+        ..attr
+    };
+    assert!(matches!(
+        c.modify_qp(
+            QpState::Init,
+            ibv_mask::STATE,
+            &bad,
+            attr_mask::INIT_REQUIRED
+        ),
+        Err(ModifyQpError::UnknownProfile { kind: "EV", id: 77 })
+    ));
+    c.modify_qp(
+        QpState::Init,
+        ibv_mask::STATE,
+        &attr,
+        attr_mask::INIT_REQUIRED,
+    )
+    .unwrap();
+    c.modify_qp(
+        QpState::Rtr,
+        ibv_mask::STATE,
+        &attr,
+        attr_mask::RTR_REQUIRED,
+    )
+    .unwrap();
+    for (bad, name) in [
+        (
+            MrcQpAttr {
+                timeout: 25,
+                ..attr
+            },
+            "timeout",
+        ),
+        (
+            MrcQpAttr {
+                retry: mrc_proto::Retry {
+                    linear_cnt: 8,
+                    exp_cnt: 0,
+                },
+                ..attr
+            },
+            "retry.linear_cnt",
+        ),
+        (
+            MrcQpAttr {
+                retry: mrc_proto::Retry {
+                    linear_cnt: 7,
+                    exp_cnt: 26,
+                },
+                ..attr
+            },
+            "retry.exp_cnt",
+        ),
+        (MrcQpAttr { mpr: 65, ..attr }, "mpr"),
+    ] {
+        match c.modify_qp(QpState::Rts, ibv_mask::STATE, &bad, attr_mask::RTS_REQUIRED) {
+            Err(ModifyQpError::OutOfRange { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    c.modify_qp(
+        QpState::Rts,
+        ibv_mask::STATE,
+        &attr,
+        attr_mask::RTS_REQUIRED,
+    )
+    .unwrap();
+    assert_eq!(c.state(), QpState::Rts);
+    assert_eq!(c.attr().ack_timeout(), Duration::from_nanos(262_144));
+    c.modify_qp(QpState::Error, 0, &attr, 0).unwrap();
+    assert_eq!(c.state(), QpState::Error);
+}
