@@ -182,6 +182,8 @@ pub struct Connection {
     srtt: Option<Duration>,
     min_rtt: Duration,
     qp_retries: u32,
+    reo_mult: u64,
+    last_spurious: Instant,
     peer_mpr: Option<u8>,
     probe_id: u16,
     // responder
@@ -251,6 +253,8 @@ impl Connection {
             srtt: None,
             min_rtt: cfg.base_rtt,
             qp_retries: 0,
+            reo_mult: 1,
+            last_spurious: Instant::ZERO,
             peer_mpr: None,
             probe_id: 0,
             rcv_cack: psn0.sub(1),
@@ -487,8 +491,10 @@ impl Connection {
         }
     }
 
+    /// Per-packet timer: clamp(3 × SRTT, 2 × base RTT, QP timeout). The floor uses the
+    /// configured base RTT (a property of the network), never a smaller observed sample.
     fn pkt_rto(&self) -> Duration {
-        let base = self.min_rtt;
+        let base = self.cfg.base_rtt;
         let s = self.srtt.unwrap_or(base).saturating_mul(3);
         s.max(base.saturating_mul(2)).min(self.ack_timeout())
     }
@@ -1074,12 +1080,19 @@ impl Connection {
 
     // ---------------------------------------------------------------- requester: feedback
 
-    fn ack_one(&mut self, p: Psn) -> u64 {
+    fn ack_one(&mut self, now: Instant, p: Psn) -> u64 {
         let i = self.idx(p);
         let Some(r) = self.recs.get(i).copied() else {
             return 0;
         };
         if self.inflight.get(p.value()) {
+            if r.tx_count >= 2 && now.saturating_since(r.sent_at) < self.min_rtt {
+                // Acked sooner than any round trip after the retransmission: the original
+                // arrived, the loss was reordering. Widen the out-of-order threshold (RACK).
+                self.stats.spurious_retransmits += 1;
+                self.reo_mult = (self.reo_mult * 2).min(16);
+                self.last_spurious = now;
+            }
             self.inflight.clear(p.value());
             self.inflight_bytes = self.inflight_bytes.saturating_sub(u64::from(r.len));
             self.high_acked_tx_seq = self.high_acked_tx_seq.max(r.tx_seq);
@@ -1151,7 +1164,7 @@ impl Connection {
         let mut newly = 0u64;
         if adv > 0 {
             for _ in 0..adv {
-                newly += self.ack_one(self.snd_una);
+                newly += self.ack_one(now, self.snd_una);
                 self.snd_una = self.snd_una.add(1);
             }
         }
@@ -1162,7 +1175,7 @@ impl Connection {
             bits &= bits - 1;
             let p = base.add(i);
             if self.in_send_window(p) {
-                newly += self.ack_one(p);
+                newly += self.ack_one(now, p);
             } else if p.distance_from(self.snd_una) < (1 << 23) {
                 // A bit at or beyond snd_nxt: never sent.
                 self.stats.forged_acks += 1;
@@ -1207,7 +1220,12 @@ impl Connection {
     fn detect_ooo_loss(&mut self, now: Instant) {
         let mtu = u64::from(self.cfg.mtu.max(1));
         let scaled = self.cc.window() as f64 * 1.5 * self.cfg.sleek_scale.clamp(0.0, 1.0);
-        let thr = (scaled as u64 / mtu).max(5);
+        let srtt = self.srtt.unwrap_or(self.cfg.base_rtt);
+        if self.reo_mult > 1 && now.saturating_since(self.last_spurious) > srtt.saturating_mul(16) {
+            self.reo_mult /= 2;
+            self.last_spurious = now;
+        }
+        let thr = (scaled as u64 / mtu).max(5) * self.reo_mult;
         let count = self.outstanding_psns();
         let mut off = 0;
         while off < count {

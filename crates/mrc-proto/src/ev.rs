@@ -83,6 +83,8 @@ pub struct EvSet {
     index: Vec<(u32, u16)>,
     planes: Vec<Plane>,
     probing: Vec<u16>,
+    /// Earliest `probe_at` over `probing` (Instant::MAX if none): keeps the polls O(1).
+    probe_min: Instant,
     rng: Rng,
     min_active: u32,
     usable: u32,
@@ -98,6 +100,7 @@ impl EvSet {
             index: Vec::new(),
             planes: Vec::new(),
             probing: Vec::new(),
+            probe_min: Instant::MAX,
             rng: Rng::new(seed),
             min_active: profile.ev_min_active,
             usable: 0,
@@ -143,6 +146,16 @@ impl EvSet {
         s.index.sort_unstable();
         s.probing.reserve(s.entries.len());
         s
+    }
+
+    fn refresh_probe_min(&mut self) {
+        self.probe_min = self
+            .probing
+            .iter()
+            .filter_map(|&i| self.entries.get(usize::from(i)))
+            .map(|e| e.probe_at)
+            .min()
+            .unwrap_or(Instant::MAX);
     }
 
     fn find(&self, ev: u32) -> Option<usize> {
@@ -270,6 +283,7 @@ impl EvSet {
         e.probe_successes = 0;
         let plane = usize::from(e.plane);
         self.probing.push(i as u16);
+        self.probe_min = self.probe_min.min(now + self.probe.first);
         self.usable -= 1;
         let Some(p) = self.planes.get_mut(plane) else {
             return LossOutcome::Ignored;
@@ -316,18 +330,29 @@ impl EvSet {
     /// The next probe to send at `now`: an ASSUMED_BAD EV whose probe time has come (marking
     /// it outstanding until `now + interval`). Planes in `blocked` are not probed now.
     pub fn next_probe(&mut self, now: Instant, blocked: u32) -> Option<(u32, u8)> {
+        if self.probe_min > now {
+            return None;
+        }
+        let mut found = None;
         for &i in &self.probing {
             let Some(e) = self.entries.get_mut(usize::from(i)) else {
                 continue;
             };
-            if e.probe_outstanding || e.probe_at > now || blocked & (1 << e.plane) != 0 {
+            if e.probe_outstanding || e.probe_at > now {
+                continue;
+            }
+            if blocked & (1 << e.plane) != 0 {
+                // Plane not usable now: try again one interval later.
+                e.probe_at = now + e.probe_interval;
                 continue;
             }
             e.probe_outstanding = true;
             e.probe_at = now + e.probe_interval;
-            return Some((e.ev, e.plane));
+            found = Some((e.ev, e.plane));
+            break;
         }
-        None
+        self.refresh_probe_min();
+        found
     }
 
     /// Probe timeouts: every outstanding probe whose deadline passed counts as a failure
@@ -345,6 +370,7 @@ impl EvSet {
                 e.probe_at = now;
             }
         }
+        self.refresh_probe_min();
     }
 
     /// A probe answer for `ev` arrived (`skip`: it came back ECN-marked). Returns
@@ -366,6 +392,7 @@ impl EvSet {
         e.probe_successes += 1;
         e.probe_at = now;
         if e.probe_successes < need {
+            self.probe_min = self.probe_min.min(now);
             return None;
         }
         e.state = if skip { EvState::Skip } else { EvState::Good };
@@ -374,6 +401,7 @@ impl EvSet {
         let plane = e.plane;
         let state = e.state;
         self.probing.swap_remove(pos);
+        self.refresh_probe_min();
         let p = self.planes.get_mut(usize::from(plane))?;
         let was_exhausted = p.exhausted;
         if p.slots.len() < p.target {
@@ -390,11 +418,7 @@ impl EvSet {
 
     /// Earliest probe deadline (send time or response deadline).
     pub fn next_probe_time(&self) -> Option<Instant> {
-        self.probing
-            .iter()
-            .filter_map(|&i| self.entries.get(usize::from(i)))
-            .map(|e| e.probe_at)
-            .min()
+        (self.probe_min != Instant::MAX).then_some(self.probe_min)
     }
 
     /// Controller `MODIFY_EV_STATE(DENIED)`: never used again until set GOOD.
@@ -411,6 +435,7 @@ impl EvSet {
         e.role = Role::Out;
         let plane = usize::from(e.plane);
         self.probing.retain(|&x| usize::from(x) != i);
+        self.refresh_probe_min();
         if let Some(p) = self.planes.get_mut(plane) {
             p.backups.retain(|&x| usize::from(x) != i);
             if let Some(pos) = p.slots.iter().position(|&x| usize::from(x) == i) {

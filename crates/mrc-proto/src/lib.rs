@@ -335,6 +335,8 @@ pub struct Stats {
     pub losses_ooo: u64,
     /// Packets declared lost by the per-packet timer.
     pub losses_timeout: u64,
+    /// Retransmissions found spurious (acked sooner than a round trip after resending).
+    pub spurious_retransmits: u64,
     /// QP-level timeouts.
     pub qp_timeouts: u64,
     /// EVs put into SKIP.
