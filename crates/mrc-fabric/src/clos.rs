@@ -193,6 +193,21 @@ impl ClosDims {
     pub fn paths_per_pair(&self) -> u64 {
         u64::from(self.planes) * u64::from(self.t0_up)
     }
+    /// /48 entries of a T0 table: own uSID, one per T1, one per NIC port (+ one uA per uplink
+    /// when T0–T1 pairs have parallel links).
+    pub fn t0_table_entries(&self) -> u64 {
+        let ua = if self.parallel > 1 { self.t0_up } else { 0 };
+        1 + u64::from(self.t1) + u64::from(self.t0_down) + u64::from(ua)
+    }
+    /// /48 entries of a T1 table: own uSID, one per T0 (+ one uA per downlink when parallel).
+    pub fn t1_table_entries(&self) -> u64 {
+        let ua = if self.parallel > 1 {
+            self.t0 * self.parallel
+        } else {
+            0
+        };
+        1 + u64::from(self.t0) + u64::from(ua)
+    }
     /// EV bits used for the uplink number: 8 (as in §7.5) or more for larger radices.
     pub fn uplink_bits(&self) -> u32 {
         (u32::BITS - (self.t0_up - 1).leading_zeros()).max(8)

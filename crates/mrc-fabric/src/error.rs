@@ -105,6 +105,16 @@ pub enum ParamError {
         /// Tiers.
         tiers: u32,
     },
+    /// The single-plane comparison needs switches of at least 4 ports of NIC speed.
+    #[error(
+        "the single-plane design needs switches of at least 4 ports of {nic_gbps} Gb/s (here {k})"
+    )]
+    SinglePlaneRadix {
+        /// Ports of NIC speed per switch.
+        k: u32,
+        /// NIC speed.
+        nic_gbps: u32,
+    },
     /// A figure does not fit the 32-bit counters used for node and link ids.
     #[error("the fabric is too large to build ({what} = {value})")]
     TooLarge {
@@ -123,7 +133,9 @@ impl ParamError {
         match self {
             Self::Zero(p) => *p,
             Self::PlanesDoNotDivideNic { .. } => Param::Planes,
-            Self::LaneDoesNotDivideSwitch { .. } | Self::RadixNotEven { .. } => Param::SwitchGbps,
+            Self::LaneDoesNotDivideSwitch { .. }
+            | Self::RadixNotEven { .. }
+            | Self::SinglePlaneRadix { .. } => Param::SwitchGbps,
             Self::TooManyNics { .. } => Param::Nics,
             Self::BadUplinks { .. } => Param::T0Uplinks,
             Self::UsidSpace { param, .. } | Self::TooLarge { param, .. } => *param,

@@ -44,6 +44,23 @@ impl Default for PlanParams {
 }
 
 impl PlanParams {
+    /// A plan request without oversubscription.
+    pub fn new(nics: u32, planes: u32, nic_gbps: u32, switch_gbps: u32) -> Self {
+        Self {
+            nics,
+            planes,
+            nic_gbps,
+            switch_gbps,
+            t0_uplinks: None,
+        }
+    }
+
+    /// Sets the T0 uplinks of the multi-plane design (`None` = radix / 2).
+    pub fn with_t0_uplinks(mut self, uplinks: Option<u32>) -> Self {
+        self.t0_uplinks = uplinks;
+        self
+    }
+
     /// The Clos parameters of the multi-plane design.
     pub fn clos(&self) -> ClosParams {
         let c = ClosParams::new(self.nics, self.planes, self.nic_gbps, self.switch_gbps);
@@ -167,6 +184,9 @@ pub fn single_plane(nics: u32, nic_gbps: u32, switch_gbps: u32) -> Result<Figure
         return Err(ParamError::RadixNotEven { radix: k });
     }
     let (n, h) = (u64::from(nics), u64::from(k / 2));
+    if h < 2 && n > u64::from(k) {
+        return Err(ParamError::SinglePlaneRadix { k, nic_gbps });
+    }
     let mut tiers = 1u32;
     while 2 * h.pow(tiers) < n {
         tiers += 1;

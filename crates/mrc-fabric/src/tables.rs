@@ -430,8 +430,10 @@ mod tests {
     fn exhaustive_small_fabrics() {
         for params in [
             ClosParams::new(128, 8, 800, 1_600), // radix 16, full size: 16 T0, 8 T1
-            ClosParams::new(100, 4, 400, 1_600), // radix 16, partial, parallel links
-            ClosParams::new(48, 2, 200, 1_600),  // radix 16, 6 T0, 4 T1 (parallel 2)
+            ClosParams::new(100, 4, 400, 1_600), // radix 16, partly filled last T0
+            ClosParams::new(20, 8, 800, 1_600),  // radix 16: 3 T0, 2 T1, 4 parallel links
+            ClosParams::new(40, 8, 800, 1_600), // radix 16: 5 T0, 4 T1 (3 needed → divisor 4), 2 parallel
+            ClosParams::new(48, 2, 200, 1_600), // radix 16, 6 T0, 4 T1 (parallel 2)
             ClosParams::new(96, 8, 800, 1_600).with_t0_uplinks(4), // 3:1 oversubscribed
             ClosParams::new(1_024, 1, 100, 6_400), // radix 64, 1,024 NICs, one plane
         ] {
