@@ -43,6 +43,35 @@
 //! - **QP timer**: no progress for T = 1.024 µs·2^timeout → retransmit everything in flight;
 //!   `linear_cnt` retries at T, then `exp_cnt` at T·2^k (cap 2^24·1.024 µs; 25 = forever),
 //!   then ERROR.
+//! - **Out-of-order loss threshold** (SLEEK, §7.3) is counted in *send order* (a per-packet
+//!   transmit sequence number, so retransmissions are judged fairly) and scaled by
+//!   [`ConnectionConfig::sleek_scale`] (default 1/3 → 0.5·cwnd): the full threshold only
+//!   retires a black-holed path after ≈ 3–4 RTTs. It adapts like RACK: a retransmission acked
+//!   sooner than the minimum RTT after it was sent proves the loss was reordering, and doubles a
+//!   multiplier (≤ 16) that halves again after 16 quiet SRTTs.
+//! - **Per-packet timer floor** is 2 × the *configured* base RTT, never a smaller observed one.
+//! - **SACK coverage** (extension of §13 item 10): a SACK reports only the 64 PSNs below its
+//!   trigger, so a packet arriving ≥ 48 PSNs below the newest arrival is SACKed at once, and a
+//!   coalesced or queued SACK is only replaced by one whose bitmap still covers every packet it
+//!   stood for. Without this, late packets stay unreported while the cumulative ack is held by
+//!   a hole and are falsely declared lost.
+//! - **Responder penalty** `rcv_cwnd_pen` = 0 below [`ConnectionConfig::penalty_start`] (50%)
+//!   of the tracking window held out of order, rising linearly to 127 at a full window. NSCC
+//!   applies it as `cwnd -= newly_acked × pen/127` (127 → one packet), our reading of §8.7.
+//! - **NSCC on unexplained loss** only arms Quick Adapt: a lost packet on a failed path is not
+//!   congestion (the EV is retired instead). Trims reduce the window as §8.7 says.
+//! - **QP hint**: `num_remote_recv_peers = k > 1` sets the NSCC initial window to BDP / k.
+//!
+//! # Not implemented (yet)
+//!
+//! - The reliability probe "after 3 × base RTT without progress" (§7.3) to refresh ACK state
+//!   when SACKs are lost: lost SACKs are covered by later cumulative SACKs, the per-packet timer
+//!   and the QP timer instead.
+//! - TSETH emission (RTT comes from local send times), responder-side lowering of the dynamic
+//!   MPR grant (it always grants `mpr_dest`), ALWAYS_SKIP emission (never, the §13 default),
+//!   originating controller EV probes (answered, not sent), EV event masks (every GOOD /
+//!   ASSUMED_BAD transition is reported), a separate node-level `Controller` (profiles live in
+//!   [`ConnectionConfig`] and the QP attributes must name their IDs).
 #![forbid(unsafe_code)]
 
 mod bits;

@@ -1,7 +1,8 @@
 //! Property test: random writes over a network with random loss, trims, ECN, duplication,
 //! reordering and path black-holes that come and go. Always: every write completes, in post
 //! order; Write-IMM completions arrive in order; the destination equals the source byte for
-//! byte where written and stays zero elsewhere; the QP never errors (some paths stay alive).
+//! byte where written and stays zero elsewhere; the QP never errors (holes last at most 5 ms,
+//! even if they cover every path at once, and the default retry budget is infinite).
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 mod common;
@@ -39,7 +40,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         0.0..0.05f64,
         0.0..0.02f64,
         0.0..0.1f64,
-        prop::collection::vec((0..PATHS, 0u64..2_000, 10u64..3_000), 0..4),
+        prop::collection::vec((0..PATHS, 0u64..2_000, 10u64..5_000), 0..12),
     )
         .prop_map(
             |(seed, writes, loss, trim, ecn, dup, reorder, holes)| Scenario {
