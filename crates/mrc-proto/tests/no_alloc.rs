@@ -17,10 +17,21 @@ use mrc_proto::{
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// Only allocations of the thread under test count (libtest's own threads may allocate).
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count() {
+    if COUNTING.with(std::cell::Cell::get) {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(l) }
     }
@@ -29,7 +40,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(p, l, n) }
     }
@@ -58,6 +69,7 @@ fn bulk_transfer_allocates_nothing_per_packet() {
         .unwrap();
     }
     let before = ALLOCS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
     let mut now = Instant::ZERO;
     let mut events = 0;
     while a.outstanding() > 0 {
@@ -77,6 +89,7 @@ fn bulk_transfer_allocates_nothing_per_packet() {
             events += 1;
         }
     }
+    COUNTING.with(|c| c.set(false));
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
     assert_eq!(a.stats().data_sent, 16_384);
     assert_eq!(events, 64 + 8);
