@@ -396,6 +396,61 @@ mod tests {
     }
 
     #[test]
+    fn fast_increase_after_a_window_of_near_zero_delay() {
+        let mut cfg =
+            NsccConfig::for_network(100_000_000_000, Duration::from_micros(12), 4096, true);
+        cfg.initial_cwnd = 50_000;
+        cfg.disable_qa = 1;
+        let mut n = Nscc::new(cfg.clone());
+        // Zero queueing delay (rtt = base): once more than a window of bytes has been acked
+        // that way, cwnd grows by newly_acked × fi_scale per ACK (no adjust period needed).
+        let mut t = Instant::ZERO;
+        for _ in 0..64 {
+            if n.fast {
+                break;
+            }
+            n.on_ack(t, &sample(4096, 12, false));
+        }
+        assert!(n.fast, "fast increase never engaged");
+        let before = n.window();
+        t += Duration::from_nanos(10);
+        n.on_ack(t, &sample(4096, 12, false));
+        let grew = n.window() - before;
+        assert!(
+            grew >= (4096.0 * f64::from(cfg.fi_scale)) as u64 - 1,
+            "{grew}"
+        );
+        // A delay sample above 1 µs ends fast mode.
+        n.on_ack(t, &sample(4096, 14, false));
+        assert!(!n.fast);
+    }
+
+    #[test]
+    fn responder_penalty_shrinks_the_window() {
+        let mut cfg =
+            NsccConfig::for_network(100_000_000_000, Duration::from_micros(12), 4096, true);
+        cfg.initial_cwnd = 100_000;
+        cfg.disable_qa = 1;
+        let mut n = Nscc::new(cfg.clone());
+        let mut s = sample(8192, 30, false); // high delay: fair increase only accumulates
+        s.rcv_cwnd_pen = 127;
+        n.on_ack(Instant::ZERO, &s);
+        assert_eq!(
+            n.window(),
+            u64::from(cfg.min_cwnd),
+            "127 = one packet per RTT"
+        );
+        let mut n = Nscc::new(cfg);
+        s.rcv_cwnd_pen = 64;
+        n.on_ack(Instant::ZERO, &s);
+        assert!(
+            n.window() < 100_000 && n.window() > 90_000,
+            "{}",
+            n.window()
+        );
+    }
+
+    #[test]
     fn quick_adapt_collapses_window_when_little_is_acked() {
         let cfg = NsccConfig::for_network(100_000_000_000, Duration::from_micros(12), 4096, true);
         let mut n = Nscc::new(cfg);

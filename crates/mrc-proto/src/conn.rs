@@ -266,10 +266,10 @@ impl Connection {
             imm_pending: VecDeque::new(),
             sack_pending: None,
             sack_bytes: 0,
-            ctrl: VecDeque::with_capacity(256),
+            ctrl: VecDeque::with_capacity(16),
             timers: [None; N_TIMERS],
             last_now: Instant::ZERO,
-            events: VecDeque::with_capacity(256),
+            events: VecDeque::with_capacity(16),
             stats: Stats::default(),
             cfg,
         }
@@ -392,7 +392,6 @@ impl Connection {
                 self.rcv_window = attr.mpr_dest_psns();
                 self.rcv_bits = RingBits::new(self.rcv_window + 64);
                 self.imm_pending = VecDeque::with_capacity(usize::from(attr.max_wimm_dest) + 1);
-                self.ctrl.reserve(CTRL_QUEUE_CAP.min(1024));
             }
             (QpState::Rtr, QpState::Rts) => {
                 need(attr_mask::MAX_WIMM, "MRC_QP_MAX_WIMM")?;
@@ -419,12 +418,9 @@ impl Connection {
                 self.attr.max_wimm = attr.max_wimm;
                 self.attr.timeout = attr.timeout;
                 self.attr.retry = attr.retry;
-                let cap = attr.mpr_psns().next_power_of_two();
-                self.recs = vec![SendRecord::default(); cap as usize];
-                self.rec_mask = cap - 1;
-                self.inflight = RingBits::new(cap);
-                self.rtx = RingBits::new(cap);
-                self.sq = VecDeque::with_capacity(self.cfg.max_send_wr as usize);
+                // The send ring is allocated by the first post_write: responder-only QPs (most
+                // of a simulated cluster's) never pay for it.
+                self.rec_mask = attr.mpr_psns().next_power_of_two() - 1;
             }
             (from, to) => return Err(ModifyQpError::InvalidTransition { from, to }),
         }
@@ -1634,6 +1630,12 @@ impl Transport for Connection {
         }
         if self.sq.len() >= self.cfg.max_send_wr as usize {
             return Err(PostError::QueueFull);
+        }
+        if self.recs.is_empty() {
+            let cap = self.rec_mask + 1;
+            self.recs = vec![SendRecord::default(); cap as usize];
+            self.inflight = RingBits::new(cap);
+            self.rtx = RingBits::new(cap);
         }
         let msn = self.next_msn;
         self.next_msn = self.next_msn.wrapping_add(1);

@@ -204,7 +204,7 @@ impl Connection {
         Self {
             regions: MemoryRegions::new(cfg.seed ^ u64::from(cfg.qpn) ^ 0x524F_4345),
             state: QpState::Rts,
-            sq: VecDeque::with_capacity(cfg.max_send_wr as usize),
+            sq: VecDeque::new(),
             next_msn: 0,
             cur: 0,
             snd_una: psn0,
