@@ -3,6 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod cm;
+pub mod collective;
+pub mod dag;
+pub mod nccl;
+pub mod placement;
 pub mod traffic;
 
 pub use cm::{CmError, ConnMatrix};
