@@ -159,6 +159,34 @@ fn mrc_finishes_well_ahead_of_one_roce_qp_at_one_percent_loss() {
     assert!(t_roce.as_nanos() > 2 * t_mrc.as_nanos());
 }
 
+#[test]
+fn roce_psn_wraparound_is_exact() {
+    let mut a = RoceConfig::new(0x11, 0x22, 0, 0, 35);
+    let mut b = RoceConfig::new(0x22, 0x11, 0, 0, 36);
+    for c in [&mut a, &mut b] {
+        c.initial_psn = (1 << 24) - 100;
+        c.timeout = 4;
+    }
+    let path = PathConfig {
+        loss: 0.005,
+        ..PathConfig::default()
+    };
+    let mut h = Harness::new(
+        Roce::new(a),
+        Roce::new(b),
+        NetConfig::uniform(1, 1, PORT_RATE, path),
+    );
+    let (src, dst) = fill(&mut h, 2 << 20);
+    h.ends[0]
+        .post_write(write(1, src, dst, 0, 2 << 20, None))
+        .unwrap();
+    assert!(
+        h.run_until(Instant::ZERO + Duration::from_secs(1), |h| h.completions[0]
+            == 1)
+    );
+    assert!(roce_same(&h, src, dst));
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

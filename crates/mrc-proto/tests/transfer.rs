@@ -146,3 +146,33 @@ fn zero_latency_loop_has_no_spurious_retransmissions() {
     assert_eq!(a.stats().data_retransmitted, 0, "{:?}", a.stats());
     assert_eq!(a.stats().data_sent, 1024);
 }
+
+#[test]
+fn psn_wraparound_under_loss_is_exact() {
+    use mrc_proto::testing::{NetConfig, mrc_harness, mrc_pair_configs};
+    let (mut a, mut b) = mrc_pair_configs(6, 2, 4, 1, PORT_RATE, Duration::from_micros(10));
+    a.initial_psn = (1 << 24) - 300;
+    b.initial_psn = (1 << 24) - 300;
+    let path = PathConfig {
+        rate_bps: PORT_RATE / 4,
+        loss: 0.01,
+        trim: 0.02,
+        reorder: 0.05,
+        ..PathConfig::default()
+    };
+    let net = NetConfig::uniform(10, 2, PORT_RATE, path);
+    let mut h = mrc_harness(a, b, MrcQpAttr::default(), net);
+    let (src, dst) = regions(&mut h, 4 << 20, 8);
+    for i in 0..4u64 {
+        h.ends[0]
+            .post_write(write(i, src, dst, i << 20, 1 << 20, Some(i as u32)))
+            .unwrap();
+    }
+    assert!(run_until_complete(&mut h, 4, Duration::from_millis(200)));
+    assert!(same_bytes(&h, src, dst));
+    let imms = h.events[1]
+        .iter()
+        .filter(|e| matches!(e, Event::RecvImm { .. }))
+        .count();
+    assert_eq!(imms, 4);
+}
