@@ -193,7 +193,7 @@ impl ClosDims {
     pub fn paths_per_pair(&self) -> u64 {
         u64::from(self.planes) * u64::from(self.t0_up)
     }
-    /// /48 entries of a T0 table: own uSID, one per T1, one per NIC port (+ one uA per uplink
+    /// /48 entries of a fully populated T0's table: own uSID, one per T1, one per NIC port (+ one uA per uplink
     /// when T0–T1 pairs have parallel links).
     pub fn t0_table_entries(&self) -> u64 {
         let ua = if self.parallel > 1 { self.t0_up } else { 0 };

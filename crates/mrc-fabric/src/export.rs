@@ -226,7 +226,7 @@ fn iproute2(clos: &Clos, tables: &StaticTables, node: NodeId) -> String {
     }
     if !is_switch {
         let me = nic_addr(node.0);
-        let _ = writeln!(s, "ip -n \"$NS\" sr tunsrc set {me}");
+        let _ = writeln!(s, "ip netns exec \"$NS\" ip sr tunsrc set {me}");
         let _ = writeln!(
             s,
             "# self-probes to our own address: path rules (pref 100) before the local table"
