@@ -1379,18 +1379,27 @@ impl Connection {
         }
     }
 
+    /// A fatal NACK for PSN `p`: WRs completed by the cumulative ack complete normally; the WR
+    /// holding `p` completes with `status`; every other outstanding WR is flushed (RC
+    /// semantics: after an error nothing else is reported as done).
     fn fail_psn(&mut self, p: Psn, status: WcStatus, reason: QpErrorReason) {
-        // Complete WRs fully acked before the failing one normally, then the failing one.
         self.complete_wrs();
-        if let Some(front) = self.sq.pop_front() {
-            let _ = p;
-            self.seg_idx = self.seg_idx.saturating_sub(1);
+        let holds = |w: &PendingWr| !w.segmented || !w.last_psn.precedes(p);
+        let failing = self.sq.iter().position(holds).unwrap_or(0);
+        let mut k = 0;
+        while let Some(w) = self.sq.pop_front() {
             self.stats.completions += 1;
             self.events.push_back(Event::SendComplete {
-                wr_id: front.wr.wr_id,
-                status,
+                wr_id: w.wr.wr_id,
+                status: if k == failing {
+                    status
+                } else {
+                    WcStatus::Flushed
+                },
             });
+            k += 1;
         }
+        self.seg_idx = 0;
         self.enter_error(Some(reason));
     }
 
