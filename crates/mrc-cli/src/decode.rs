@@ -66,7 +66,7 @@ fn parse_hex(text: &str) -> Result<Vec<u8>> {
         .filter(|c| !matches!(c, ' ' | ':' | '\n' | '\t'))
         .collect();
     let digits = digits.strip_prefix("0x").unwrap_or(&digits);
-    if digits.len() % 2 != 0 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+    if !digits.len().is_multiple_of(2) || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
         bad_input!(
             "hex bytes: expected an even number of hex digits, got {:?}",
             digits

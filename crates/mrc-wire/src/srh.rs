@@ -194,7 +194,7 @@ impl Repr {
         if buf.len() < len {
             return Err(Error::Truncated);
         }
-        if self.len == 0 || self.segments_left >= self.len || self.tlv_len % 8 != 0 {
+        if self.len == 0 || self.segments_left >= self.len || !self.tlv_len.is_multiple_of(8) {
             return Err(Error::BadValue);
         }
         let ext_len = (len - FIXED_LEN) / 8;
