@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 mod decode;
 mod input;
 mod plan;
+mod scenario;
+mod sim;
 
 pub(crate) use input::BadInput;
 
@@ -24,6 +26,8 @@ enum Command {
     Plan(plan::Args),
     /// Decode MRC packets (hex bytes or a built-in sample of every opcode).
     Decode(decode::Args),
+    /// Simulate MRC, RoCE and oblivious spraying at packet level on the same fabric.
+    Sim(sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => plan::run(&args),
         Command::Decode(args) => decode::run(&args),
+        Command::Sim(args) => sim::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,735 @@
+//! Scenario files of `mrc sim` (TOML, `deny_unknown_fields`, units as strings). Every default
+//! is documented in `scenarios/README.md`; keep the two in step.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use mrc_fabric::{ClosParams, FatTreeParams};
+use mrc_sim::config::{FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, SwitchSpec, Target};
+use mrc_workload::{ConnMatrix, Flow, traffic};
+use serde::Deserialize;
+
+use crate::bad_input;
+
+// ------------------------------------------------------------------ units
+
+fn split_num(s: &str) -> Option<(f64, &str)> {
+    let s = s.trim();
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(s.len());
+    let num: String = s[..end].chars().filter(|c| *c != '_').collect();
+    let v: f64 = num.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some((v, s[end..].trim()))
+}
+
+/// A duration written as `"10us"`, `"2s"`, `"500ns"`, `"1.5ms"`, `"100ps"`; stored in ps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimeStr(pub(crate) u64);
+
+impl TimeStr {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        let (v, unit) = split_num(s)?;
+        let mul = match unit {
+            "ps" => 1.0,
+            "ns" => 1e3,
+            "us" | "µs" => 1e6,
+            "ms" => 1e9,
+            "s" => 1e12,
+            "min" => 60e12,
+            _ => return None,
+        };
+        Some(Self((v * mul).round() as u64))
+    }
+}
+
+/// A rate written as `"100Gbps"`, `"800G"`, `"51.2Tbps"`; stored in Gb/s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RateStr(pub(crate) u32);
+
+impl RateStr {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        let (v, unit) = split_num(s)?;
+        let mul = match unit {
+            "Gbps" | "G" | "Gb/s" => 1.0,
+            "Tbps" | "T" | "Tb/s" => 1000.0,
+            _ => return None,
+        };
+        let g = v * mul;
+        (g >= 1.0 && g.fract() == 0.0 && g <= f64::from(u32::MAX)).then_some(Self(g as u32))
+    }
+}
+
+/// A size written as `"2MB"` (10⁶), `"4KiB"` (2¹⁰), `"4096B"` or `"4096"`; stored in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SizeStr(pub(crate) u64);
+
+impl SizeStr {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        let (v, unit) = split_num(s)?;
+        let mul = match unit {
+            "" | "B" => 1.0,
+            "KB" | "kB" => 1e3,
+            "MB" => 1e6,
+            "GB" => 1e9,
+            "KiB" => 1024.0,
+            "MiB" => 1024.0 * 1024.0,
+            "GiB" => 1024.0 * 1024.0 * 1024.0,
+            _ => return None,
+        };
+        let b = v * mul;
+        (b.fract() == 0.0).then_some(Self(b as u64))
+    }
+}
+
+/// A probability written as `"0.1%"` or `"0.001"`; stored in parts per million.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProbStr(pub(crate) u32);
+
+impl ProbStr {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let v = if let Some(p) = s.strip_suffix('%') {
+            p.trim().parse::<f64>().ok()? / 100.0
+        } else {
+            s.parse::<f64>().ok()?
+        };
+        (0.0..=1.0)
+            .contains(&v)
+            .then_some(Self((v * 1e6).round() as u32))
+    }
+}
+
+macro_rules! unit_de {
+    ($t:ty, $what:literal) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                <$t>::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(format!("invalid value `{s}`: expected {}", $what))
+                })
+            }
+        }
+    };
+}
+unit_de!(
+    TimeStr,
+    "a time like \"10us\", \"500ns\", \"2ms\" or \"1s\""
+);
+unit_de!(RateStr, "a rate like \"100Gbps\", \"800G\" or \"51.2Tbps\"");
+unit_de!(
+    SizeStr,
+    "a size like \"2MB\", \"4KiB\" or \"4096B\" (KB/MB/GB are powers of 10)"
+);
+unit_de!(ProbStr, "a probability like \"0.1%\" or \"0.001\"");
+
+// ------------------------------------------------------------------ file shape
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Scenario {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: String,
+    #[serde(default)]
+    pub(crate) claim: String,
+    #[serde(default = "one")]
+    pub(crate) seed: u64,
+    #[serde(default)]
+    max_time: Option<TimeStr>,
+    #[serde(default)]
+    mtu: Option<SizeStr>,
+    #[serde(default)]
+    reconvergence: Option<TimeStr>,
+    fabric: FabricCfg,
+    #[serde(default)]
+    switch: SwitchCfg,
+    workload: WorkloadCfg,
+    #[serde(default)]
+    extra_flows: Vec<FlowCfg>,
+    #[serde(default)]
+    failures: Vec<FailureCfg>,
+    #[serde(default)]
+    runs: Vec<RunCfg>,
+}
+
+const fn one() -> u64 {
+    1
+}
+
+#[derive(Deserialize, Debug, Clone, Copy)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+enum FabricCfg {
+    Clos {
+        nics: u32,
+        planes: Option<u32>,
+        nic_speed: Option<RateStr>,
+        switch_speed: Option<RateStr>,
+        t0_uplinks: Option<u32>,
+        nic_link_latency: Option<TimeStr>,
+        switch_link_latency: Option<TimeStr>,
+    },
+    FatTree {
+        nics: u32,
+        tiers: Option<u32>,
+        k: Option<u32>,
+        speed: Option<RateStr>,
+        nic_link_latency: Option<TimeStr>,
+        switch_link_latency: Option<TimeStr>,
+    },
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, Default)]
+#[serde(deny_unknown_fields)]
+struct SwitchCfg {
+    queue: Option<SizeStr>,
+    trimming: Option<bool>,
+    trim_size: Option<SizeStr>,
+    ecn: Option<bool>,
+    kmin: Option<f64>,
+    kmax: Option<f64>,
+    control_queue: Option<SizeStr>,
+    pfc: Option<bool>,
+    pfc_xoff: Option<SizeStr>,
+    pfc_xon: Option<SizeStr>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+enum WorkloadCfg {
+    Permutation {
+        size: SizeStr,
+        nics: Option<u32>,
+        seed: Option<u64>,
+    },
+    Incast {
+        senders: Vec<u32>,
+        receiver: u32,
+        size: SizeStr,
+    },
+    AllToAll {
+        size: SizeStr,
+        nics: Option<u32>,
+    },
+    Uniform {
+        flows: u32,
+        size: SizeStr,
+        window: Option<TimeStr>,
+        seed: Option<u64>,
+    },
+    Cm {
+        file: String,
+    },
+    Flows {},
+}
+
+#[derive(Deserialize, Debug, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct FlowCfg {
+    src: u32,
+    dst: u32,
+    size: SizeStr,
+    start: Option<TimeStr>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum FailKind {
+    LinkDown,
+    LinkFlap,
+    Lossy,
+    BlackHole,
+    SwitchReboot,
+    NicLaneDown,
+    PlaneDown,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct FailureCfg {
+    kind: FailKind,
+    plane: Option<u32>,
+    t0: Option<u32>,
+    uplink: Option<u32>,
+    tier: Option<u32>,
+    index: Option<u32>,
+    nic: Option<u32>,
+    at: Option<TimeStr>,
+    until: Option<TimeStr>,
+    duration: Option<TimeStr>,
+    period: Option<TimeStr>,
+    down: Option<TimeStr>,
+    count: Option<u32>,
+    probability: Option<ProbStr>,
+}
+
+/// Which transport a run uses.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum TransportName {
+    /// MRC (adaptive load balancing).
+    Mrc,
+    /// MRC with oblivious spraying.
+    Spray,
+    /// RoCEv2 RC baseline.
+    Roce,
+}
+
+impl TransportName {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Mrc => "mrc",
+            Self::Spray => "spray",
+            Self::Roce => "roce",
+        }
+    }
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct RunCfg {
+    transport: TransportName,
+    label: Option<String>,
+    qps: Option<u32>,
+    dcqcn: Option<bool>,
+    evs_per_plane: Option<u32>,
+    fabric: Option<FabricCfg>,
+    switch: Option<SwitchCfg>,
+}
+
+// ------------------------------------------------------------------ typed result
+
+/// One run of a scenario, ready for the simulator.
+#[derive(Clone, Debug)]
+pub(crate) struct Run {
+    pub(crate) label: String,
+    pub(crate) transport: TransportName,
+    pub(crate) qps: u32,
+    pub(crate) dcqcn: bool,
+    pub(crate) evs_per_plane: u32,
+    pub(crate) net: NetSpec,
+}
+
+/// A loaded scenario.
+#[derive(Clone, Debug)]
+pub(crate) struct Loaded {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) claim: String,
+    pub(crate) seed: u64,
+    pub(crate) max_time_ps: u64,
+    pub(crate) flows: Vec<Flow>,
+    pub(crate) triggers: Vec<mrc_workload::Trigger>,
+    pub(crate) failures: Vec<Failure>,
+    pub(crate) runs: Vec<Run>,
+    /// Where each failure came from (for error messages): `failures[i]`.
+    pub(crate) failure_fields: Vec<String>,
+}
+
+fn fabric_spec(f: FabricCfg) -> (FabricSpec, u32) {
+    match f {
+        FabricCfg::Clos {
+            nics,
+            planes,
+            nic_speed,
+            switch_speed,
+            t0_uplinks,
+            nic_link_latency,
+            switch_link_latency,
+        } => {
+            let mut p = ClosParams::new(
+                nics,
+                planes.unwrap_or(8),
+                nic_speed.map_or(800, |r| r.0),
+                switch_speed.map_or(51_200, |r| r.0),
+            );
+            if let Some(u) = t0_uplinks {
+                p = p.with_t0_uplinks(u);
+            }
+            p = p.with_latency_ns(
+                nic_link_latency.map_or(500, |t| (t.0 / 1000) as u32),
+                switch_link_latency.map_or(500, |t| (t.0 / 1000) as u32),
+            );
+            (FabricSpec::Clos(p), nics)
+        }
+        FabricCfg::FatTree {
+            nics,
+            tiers,
+            k,
+            speed,
+            nic_link_latency,
+            switch_link_latency,
+        } => {
+            let tiers = tiers.unwrap_or(3);
+            let mut p = FatTreeParams::for_nics(nics, tiers);
+            if let Some(k) = k {
+                p = FatTreeParams::new(k, tiers).with_nics(nics);
+            }
+            p = p.with_gbps(speed.map_or(100, |r| r.0)).with_latency_ns(
+                nic_link_latency.map_or(1000, |t| (t.0 / 1000) as u32),
+                switch_link_latency.map_or(1000, |t| (t.0 / 1000) as u32),
+            );
+            (FabricSpec::FatTree(p), nics)
+        }
+    }
+}
+
+fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>) -> SwitchSpec {
+    let o = over.unwrap_or_default();
+    let d = SwitchSpec::default();
+    let pfc = o.pfc.or(base.pfc).unwrap_or(false);
+    let xoff = o.pfc_xoff.or(base.pfc_xoff).map_or(100_000, |s| s.0);
+    let xon = o.pfc_xon.or(base.pfc_xon).map_or(xoff / 2, |s| s.0);
+    SwitchSpec {
+        queue_bytes: o.queue.or(base.queue).map(|s| s.0),
+        trimming: o.trimming.or(base.trimming).unwrap_or(d.trimming),
+        trim_bytes: o
+            .trim_size
+            .or(base.trim_size)
+            .map_or(d.trim_bytes, |s| s.0 as u32),
+        ecn: o.ecn.or(base.ecn).unwrap_or(d.ecn),
+        kmin_permille: o
+            .kmin
+            .or(base.kmin)
+            .map_or(d.kmin_permille, |f| (f * 1000.0) as u32),
+        kmax_permille: o
+            .kmax
+            .or(base.kmax)
+            .map_or(d.kmax_permille, |f| (f * 1000.0) as u32),
+        ctrl_queue_bytes: o.control_queue.or(base.control_queue).map(|s| s.0),
+        pfc: pfc.then_some(PfcSpec {
+            xoff_bytes: xoff,
+            xon_bytes: xon,
+        }),
+    }
+}
+
+/// Parses and checks a scenario; `path` is used in messages and to resolve `.cm` files.
+pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
+    let file = path.display();
+    let sc: Scenario = match toml::from_str(text) {
+        Ok(s) => s,
+        Err(e) => bad_input!("{file}: {}", e.to_string().trim_end()),
+    };
+    let mtu = sc.mtu.map_or(4096, |s| s.0);
+    if !(256..=65_536).contains(&mtu) {
+        bad_input!("{file}: field `mtu`: expected 256 B ..= 64 KiB, got {mtu} B");
+    }
+    for (field, v) in [
+        ("switch.kmin", sc.switch.kmin),
+        ("switch.kmax", sc.switch.kmax),
+    ] {
+        if let Some(v) = v
+            && !(0.0..=1.0).contains(&v)
+        {
+            bad_input!(
+                "{file}: field `{field}`: expected a fraction of the queue in 0..=1, got {v}"
+            );
+        }
+    }
+    let (fabric, nics) = fabric_spec(sc.fabric);
+    let reconvergence_ps = sc.reconvergence.map_or(2_000_000_000_000, |t| t.0);
+    // Workload.
+    let (mut flows, triggers) = match &sc.workload {
+        WorkloadCfg::Permutation {
+            size,
+            nics: n,
+            seed,
+        } => (
+            traffic::permutation(n.unwrap_or(nics), size.0, seed.unwrap_or(sc.seed)),
+            Vec::new(),
+        ),
+        WorkloadCfg::Incast {
+            senders,
+            receiver,
+            size,
+        } => (traffic::incast(senders, *receiver, size.0), Vec::new()),
+        WorkloadCfg::AllToAll { size, nics: n } => {
+            (traffic::all_to_all(n.unwrap_or(nics), size.0), Vec::new())
+        }
+        WorkloadCfg::Uniform {
+            flows,
+            size,
+            window,
+            seed,
+        } => (
+            traffic::uniform_random(
+                nics,
+                *flows,
+                size.0,
+                window.map_or(0, |t| t.0),
+                seed.unwrap_or(sc.seed),
+            ),
+            Vec::new(),
+        ),
+        WorkloadCfg::Cm { file: f } => {
+            let cm_path = resolve(path, f);
+            let text = match std::fs::read_to_string(&cm_path) {
+                Ok(t) => t,
+                Err(e) => bad_input!(
+                    "{file}: field `workload.file`: cannot read {}: {e}",
+                    cm_path.display()
+                ),
+            };
+            let cm = match ConnMatrix::parse(&text) {
+                Ok(c) => c,
+                Err(e) if e.line == 0 => bad_input!("{}: {}", cm_path.display(), e.msg),
+                Err(e) => bad_input!("{}:{}: {}", cm_path.display(), e.line, e.msg),
+            };
+            if cm.nodes > nics {
+                bad_input!(
+                    "{}: `Nodes {}` but the scenario's fabric has {nics} NICs (field `fabric.nics`)",
+                    cm_path.display(),
+                    cm.nodes
+                );
+            }
+            (cm.flows, cm.triggers)
+        }
+        WorkloadCfg::Flows {} => (Vec::new(), Vec::new()),
+    };
+    for (i, f) in sc.extra_flows.iter().enumerate() {
+        flows.push(Flow::new(
+            flows.len() as u64,
+            f.src,
+            f.dst,
+            f.size.0,
+            f.start.map_or(0, |t| t.0),
+        ));
+        if f.src >= nics || f.dst >= nics || f.src == f.dst {
+            bad_input!(
+                "{file}: field `extra_flows[{i}]`: expected src ≠ dst, both < {nics} NICs, got {}->{}",
+                f.src,
+                f.dst
+            );
+        }
+    }
+    for f in &flows {
+        if f.src >= nics || f.dst >= nics {
+            bad_input!(
+                "{file}: field `workload`: flow {}->{} names a NIC outside 0..{nics}",
+                f.src,
+                f.dst
+            );
+        }
+    }
+    if flows.is_empty() {
+        bad_input!("{file}: field `workload`: the workload has no flows");
+    }
+    // Failures.
+    let mut failures = Vec::new();
+    let mut failure_fields = Vec::new();
+    for (i, f) in sc.failures.iter().enumerate() {
+        let field = format!("failures[{i}]");
+        for fl in failure(f, &field, sc.fabric, &file.to_string())? {
+            failures.push(fl);
+            failure_fields.push(field.clone());
+        }
+    }
+    // Runs.
+    let run_cfgs = if sc.runs.is_empty() {
+        vec![RunCfg {
+            transport: TransportName::Mrc,
+            label: None,
+            qps: None,
+            dcqcn: None,
+            evs_per_plane: None,
+            fabric: None,
+            switch: None,
+        }]
+    } else {
+        sc.runs.clone()
+    };
+    let mut runs = Vec::new();
+    for (i, r) in run_cfgs.iter().enumerate() {
+        let (fab, n) = r.fabric.map_or((fabric, nics), fabric_spec);
+        if n != nics {
+            bad_input!(
+                "{file}: field `runs[{i}].fabric.nics`: expected the scenario's {nics} NICs, got {n}"
+            );
+        }
+        let qps = r.qps.unwrap_or(1);
+        if qps == 0 || qps > 1024 {
+            bad_input!("{file}: field `runs[{i}].qps`: expected 1..=1024, got {qps}");
+        }
+        let label = r.label.clone().unwrap_or_else(|| {
+            if r.transport == TransportName::Roce {
+                format!("roce-{qps}qp")
+            } else {
+                r.transport.as_str().to_string()
+            }
+        });
+        runs.push(Run {
+            label,
+            transport: r.transport,
+            qps,
+            dcqcn: r.dcqcn.unwrap_or(true),
+            evs_per_plane: r.evs_per_plane.unwrap_or(32),
+            net: NetSpec {
+                fabric: fab,
+                switch: switch_spec(sc.switch, r.switch),
+                mtu: mtu as u32,
+                reconvergence_ps,
+            },
+        });
+    }
+    Ok(Loaded {
+        name: sc.name,
+        description: sc.description,
+        claim: sc.claim,
+        seed: sc.seed,
+        max_time_ps: sc.max_time.map_or(1_000_000_000_000, |t| t.0),
+        flows,
+        triggers,
+        failures,
+        runs,
+        failure_fields,
+    })
+}
+
+fn resolve(scenario: &Path, file: &str) -> PathBuf {
+    let p = PathBuf::from(file);
+    if p.is_absolute() {
+        return p;
+    }
+    scenario.parent().map_or_else(|| p.clone(), |d| d.join(&p))
+}
+
+fn failure(f: &FailureCfg, field: &str, fabric: FabricCfg, file: &str) -> Result<Vec<Failure>> {
+    let at = f.at.map_or(0, |t| t.0);
+    let until = match (f.until, f.duration) {
+        (Some(u), None) => Some(u.0),
+        (None, Some(d)) => Some(at + d.0),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            bad_input!("{file}: field `{field}`: give `until` or `duration`, not both")
+        }
+    };
+    let need = |v: Option<u32>, name: &str| -> Result<u32> {
+        match v {
+            Some(v) => Ok(v),
+            None => bad_input!(
+                "{file}: field `{field}.{name}`: required for kind {:?}",
+                f.kind
+            ),
+        }
+    };
+    let link_target = || -> Result<Target> {
+        if let Some(nic) = f.nic {
+            return Ok(Target::NicLane {
+                nic,
+                plane: f.plane.unwrap_or(0),
+            });
+        }
+        Ok(Target::T0Uplink {
+            plane: f.plane.unwrap_or(0),
+            t0: need(f.t0, "t0")?,
+            uplink: need(f.uplink, "uplink")?,
+        })
+    };
+    let planes = match fabric {
+        FabricCfg::Clos { planes, .. } => planes.unwrap_or(8),
+        FabricCfg::FatTree { .. } => 1,
+    };
+    let one = |target, kind| {
+        Ok(vec![Failure {
+            target,
+            kind,
+            at_ps: at,
+            until_ps: until,
+        }])
+    };
+    match f.kind {
+        FailKind::LinkDown => one(link_target()?, FailureKind::Down),
+        FailKind::BlackHole => {
+            if f.tier.is_some() {
+                one(
+                    Target::Switch {
+                        plane: f.plane.unwrap_or(0),
+                        tier: need(f.tier, "tier")?,
+                        index: need(f.index, "index")?,
+                    },
+                    FailureKind::BlackHole,
+                )
+            } else {
+                one(link_target()?, FailureKind::BlackHole)
+            }
+        }
+        FailKind::LinkFlap => {
+            let period = f.period.map(|t| t.0).filter(|p| *p > 0);
+            let Some(period) = period else {
+                bad_input!("{file}: field `{field}.period`: required (a time > 0) for link-flap")
+            };
+            let down = f.down.map_or(period / 2, |t| t.0);
+            if down >= period {
+                bad_input!("{file}: field `{field}.down`: expected less than `period`");
+            }
+            one(
+                link_target()?,
+                FailureKind::Flap {
+                    period_ps: period,
+                    down_ps: down,
+                    count: f.count.unwrap_or(3),
+                },
+            )
+        }
+        FailKind::Lossy => {
+            let Some(p) = f.probability else {
+                bad_input!("{file}: field `{field}.probability`: required for lossy, e.g. \"0.1%\"")
+            };
+            let kind = FailureKind::Lossy { ppm: p.0 };
+            if f.t0.is_some() || f.nic.is_some() {
+                one(link_target()?, kind)
+            } else {
+                let ps: Vec<u32> = f.plane.map_or_else(|| (0..planes).collect(), |p| vec![p]);
+                Ok(ps
+                    .into_iter()
+                    .map(|plane| Failure {
+                        target: Target::Plane { plane },
+                        kind,
+                        at_ps: at,
+                        until_ps: until,
+                    })
+                    .collect())
+            }
+        }
+        FailKind::SwitchReboot => one(
+            Target::Switch {
+                plane: f.plane.unwrap_or(0),
+                tier: need(f.tier, "tier")?,
+                index: need(f.index, "index")?,
+            },
+            FailureKind::Down,
+        ),
+        FailKind::NicLaneDown => one(
+            Target::NicLane {
+                nic: need(f.nic, "nic")?,
+                plane: f.plane.unwrap_or(0),
+            },
+            FailureKind::Down,
+        ),
+        FailKind::PlaneDown => one(
+            Target::Plane {
+                plane: need(f.plane, "plane")?,
+            },
+            FailureKind::Down,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(TimeStr::parse("10us"), Some(TimeStr(10_000_000)));
+        assert_eq!(TimeStr::parse("1.5ms"), Some(TimeStr(1_500_000_000)));
+        assert_eq!(TimeStr::parse("10"), None);
+        assert_eq!(RateStr::parse("51.2Tbps"), Some(RateStr(51_200)));
+        assert_eq!(RateStr::parse("100G"), Some(RateStr(100)));
+        assert_eq!(SizeStr::parse("2MB"), Some(SizeStr(2_000_000)));
+        assert_eq!(SizeStr::parse("4KiB"), Some(SizeStr(4096)));
+        assert_eq!(ProbStr::parse("0.1%"), Some(ProbStr(1000)));
+        assert_eq!(ProbStr::parse("2"), None);
+    }
+}

@@ -1,0 +1,312 @@
+//! `mrc sim`: run a scenario (or the embedded default) with each of its transports on the
+//! packet-level simulator and print the results side by side.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use mrc_proto::LbMode;
+use mrc_sim::transports::{MrcFactory, MrcSettings};
+use mrc_sim::{Progress, RunReport, RunSpec, Sim, SimError, TransportFactory, Workload};
+use serde_json::{Value, json};
+
+use crate::bad_input;
+use crate::scenario::{self, Loaded, Run, TransportName};
+
+/// The embedded default scenario (a copy of `scenarios/default.toml`).
+const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
+
+/// Flags of `mrc sim`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Scenario file (TOML). Without it, the embedded default scenario runs.
+    scenario: Option<PathBuf>,
+    /// Only run these transports (repeatable): mrc, roce or spray.
+    #[arg(long = "transport", value_name = "NAME")]
+    transports: Vec<String>,
+    /// Seed (overrides the scenario's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the results as JSON to FILE (design.md §4 shape).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let (text, path) = match &args.scenario {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .map_err(|e| crate::BadInput(format!("{}: cannot read: {e}", p.display())))?,
+            p.clone(),
+        ),
+        None => (
+            DEFAULT_SCENARIO.to_string(),
+            PathBuf::from("scenarios/default.toml (embedded)"),
+        ),
+    };
+    let mut sc = scenario::load(&text, &path)?;
+    if let Some(s) = args.seed {
+        sc.seed = s;
+    }
+    let mut wanted = Vec::new();
+    for t in &args.transports {
+        match t.as_str() {
+            "mrc" => wanted.push(TransportName::Mrc),
+            "roce" => wanted.push(TransportName::Roce),
+            "spray" => wanted.push(TransportName::Spray),
+            other => bad_input!("--transport {other}: expected mrc, roce or spray"),
+        }
+    }
+    let runs: Vec<Run> = sc
+        .runs
+        .iter()
+        .filter(|r| wanted.is_empty() || wanted.contains(&r.transport))
+        .cloned()
+        .collect();
+    if runs.is_empty() {
+        bad_input!(
+            "--transport: the scenario {} has no run with the selected transports",
+            path.display()
+        );
+    }
+    let mut results: Vec<(Run, Outcome)> = Vec::new();
+    for r in runs {
+        let out = run_one(&sc, &r, &path)?;
+        results.push((r, out));
+    }
+    print!("{}", summary(&sc, &results));
+    if let Some(j) = &args.json {
+        let v = to_json(&sc, &results);
+        let mut s = serde_json::to_string_pretty(&v)?;
+        s.push('\n');
+        std::fs::write(j, s).with_context(|| format!("writing {}", j.display()))?;
+    }
+    Ok(())
+}
+
+enum Outcome {
+    Done(Box<RunReport>),
+    Unavailable(&'static str),
+}
+
+fn spec(sc: &Loaded, r: &Run) -> RunSpec {
+    RunSpec {
+        net: r.net,
+        workload: Workload {
+            flows: sc.flows.clone(),
+            triggers: sc.triggers.clone(),
+        },
+        failures: sc.failures.clone(),
+        seed: sc.seed,
+        max_time_ps: sc.max_time_ps,
+    }
+}
+
+fn run_one(sc: &Loaded, r: &Run, path: &Path) -> Result<Outcome> {
+    let s = spec(sc, r);
+    match r.transport {
+        TransportName::Mrc | TransportName::Spray => {
+            let f = MrcFactory(MrcSettings {
+                lb: if r.transport == TransportName::Mrc {
+                    LbMode::Adaptive
+                } else {
+                    LbMode::Oblivious
+                },
+                active_per_plane: r.evs_per_plane,
+                ..MrcSettings::default()
+            });
+            drive(s, f, sc, r, path).map(|rep| Outcome::Done(Box::new(rep)))
+        }
+        TransportName::Roce => {
+            let _ = (r.qps, r.dcqcn);
+            Ok(Outcome::Unavailable(
+                "the RoCEv2 baseline is not in mrc-proto yet",
+            ))
+        }
+    }
+}
+
+fn drive<F: TransportFactory>(
+    s: RunSpec,
+    f: F,
+    sc: &Loaded,
+    r: &Run,
+    path: &Path,
+) -> Result<RunReport> {
+    let mut sim = match Sim::new(s, f) {
+        Ok(sim) => sim,
+        Err(SimError::BadFailure { index, msg }) => {
+            let field = sc
+                .failure_fields
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| format!("failures[{index}]"));
+            bad_input!("{}: field `{field}`: {msg}", path.display())
+        }
+        Err(e @ SimError::BadWorkload(_)) => bad_input!("{}: {e}", path.display()),
+        Err(e @ SimError::Fabric(_)) => {
+            bad_input!("{}: field `fabric` (run {}): {e}", path.display(), r.label)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let tty = std::io::stderr().is_terminal();
+    let label = r.label.clone();
+    let mut last = 0u64;
+    let report = sim.run(&mut |p: Progress| {
+        if tty && p.events >= last + (1 << 20) {
+            last = p.events;
+            eprint!(
+                "\r{label}: {}/{} flows, {:.1} µs simulated, {} events   ",
+                p.flows_done,
+                p.flows_total,
+                p.sim_time_ps as f64 / 1e6,
+                p.events
+            );
+        }
+    });
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    Ok(report)
+}
+
+fn us(ps: u64) -> f64 {
+    (ps as f64 / 1e6 * 1000.0).round() / 1000.0
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (v * m).round() / m
+}
+
+fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "scenario {} (seed {})", sc.name, sc.seed);
+    if !sc.description.is_empty() {
+        let _ = writeln!(o, "  {}", sc.description.trim());
+    }
+    if !sc.claim.is_empty() {
+        let _ = writeln!(o, "  paper: {}", sc.claim.trim());
+    }
+    let _ = writeln!(o);
+    let mut rows: Vec<(&str, Vec<String>)> = vec![
+        ("flows done", vec![]),
+        ("FCT p50 (µs)", vec![]),
+        ("FCT p99 (µs)", vec![]),
+        ("FCT max (µs)", vec![]),
+        ("goodput fraction", vec![]),
+        ("data intact", vec![]),
+        ("packets sent", vec![]),
+        ("retransmitted", vec![]),
+        ("trimmed", vec![]),
+        ("dropped", vec![]),
+        ("ECN-marked", vec![]),
+        ("EVs retired/resurr.", vec![]),
+        ("simulated (µs)", vec![]),
+        ("wall (s)", vec![]),
+        ("events/s (M)", vec![]),
+    ];
+    let mut heads = Vec::new();
+    for (r, out) in results {
+        heads.push(r.label.clone());
+        let vals: Vec<String> = match out {
+            Outcome::Done(rep) => vec![
+                format!("{}/{}", rep.flows, rep.flows_total),
+                format!("{:.1}", us(rep.fct_ps.p50)),
+                format!("{:.1}", us(rep.fct_ps.p99)),
+                format!("{:.1}", us(rep.fct_ps.max)),
+                format!("{:.3}", rep.goodput_fraction),
+                if rep.data_intact { "yes" } else { "NO" }.to_string(),
+                rep.packets_sent.to_string(),
+                rep.retransmitted.to_string(),
+                rep.trimmed.to_string(),
+                rep.dropped.to_string(),
+                rep.ecn_marked.to_string(),
+                format!("{}/{}", rep.ev_retired, rep.ev_resurrected),
+                format!("{:.1}", us(rep.sim_time_ps)),
+                format!("{:.2}", rep.wall_s),
+                format!("{:.2}", rep.events as f64 / rep.wall_s.max(1e-9) / 1e6),
+            ],
+            Outcome::Unavailable(_) => {
+                let mut v = vec!["n/a".to_string(); rows.len()];
+                v[0] = "skipped".into();
+                v
+            }
+        };
+        for (row, v) in rows.iter_mut().zip(vals) {
+            row.1.push(v);
+        }
+    }
+    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..heads.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.1[i].len())
+                .chain([heads[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let _ = write!(o, "{:w0$}", "");
+    for (h, w) in heads.iter().zip(&widths) {
+        let _ = write!(o, "  {h:>w$}");
+    }
+    let _ = writeln!(o);
+    for (name, vals) in &rows {
+        let pad = w0 - name.chars().count();
+        let _ = write!(o, "{name}{:pad$}", "");
+        for (v, w) in vals.iter().zip(&widths) {
+            let _ = write!(o, "  {v:>w$}");
+        }
+        let _ = writeln!(o);
+    }
+    for (r, out) in results {
+        if let Outcome::Unavailable(why) = out {
+            let _ = writeln!(o, "\n{}: skipped: {why}", r.label);
+        }
+    }
+    o
+}
+
+fn to_json(sc: &Loaded, results: &[(Run, Outcome)]) -> Value {
+    let runs: Vec<Value> = results
+        .iter()
+        .filter_map(|(r, out)| match out {
+            Outcome::Done(rep) => Some(json!({
+                "transport": r.transport.as_str(),
+                "label": r.label,
+                "sim_time_us": us(rep.sim_time_ps),
+                "wall_s": round(rep.wall_s, 3),
+                "events": rep.events,
+                "events_per_s": round(rep.events as f64 / rep.wall_s.max(1e-9), 0),
+                "flows": {
+                    "count": rep.flows,
+                    "total": rep.flows_total,
+                    "fct_us": {
+                        "p50": us(rep.fct_ps.p50),
+                        "p99": us(rep.fct_ps.p99),
+                        "max": us(rep.fct_ps.max),
+                    },
+                },
+                "goodput_fraction": round(rep.goodput_fraction, 4),
+                "bytes_expected": rep.bytes_expected,
+                "bytes_delivered": rep.bytes_delivered,
+                "data_intact": rep.data_intact,
+                "packets": {
+                    "sent": rep.packets_sent,
+                    "retransmitted": rep.retransmitted,
+                    "trimmed": rep.trimmed,
+                    "dropped": rep.dropped,
+                    "ecn_marked": rep.ecn_marked,
+                },
+                "paths": {
+                    "ev_retired": rep.ev_retired,
+                    "ev_resurrected": rep.ev_resurrected,
+                },
+            })),
+            Outcome::Unavailable(_) => None,
+        })
+        .collect();
+    json!({ "scenario": sc.name, "seed": sc.seed, "runs": runs })
+}

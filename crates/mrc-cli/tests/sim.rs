@@ -1,0 +1,192 @@
+#![allow(clippy::unwrap_used, reason = "test code")]
+//! `mrc sim` end to end: scenario files, JSON, determinism, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mrc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mrc"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mrc-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let p = tmp(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const SMALL: &str = r#"
+name = "small"
+seed = 3
+[fabric]
+kind = "clos"
+nics = 32
+planes = 2
+nic_speed = "200Gbps"
+switch_speed = "800Gbps"
+[workload]
+kind = "permutation"
+size = "256KB"
+[[failures]]
+kind = "link-down"
+plane = 0
+t0 = 1
+uplink = 2
+at = "5us"
+[[runs]]
+transport = "mrc"
+[[runs]]
+transport = "spray"
+"#;
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn small_scenario_json_shape_and_determinism() {
+    let sc = write("small.toml", SMALL);
+    let (j1, j2) = (tmp("a.json"), tmp("b.json"));
+    for j in [&j1, &j2] {
+        let out = mrc(&["sim", sc.to_str().unwrap(), "--json", j.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("data intact"), "{text}");
+    }
+    let (mut a, mut b) = (json(&j1), json(&j2));
+    assert_eq!(a["scenario"], "small");
+    let runs = a["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in runs {
+        assert_eq!(r["data_intact"], true, "{r}");
+        assert_eq!(r["bytes_expected"], r["bytes_delivered"]);
+        assert!(r["flows"]["fct_us"]["p99"].as_f64().unwrap() > 0.0);
+        for k in ["sent", "retransmitted", "trimmed", "dropped", "ecn_marked"] {
+            assert!(r["packets"][k].is_u64(), "{k}");
+        }
+        assert!(r["paths"]["ev_retired"].is_u64());
+    }
+    // Wall-clock fields are the only ones allowed to differ.
+    for v in [&mut a, &mut b] {
+        for r in v["runs"].as_array_mut().unwrap() {
+            let o = r.as_object_mut().unwrap();
+            o.remove("wall_s");
+            o.remove("events_per_s");
+        }
+    }
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
+    // --transport filters runs, --seed overrides.
+    let out = mrc(&[
+        "sim",
+        sc.to_str().unwrap(),
+        "--transport",
+        "spray",
+        "--seed",
+        "9",
+        "--json",
+        j1.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let v = json(&j1);
+    assert_eq!(v["seed"], 9);
+    assert_eq!(v["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["runs"][0]["transport"], "spray");
+}
+
+fn bad(name: &str, text: &str, needles: &[&str]) {
+    let p = write(name, text);
+    let out = mrc(&["sim", p.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_file_field_and_expectation() {
+    bad(
+        "unknown.toml",
+        &SMALL.replace("seed = 3", "seed = 3\nsede = 4"),
+        &["unknown.toml", "sede", "line"],
+    );
+    bad(
+        "unit.toml",
+        &SMALL.replace("\"256KB\"", "\"256 parsecs\""),
+        &["unit.toml", "size", "expected a size"],
+    );
+    bad(
+        "link.toml",
+        &SMALL.replace("t0 = 1", "t0 = 77"),
+        &["link.toml", "failures[0]", "no T0 77"],
+    );
+    let cm = write(
+        "wrong.cm",
+        "Nodes 4\nConnections 3\n0->1 start 0 size 100\n",
+    );
+    bad(
+        "cm.toml",
+        &SMALL.replace(
+            "kind = \"permutation\"\nsize = \"256KB\"",
+            &format!("kind = \"cm\"\nfile = \"{}\"", cm.display()),
+        ),
+        &["wrong.cm", "Connections 3", "1 flow lines"],
+    );
+    let out = mrc(&["sim", "/nonexistent/x.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = mrc(&[
+        "sim",
+        write("ok.toml", SMALL).to_str().unwrap(),
+        "--transport",
+        "tcp",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn cm_file_with_triggers_runs() {
+    let cm = "/work/shared/data/htsim/alltoall_serial_16n.cm";
+    let cm = if Path::new(cm).exists() {
+        cm.to_string()
+    } else {
+        eprintln!("skipped: {cm} not present");
+        return;
+    };
+    let sc = SMALL
+        .replace(
+            "kind = \"permutation\"\nsize = \"256KB\"",
+            &format!("kind = \"cm\"\nfile = \"{cm}\""),
+        )
+        .replace("[[runs]]\ntransport = \"spray\"\n", "");
+    let p = write("cm_ok.toml", &sc);
+    let j = tmp("cm.json");
+    let out = mrc(&["sim", p.to_str().unwrap(), "--json", j.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&j);
+    assert_eq!(v["runs"][0]["flows"]["count"], 240);
+    assert_eq!(v["runs"][0]["data_intact"], true);
+}
