@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cm;
+pub mod chakra;
 pub mod collective;
 pub mod dag;
 pub mod nccl;
