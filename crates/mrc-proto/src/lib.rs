@@ -420,6 +420,13 @@ pub trait Transport {
     fn poll_event(&mut self) -> Option<Event>;
     /// Posts an RDMA Write (`imm = None`) or Write-with-Immediate.
     fn post_write(&mut self, wr: WriteRequest) -> Result<(), PostError>;
+    /// Posts an RDMA Write-with-Immediate: `wr` with `imm` as its immediate data.
+    fn post_write_imm(&mut self, wr: WriteRequest, imm: u32) -> Result<(), PostError> {
+        self.post_write(WriteRequest {
+            imm: Some(imm),
+            ..wr
+        })
+    }
     /// Local port `port` went down or came up.
     fn handle_port_status(&mut self, now: Instant, port: u8, up: bool);
     /// Memory regions of this endpoint.

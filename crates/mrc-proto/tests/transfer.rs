@@ -41,10 +41,12 @@ fn write_imm_completes_after_earlier_writes_in_order() {
     let (src, dst) = regions(&mut h, 1 << 20, 5);
     let mut n = 0;
     for i in 0..16u64 {
-        let imm = (i % 4 == 3).then_some(i as u32 * 10);
-        h.ends[0]
-            .post_write(write(i, src, dst, i << 16, 1 << 16, imm))
-            .unwrap();
+        let w = write(i, src, dst, i << 16, 1 << 16, None);
+        if i % 4 == 3 {
+            h.ends[0].post_write_imm(w, i as u32 * 10).unwrap();
+        } else {
+            h.ends[0].post_write(w).unwrap();
+        }
         n += 1;
     }
     // Random reordering makes later packets overtake earlier ones.
