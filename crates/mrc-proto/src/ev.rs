@@ -48,6 +48,7 @@ struct Entry {
     probe_outstanding: bool,
     probe_successes: u8,
     drops: u32,
+    ecn_marks: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -126,6 +127,7 @@ impl EvSet {
                         probe_outstanding: false,
                         probe_successes: 0,
                         drops: 0,
+                        ecn_marks: 0,
                     });
                     s.index.push((ev, i));
                     match role {
@@ -183,6 +185,13 @@ impl EvSet {
         self.find(ev)
             .and_then(|i| self.entries.get(i))
             .map(|e| e.state)
+    }
+
+    /// Telemetry of an EV (§13 item 4): (losses blamed on it, ECN echoes and trims seen on it).
+    pub fn counters(&self, ev: u32) -> Option<(u32, u32)> {
+        self.find(ev)
+            .and_then(|i| self.entries.get(i))
+            .map(|e| (e.drops, e.ecn_marks))
     }
 
     /// Usable (GOOD or SKIP) active EVs, QP-wide.
@@ -245,6 +254,10 @@ impl EvSet {
 
     /// ECN echo or mid-fabric trim on `ev`: GOOD → SKIP. Returns true if the state changed.
     pub fn skip(&mut self, ev: u32) -> bool {
+        let entry = self.find(ev).and_then(|i| self.entries.get_mut(i));
+        if let Some(e) = entry {
+            e.ecn_marks = e.ecn_marks.saturating_add(1);
+        }
         if self.mode == LbMode::Oblivious {
             return false;
         }
@@ -525,6 +538,8 @@ mod tests {
         let mut s = set(0);
         assert!(s.skip(2));
         assert_eq!(s.state(2), Some(EvState::Skip));
+        assert!(!s.skip(2), "already skipped");
+        assert_eq!(s.counters(2), Some((0, 2)));
         let firsts: Vec<u32> = (0..3).filter_map(|_| s.next(0, None)).collect();
         assert!(!firsts.contains(&2) || s.state(2) == Some(EvState::Good));
         for _ in 0..8 {
