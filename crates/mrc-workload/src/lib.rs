@@ -6,6 +6,7 @@ pub mod cm;
 pub mod chakra;
 pub mod collective;
 pub mod dag;
+pub mod failure;
 pub mod nccl;
 pub mod placement;
 pub mod traffic;
