@@ -13,14 +13,14 @@ pub const PS_PER_NS: u64 = 1_000;
 
 #[derive(Clone, Copy, Debug)]
 struct Entry<E> {
-    time: Time,
-    seq: u64,
+    /// `time << 64 | seq`: one comparison orders by time, then scheduling order.
+    key: u128,
     event: E,
 }
 
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
-        self.time == other.time && self.seq == other.seq
+        self.key == other.key
     }
 }
 impl<E> Eq for Entry<E> {}
@@ -32,7 +32,7 @@ impl<E> PartialOrd for Entry<E> {
 impl<E> Ord for Entry<E> {
     fn cmp(&self, other: &Self) -> Ordering {
         // Reversed: BinaryHeap is a max-heap, we pop the earliest (time, seq).
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
@@ -86,8 +86,7 @@ impl<E: Copy> EventQueue<E> {
     pub fn schedule(&mut self, time: Time, event: E) {
         let time = time.max(self.now);
         self.heap.push(Entry {
-            time,
-            seq: self.seq,
+            key: (u128::from(time) << 64) | u128::from(self.seq),
             event,
         });
         self.seq += 1;
@@ -95,15 +94,16 @@ impl<E: Copy> EventQueue<E> {
 
     /// Time of the next event.
     pub fn peek_time(&self) -> Option<Time> {
-        self.heap.peek().map(|e| e.time)
+        self.heap.peek().map(|e| (e.key >> 64) as Time)
     }
 
     /// Pops the next event and advances time to it.
     pub fn pop(&mut self) -> Option<(Time, E)> {
         let e = self.heap.pop()?;
-        self.now = e.time;
+        let time = (e.key >> 64) as Time;
+        self.now = time;
         self.popped += 1;
-        Some((e.time, e.event))
+        Some((time, e.event))
     }
 }
 

@@ -50,7 +50,7 @@ pub enum SimError {
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    Arrive { pkt: u32, port: u32 },
+    Arrive { port: u32 },
     TxDone { port: u32 },
     Timer { ep: u32 },
     FlowStart { flow: u32 },
@@ -96,6 +96,9 @@ struct Port {
     busy_ps: Time,
     ingress_bytes: u64,
     pause_sent: bool,
+    /// Packets on the wire, in arrival order (constant latency, so FIFO): only the head has an
+    /// `Arrive` event in the queue, which keeps the heap small.
+    flight: VecDeque<(Time, u32)>,
 }
 
 /// Per-port figures for the conservation / utilisation checks.
@@ -195,14 +198,16 @@ pub struct Progress {
 }
 
 enum Fabric {
-    Clos(Box<Clos>, Box<StaticTables>),
+    /// The Clos and its static tables (`mrc_fabric::StaticTables`) as per-node sorted `(uSID, action)`
+    /// arrays for fast lookup (every key shares the fabric's block).
+    Clos(Box<Clos>, Vec<Vec<(u16, Action)>>),
     FatTree(Box<FatTree>),
 }
 
 impl Fabric {
     fn topo(&self) -> &Topology {
         match self {
-            Self::Clos(c, _) => c.topology(),
+            Self::Clos(c, ..) => c.topology(),
             Self::FatTree(f) => f.topology(),
         }
     }
@@ -269,7 +274,20 @@ impl<F: TransportFactory> Sim<F> {
             FabricSpec::Clos(p) => {
                 let clos = Clos::new(p)?;
                 let tables = StaticTables::new(&clos);
-                Fabric::Clos(Box::new(clos), Box::new(tables))
+                let fast = (0..clos.topology().nodes().len() as u32)
+                    .map(|n| {
+                        let mut v: Vec<(u16, Action)> = tables
+                            .table(NodeId(n))
+                            .entries()
+                            .into_iter()
+                            .filter(|(k, _)| k >> 16 == u64::from(mrc_fabric::usid::BLOCK))
+                            .map(|(k, a)| (k as u16, a))
+                            .collect();
+                        v.sort_unstable_by_key(|e| e.0);
+                        v
+                    })
+                    .collect();
+                Fabric::Clos(Box::new(clos), fast)
             }
             FabricSpec::FatTree(p) => Fabric::FatTree(Box::new(FatTree::new(p)?)),
         };
@@ -334,6 +352,7 @@ impl<F: TransportFactory> Sim<F> {
                     busy_ps: 0,
                     ingress_bytes: 0,
                     pause_sent: false,
+                    flight: VecDeque::new(),
                 });
             }
         }
@@ -362,7 +381,7 @@ impl<F: TransportFactory> Sim<F> {
         let base_rtt_ns = base_rtt_ps.div_ceil(PS_PER_NS);
         let port_bdp = u64::from(lane_gbps) * base_rtt_ns / 8;
         let (uplinks, uplink_bits) = match &fabric {
-            Fabric::Clos(c, _) => (c.dims().t0_up, c.dims().uplink_bits()),
+            Fabric::Clos(c, ..) => (c.dims().t0_up, c.dims().uplink_bits()),
             Fabric::FatTree(f) => (f.params().k / 2, 8),
         };
         let info = FabricInfo {
@@ -532,7 +551,7 @@ impl<F: TransportFactory> Sim<F> {
 
     fn find_switch(&self, plane: u32, tier: u32, index: u32) -> Option<u32> {
         let topo = self.fabric.topo();
-        if let Fabric::Clos(c, _) = &self.fabric {
+        if let Fabric::Clos(c, ..) = &self.fabric {
             let d = c.dims();
             if plane >= d.planes {
                 return None;
@@ -744,8 +763,11 @@ impl<F: TransportFactory> Sim<F> {
             }
         }
         self.q.schedule(now + t, Ev::TxDone { port: g });
-        self.q
-            .schedule(now + t + lat, Ev::Arrive { pkt: pk, port: g });
+        let port = &mut self.ports[g as usize];
+        port.flight.push_back((now + t + lat, pk));
+        if port.flight.len() == 1 {
+            self.q.schedule(now + t + lat, Ev::Arrive { port: g });
+        }
     }
 
     fn pfc_release(&mut self, inp: u32, bytes: u32) {
@@ -968,13 +990,18 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     fn srv6_port(&mut self, node: u32, pk: u32) -> Option<u32> {
-        let Fabric::Clos(_, tables) = &self.fabric else {
+        let Fabric::Clos(_, fast) = &self.fabric else {
             return None;
         };
-        let table = tables.table(NodeId(node));
+        let table = &fast[node as usize];
         let c = self.pkts[pk as usize].carrier.as_mut()?;
         for _ in 0..8 {
-            match table.lookup(c.lookup_key())? {
+            let key = c.lookup_key();
+            if key >> 16 != u64::from(mrc_fabric::usid::BLOCK) {
+                return None;
+            }
+            let i = table.binary_search_by_key(&(key as u16), |e| e.0).ok()?;
+            match table[i].1 {
                 Action::End => {
                     c.shift()?;
                 }
@@ -1098,7 +1125,7 @@ impl<F: TransportFactory> Sim<F> {
         let dst_nic = self.ep_info[info.peer as usize].nic;
         let srv6 = self.routing == Routing::Srv6;
         let carrier = match &self.fabric {
-            Fabric::Clos(c, _) if srv6 => match c.usids(FabricEv(tx.ev), nic, dst_nic) {
+            Fabric::Clos(c, ..) if srv6 => match c.usids(FabricEv(tx.ev), nic, dst_nic) {
                 Ok(c) => Some(c),
                 Err(_) => {
                     self.misrouted += 1;
@@ -1418,7 +1445,15 @@ impl<F: TransportFactory> Sim<F> {
             }
             let Some((_, ev)) = self.q.pop() else { break };
             match ev {
-                Ev::Arrive { pkt, port } => self.arrive(pkt, port),
+                Ev::Arrive { port } => {
+                    let p = &mut self.ports[port as usize];
+                    if let Some((_, pkt)) = p.flight.pop_front() {
+                        if let Some(&(next, _)) = p.flight.front() {
+                            self.q.schedule(next, Ev::Arrive { port });
+                        }
+                        self.arrive(pkt, port);
+                    }
+                }
                 Ev::TxDone { port } => {
                     self.ports[port as usize].busy = false;
                     let node = self.ports[port as usize].node;
