@@ -7,6 +7,7 @@ pub mod chakra;
 pub mod collective;
 pub mod dag;
 pub mod failure;
+pub mod training;
 pub mod nccl;
 pub mod placement;
 pub mod traffic;
