@@ -292,6 +292,7 @@ struct RunCfg {
     label: Option<String>,
     qps: Option<u32>,
     dcqcn: Option<bool>,
+    roce_timeout: Option<u8>,
     evs_per_plane: Option<u32>,
     fabric: Option<FabricCfg>,
     switch: Option<SwitchCfg>,
@@ -306,6 +307,7 @@ pub(crate) struct Run {
     pub(crate) transport: TransportName,
     pub(crate) qps: u32,
     pub(crate) dcqcn: bool,
+    pub(crate) roce_timeout: Option<u8>,
     pub(crate) evs_per_plane: u32,
     pub(crate) net: NetSpec,
 }
@@ -532,6 +534,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             label: None,
             qps: None,
             dcqcn: None,
+            roce_timeout: None,
             evs_per_plane: None,
             fabric: None,
             switch: None,
@@ -563,6 +566,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             transport: r.transport,
             qps,
             dcqcn: r.dcqcn.unwrap_or(true),
+            roce_timeout: r.roce_timeout,
             evs_per_plane: r.evs_per_plane.unwrap_or(32),
             net: NetSpec {
                 fabric: fab,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use mrc_proto::LbMode;
+use mrc_sim::roce::{RoceFactory, RoceSettings};
 use mrc_sim::transports::{MrcFactory, MrcSettings};
 use mrc_sim::{Progress, RunReport, RunSpec, Sim, SimError, TransportFactory, Workload};
 use serde_json::{Value, json};
@@ -87,7 +88,6 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 
 enum Outcome {
     Done(Box<RunReport>),
-    Unavailable(&'static str),
 }
 
 fn spec(sc: &Loaded, r: &Run) -> RunSpec {
@@ -119,10 +119,12 @@ fn run_one(sc: &Loaded, r: &Run, path: &Path) -> Result<Outcome> {
             drive(s, f, sc, r, path).map(|rep| Outcome::Done(Box::new(rep)))
         }
         TransportName::Roce => {
-            let _ = (r.qps, r.dcqcn);
-            Ok(Outcome::Unavailable(
-                "the RoCEv2 baseline is not in mrc-proto yet",
-            ))
+            let f = RoceFactory(RoceSettings {
+                qps: r.qps,
+                dcqcn: r.dcqcn,
+                timeout: r.roce_timeout,
+            });
+            drive(s, f, sc, r, path).map(|rep| Outcome::Done(Box::new(rep)))
         }
     }
 }
@@ -210,8 +212,9 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
     let mut heads = Vec::new();
     for (r, out) in results {
         heads.push(r.label.clone());
-        let vals: Vec<String> = match out {
-            Outcome::Done(rep) => vec![
+        let Outcome::Done(rep) = out;
+        let vals: Vec<String> = {
+            vec![
                 format!("{}/{}", rep.flows, rep.flows_total),
                 format!("{:.1}", us(rep.fct_ps.p50)),
                 format!("{:.1}", us(rep.fct_ps.p99)),
@@ -227,12 +230,7 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
                 format!("{:.1}", us(rep.sim_time_ps)),
                 format!("{:.2}", rep.wall_s),
                 format!("{:.2}", rep.events as f64 / rep.wall_s.max(1e-9) / 1e6),
-            ],
-            Outcome::Unavailable(_) => {
-                let mut v = vec!["n/a".to_string(); rows.len()];
-                v[0] = "skipped".into();
-                v
-            }
+            ]
         };
         for (row, v) in rows.iter_mut().zip(vals) {
             row.1.push(v);
@@ -261,19 +259,15 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
         }
         let _ = writeln!(o);
     }
-    for (r, out) in results {
-        if let Outcome::Unavailable(why) = out {
-            let _ = writeln!(o, "\n{}: skipped: {why}", r.label);
-        }
-    }
     o
 }
 
 fn to_json(sc: &Loaded, results: &[(Run, Outcome)]) -> Value {
     let runs: Vec<Value> = results
         .iter()
-        .filter_map(|(r, out)| match out {
-            Outcome::Done(rep) => Some(json!({
+        .map(|(r, out)| {
+            let Outcome::Done(rep) = out;
+            json!({
                 "transport": r.transport.as_str(),
                 "label": r.label,
                 "sim_time_us": us(rep.sim_time_ps),
@@ -304,8 +298,7 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)]) -> Value {
                     "ev_retired": rep.ev_retired,
                     "ev_resurrected": rep.ev_resurrected,
                 },
-            })),
-            Outcome::Unavailable(_) => None,
+            })
         })
         .collect();
     json!({ "scenario": sc.name, "seed": sc.seed, "runs": runs })

@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod kernel;
 pub mod report;
 pub mod rng;
+pub mod roce;
 pub mod sim;
 pub mod testing;
 pub mod transports;

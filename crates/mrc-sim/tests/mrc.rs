@@ -98,3 +98,36 @@ fn mrc_survives_t1_reboot_and_lane_down() {
     assert!(r.data_intact, "{r:?}");
     assert!(r.ev_retired > 0, "{r:?}");
 }
+
+fn run_roce(s: RunSpec, qps: u32) -> RunReport {
+    use mrc_sim::roce::{RoceFactory, RoceSettings};
+    let f = RoceFactory(RoceSettings {
+        qps,
+        ..RoceSettings::default()
+    });
+    let mut sim = Sim::new(s, f).unwrap();
+    sim.run(&mut |_| {})
+}
+
+#[test]
+fn roce_ecmp_qps_on_fat_tree() {
+    let ft = FabricSpec::FatTree(FatTreeParams::new(4, 3).with_gbps(100));
+    let r = run_roce(spec(ft, traffic::permutation(16, 400_000, 5)), 4);
+    assert!(r.data_intact, "{r:?}");
+    assert_eq!(r.flows, 16);
+}
+
+#[test]
+fn roce_with_pfc_pauses_instead_of_dropping() {
+    let ft = FabricSpec::FatTree(FatTreeParams::new(4, 2).with_gbps(100));
+    let mut s = spec(ft, traffic::incast(&[2, 3, 4, 5, 6, 7], 0, 300_000));
+    s.net.switch.trimming = false;
+    s.net.switch.pfc = Some(mrc_sim::PfcSpec {
+        xoff_bytes: 30_000,
+        xon_bytes: 15_000,
+    });
+    let r = run_roce(s, 1);
+    assert!(r.pfc_pauses > 0, "{r:?}");
+    assert_eq!(r.dropped, 0, "{r:?}");
+    assert!(r.data_intact, "{r:?}");
+}

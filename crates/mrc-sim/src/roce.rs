@@ -1,0 +1,71 @@
+//! The RoCEv2 RC baseline of `mrc-proto` (one ECMP-hashed path per QP, go-back-N, DCQCN)
+//! behind the simulator's endpoint adapter. A flow is split over `qps` QPs, each with its own
+//! seeded EV (the UDP source port the switches hash) and, on multi-plane fabrics, one port.
+
+use mrc_proto::roce::{Connection, RoceConfig};
+
+use crate::endpoint::{FabricInfo, PairInfo, Routing, TransportFactory};
+use crate::rng::SplitMix64;
+use crate::transports::ProtoEndpoint;
+
+/// Settings of the RoCE baseline.
+#[derive(Clone, Copy, Debug)]
+pub struct RoceSettings {
+    /// QPs per flow (the flow's bytes are split evenly).
+    pub qps: u32,
+    /// DCQCN rate control on.
+    pub dcqcn: bool,
+    /// Local ACK timeout exponent (4.096 µs × 2^timeout); `None` = the core's default.
+    pub timeout: Option<u8>,
+}
+
+impl Default for RoceSettings {
+    fn default() -> Self {
+        Self {
+            qps: 1,
+            dcqcn: true,
+            timeout: None,
+        }
+    }
+}
+
+/// Makes RoCEv2 RC QP pairs from the real `mrc-proto` baseline.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RoceFactory(pub RoceSettings);
+
+impl TransportFactory for RoceFactory {
+    type Ep = ProtoEndpoint<Connection>;
+
+    fn name(&self) -> String {
+        "roce".into()
+    }
+
+    fn routing(&self) -> Routing {
+        Routing::Ecmp
+    }
+
+    fn qps_per_flow(&self) -> u32 {
+        self.0.qps.max(1)
+    }
+
+    fn make_pair(&mut self, f: &FabricInfo, p: &PairInfo) -> (Self::Ep, Self::Ep, u64) {
+        let mut rng = SplitMix64::new(p.seed);
+        let ev = rng.next_u64() as u32;
+        let port = (rng.next_u64() % u64::from(f.planes.max(1))) as u8;
+        let (qa, qb) = p.qpn;
+        let mk = |qpn, peer, seed| {
+            let mut c = RoceConfig::new(qpn, peer, ev, port, seed);
+            c.mtu = f.mtu;
+            c.line_rate_bps = u64::from(f.lane_gbps) * 1_000_000_000;
+            c.dcqcn.enabled = self.0.dcqcn;
+            if let Some(t) = self.0.timeout {
+                c.timeout = t;
+            }
+            Connection::new(c)
+        };
+        let responder = ProtoEndpoint::new(mk(qb, qa, p.seed ^ 0xABCD), p.bytes, None);
+        let remote = responder.region();
+        let requester = ProtoEndpoint::new(mk(qa, qb, p.seed), p.bytes, Some(remote));
+        (requester, responder, remote.addr)
+    }
+}
