@@ -15,8 +15,7 @@ use std::str::FromStr;
 use crate::dag::{CollectiveRecord, Dag, OpId};
 
 /// Which collective.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 #[non_exhaustive]
 pub enum CollectiveKind {
     /// All-reduce.
@@ -34,8 +33,7 @@ pub enum CollectiveKind {
 }
 
 /// How a collective is decomposed into flows.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 #[non_exhaustive]
 pub enum Algorithm {
     /// Ring (all-reduce = reduce-scatter + all-gather rings; broadcast = chain).
@@ -178,6 +176,24 @@ impl FromStr for Algorithm {
             _ => return Err(CollectiveError::UnknownAlgorithm(s.to_owned())),
         };
         Ok(a)
+    }
+}
+
+/// Deserialises from any spelling [`FromStr`] accepts (`all_reduce`, `all-reduce`,
+/// `allreduce`, …); an unknown name is an error listing the valid ones.
+impl<'de> serde::Deserialize<'de> for CollectiveKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Deserialises from any spelling [`FromStr`] accepts (`halving_doubling`, `halving-doubling`,
+/// `rhd`, …).
+impl<'de> serde::Deserialize<'de> for Algorithm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -925,6 +941,24 @@ mod tests {
             .with_scale_up_group(8)
             .is_err()
         );
+    }
+
+    #[test]
+    fn deserialize_any_spelling() {
+        #[derive(serde::Deserialize)]
+        struct W {
+            collective: CollectiveKind,
+            algorithm: Algorithm,
+        }
+        let w: W = toml::from_str("collective = \"all-gather\"\nalgorithm = \"halving-doubling\"")
+            .unwrap();
+        assert_eq!(w.collective, CollectiveKind::AllGather);
+        assert_eq!(w.algorithm, Algorithm::HalvingDoubling);
+        let e = toml::from_str::<W>("collective = \"allscatter\"\nalgorithm = \"ring\"")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("unknown collective \"allscatter\""), "{e}");
     }
 
     #[test]

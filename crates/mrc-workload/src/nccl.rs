@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::collective::CollectiveKind;
+use crate::collective::{Collective, CollectiveError, CollectiveKind, Start};
+use crate::dag::Dag;
 
 /// The nccl-tests bus-bandwidth factor: all-reduce 2(n−1)/n; reduce-scatter, all-gather and
 /// all-to-all (n−1)/n; broadcast and send/recv 1. `n` of 0 gives 0.
@@ -166,9 +167,79 @@ pub fn sweep_sizes(min_bytes: u64, max_bytes: u64, factor: u64) -> Vec<u64> {
     out
 }
 
+/// A size sweep as one DAG: `iterations` runs of `template` at each size, back to back (each
+/// collective starts when the previous one has completed), like an nccl-tests run. Collective
+/// `i` of the result is recorded in `dag.collectives[i]`, named `"<kind> <size> B #<iter>"`.
+pub fn sweep_dag(
+    template: &Collective,
+    sizes: &[u64],
+    iterations: u32,
+) -> Result<Dag, CollectiveError> {
+    let mut dag = Dag::new();
+    let mut prev: Option<u32> = None;
+    for &size in sizes {
+        for it in 0..iterations.max(1) {
+            let mut c = template.clone();
+            c.size_bytes = size;
+            let deps: Vec<u32> = prev.into_iter().collect();
+            let placed = c.add_to(
+                &mut dag,
+                format!("{} {size} B #{it}", c.kind),
+                Start::After(&deps),
+            )?;
+            prev = Some(placed.end);
+        }
+    }
+    Ok(dag)
+}
+
+/// nccl-tests rows from a [`sweep_dag`] run: `end_ns[i]` is the completion time of
+/// `dag.collectives[i]`; collective `i` took `end_ns[i] − end_ns[i−1]` (from 0 for the first).
+/// With several iterations per size the row reports their mean time, as nccl-tests does.
+pub fn sweep_rows(dag: &Dag, end_ns: &[u64]) -> Vec<NcclRow> {
+    let mut rows: Vec<(CollectiveKind, u32, u64, u64, u64)> = Vec::new();
+    let mut prev = 0u64;
+    for (rec, &end) in dag.collectives.iter().zip(end_ns) {
+        let t = end.saturating_sub(prev);
+        prev = end;
+        match rows.last_mut() {
+            Some(r) if r.2 == rec.size_bytes && r.0 == rec.kind => {
+                r.3 += t;
+                r.4 += 1;
+            }
+            _ => rows.push((rec.kind, rec.ranks, rec.size_bytes, t, 1)),
+        }
+    }
+    rows.into_iter()
+        .map(|(k, n, s, t, c)| NcclRow::new(k, n, s, t / c.max(1)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweep_runs_back_to_back() {
+        #![allow(clippy::unwrap_used, reason = "test code")]
+        let t = Collective::new(CollectiveKind::AllReduce, (0..4).collect(), 1).unwrap();
+        let sizes = sweep_sizes(1 << 20, 4 << 20, 2);
+        let dag = sweep_dag(&t, &sizes, 2).unwrap();
+        assert_eq!(dag.collectives.len(), 6);
+        let m = crate::dag::AlphaBeta {
+            alpha_ns: 0,
+            bandwidth_bytes_per_s: 1_000_000_000,
+            scale_up: crate::dag::ScaleUp::default(),
+        };
+        let tl = crate::dag::execute_alpha_beta(&dag, &m);
+        let ends = tl.collective_completion_ns(&dag);
+        let rows = sweep_rows(&dag, &ends);
+        assert_eq!(rows.len(), 3);
+        for r in &rows {
+            // 2(n−1) steps of S/n at 1 GB/s → busbw = 2(n−1)/n · S / (2(n−1) · S/n ns) = 1 GB/s.
+            assert!((r.busbw_gbps - 1.0).abs() < 1e-6, "{r}");
+        }
+    }
 
     #[test]
     fn factors_match_nccl_tests() {

@@ -274,6 +274,23 @@ pub struct JobDag {
     pub ranks: u32,
 }
 
+impl JobDag {
+    /// Step durations from op finish times (e.g. [`crate::dag::Timeline::finish_ns`]): step `k`
+    /// ends when its barrier `step_end[k]` completes.
+    pub fn step_times_ns(&self, finish_ns: &[u64]) -> Vec<u64> {
+        let mut prev = 0u64;
+        self.step_end
+            .iter()
+            .map(|&e| {
+                let end = finish_ns.get(e as usize).copied().unwrap_or(prev);
+                let d = end.saturating_sub(prev);
+                prev = end;
+                d
+            })
+            .collect()
+    }
+}
+
 /// Coordinates of a rank.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Coords {

@@ -313,3 +313,52 @@ fn bad_configs_name_the_field() {
     bad.dp = 3;
     assert!(matches!(bad.step_dag(0), Err(StepDagError::Config(_))));
 }
+
+#[test]
+fn t1_reboot_and_nic_lane_failure_mrc_finishes_roce_crashes() {
+    use mrc_workload::failure::{Failure, RunParams, Transport, replay};
+    // Step time of a scaled dense proxy from the α–β executor (the simulator would measure it).
+    let c = small("dense-400b");
+    let jd = c.job_dag(1, 0).unwrap();
+    let t = execute_alpha_beta(&jd.dag, &model(800));
+    let step = jd.step_times_ns(&t.finish_ns)[0];
+    assert!(step > 0);
+    let s = 1_000_000_000u64;
+    let failures = [
+        // T1 switch reboot: down ~2 min, fabric element (reroutable only with dynamic routing).
+        Failure {
+            start_ns: 3 * step + step / 2,
+            down_ns: Some(120 * s),
+            hits_traffic: true,
+            reroutable: true,
+        },
+        // NIC lane failure 15 min into the run: stays down.
+        Failure {
+            start_ns: 900 * s + step / 3,
+            down_ns: None,
+            hits_traffic: true,
+            reroutable: false,
+        },
+    ];
+    // Long enough that the job still runs at 15 min (also for RoCE after its first restart).
+    assert!(step >= 3_000_000, "{step}");
+    let steps = 200_000;
+    let mrc = replay(&RunParams::new(Transport::Mrc, steps), |_| step, &failures);
+    assert_eq!(mrc.steps_completed, steps);
+    assert!(!mrc.crashed());
+    assert!(
+        mrc.failures
+            .iter()
+            .all(|f| !f.crashed && f.work_lost_ns == 0)
+    );
+    let roce = replay(&RunParams::new(Transport::Roce, steps), |_| step, &failures);
+    assert_eq!(
+        roce.steps_completed, steps,
+        "restarts from checkpoints and finishes"
+    );
+    assert_eq!(roce.crashes, 2);
+    assert!(roce.failures.iter().all(|f| f.crashed));
+    assert_eq!(roce.failures[0].lost_steps, 3);
+    assert!(roce.ettr() < mrc.ettr());
+    assert!(roce.step_time().max > mrc.step_time().max);
+}
