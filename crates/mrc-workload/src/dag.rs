@@ -357,10 +357,13 @@ impl Tracker {
             remaining: n,
             is_marker,
         };
-        for i in 0..n {
-            if t.pending[i] == 0 {
-                t.became_ready(u32::try_from(i).unwrap_or(u32::MAX));
-            }
+        // Collect the roots first: completing a root marker releases later ops itself.
+        let roots: Vec<OpId> = (0..n)
+            .filter(|&i| t.pending[i] == 0)
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        for id in roots {
+            t.became_ready(id);
         }
         t
     }
@@ -450,6 +453,21 @@ mod tests {
         assert_eq!(t.take_ready(), vec![c]);
         t.complete(c);
         assert!(t.all_done());
+    }
+
+    #[test]
+    fn tracker_root_marker_releases_each_op_once() {
+        let mut d = Dag::new();
+        let m = d.marker(vec![]);
+        let a = d.flow(0, 1, 1, vec![m]);
+        let b = d.compute(0, 1, vec![m]);
+        let mut t = Tracker::new(&d);
+        assert!(t.is_done(m));
+        assert_eq!(t.take_ready(), vec![a, b]);
+        t.complete(a);
+        t.complete(b);
+        assert!(t.all_done());
+        assert!(t.take_ready().is_empty());
     }
 
     #[test]

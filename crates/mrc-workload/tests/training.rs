@@ -362,3 +362,30 @@ fn t1_reboot_and_nic_lane_failure_mrc_finishes_roce_crashes() {
     assert!(roce.ettr() < mrc.ettr());
     assert!(roce.step_time().max > mrc.step_time().max);
 }
+
+#[test]
+fn tracker_drains_a_job_dag_and_zero_stages_match_formulas() {
+    use mrc_workload::dag::Tracker;
+    for zero in [0u8, 1, 3] {
+        let mut c = small("dense-400b");
+        c.zero_stage = zero;
+        let jd = c.job_dag(2, 0).unwrap();
+        let want = c.per_gpu_bytes().dp;
+        let per_step = max(&sent(&jd.dag, c.gpus, "dp-")) + max(&sent(&jd.dag, c.gpus, "zero3-"));
+        assert!(
+            rel(per_step / 2.0, want) < 1e-6,
+            "zero {zero}: {per_step} vs 2 × {want}"
+        );
+        let mut t = Tracker::new(&jd.dag);
+        let mut seen = vec![false; jd.dag.ops.len()];
+        while !t.all_done() {
+            let ready = t.take_ready();
+            assert!(!ready.is_empty(), "zero {zero}: stuck");
+            for id in ready {
+                assert!(!seen[id as usize], "op {id} released twice");
+                seen[id as usize] = true;
+                t.complete(id);
+            }
+        }
+    }
+}
