@@ -151,6 +151,9 @@ pub(crate) struct Scenario {
     failures: Vec<FailureCfg>,
     #[serde(default)]
     runs: Vec<RunCfg>,
+    /// Index of a flow whose completion time is reported on its own (e.g. a victim flow).
+    #[serde(default)]
+    watch_flow: Option<usize>,
 }
 
 const fn one() -> u64 {
@@ -294,6 +297,10 @@ struct RunCfg {
     dcqcn: Option<bool>,
     roce_timeout: Option<u8>,
     evs_per_plane: Option<u32>,
+    /// Random loss on every link of every plane for this run only.
+    loss: Option<ProbStr>,
+    /// Apply the scenario's `failures` to this run (default true).
+    failures: Option<bool>,
     fabric: Option<FabricCfg>,
     switch: Option<SwitchCfg>,
 }
@@ -310,6 +317,8 @@ pub(crate) struct Run {
     pub(crate) roce_timeout: Option<u8>,
     pub(crate) evs_per_plane: u32,
     pub(crate) net: NetSpec,
+    /// Failures of this run (the scenario's, unless disabled, plus its own loss).
+    pub(crate) failures: Vec<Failure>,
 }
 
 /// A loaded scenario.
@@ -322,8 +331,8 @@ pub(crate) struct Loaded {
     pub(crate) max_time_ps: u64,
     pub(crate) flows: Vec<Flow>,
     pub(crate) triggers: Vec<mrc_workload::Trigger>,
-    pub(crate) failures: Vec<Failure>,
     pub(crate) runs: Vec<Run>,
+    pub(crate) watch_flow: Option<usize>,
     /// Where each failure came from (for error messages): `failures[i]`.
     pub(crate) failure_fields: Vec<String>,
 }
@@ -376,7 +385,7 @@ fn fabric_spec(f: FabricCfg) -> (FabricSpec, u32) {
     }
 }
 
-fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>) -> SwitchSpec {
+fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>, roce: bool) -> SwitchSpec {
     let o = over.unwrap_or_default();
     let d = SwitchSpec::default();
     let pfc = o.pfc.or(base.pfc).unwrap_or(false);
@@ -384,7 +393,8 @@ fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>) -> SwitchSpec {
     let xon = o.pfc_xon.or(base.pfc_xon).map_or(xoff / 2, |s| s.0);
     SwitchSpec {
         queue_bytes: o.queue.or(base.queue).map(|s| s.0),
-        trimming: o.trimming.or(base.trimming).unwrap_or(d.trimming),
+        // RoCE fabrics do not trim (drop-tail, or lossless with PFC) unless a file says so.
+        trimming: o.trimming.or(base.trimming).unwrap_or(d.trimming && !roce),
         trim_bytes: o
             .trim_size
             .or(base.trim_size)
@@ -514,6 +524,14 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             );
         }
     }
+    if let Some(w) = sc.watch_flow
+        && w >= flows.len()
+    {
+        bad_input!(
+            "{file}: field `watch_flow`: expected a flow index < {}, got {w}",
+            flows.len()
+        );
+    }
     if flows.is_empty() {
         bad_input!("{file}: field `workload`: the workload has no flows");
     }
@@ -536,6 +554,8 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             dcqcn: None,
             roce_timeout: None,
             evs_per_plane: None,
+            loss: None,
+            failures: None,
             fabric: None,
             switch: None,
         }]
@@ -545,6 +565,23 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
     let mut runs = Vec::new();
     for (i, r) in run_cfgs.iter().enumerate() {
         let (fab, n) = r.fabric.map_or((fabric, nics), fabric_spec);
+        let mut run_failures = if r.failures.unwrap_or(true) {
+            failures.clone()
+        } else {
+            Vec::new()
+        };
+        if let Some(p) = r.loss {
+            let planes = match r.fabric.unwrap_or(sc.fabric) {
+                FabricCfg::Clos { planes, .. } => planes.unwrap_or(8),
+                FabricCfg::FatTree { .. } => 1,
+            };
+            run_failures.extend((0..planes).map(|plane| Failure {
+                target: Target::Plane { plane },
+                kind: FailureKind::Lossy { ppm: p.0 },
+                at_ps: 0,
+                until_ps: None,
+            }));
+        }
         if n != nics {
             bad_input!(
                 "{file}: field `runs[{i}].fabric.nics`: expected the scenario's {nics} NICs, got {n}"
@@ -570,10 +607,11 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             evs_per_plane: r.evs_per_plane.unwrap_or(32),
             net: NetSpec {
                 fabric: fab,
-                switch: switch_spec(sc.switch, r.switch),
+                switch: switch_spec(sc.switch, r.switch, r.transport == TransportName::Roce),
                 mtu: mtu as u32,
                 reconvergence_ps,
             },
+            failures: run_failures,
         });
     }
     Ok(Loaded {
@@ -584,8 +622,8 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         max_time_ps: sc.max_time.map_or(1_000_000_000_000, |t| t.0),
         flows,
         triggers,
-        failures,
         runs,
+        watch_flow: sc.watch_flow,
         failure_fields,
     })
 }

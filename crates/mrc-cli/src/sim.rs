@@ -97,7 +97,7 @@ fn spec(sc: &Loaded, r: &Run) -> RunSpec {
             flows: sc.flows.clone(),
             triggers: sc.triggers.clone(),
         },
-        failures: sc.failures.clone(),
+        failures: r.failures.clone(),
         seed: sc.seed,
         max_time_ps: sc.max_time_ps,
     }
@@ -182,6 +182,11 @@ fn round(v: f64, digits: i32) -> f64 {
     (v * m).round() / m
 }
 
+fn watched(sc: &Loaded, rep: &RunReport) -> Option<f64> {
+    let w = sc.watch_flow?;
+    rep.fcts_ps.get(w).copied().flatten().map(us)
+}
+
 fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "scenario {} (seed {})", sc.name, sc.seed);
@@ -197,6 +202,7 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
         ("FCT p50 (µs)", vec![]),
         ("FCT p99 (µs)", vec![]),
         ("FCT max (µs)", vec![]),
+        ("watched flow FCT (µs)", vec![]),
         ("goodput fraction", vec![]),
         ("data intact", vec![]),
         ("packets sent", vec![]),
@@ -219,6 +225,7 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
                 format!("{:.1}", us(rep.fct_ps.p50)),
                 format!("{:.1}", us(rep.fct_ps.p99)),
                 format!("{:.1}", us(rep.fct_ps.max)),
+                watched(sc, rep).map_or_else(|| "-".into(), |v| format!("{v:.1}")),
                 format!("{:.3}", rep.goodput_fraction),
                 if rep.data_intact { "yes" } else { "NO" }.to_string(),
                 rep.packets_sent.to_string(),
@@ -235,6 +242,9 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
         for (row, v) in rows.iter_mut().zip(vals) {
             row.1.push(v);
         }
+    }
+    if sc.watch_flow.is_none() {
+        rows.retain(|r| !r.0.starts_with("watched"));
     }
     let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..heads.len())
@@ -283,6 +293,7 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)]) -> Value {
                         "max": us(rep.fct_ps.max),
                     },
                 },
+                "watched_flow_fct_us": watched(sc, rep),
                 "goodput_fraction": round(rep.goodput_fraction, 4),
                 "bytes_expected": rep.bytes_expected,
                 "bytes_delivered": rep.bytes_delivered,
