@@ -565,16 +565,39 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
     let mut runs = Vec::new();
     for (i, r) in run_cfgs.iter().enumerate() {
         let (fab, n) = r.fabric.map_or((fabric, nics), fabric_spec);
-        let mut run_failures = if r.failures.unwrap_or(true) {
-            failures.clone()
+        let planes = match r.fabric.unwrap_or(sc.fabric) {
+            FabricCfg::Clos { planes, .. } => planes.unwrap_or(8),
+            FabricCfg::FatTree { .. } => 1,
+        };
+        // A failure in plane p hits plane p mod P of a run's fabric with P planes (so a RoCE
+        // run on the single-plane equivalent sees the same switch or link, in its one plane).
+        let remap = |mut f: Failure| {
+            let p = |x: u32| x % planes.max(1);
+            f.target = match f.target {
+                Target::T0Uplink { plane, t0, uplink } => Target::T0Uplink {
+                    plane: p(plane),
+                    t0,
+                    uplink,
+                },
+                Target::Switch { plane, tier, index } => Target::Switch {
+                    plane: p(plane),
+                    tier,
+                    index,
+                },
+                Target::NicLane { nic, plane } => Target::NicLane {
+                    nic,
+                    plane: p(plane),
+                },
+                Target::Plane { plane } => Target::Plane { plane: p(plane) },
+            };
+            f
+        };
+        let mut run_failures: Vec<Failure> = if r.failures.unwrap_or(true) {
+            failures.iter().copied().map(remap).collect()
         } else {
             Vec::new()
         };
         if let Some(p) = r.loss {
-            let planes = match r.fabric.unwrap_or(sc.fabric) {
-                FabricCfg::Clos { planes, .. } => planes.unwrap_or(8),
-                FabricCfg::FatTree { .. } => 1,
-            };
             run_failures.extend((0..planes).map(|plane| Failure {
                 target: Target::Plane { plane },
                 kind: FailureKind::Lossy { ppm: p.0 },
