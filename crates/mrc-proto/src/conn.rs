@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use mrc_wire::Psn;
 use mrc_wire::mrc::{
     self, Body, ENDPOINT_QPN, EndpointOp, NackReason, Opcode, PathMark, TypeNext, Write, bth,
-    cc_state, eeth, erth, meth, neth, peth, reth, seth,
+    cc_state, eeth, erth, meth, neth, peth, reth, seth, tseth,
 };
 
 use crate::bits::RingBits;
@@ -767,9 +767,10 @@ impl Connection {
                     op: EndpointOp::PortStatusUpdate,
                     vendor_info: 0,
                     port_status_mask: ps.mask,
-                    tx_timestamp: ps.seq,
-                    tsr: false,
-                    ftype: 0,
+                    timestamp: tseth::Repr {
+                        tx_timestamp: ps.seq,
+                        ..Default::default()
+                    },
                 }),
             };
             return Some(self.control(repr, ev, plane));
@@ -827,9 +828,7 @@ impl Connection {
                         probe_id: self.probe_id,
                         spdcid: self.cfg.qpn as u16,
                         dpdcid: self.cfg.remote_qpn as u16,
-                        tx_timestamp: 0,
-                        tsr: false,
-                        ftype: 0,
+                        timestamp: tseth::Repr::default(),
                     }),
                 };
                 return Some(self.control(repr, ev, plane));
@@ -1551,7 +1550,7 @@ impl Transport for Connection {
                 }
                 self.push_ctrl(Ctrl::EpResponse {
                     op: r.op,
-                    ts: r.tx_timestamp,
+                    ts: r.timestamp.tx_timestamp,
                     ev: pkt.ev,
                     plane: pkt.port,
                 });

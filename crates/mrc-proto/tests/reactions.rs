@@ -13,7 +13,8 @@ use mrc_proto::{
 };
 use mrc_wire::Psn;
 use mrc_wire::mrc::{
-    self, Body, EndpointOp, NackReason, Opcode, PathMark, TypeNext, bth, cc_state, erth, neth, seth,
+    self, Body, EndpointOp, NackReason, Opcode, PathMark, TypeNext, bth, cc_state, erth, neth,
+    seth, tseth,
 };
 
 fn sender() -> (Connection, Vec<Transmit>) {
@@ -149,9 +150,10 @@ fn peer_port_status_update_masks_the_plane_for_data() {
             op: EndpointOp::PortStatusUpdate,
             vendor_info: 0,
             port_status_mask: 0b01, // the peer's plane 1 is down
-            tx_timestamp: 5,
-            tsr: false,
-            ftype: 0,
+            timestamp: tseth::Repr {
+                tx_timestamp: 5,
+                ..Default::default()
+            },
         }),
     };
     let now = Instant::from_nanos(6_000);

@@ -201,7 +201,11 @@ pub fn all() -> Vec<Sample> {
         probe_id: 77,
         spdcid: 0x11,
         dpdcid: 0x22,
-        ftype: 1,
+        timestamp: tseth::Repr {
+            tx_timestamp: 0,
+            tsr: false,
+            ftype: 1,
+        },
         ..Default::default()
     };
     push(
@@ -214,9 +218,11 @@ pub fn all() -> Vec<Sample> {
         op,
         vendor_info: 0,
         port_status_mask: 0xFE,
-        tx_timestamp: 0x42,
-        tsr: false,
-        ftype: 1,
+        timestamp: tseth::Repr {
+            tx_timestamp: 0x42,
+            tsr: false,
+            ftype: 1,
+        },
     };
     let ep = mrc::ENDPOINT_QPN;
     let ev_probe = mrc::Repr {

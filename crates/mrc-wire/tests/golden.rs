@@ -227,9 +227,11 @@ fn peth() {
         probe_id: 0x4242,
         spdcid: 5,
         dpdcid: 6,
-        tx_timestamp: 0x0102,
-        tsr: false,
-        ftype: 1,
+        timestamp: tseth::Repr {
+            tx_timestamp: 0x0102,
+            tsr: false,
+            ftype: 1,
+        },
     };
     golden!(
         peth,
@@ -247,9 +249,11 @@ fn erth() {
         op: EndpointOp::EvProbe,
         vendor_info: 0,
         port_status_mask: 0xFE,
-        tx_timestamp: 0x0A0B,
-        tsr: true,
-        ftype: 0,
+        timestamp: tseth::Repr {
+            tx_timestamp: 0x0A0B,
+            tsr: true,
+            ftype: 0,
+        },
     };
     golden!(
         erth,

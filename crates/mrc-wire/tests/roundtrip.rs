@@ -141,39 +141,28 @@ fn neth() -> impl Strategy<Value = neth::Repr> {
 }
 
 fn peth() -> impl Strategy<Value = peth::Repr> {
-    (
-        type_next(),
-        any::<(u8, u16, u16, u16, u16, bool)>(),
-        0u8..16,
-    )
-        .prop_map(|(type_next, f, ftype)| peth::Repr {
+    (type_next(), any::<(u8, u16, u16, u16)>(), tseth()).prop_map(|(type_next, f, timestamp)| {
+        peth::Repr {
             type_next,
             vendor_info: f.0,
             probe_id: f.1,
             spdcid: f.2,
             dpdcid: f.3,
-            tx_timestamp: f.4,
-            tsr: f.5,
-            ftype,
-        })
+            timestamp,
+        }
+    })
 }
 
 fn erth() -> impl Strategy<Value = erth::Repr> {
-    (
-        type_next(),
-        endpoint_op(),
-        any::<(u8, u32, u16, bool)>(),
-        0u8..16,
-    )
-        .prop_map(|(type_next, op, f, ftype)| erth::Repr {
+    (type_next(), endpoint_op(), any::<(u8, u32)>(), tseth()).prop_map(
+        |(type_next, op, f, timestamp)| erth::Repr {
             type_next,
             op,
             vendor_info: f.0,
             port_status_mask: f.1,
-            tx_timestamp: f.2,
-            tsr: f.3,
-            ftype,
-        })
+            timestamp,
+        },
+    )
 }
 
 fn eeth() -> impl Strategy<Value = eeth::Repr> {

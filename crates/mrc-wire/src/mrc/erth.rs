@@ -9,12 +9,11 @@
 //! | 3 | 8 | vendor_info |
 //! | 4–7 | 32 | port_status_mask (bit N = port N + 1 up) |
 //! | 8–11 | 32 | reserved |
-//! | 12–13 | 16 | tx_timestamp |
-//! | 14–15 | 16 | tsr (bit 15) · reserved (11) · ftype (4) |
+//! | 12–15 | 32 | timestamp: the [`tseth`](super::tseth) layout (tx_timestamp · tsr · ftype) |
 
-use super::{EndpointOp, TypeNext, fits};
+use super::{EndpointOp, TypeNext, tseth};
 use crate::Result;
-use crate::field::{fixed_header, put_u16, put_u32, u16_at, u32_at};
+use crate::field::{fixed_header, put_u32, u32_at};
 
 fixed_header!(16, "ERTH");
 
@@ -35,17 +34,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn port_status_mask(&self) -> u32 {
         u32_at(self.bytes(), 4)
     }
-    /// Transmit timestamp.
-    pub fn tx_timestamp(&self) -> u16 {
-        u16_at(self.bytes(), 12)
-    }
-    /// The `tsr` flag.
-    pub fn tsr(&self) -> bool {
-        u16_at(self.bytes(), 14) & 0x8000 != 0
-    }
-    /// Format type (4 bits).
-    pub fn ftype(&self) -> u8 {
-        (u16_at(self.bytes(), 14) & 0x0F) as u8
+    /// The timestamp in the last four bytes (TSETH layout).
+    pub fn timestamp(&self) -> tseth::Packet<&[u8]> {
+        tseth::Packet::new_unchecked(&self.bytes()[12..LEN])
     }
 }
 
@@ -60,12 +51,8 @@ pub struct Repr {
     pub vendor_info: u8,
     /// Ports that are up (bit N = port N + 1), for port status updates.
     pub port_status_mask: u32,
-    /// Transmit timestamp.
-    pub tx_timestamp: u16,
-    /// The `tsr` flag.
-    pub tsr: bool,
-    /// Format type (4 bits).
-    pub ftype: u8,
+    /// Transmit timestamp, tsr flag and format type.
+    pub timestamp: tseth::Repr,
 }
 
 impl Repr {
@@ -77,9 +64,7 @@ impl Repr {
             op: EndpointOp::from_bits(p.op_bits())?,
             vendor_info: p.vendor_info(),
             port_status_mask: p.port_status_mask(),
-            tx_timestamp: p.tx_timestamp(),
-            tsr: p.tsr(),
-            ftype: p.ftype(),
+            timestamp: tseth::Repr::parse(&p.timestamp())?,
         })
     }
 
@@ -91,15 +76,13 @@ impl Repr {
     /// Writes the header.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) -> Result<()> {
         p.check_len()?;
-        fits(u32::from(self.ftype), 4)?;
         let b = p.bytes_mut();
         b[..LEN].fill(0);
         b[1] = self.op.bits();
         self.type_next.write(b)?;
         b[3] = self.vendor_info;
         put_u32(b, 4, self.port_status_mask);
-        put_u16(b, 12, self.tx_timestamp);
-        put_u16(b, 14, (u16::from(self.tsr) << 15) | u16::from(self.ftype));
-        Ok(())
+        self.timestamp
+            .emit(&mut tseth::Packet::new_unchecked(&mut b[12..LEN]))
     }
 }

@@ -8,10 +8,9 @@
 //! | 4–5 | probe_id |
 //! | 6–7 | reserved |
 //! | 8–9 / 10–11 | spdcid / dpdcid |
-//! | 12–13 | tx_timestamp |
-//! | 14–15 | tsr (bit 15) · reserved (11) · ftype (4) |
+//! | 12–15 | timestamp: the [`tseth`](super::tseth) layout (tx_timestamp · tsr · ftype) |
 
-use super::{TypeNext, fits};
+use super::{TypeNext, tseth};
 use crate::Result;
 use crate::field::{fixed_header, put_u16, u16_at};
 
@@ -38,17 +37,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn dpdcid(&self) -> u16 {
         u16_at(self.bytes(), 10)
     }
-    /// Transmit timestamp.
-    pub fn tx_timestamp(&self) -> u16 {
-        u16_at(self.bytes(), 12)
-    }
-    /// The `tsr` flag.
-    pub fn tsr(&self) -> bool {
-        u16_at(self.bytes(), 14) & 0x8000 != 0
-    }
-    /// Format type (4 bits).
-    pub fn ftype(&self) -> u8 {
-        (u16_at(self.bytes(), 14) & 0x0F) as u8
+    /// The timestamp in the last four bytes (TSETH layout).
+    pub fn timestamp(&self) -> tseth::Packet<&[u8]> {
+        tseth::Packet::new_unchecked(&self.bytes()[12..LEN])
     }
 }
 
@@ -65,12 +56,8 @@ pub struct Repr {
     pub spdcid: u16,
     /// Destination PDC id.
     pub dpdcid: u16,
-    /// Transmit timestamp.
-    pub tx_timestamp: u16,
-    /// The `tsr` flag.
-    pub tsr: bool,
-    /// Format type (4 bits).
-    pub ftype: u8,
+    /// Transmit timestamp, tsr flag and format type.
+    pub timestamp: tseth::Repr,
 }
 
 impl Repr {
@@ -83,9 +70,7 @@ impl Repr {
             probe_id: p.probe_id(),
             spdcid: p.spdcid(),
             dpdcid: p.dpdcid(),
-            tx_timestamp: p.tx_timestamp(),
-            tsr: p.tsr(),
-            ftype: p.ftype(),
+            timestamp: tseth::Repr::parse(&p.timestamp())?,
         })
     }
 
@@ -97,7 +82,6 @@ impl Repr {
     /// Writes the header.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) -> Result<()> {
         p.check_len()?;
-        fits(u32::from(self.ftype), 4)?;
         let b = p.bytes_mut();
         b[..LEN].fill(0);
         self.type_next.write(b)?;
@@ -105,8 +89,7 @@ impl Repr {
         put_u16(b, 4, self.probe_id);
         put_u16(b, 8, self.spdcid);
         put_u16(b, 10, self.dpdcid);
-        put_u16(b, 12, self.tx_timestamp);
-        put_u16(b, 14, (u16::from(self.tsr) << 15) | u16::from(self.ftype));
-        Ok(())
+        self.timestamp
+            .emit(&mut tseth::Packet::new_unchecked(&mut b[12..LEN]))
     }
 }
