@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decode;
+mod fabric;
 mod input;
 mod plan;
 mod scenario;
@@ -28,6 +29,8 @@ enum Command {
     Decode(decode::Args),
     /// Simulate MRC, RoCE and oblivious spraying at packet level on the same fabric.
     Sim(sim::Args),
+    /// Linux namespace fabric with kernel SRv6: up, down, status, link down|up (needs root).
+    Fabric(fabric::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Decode(args) => decode::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Fabric(args) => fabric::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
