@@ -6,8 +6,10 @@
 //! - [`cmd`]: the typed `ip`/`tc`/`ethtool` builder.
 
 pub mod cmd;
+pub mod endpoint;
 pub mod error;
 pub mod fabric;
+pub mod perf;
 pub mod sys;
 
 pub use error::{NetError, Result};

@@ -1,0 +1,697 @@
+//! `mrc perf`: an iperf-like transfer over the real transport, verified byte for byte.
+//!
+//! In-band protocol (no side channel): client QP `i` has QPN `0x100 + i`, server QP `0x200 + i`.
+//! Memory keys are deterministic (`MemoryRegions` is seeded with `seed ^ qpn`), so each side can
+//! compute the other's region handles. The client writes a seeded pattern into the server's
+//! region; its last write carries an immediate = bytes / 1 KiB. The server, once that
+//! Write-with-Immediate is placed (all earlier writes too), checks the region byte for byte
+//! against the pattern, and writes back an 8-byte digest with immediate 1 (match) or 0; the
+//! client compares the digest with its own.
+
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv6Addr, SocketAddrV6, TcpListener};
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use mrc_proto::{
+    CcAlgorithm, CcProfile, Connection, ConnectionConfig, Duration, EvProfile, EvState, Event,
+    MemoryRegions, MrcQpAttr, NsccConfig, PlaneEvs, RegionHandle, Transport, WcStatus,
+    WriteRequest,
+};
+
+use crate::endpoint::{Endpoint, PathMode, Qp};
+use crate::error::{NetError, Result};
+
+/// First client QPN.
+pub const CLIENT_QPN: u32 = 0x100;
+/// First server QPN.
+pub const SERVER_QPN: u32 = 0x200;
+const RESULT_LEN: u64 = 64;
+
+/// Settings shared by both sides (must agree: seed, EVs, payload size).
+#[derive(Clone, Debug)]
+pub struct PerfConfig {
+    /// Path mode.
+    pub mode: PathMode,
+    /// Local address to bind.
+    pub bind: SocketAddrV6,
+    /// Peer's receive address (client: the server; server: only needed in loopback mode).
+    pub peer: Option<SocketAddrV6>,
+    /// QPs.
+    pub qps: u32,
+    /// Bytes per QP (client: to send; server: region size, at least the client's).
+    pub bytes: u64,
+    /// Bytes per RDMA Write.
+    pub write_size: u32,
+    /// EVs per plane, plane by plane (EV = plane << 8 | uplink).
+    pub evs: Vec<Vec<u32>>,
+    /// Payload bytes per packet.
+    pub payload: u32,
+    /// Seed of the data pattern and the QPs.
+    pub seed: u64,
+    /// Base RTT assumed by the transport.
+    pub base_rtt: Duration,
+    /// Rate NSCC is configured for, bit/s.
+    pub rate_bps: u64,
+    /// QP ACK timeout exponent (1.024 µs × 2^t).
+    pub timeout_exp: u8,
+    /// Give up after this long.
+    pub deadline: StdDuration,
+}
+
+impl PerfConfig {
+    /// Defaults for `evs` (per plane) and the local/peer addresses.
+    pub fn new(mode: PathMode, bind: SocketAddrV6, evs: Vec<Vec<u32>>) -> Self {
+        Self {
+            mode,
+            bind,
+            peer: None,
+            qps: 1,
+            bytes: 64 << 20,
+            write_size: 1 << 20,
+            evs,
+            payload: 8192,
+            seed: 1,
+            base_rtt: Duration::from_micros(100),
+            rate_bps: 10_000_000_000,
+            timeout_exp: 13,
+            deadline: StdDuration::from_secs(120),
+        }
+    }
+
+    fn all_evs(&self) -> Vec<u32> {
+        self.evs.iter().flatten().copied().collect()
+    }
+
+    fn conn_config(&self, qpn: u32, remote: u32) -> ConnectionConfig {
+        let mut c = ConnectionConfig::new(qpn, remote, self.seed);
+        let total: u32 = self.evs.iter().map(|p| p.len() as u32).sum();
+        c.ev_profile = EvProfile {
+            id: 1,
+            planes: self
+                .evs
+                .iter()
+                .map(|p| PlaneEvs {
+                    active: p.clone(),
+                    backup: Vec::new(),
+                })
+                .collect(),
+            ev_min_active: (total / 4).max(1),
+        };
+        c.mtu = self.payload;
+        c.base_rtt = self.base_rtt;
+        c.cc_profile = CcProfile {
+            id: 1,
+            algorithm: CcAlgorithm::Nscc(NsccConfig::for_network(
+                self.rate_bps,
+                self.base_rtt,
+                self.payload,
+                true,
+            )),
+        };
+        c
+    }
+
+    fn attr(&self) -> MrcQpAttr {
+        MrcQpAttr {
+            timeout: self.timeout_exp,
+            ..MrcQpAttr::default()
+        }
+    }
+}
+
+/// The EVs of a fabric, per plane (`evs_per_plane` = how many uplinks of each plane to use).
+pub fn fabric_evs(fabric: &crate::Fabric, evs_per_plane: Option<u32>) -> Vec<Vec<u32>> {
+    let d = fabric.clos().dims();
+    let n = evs_per_plane.unwrap_or(d.t0_up).min(d.t0_up);
+    (0..d.planes)
+        .map(|p| (0..n).map(|u| fabric.clos().ev(p, u).0).collect())
+        .collect()
+}
+
+/// One EV state change seen by the sender.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EvChange {
+    /// Seconds since the transfer started.
+    pub t: f64,
+    /// The EV.
+    pub ev: u32,
+    /// New state is good (resurrected) rather than retired.
+    pub good: bool,
+}
+
+/// What one side measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PerfReport {
+    /// Payload bytes transferred (all QPs).
+    pub bytes: u64,
+    /// Seconds from the first post to the last completion (client) or first to last data (server).
+    pub secs: f64,
+    /// Goodput, Gbit/s.
+    pub gbps: f64,
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Datagrams received.
+    pub datagrams_received: u64,
+    /// Packets (sent + received) per second.
+    pub pps: f64,
+    /// Data packets retransmitted.
+    pub retransmits: u64,
+    /// NACKs received (trims, resources, fatal).
+    pub nacks: u64,
+    /// Trimmed packets received.
+    pub trims: u64,
+    /// EVs retired.
+    pub ev_retired: u64,
+    /// EVs resurrected.
+    pub ev_resurrected: u64,
+    /// EV states at the end: (good, skip or probing, assumed bad, denied).
+    pub ev_states: (u32, u32, u32, u32),
+    /// EV transitions in time order.
+    pub ev_changes: Vec<EvChange>,
+    /// Byte-for-byte check passed (server: region == pattern; client: digests equal).
+    pub verified: bool,
+    /// Digest of the transferred bytes.
+    pub digest: u64,
+    /// CPU seconds of the transport thread.
+    pub cpu_secs: f64,
+    /// Longest gap between two data packets received (server), ms.
+    pub max_gap_ms: f64,
+    /// Wall-clock instant of protocol time zero of this side.
+    pub started: Option<StdInstant>,
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Fills `buf` (starting at byte `offset` of QP `qp`'s stream, 8-aligned) with the pattern.
+pub fn pattern(seed: u64, qp: u32, offset: u64, buf: &mut [u8]) {
+    let base = seed ^ (u64::from(qp) << 40);
+    for (i, chunk) in buf.chunks_mut(8).enumerate() {
+        let w = splitmix(base ^ (offset / 8 + i as u64)).to_le_bytes();
+        let n = chunk.len();
+        chunk.copy_from_slice(w.get(..n).unwrap_or(&[]));
+    }
+}
+
+/// FNV-style 64-bit digest over 8-byte words.
+pub fn digest(h: u64, bytes: &[u8]) -> u64 {
+    let mut h = if h == 0 { 0xcbf2_9ce4_8422_2325 } else { h };
+    for c in bytes.chunks(8) {
+        let mut w = [0u8; 8];
+        if let Some(d) = w.get_mut(..c.len()) {
+            d.copy_from_slice(c);
+        }
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
+fn region_of(seed: u64, qpn: u32, lens: &[u64]) -> Vec<RegionHandle> {
+    let mut m = MemoryRegions::new(seed ^ u64::from(qpn));
+    lens.iter().map(|&l| m.register_virtual(l)).collect()
+}
+
+fn ev_counts(conn: &Connection) -> (u32, u32, u32, u32) {
+    let mut c = (0, 0, 0, 0);
+    for (_, _, s) in conn.ev_set().iter() {
+        match s {
+            EvState::Good => c.0 += 1,
+            EvState::AssumedBad => c.2 += 1,
+            EvState::Denied => c.3 += 1,
+            _ => c.1 += 1,
+        }
+    }
+    c
+}
+
+fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
+    let mut ev = (0, 0, 0, 0);
+    for qp in &ep.qps {
+        let s = qp.conn.stats();
+        r.retransmits += s.data_retransmitted;
+        r.nacks += s.nacks_trimmed + s.nacks_trimmed_last_hop + s.nacks_resource + s.nacks_fatal;
+        r.trims += s.trimmed_received;
+        r.ev_retired += s.ev_retired;
+        r.ev_resurrected += s.ev_resurrected;
+        let c = ev_counts(&qp.conn);
+        ev = (ev.0 + c.0, ev.1 + c.1, ev.2 + c.2, ev.3 + c.3);
+    }
+    r.ev_states = ev;
+    r.datagrams_sent = ep.io.datagrams_sent;
+    r.datagrams_received = ep.io.datagrams_received;
+    r.cpu_secs = crate::sys::thread_cpu_secs() - cpu0;
+    r.max_gap_ms = ep.io.max_data_gap_ns as f64 / 1e6;
+    if r.secs > 0.0 {
+        r.gbps = r.bytes as f64 * 8.0 / r.secs / 1e9;
+        r.pps = (r.datagrams_sent + r.datagrams_received) as f64 / r.secs;
+    }
+    r.started = Some(ep.epoch());
+}
+
+/// Serves one transfer (all `cfg.qps` QPs) and returns when the client has its digest.
+pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
+    let cpu0 = crate::sys::thread_cpu_secs();
+    let mut ep = Endpoint::bind(cfg.bind, cfg.mode, &cfg.all_evs())?;
+    let deadline = StdInstant::now() + cfg.deadline;
+    let mut report = PerfReport::default();
+    let mut done = vec![false; cfg.qps as usize];
+    let mut replied = vec![false; cfg.qps as usize];
+    let mut all_ok = true;
+    let mut h = 0u64;
+    let mut first_data: Option<StdInstant> = None;
+    let mut last_data = StdInstant::now();
+    let mut finished_at: Option<StdInstant> = None;
+    // QPs exist before the first packet; their peer (SRv6 mode) is learned from it.
+    for i in 0..cfg.qps {
+        let qpn = SERVER_QPN + i;
+        let mut conn = Connection::new_rts(cfg.conn_config(qpn, CLIENT_QPN + i), cfg.attr())
+            .map_err(|e| NetError::Transfer(format!("QP: {e}")))?;
+        conn.regions_mut().register(cfg.bytes);
+        conn.regions_mut().register(RESULT_LEN);
+        ep.qps.push(Qp {
+            conn,
+            peer: cfg.peer,
+        });
+    }
+    loop {
+        let mut accept = |_: u32, _: SocketAddrV6| -> Option<Qp> { None };
+        let before = ep.io.data_received;
+        ep.step(1_000_000, &mut accept)?;
+        if ep.io.data_received > before {
+            let now = StdInstant::now();
+            if first_data.is_none() {
+                first_data = Some(now);
+                ep.reset_gap();
+            }
+            last_data = now;
+        }
+        for qi in 0..ep.qps.len() {
+            let Some(qp) = ep.qps.get_mut(qi) else {
+                continue;
+            };
+            let qpn = qp.conn.config().qpn;
+            let i = (qpn - SERVER_QPN) as usize;
+            while let Some(e) = qp.conn.poll_event() {
+                match e {
+                    Event::RecvImm { imm, .. } if !replied[i] => {
+                        let bytes = u64::from(imm) << 10;
+                        let data = qp.conn.regions().handles().next();
+                        let res = qp.conn.regions().handles().nth(1);
+                        let (Some(data), Some(res)) = (data, res) else {
+                            continue;
+                        };
+                        let mut ok = bytes <= data.len;
+                        let mut d = 0u64;
+                        let mut want = vec![0u8; 1 << 20];
+                        let mut off = 0u64;
+                        while ok && off < bytes {
+                            let n = (bytes - off).min(1 << 20);
+                            let got = qp.conn.regions().read(data.addr + off, n).unwrap_or(&[]);
+                            let w = want.get_mut(..n as usize).unwrap_or(&mut []);
+                            pattern(cfg.seed, i as u32, off, w);
+                            ok &= got == &w[..];
+                            d = digest(d, got);
+                            off += n;
+                        }
+                        all_ok &= ok;
+                        h ^= d;
+                        report.bytes += bytes;
+                        let _ = qp
+                            .conn
+                            .regions_mut()
+                            .write_local(res.addr, &d.to_le_bytes());
+                        let client =
+                            region_of(cfg.seed, CLIENT_QPN + i as u32, &[bytes, RESULT_LEN]);
+                        let Some(target) = client.get(1) else {
+                            continue;
+                        };
+                        let wr = WriteRequest {
+                            wr_id: 1,
+                            local_addr: res.addr,
+                            len: 8,
+                            remote_addr: target.addr,
+                            rkey: target.rkey,
+                            imm: None,
+                        };
+                        qp.conn
+                            .post_write_imm(wr, u32::from(ok))
+                            .map_err(|e| NetError::Transfer(format!("reply: {e}")))?;
+                        replied[i] = true;
+                    }
+                    Event::SendComplete { .. } => done[i] = true,
+                    _ => {}
+                }
+            }
+        }
+        if finished_at.is_none() && done.iter().all(|d| *d) {
+            finished_at = Some(StdInstant::now());
+        }
+        // Linger a little so late retransmissions are still acknowledged.
+        if finished_at.is_some_and(|t| t.elapsed() > StdDuration::from_millis(200)) {
+            break;
+        }
+        if StdInstant::now() > deadline {
+            return Err(NetError::Transfer(format!(
+                "server deadline passed ({} of {} QPs done, {} data packets)",
+                done.iter().filter(|d| **d).count(),
+                cfg.qps,
+                ep.io.data_received
+            )));
+        }
+    }
+    report.secs = first_data.map_or(0.0, |f| last_data.duration_since(f).as_secs_f64());
+    report.verified = all_ok;
+    report.digest = h;
+    fill_report(&ep, &mut report, cpu0);
+    Ok(report)
+}
+
+/// Runs one transfer to the server at `cfg.peer`; `hook` is called once per loop with the
+/// elapsed time (used to pull links at set times).
+pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result<PerfReport> {
+    let cpu0 = crate::sys::thread_cpu_secs();
+    let peer = cfg
+        .peer
+        .ok_or_else(|| NetError::Transfer("client needs the server address".into()))?;
+    if cfg.bytes == 0 || !cfg.bytes.is_multiple_of(1024) || cfg.write_size == 0 {
+        return Err(NetError::Spec {
+            field: "bytes",
+            msg: "bytes must be a positive multiple of 1 KiB and write size positive".into(),
+        });
+    }
+    let mut ep = Endpoint::bind(cfg.bind, cfg.mode, &cfg.all_evs())?;
+    let mut src_digest = Vec::new();
+    let mut posts = Vec::new();
+    for i in 0..cfg.qps {
+        let qpn = CLIENT_QPN + i;
+        let mut conn = Connection::new_rts(cfg.conn_config(qpn, SERVER_QPN + i), cfg.attr())
+            .map_err(|e| NetError::Transfer(format!("QP: {e}")))?;
+        let data = conn.regions_mut().register(cfg.bytes);
+        conn.regions_mut().register(RESULT_LEN);
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut off = 0;
+        let mut d = 0;
+        while off < cfg.bytes {
+            let n = (cfg.bytes - off).min(1 << 20) as usize;
+            let c = chunk.get_mut(..n).unwrap_or(&mut []);
+            pattern(cfg.seed, i, off, c);
+            d = digest(d, c);
+            conn.regions_mut().write_local(data.addr + off, c);
+            off += n as u64;
+        }
+        src_digest.push(d);
+        let remote = region_of(cfg.seed, SERVER_QPN + i, &[cfg.bytes, RESULT_LEN]);
+        let Some(&rdata) = remote.first() else {
+            continue;
+        };
+        posts.push((0u64, data, rdata));
+        ep.qps.push(Qp {
+            conn,
+            peer: Some(peer),
+        });
+    }
+    let mut report = PerfReport::default();
+    let deadline = StdInstant::now() + cfg.deadline;
+    let start = StdInstant::now();
+    let t0 = ep.now();
+    let mut completed = vec![0u64; cfg.qps as usize];
+    let mut posted = vec![0u64; cfg.qps as usize];
+    let nwr = cfg.bytes.div_ceil(u64::from(cfg.write_size));
+    let mut replies: Vec<Option<(bool, u64)>> = vec![None; cfg.qps as usize];
+    let mut end: Option<StdInstant> = None;
+    loop {
+        // Keep up to 256 writes posted per QP.
+        for (i, qp) in ep.qps.iter_mut().enumerate() {
+            let Some(&(_, data, rdata)) = posts.get(i) else {
+                continue;
+            };
+            while posted[i] < nwr && posted[i] - completed[i] < 256 {
+                let k = posted[i];
+                let off = k * u64::from(cfg.write_size);
+                let len = (cfg.bytes - off).min(u64::from(cfg.write_size)) as u32;
+                let wr = WriteRequest {
+                    wr_id: k,
+                    local_addr: data.addr + off,
+                    len,
+                    remote_addr: rdata.addr + off,
+                    rkey: rdata.rkey,
+                    imm: (k + 1 == nwr).then_some((cfg.bytes >> 10) as u32),
+                };
+                if qp.conn.post_write(wr).is_err() {
+                    break;
+                }
+                posted[i] += 1;
+            }
+        }
+        ep.step(1_000_000, &mut |_, _| None)?;
+        hook(start.elapsed());
+        for (i, qp) in ep.qps.iter_mut().enumerate() {
+            while let Some(e) = qp.conn.poll_event() {
+                match e {
+                    Event::SendComplete { status, .. } => {
+                        if status != WcStatus::Success {
+                            return Err(NetError::Transfer(format!(
+                                "QP {i}: write completed with {status:?}"
+                            )));
+                        }
+                        completed[i] += 1;
+                        if completed[i] == nwr {
+                            end = Some(StdInstant::now());
+                        }
+                    }
+                    Event::RecvImm { imm, .. } => {
+                        let res = qp.conn.regions().handles().nth(1);
+                        let d = res
+                            .and_then(|r| qp.conn.regions().read(r.addr, 8))
+                            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                            .map_or(0, u64::from_le_bytes);
+                        replies[i] = Some((imm == 1, d));
+                    }
+                    Event::EvState { ev, state, .. } => report.ev_changes.push(EvChange {
+                        t: (ep_now_secs(start)),
+                        ev,
+                        good: state == EvState::Good,
+                    }),
+                    Event::QpError(r) => {
+                        return Err(NetError::Transfer(format!("QP {i} went to ERROR: {r:?}")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if replies.iter().all(Option::is_some) && completed.iter().all(|&c| c == nwr) {
+            break;
+        }
+        if StdInstant::now() > deadline {
+            return Err(NetError::Transfer(format!(
+                "client deadline passed: {} of {} writes complete, {} digests",
+                completed.iter().sum::<u64>(),
+                nwr * u64::from(cfg.qps),
+                replies.iter().filter(|r| r.is_some()).count()
+            )));
+        }
+    }
+    let _ = t0;
+    report.bytes = cfg.bytes * u64::from(cfg.qps);
+    report.secs = end
+        .unwrap_or_else(StdInstant::now)
+        .duration_since(start)
+        .as_secs_f64();
+    report.verified = replies
+        .iter()
+        .zip(&src_digest)
+        .all(|(r, d)| r.is_some_and(|(ok, got)| ok && got == *d));
+    report.digest = src_digest.iter().fold(0, |a, d| a ^ d);
+    fill_report(&ep, &mut report, cpu0);
+    report.started = Some(start);
+    Ok(report)
+}
+
+fn ep_now_secs(start: StdInstant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
+
+/// TCP baseline server: accepts one connection on `bind` (marking its packets with `mark`),
+/// reads `bytes`, checks them against the pattern of QP 0.
+pub fn tcp_server(bind: SocketAddrV6, mark: Option<u32>, seed: u64) -> Result<PerfReport> {
+    let cpu0 = crate::sys::thread_cpu_secs();
+    let l = TcpListener::bind(bind).map_err(|source| NetError::Io {
+        what: format!("bind {bind}"),
+        source,
+    })?;
+    if let Some(m) = mark {
+        crate::sys::mark_listener(&l, m)?;
+    }
+    let (mut s, _) = l.accept().map_err(|source| NetError::Io {
+        what: "accept".into(),
+        source,
+    })?;
+    let mut hdr = [0u8; 8];
+    s.read_exact(&mut hdr).map_err(|source| NetError::Io {
+        what: "read".into(),
+        source,
+    })?;
+    let bytes = u64::from_le_bytes(hdr);
+    let start = StdInstant::now();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut want = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    let mut ok = true;
+    let mut d = 0;
+    let mut max_gap = StdDuration::ZERO;
+    let mut last = StdInstant::now();
+    s.set_read_timeout(Some(StdDuration::from_secs(30))).ok();
+    while off < bytes {
+        let n = (bytes - off).min(1 << 20) as usize;
+        let b = buf.get_mut(..n).unwrap_or(&mut []);
+        s.read_exact(b).map_err(|source| NetError::Io {
+            what: format!("read at byte {off}"),
+            source,
+        })?;
+        let now = StdInstant::now();
+        max_gap = max_gap.max(now - last);
+        last = now;
+        let w = want.get_mut(..n).unwrap_or(&mut []);
+        pattern(seed, 0, off, w);
+        ok &= b == w;
+        d = digest(d, b);
+        off += n as u64;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let _ = s.write_all(&d.to_le_bytes());
+    Ok(PerfReport {
+        bytes,
+        secs,
+        gbps: bytes as f64 * 8.0 / secs.max(1e-9) / 1e9,
+        verified: ok,
+        digest: d,
+        cpu_secs: crate::sys::thread_cpu_secs() - cpu0,
+        max_gap_ms: max_gap.as_secs_f64() * 1e3,
+        started: Some(start),
+        ..PerfReport::default()
+    })
+}
+
+/// TCP baseline client: sends `bytes` of the QP-0 pattern, `mark` pins the path.
+pub fn tcp_client(
+    dst: SocketAddrV6,
+    mark: Option<u32>,
+    bytes: u64,
+    seed: u64,
+    deadline: StdDuration,
+) -> Result<PerfReport> {
+    let cpu0 = crate::sys::thread_cpu_secs();
+    let mut s = crate::sys::tcp_connect_marked(dst, mark)?;
+    s.set_write_timeout(Some(deadline)).ok();
+    s.set_read_timeout(Some(deadline)).ok();
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |source| NetError::Io { what, source }
+    };
+    s.write_all(&bytes.to_le_bytes()).map_err(io("write"))?;
+    let start = StdInstant::now();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    let mut d = 0;
+    while off < bytes {
+        let n = (bytes - off).min(1 << 20) as usize;
+        let b = buf.get_mut(..n).unwrap_or(&mut []);
+        pattern(seed, 0, off, b);
+        d = digest(d, b);
+        s.write_all(b).map_err(io(&format!(
+            "write at byte {off} after {:.1} s",
+            start.elapsed().as_secs_f64()
+        )))?;
+        off += n as u64;
+    }
+    let mut back = [0u8; 8];
+    s.read_exact(&mut back).map_err(io("read digest"))?;
+    let secs = start.elapsed().as_secs_f64();
+    Ok(PerfReport {
+        bytes,
+        secs,
+        gbps: bytes as f64 * 8.0 / secs.max(1e-9) / 1e9,
+        verified: u64::from_le_bytes(back) == d,
+        digest: d,
+        cpu_secs: crate::sys::thread_cpu_secs() - cpu0,
+        started: Some(start),
+        ..PerfReport::default()
+    })
+}
+
+/// The loopback address with a port.
+pub fn loopback(port: u16) -> SocketAddrV6 {
+    SocketAddrV6::new(Ipv6Addr::LOCALHOST, port, 0, 0)
+}
+
+/// Runs a server and a client on two threads (each first entering its network namespace, if
+/// given) and returns (server, client) reports. `hook` runs on the client thread.
+pub fn run_pair(
+    server: &PerfConfig,
+    server_ns: Option<&str>,
+    client: &PerfConfig,
+    client_ns: Option<&str>,
+    hook: &mut (dyn FnMut(StdDuration) + Send),
+) -> Result<(PerfReport, PerfReport)> {
+    std::thread::scope(|sc| {
+        let srv = sc.spawn(move || {
+            if let Some(ns) = server_ns {
+                crate::sys::enter_netns(ns)?;
+            }
+            run_server(server)
+        });
+        // Let the server bind first.
+        std::thread::sleep(StdDuration::from_millis(50));
+        let cli = sc.spawn(move || {
+            if let Some(ns) = client_ns {
+                crate::sys::enter_netns(ns)?;
+            }
+            run_client(client, hook)
+        });
+        let c = cli
+            .join()
+            .map_err(|_| NetError::Transfer("client thread panicked".into()))?;
+        let s = srv
+            .join()
+            .map_err(|_| NetError::Transfer("server thread panicked".into()))?;
+        Ok((s?, c?))
+    })
+}
+
+/// Runs the TCP baseline between two namespaces; `mark` pins both directions to one EV path.
+pub fn run_tcp_pair(
+    server_bind: SocketAddrV6,
+    server_ns: Option<&str>,
+    client_ns: Option<&str>,
+    mark: Option<u32>,
+    bytes: u64,
+    seed: u64,
+    deadline: StdDuration,
+) -> Result<(PerfReport, PerfReport)> {
+    std::thread::scope(|sc| {
+        let srv = sc.spawn(move || {
+            if let Some(ns) = server_ns {
+                crate::sys::enter_netns(ns)?;
+            }
+            tcp_server(server_bind, mark, seed)
+        });
+        std::thread::sleep(StdDuration::from_millis(50));
+        let cli = sc.spawn(move || {
+            if let Some(ns) = client_ns {
+                crate::sys::enter_netns(ns)?;
+            }
+            tcp_client(server_bind, mark, bytes, seed, deadline)
+        });
+        let c = cli
+            .join()
+            .map_err(|_| NetError::Transfer("client thread panicked".into()))?;
+        let s = srv
+            .join()
+            .map_err(|_| NetError::Transfer("server thread panicked".into()))?;
+        Ok((s?, c?))
+    })
+}
