@@ -43,6 +43,7 @@ pub struct EventQueue<E> {
     seq: u64,
     now: Time,
     popped: u64,
+    max_len: usize,
 }
 
 impl<E: Copy> Default for EventQueue<E> {
@@ -59,6 +60,7 @@ impl<E: Copy> EventQueue<E> {
             seq: 0,
             now: 0,
             popped: 0,
+            max_len: 0,
         }
     }
 
@@ -90,6 +92,12 @@ impl<E: Copy> EventQueue<E> {
             event,
         });
         self.seq += 1;
+        self.max_len = self.max_len.max(self.heap.len());
+    }
+
+    /// Largest number of waiting events seen.
+    pub fn max_len(&self) -> usize {
+        self.max_len
     }
 
     /// Time of the next event.

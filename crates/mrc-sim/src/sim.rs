@@ -88,7 +88,10 @@ struct Port {
     data: VecDeque<u32>,
     ctrl_bytes: u64,
     data_bytes: u64,
-    busy: bool,
+    /// The port serialises until this time.
+    busy_until: Time,
+    /// A `TxDone` event is pending (only scheduled when something waits, or at NICs).
+    wake: bool,
     to_nic: bool,
     paused: bool,
     tx_bytes: u64,
@@ -231,6 +234,8 @@ pub struct Sim<F: TransportFactory> {
     node_up: Vec<bool>,
     node_routed_up: Vec<bool>,
     links: Vec<LinkState>,
+    link_ports: Vec<[u32; 2]>,
+    kinds: [u64; 4],
     routed_down: u32,
     node_seed: Vec<u64>,
     sw: Vec<SwitchCounters>,
@@ -344,7 +349,8 @@ impl<F: TransportFactory> Sim<F> {
                     data: VecDeque::new(),
                     ctrl_bytes: 0,
                     data_bytes: 0,
-                    busy: false,
+                    busy_until: 0,
+                    wake: false,
                     to_nic: peer != NONE && peer < nics,
                     paused: false,
                     tx_bytes: 0,
@@ -425,7 +431,20 @@ impl<F: TransportFactory> Sim<F> {
             };
             topo.links().len()
         ];
+        let mut link_ports = vec![[NONE; 2]; links.len()];
+        for (g, p) in ports.iter().enumerate() {
+            if p.link != NONE {
+                let e = &mut link_ports[p.link as usize];
+                if e[0] == NONE {
+                    e[0] = g as u32;
+                } else {
+                    e[1] = g as u32;
+                }
+            }
+        }
         let mut sim = Self {
+            kinds: [0; 4],
+            link_ports,
             factory,
             info,
             routing,
@@ -733,7 +752,13 @@ impl<F: TransportFactory> Sim<F> {
     fn start_tx(&mut self, g: u32) {
         let now = self.q.now();
         let port = &mut self.ports[g as usize];
-        if port.busy {
+        if now < port.busy_until {
+            let waiting = !port.ctrl.is_empty() || !port.data.is_empty();
+            if !port.wake && waiting {
+                port.wake = true;
+                let at = port.busy_until;
+                self.q.schedule(at, Ev::TxDone { port: g });
+            }
             return;
         }
         let pk = if let Some(p) = port.ctrl.pop_front() {
@@ -749,7 +774,7 @@ impl<F: TransportFactory> Sim<F> {
         };
         let bytes = self.pkts[pk as usize].bytes;
         let t = ser_ps(bytes, port.gbps);
-        port.busy = true;
+        port.busy_until = now + t;
         port.tx_bytes += u64::from(bytes);
         port.tx_pkts += 1;
         port.busy_ps += t;
@@ -762,8 +787,11 @@ impl<F: TransportFactory> Sim<F> {
                 self.pfc_release(inp, bytes);
             }
         }
-        self.q.schedule(now + t, Ev::TxDone { port: g });
         let port = &mut self.ports[g as usize];
+        if !port.wake && (node < self.nics || !(port.ctrl.is_empty() && port.data.is_empty())) {
+            port.wake = true;
+            self.q.schedule(now + t, Ev::TxDone { port: g });
+        }
         port.flight.push_back((now + t + lat, pk));
         if port.flight.len() == 1 {
             self.q.schedule(now + t + lat, Ev::Arrive { port: g });
@@ -974,16 +1002,6 @@ impl<F: TransportFactory> Sim<F> {
             }
             None => {
                 self.misrouted += 1;
-                if std::env::var_os("MRC_SIM_DEBUG").is_some() {
-                    let p = &self.pkts[pk as usize];
-                    eprintln!(
-                        "misroute at node {node}: carrier {:?} srv6 {} dst {} ev {:#x}",
-                        p.carrier.map(|c| c.addr()),
-                        p.srv6,
-                        p.dst_nic,
-                        p.ev
-                    );
-                }
                 self.drop_at(node, pk);
             }
         }
@@ -1080,11 +1098,12 @@ impl<F: TransportFactory> Sim<F> {
     fn service_nic(&mut self, nic: u32) {
         let base = self.port_base[nic as usize];
         let now = self.now_ns();
+        let now_ps = self.q.now();
         loop {
             let mut ready = 0u32;
             for p in 0..self.planes {
                 let port = &self.ports[(base + p) as usize];
-                if !port.busy
+                if now_ps >= port.busy_until
                     && port.data.is_empty()
                     && port.ctrl.is_empty()
                     && !port.paused
@@ -1335,6 +1354,11 @@ impl<F: TransportFactory> Sim<F> {
                 let up = matches!(act.change, Change::Up);
                 for &l in &r.links {
                     self.links[l as usize].up = up;
+                    if !up {
+                        let [a, b] = self.link_ports[l as usize];
+                        self.flush_port(a);
+                        self.flush_port(b);
+                    }
                 }
                 for &n in &r.nodes {
                     self.node_up[n as usize] = up;
@@ -1393,13 +1417,38 @@ impl<F: TransportFactory> Sim<F> {
     fn flush_node(&mut self, n: u32) {
         let (a, b) = (self.port_base[n as usize], self.port_base[n as usize + 1]);
         for g in a..b {
-            let port = &mut self.ports[g as usize];
-            let drained: Vec<u32> = port.ctrl.drain(..).chain(port.data.drain(..)).collect();
-            port.ctrl_bytes = 0;
-            port.data_bytes = 0;
-            port.ingress_bytes = 0;
-            for pk in drained {
-                self.drop_at(n, pk);
+            self.flush_port(g);
+            self.ports[g as usize].ingress_bytes = 0;
+            self.ports[g as usize].pause_sent = false;
+            let rev = self.ports[g as usize].rev;
+            if rev != NONE {
+                self.flush_port(rev);
+            }
+        }
+    }
+
+    /// A port whose link went down: its queues are lost and PFC pause state is cleared (the
+    /// switch sees loss of signal). Silent failures (black holes) do not call this.
+    fn flush_port(&mut self, g: u32) {
+        let node = self.ports[g as usize].node;
+        let port = &mut self.ports[g as usize];
+        let drained: Vec<u32> = port.ctrl.drain(..).chain(port.data.drain(..)).collect();
+        port.ctrl_bytes = 0;
+        port.data_bytes = 0;
+        port.paused = false;
+        for pk in drained {
+            let (inp, bytes) = {
+                let p = &self.pkts[pk as usize];
+                (p.in_port, p.bytes)
+            };
+            if node < self.nics {
+                self.pkts_dropped_link += 1;
+                self.free.push(pk);
+            } else {
+                if inp != NONE {
+                    self.pfc_release(inp, bytes);
+                }
+                self.drop_at(node, pk);
             }
         }
     }
@@ -1444,6 +1493,12 @@ impl<F: TransportFactory> Sim<F> {
                 break;
             }
             let Some((_, ev)) = self.q.pop() else { break };
+            self.kinds[match ev {
+                Ev::Arrive { .. } => 0,
+                Ev::TxDone { .. } => 1,
+                Ev::Timer { .. } => 2,
+                _ => 3,
+            }] += 1;
             match ev {
                 Ev::Arrive { port } => {
                     let p = &mut self.ports[port as usize];
@@ -1455,7 +1510,7 @@ impl<F: TransportFactory> Sim<F> {
                     }
                 }
                 Ev::TxDone { port } => {
-                    self.ports[port as usize].busy = false;
+                    self.ports[port as usize].wake = false;
                     let node = self.ports[port as usize].node;
                     if node < self.nics {
                         self.start_tx(port);
@@ -1506,6 +1561,12 @@ impl<F: TransportFactory> Sim<F> {
         }
         let wall_s = wall.elapsed().as_secs_f64();
         self.report(wall_s)
+    }
+
+    /// Events processed by kind: packet arrivals, port transmit-done, transport timers, other
+    /// (flow starts, failures, reroutes, PFC), and the largest event-queue length seen.
+    pub fn event_counts(&self) -> ([u64; 4], usize) {
+        (self.kinds, self.q.max_len())
     }
 
     /// Per-port counters (for conservation and utilisation tests).
