@@ -5,7 +5,8 @@
 //!   encapsulates (`encap seg6 mode encap.red`) with the outer DA of that EV's path, and the
 //!   kernel switches shift-and-forward. The receiver cannot see the outer DA after decap, so the
 //!   EV also travels in the inner IPv6 flow label (STEV striping, `mrc_wire::udp::stev_encode`:
-//!   label = EV & 0xFFFF; our EVs fit), read back with the `IPV6_FLOWINFO` control message.
+//!   label = EV & 0xFFFF; our EVs fit) with bit 19 set ([`LABEL_EXPLICIT`]: a zero label
+//!   would be replaced by the kernel's own), read back with the `IPV6_FLOWINFO` control message.
 //! - **Loopback mode** (no SRv6): the UDP source port carries the EV (`49152 + EV`): one send
 //!   socket per EV, bound with `SO_REUSEPORT`; data is received on the endpoint's own port.
 //!
@@ -20,12 +21,16 @@ use mrc_wire::mrc::{Body, Packet, Repr};
 
 use crate::error::{NetError, Result};
 use crate::fabric::MARK_BASE;
-use crate::sys::{self, OutMsg, RecvBatch};
+use crate::sys::{self, OutMsg, RecvBatch, SendOutcome};
 
 /// The RoCEv2 / MRC UDP port.
 pub const PORT: u16 = 4791;
 /// First UDP source port of loopback mode: source port = `SPORT_BASE + EV`.
 pub const SPORT_BASE: u16 = 49152;
+
+/// Flow-label bit 19, set on every label we send: a zero label would make the kernel pick its
+/// own, so EV 0 could not be carried; the low 16 bits are the STEV stripe (EV & 0xFFFF).
+pub const LABEL_EXPLICIT: u32 = 1 << 19;
 
 /// How a datagram's path (EV) is chosen and carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +54,8 @@ pub struct IoStats {
     pub recv_calls: u64,
     /// Times the socket buffer was full.
     pub send_full: u64,
+    /// Datagrams dropped at send because their path had no route (lane down).
+    pub no_route: u64,
     /// Datagrams that did not parse or named no QP here.
     pub dropped: u64,
     /// Data packets received (for gap tracking).
@@ -56,6 +63,9 @@ pub struct IoStats {
     /// Longest time between two data packets received, in ns (after the first).
     pub max_data_gap_ns: u64,
 }
+
+/// Datagrams sent per EV.
+pub type EvCounts = Vec<(u32, u64)>;
 
 /// One queue pair: a connection and where its peer is.
 #[derive(Debug)]
@@ -90,6 +100,10 @@ pub struct Endpoint {
     rx: RecvBatch,
     /// Socket counters.
     pub io: IoStats,
+    /// Datagrams handed to the kernel, per EV.
+    pub sent_per_ev: EvCounts,
+    /// Data packets received, per EV (the sender's EV, from the flow label or source port).
+    pub data_per_ev: EvCounts,
     last_data: Option<u64>,
     batch: usize,
 }
@@ -141,6 +155,8 @@ impl Endpoint {
             free: Vec::new(),
             rx: RecvBatch::new(64, 65_536),
             io: IoStats::default(),
+            sent_per_ev: Vec::new(),
+            data_per_ev: Vec::new(),
             last_data: None,
             batch: 64,
         })
@@ -212,7 +228,11 @@ impl Endpoint {
                     continue;
                 };
                 let ev = match self.mode {
-                    PathMode::Srv6 => mrc_wire::udp::stev_decode(0, label),
+                    PathMode::Srv6 if label & LABEL_EXPLICIT != 0 => {
+                        mrc_wire::udp::stev_decode(0, label)
+                    }
+                    // A kernel-chosen label: not ours, the EV is unknown; count it on EV 0.
+                    PathMode::Srv6 => 0,
                     PathMode::Loopback => u32::from(src.port().saturating_sub(SPORT_BASE)),
                 };
                 let bytes = self.rx.datagram(i);
@@ -237,6 +257,10 @@ impl Endpoint {
                 let is_data = matches!(repr.body, Body::Write(_));
                 if is_data {
                     self.io.data_received += 1;
+                    match self.data_per_ev.iter_mut().find(|(e, _)| *e == ev) {
+                        Some((_, n)) => *n += 1,
+                        None => self.data_per_ev.push((ev, 1)),
+                    }
                     let t = now.as_nanos();
                     if let Some(prev) = self.last_data {
                         self.io.max_data_gap_ns =
@@ -341,7 +365,12 @@ impl Endpoint {
                         .map(|p| {
                             let (_, label) = mrc_wire::udp::stev_encode(p.ev);
                             OutMsg {
-                                dst: SocketAddrV6::new(*p.dst.ip(), p.dst.port(), label, 0),
+                                dst: SocketAddrV6::new(
+                                    *p.dst.ip(),
+                                    p.dst.port(),
+                                    label | LABEL_EXPLICIT,
+                                    0,
+                                ),
                                 mark: Some(MARK_BASE + p.ev),
                                 buf: p.buf.get(..p.len).unwrap_or(&[]),
                             }
@@ -372,9 +401,27 @@ impl Endpoint {
                     sys::send_batch(fd, &msgs)?
                 }
             };
-            if sent == 0 {
-                self.io.send_full += 1;
-                break;
+            let sent = match sent {
+                SendOutcome::Sent(0) | SendOutcome::Full => {
+                    self.io.send_full += 1;
+                    break;
+                }
+                SendOutcome::Sent(n) => n,
+                SendOutcome::FirstDropped => {
+                    self.io.no_route += 1;
+                    self.pending_at += 1;
+                    continue;
+                }
+            };
+            for p in self
+                .pending
+                .get(self.pending_at..self.pending_at + sent)
+                .unwrap_or(&[])
+            {
+                match self.sent_per_ev.iter_mut().find(|(e, _)| *e == p.ev) {
+                    Some((_, n)) => *n += 1,
+                    None => self.sent_per_ev.push((p.ev, 1)),
+                }
             }
             self.pending_at += sent;
             total += sent;

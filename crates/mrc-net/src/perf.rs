@@ -71,7 +71,7 @@ impl PerfConfig {
             evs,
             payload: 8192,
             seed: 1,
-            base_rtt: Duration::from_micros(100),
+            base_rtt: Duration::from_micros(1000),
             rate_bps: 10_000_000_000,
             timeout_exp: 13,
             deadline: StdDuration::from_secs(120),
@@ -176,8 +176,12 @@ pub struct PerfReport {
     pub cpu_secs: f64,
     /// Longest gap between two data packets received (server), ms.
     pub max_gap_ms: f64,
-    /// Wall-clock instant of protocol time zero of this side.
+    /// Wall-clock instant the measurement started.
     pub started: Option<StdInstant>,
+    /// Datagrams sent per EV.
+    pub sent_per_ev: Vec<(u32, u64)>,
+    /// Data packets received per EV.
+    pub data_per_ev: Vec<(u32, u64)>,
 }
 
 fn splitmix(mut z: u64) -> u64 {
@@ -250,6 +254,10 @@ fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
         r.pps = (r.datagrams_sent + r.datagrams_received) as f64 / r.secs;
     }
     r.started = Some(ep.epoch());
+    r.sent_per_ev = ep.sent_per_ev.clone();
+    r.sent_per_ev.sort_unstable();
+    r.data_per_ev = ep.data_per_ev.clone();
+    r.data_per_ev.sort_unstable();
 }
 
 /// Serves one transfer (all `cfg.qps` QPs) and returns when the client has its digest.
@@ -517,7 +525,12 @@ fn ep_now_secs(start: StdInstant) -> f64 {
 
 /// TCP baseline server: accepts one connection on `bind` (marking its packets with `mark`),
 /// reads `bytes`, checks them against the pattern of QP 0.
-pub fn tcp_server(bind: SocketAddrV6, mark: Option<u32>, seed: u64) -> Result<PerfReport> {
+pub fn tcp_server(
+    bind: SocketAddrV6,
+    mark: Option<u32>,
+    seed: u64,
+    deadline: StdDuration,
+) -> Result<PerfReport> {
     let cpu0 = crate::sys::thread_cpu_secs();
     let l = TcpListener::bind(bind).map_err(|source| NetError::Io {
         what: format!("bind {bind}"),
@@ -526,10 +539,24 @@ pub fn tcp_server(bind: SocketAddrV6, mark: Option<u32>, seed: u64) -> Result<Pe
     if let Some(m) = mark {
         crate::sys::mark_listener(&l, m)?;
     }
-    let (mut s, _) = l.accept().map_err(|source| NetError::Io {
-        what: "accept".into(),
-        source,
-    })?;
+    let io = |what: &'static str| {
+        move |source| NetError::Io {
+            what: what.into(),
+            source,
+        }
+    };
+    l.set_nonblocking(true).map_err(io("nonblocking"))?;
+    let until = StdInstant::now() + deadline;
+    let mut s = loop {
+        match l.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && StdInstant::now() < until => {
+                std::thread::sleep(StdDuration::from_millis(1));
+            }
+            Err(e) => return Err(io("accept")(e)),
+        }
+    };
+    s.set_nonblocking(false).map_err(io("blocking"))?;
     let mut hdr = [0u8; 8];
     s.read_exact(&mut hdr).map_err(|source| NetError::Io {
         what: "read".into(),
@@ -544,7 +571,7 @@ pub fn tcp_server(bind: SocketAddrV6, mark: Option<u32>, seed: u64) -> Result<Pe
     let mut d = 0;
     let mut max_gap = StdDuration::ZERO;
     let mut last = StdInstant::now();
-    s.set_read_timeout(Some(StdDuration::from_secs(30))).ok();
+    s.set_read_timeout(Some(deadline)).ok();
     while off < bytes {
         let n = (bytes - off).min(1 << 20) as usize;
         let b = buf.get_mut(..n).unwrap_or(&mut []);
@@ -578,6 +605,7 @@ pub fn tcp_server(bind: SocketAddrV6, mark: Option<u32>, seed: u64) -> Result<Pe
 
 /// TCP baseline client: sends `bytes` of the QP-0 pattern, `mark` pins the path.
 pub fn tcp_client(
+    src: Option<Ipv6Addr>,
     dst: SocketAddrV6,
     mark: Option<u32>,
     bytes: u64,
@@ -585,7 +613,7 @@ pub fn tcp_client(
     deadline: StdDuration,
 ) -> Result<PerfReport> {
     let cpu0 = crate::sys::thread_cpu_secs();
-    let mut s = crate::sys::tcp_connect_marked(dst, mark)?;
+    let mut s = crate::sys::tcp_connect_marked(src, dst, mark)?;
     s.set_write_timeout(Some(deadline)).ok();
     s.set_read_timeout(Some(deadline)).ok();
     let io = |what: &str| {
@@ -664,6 +692,7 @@ pub fn run_pair(
 
 /// Runs the TCP baseline between two namespaces; `mark` pins both directions to one EV path.
 pub fn run_tcp_pair(
+    client_src: Option<Ipv6Addr>,
     server_bind: SocketAddrV6,
     server_ns: Option<&str>,
     client_ns: Option<&str>,
@@ -677,14 +706,14 @@ pub fn run_tcp_pair(
             if let Some(ns) = server_ns {
                 crate::sys::enter_netns(ns)?;
             }
-            tcp_server(server_bind, mark, seed)
+            tcp_server(server_bind, mark, seed, deadline)
         });
         std::thread::sleep(StdDuration::from_millis(50));
         let cli = sc.spawn(move || {
             if let Some(ns) = client_ns {
                 crate::sys::enter_netns(ns)?;
             }
-            tcp_client(server_bind, mark, bytes, seed, deadline)
+            tcp_client(client_src, server_bind, mark, bytes, seed, deadline)
         });
         let c = cli
             .join()

@@ -104,12 +104,11 @@ pub struct OutMsg<'a> {
 const CMSG_SPACE_U32: usize = 32;
 const MAX_BATCH: usize = 64;
 
-/// `sendmmsg` of up to 64 datagrams, each with its own `SO_MARK` control message. Returns how
-/// many the kernel took (0 when the socket buffer is full).
-pub fn send_batch(fd: RawFd, msgs: &[OutMsg<'_>]) -> Result<usize> {
+/// `sendmmsg` of up to 64 datagrams, each with its own `SO_MARK` control message.
+pub fn send_batch(fd: RawFd, msgs: &[OutMsg<'_>]) -> Result<SendOutcome> {
     let n = msgs.len().min(MAX_BATCH);
     if n == 0 {
-        return Ok(0);
+        return Ok(SendOutcome::Sent(0));
     }
     // SAFETY: plain old data arrays; all-zero is valid for each.
     let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
@@ -149,14 +148,39 @@ pub fn send_batch(fd: RawFd, msgs: &[OutMsg<'_>]) -> Result<usize> {
     if r < 0 {
         let e = std::io::Error::last_os_error();
         if e.kind() == std::io::ErrorKind::WouldBlock {
-            return Ok(0);
+            return Ok(SendOutcome::Full);
+        }
+        // The path of the first datagram is gone (its lane is down, so its route table has no
+        // route): a real NIC would drop it on the dead lane; so do we.
+        if matches!(
+            e.raw_os_error(),
+            Some(
+                libc::ENETUNREACH
+                    | libc::EHOSTUNREACH
+                    | libc::ENETDOWN
+                    | libc::EMSGSIZE
+                    | libc::EINVAL
+            )
+        ) {
+            return Ok(SendOutcome::FirstDropped);
         }
         return Err(NetError::Io {
             what: "sendmmsg".into(),
             source: e,
         });
     }
-    Ok(r as usize)
+    Ok(SendOutcome::Sent(r as usize))
+}
+
+/// What [`send_batch`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The kernel took this many datagrams (from the first).
+    Sent(usize),
+    /// The socket buffer is full; nothing was sent.
+    Full,
+    /// The first datagram has no route (dropped, as on a dead lane); nothing else was sent.
+    FirstDropped,
 }
 
 /// Receive buffers for [`recv_batch`].
@@ -297,7 +321,12 @@ pub fn thread_cpu_secs() -> f64 {
 }
 
 /// A TCP connection whose packets carry `SO_MARK = mark` from the first SYN (path pinning).
-pub fn tcp_connect_marked(dst: SocketAddrV6, mark: Option<u32>) -> Result<TcpStream> {
+/// `src` (if given) is bound first, so the source is the NIC address rather than a cable's.
+pub fn tcp_connect_marked(
+    src: Option<Ipv6Addr>,
+    dst: SocketAddrV6,
+    mark: Option<u32>,
+) -> Result<TcpStream> {
     // SAFETY: plain socket creation; the result is checked.
     let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -307,6 +336,20 @@ pub fn tcp_connect_marked(dst: SocketAddrV6, mark: Option<u32>) -> Result<TcpStr
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
     if let Some(m) = mark {
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_MARK, m as libc::c_int)?;
+    }
+    if let Some(src) = src {
+        let la = sockaddr(&SocketAddrV6::new(src, 0, 0, 0));
+        // SAFETY: `la` is a valid sockaddr_in6 of the given length, alive for the call.
+        let r = unsafe {
+            libc::bind(
+                fd,
+                (&raw const la).cast(),
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(last_os(&format!("bind {src}")));
+        }
     }
     let sa = sockaddr(&dst);
     // SAFETY: `sa` is a valid sockaddr_in6 of the given length, alive for the call.
