@@ -690,37 +690,50 @@ pub fn run_pair(
     })
 }
 
-/// Runs the TCP baseline between two namespaces; `mark` pins both directions to one EV path.
+/// A TCP baseline run.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpConfig {
+    /// Client source address (the NIC address in SRv6 mode).
+    pub client_src: Option<Ipv6Addr>,
+    /// Server address.
+    pub server: SocketAddrV6,
+    /// `SO_MARK` for both directions (pins the path to one EV).
+    pub mark: Option<u32>,
+    /// Bytes to send.
+    pub bytes: u64,
+    /// Pattern seed.
+    pub seed: u64,
+    /// Give up after this long without progress.
+    pub deadline: StdDuration,
+}
+
+/// Runs the TCP baseline between two namespaces (server thread, client thread).
 pub fn run_tcp_pair(
-    client_src: Option<Ipv6Addr>,
-    server_bind: SocketAddrV6,
+    cfg: &TcpConfig,
     server_ns: Option<&str>,
     client_ns: Option<&str>,
-    mark: Option<u32>,
-    bytes: u64,
-    seed: u64,
-    deadline: StdDuration,
 ) -> Result<(PerfReport, PerfReport)> {
+    let c = *cfg;
     std::thread::scope(|sc| {
         let srv = sc.spawn(move || {
             if let Some(ns) = server_ns {
                 crate::sys::enter_netns(ns)?;
             }
-            tcp_server(server_bind, mark, seed, deadline)
+            tcp_server(c.server, c.mark, c.seed, c.deadline)
         });
         std::thread::sleep(StdDuration::from_millis(50));
         let cli = sc.spawn(move || {
             if let Some(ns) = client_ns {
                 crate::sys::enter_netns(ns)?;
             }
-            tcp_client(client_src, server_bind, mark, bytes, seed, deadline)
+            tcp_client(c.client_src, c.server, c.mark, c.bytes, c.seed, c.deadline)
         });
-        let c = cli
+        let cr = cli
             .join()
             .map_err(|_| NetError::Transfer("client thread panicked".into()))?;
-        let s = srv
+        let sr = srv
             .join()
             .map_err(|_| NetError::Transfer("server thread panicked".into()))?;
-        Ok((s?, c?))
+        Ok((sr?, cr?))
     })
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mrc_net::endpoint::{PORT, PathMode};
 use mrc_net::fabric::MARK_BASE;
-use mrc_net::perf::{PerfConfig, fabric_evs, run_pair, run_tcp_pair};
+use mrc_net::perf::{PerfConfig, TcpConfig, fabric_evs, run_pair, run_tcp_pair};
 use mrc_net::{Fabric, FabricSpec};
 
 struct Guard(String);
@@ -172,17 +172,15 @@ fn srv6_fabric_every_pair_every_path_link_pull_lane_down_and_tcp() {
 
     // 4. TCP baseline pinned to EV 1, healthy fabric: works and verifies.
     let srv = SocketAddrV6::new(f.nic_addr(3), PORT + 1, 0, 0);
-    let (ts, tc) = run_tcp_pair(
-        Some(f.nic_addr(0)),
-        srv,
-        Some(&f.nic_ns(3)),
-        Some(&f.nic_ns(0)),
-        Some(MARK_BASE + 1),
-        32 << 20,
-        1,
-        Duration::from_secs(20),
-    )
-    .unwrap();
+    let tcp = TcpConfig {
+        client_src: Some(f.nic_addr(0)),
+        server: srv,
+        mark: Some(MARK_BASE + 1),
+        bytes: 32 << 20,
+        seed: 1,
+        deadline: Duration::from_secs(20),
+    };
+    let (ts, tc) = run_tcp_pair(&tcp, Some(&f.nic_ns(3)), Some(&f.nic_ns(0))).unwrap();
     eprintln!("tcp: {tc:?}");
     assert!(ts.verified && tc.verified);
 }
