@@ -59,49 +59,59 @@ enum Ev {
     Pfc { port: u32, pause: bool },
 }
 
+/// What every hop needs of a packet (one cache line).
 #[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
 struct Pkt {
-    repr: mrc::Repr,
     carrier: Option<Carrier>,
-    ev: u32,
-    dst_ep: u32,
-    pair: u32,
     dst_nic: u32,
     bytes: u32,
     hash: u64,
+    in_port: u32,
     class: Class,
     trim: Option<TrimKind>,
     ecn: bool,
     srv6: bool,
-    in_port: u32,
 }
 
+/// What only the endpoints need (typed headers, EV, destination QP end, pair).
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    repr: mrc::Repr,
+    ev: u32,
+    dst_ep: u32,
+    pair: u32,
+}
+
+/// An egress port. Field order is the memory layout: the first cache line holds what an
+/// arriving packet needs (wire FIFO, link, peer), the second what enqueueing needs.
 #[derive(Debug)]
+#[repr(C, align(64))]
 struct Port {
-    node: u32,
+    /// Packets on the wire, in arrival order (constant latency, so FIFO): only the head has an
+    /// `Arrive` event in the queue, which keeps the heap small.
+    flight: VecDeque<(Time, u32)>,
+    link: u32,
     peer: u32,
     rev: u32,
-    link: u32,
-    gbps: u32,
-    latency_ps: Time,
-    ctrl: VecDeque<u32>,
-    data: VecDeque<u32>,
-    ctrl_bytes: u64,
-    data_bytes: u64,
+    node: u32,
     /// The port serialises until this time.
     busy_until: Time,
-    /// A `TxDone` event is pending (only scheduled when something waits, or at NICs).
-    wake: bool,
+    latency_ps: Time,
+    data: VecDeque<u32>,
+    data_bytes: u64,
+    ctrl_bytes: u64,
+    gbps: u32,
     to_nic: bool,
     paused: bool,
+    /// A `TxDone` event is pending (only scheduled when something waits, or at NICs).
+    wake: bool,
+    pause_sent: bool,
+    ctrl: VecDeque<u32>,
     tx_bytes: u64,
     tx_pkts: u64,
     busy_ps: Time,
     ingress_bytes: u64,
-    pause_sent: bool,
-    /// Packets on the wire, in arrival order (constant latency, so FIFO): only the head has an
-    /// `Arrive` event in the queue, which keeps the heap small.
-    flight: VecDeque<(Time, u32)>,
 }
 
 /// Per-port figures for the conservation / utilisation checks.
@@ -227,6 +237,7 @@ pub struct Sim<F: TransportFactory> {
     planes: u32,
     q: EventQueue<Ev>,
     pkts: Vec<Pkt>,
+    meta: Vec<Meta>,
     free: Vec<u32>,
     ports: Vec<Port>,
     port_base: Vec<u32>,
@@ -452,6 +463,7 @@ impl<F: TransportFactory> Sim<F> {
             planes,
             q: EventQueue::new(),
             pkts: Vec::with_capacity(1 << 14),
+            meta: Vec::with_capacity(1 << 14),
             free: Vec::new(),
             port_base,
             node_tier,
@@ -735,12 +747,14 @@ impl<F: TransportFactory> Sim<F> {
 
     // ---------------------------------------------------------------- packets
 
-    fn alloc(&mut self, p: Pkt) -> u32 {
+    fn alloc(&mut self, p: Pkt, m: Meta) -> u32 {
         if let Some(i) = self.free.pop() {
             self.pkts[i as usize] = p;
+            self.meta[i as usize] = m;
             i
         } else {
             self.pkts.push(p);
+            self.meta.push(m);
             (self.pkts.len() - 1) as u32
         }
     }
@@ -1038,26 +1052,27 @@ impl<F: TransportFactory> Sim<F> {
 
     fn deliver(&mut self, nic: u32, pk: u32, in_port: u32) {
         let p = self.pkts[pk as usize];
+        let m = self.meta[pk as usize];
         self.free.push(pk);
         if p.dst_nic != nic {
             self.misrouted += 1;
             return;
         }
-        if let (Body::Write(w), None) = (p.repr.body, p.trim) {
+        if let (Body::Write(w), None) = (m.repr.body, p.trim) {
             self.nic_rx_payload[nic as usize] += u64::from(w.payload_len);
-            self.cover(p.pair, w.reth.va, w.payload_len);
+            self.cover(m.pair, w.reth.va, w.payload_len);
         }
         let port = (in_port - self.port_base[nic as usize]) as u8;
         let inc = Incoming {
-            repr: p.repr,
-            ev: p.ev,
+            repr: m.repr,
+            ev: m.ev,
             port,
             ecn_ce: p.ecn,
             trim: p.trim,
         };
         let now = self.now_ns();
-        self.eps[p.dst_ep as usize].handle_packet(now, &inc);
-        self.after_ep(p.dst_ep);
+        self.eps[m.dst_ep as usize].handle_packet(now, &inc);
+        self.after_ep(m.dst_ep);
         self.service_nic(nic);
     }
 
@@ -1161,21 +1176,25 @@ impl<F: TransportFactory> Sim<F> {
         let hash = mix((u64::from(nic) << 40)
             ^ (u64::from(dst_nic) << 16)
             ^ mix(u64::from(tx.repr.bth.dest_qp) << 32 | u64::from(tx.ev)));
-        let pk = self.alloc(Pkt {
-            repr: tx.repr,
-            carrier,
-            ev: tx.ev,
-            dst_ep: info.peer,
-            pair: info.pair,
-            dst_nic,
-            bytes,
-            hash,
-            class: tx.class,
-            trim: None,
-            ecn: false,
-            srv6,
-            in_port: NONE,
-        });
+        let pk = self.alloc(
+            Pkt {
+                carrier,
+                dst_nic,
+                bytes,
+                hash,
+                in_port: NONE,
+                class: tx.class,
+                trim: None,
+                ecn: false,
+                srv6,
+            },
+            Meta {
+                repr: tx.repr,
+                ev: tx.ev,
+                dst_ep: info.peer,
+                pair: info.pair,
+            },
+        );
         self.pkts_sent += 1;
         let g = self.port_base[nic as usize] + u32::from(tx.port);
         let port = &mut self.ports[g as usize];
@@ -1713,5 +1732,16 @@ impl<F: TransportFactory> Sim<F> {
                     .sum()
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn hot_structs_stay_small() {
+        // One cache line per packet on the per-hop path; three per port.
+        assert_eq!(size_of::<super::Pkt>(), 64);
+        assert_eq!(size_of::<super::Port>(), 192);
+        assert!(size_of::<super::Ev>() <= 12);
     }
 }

@@ -171,8 +171,11 @@ pub struct MrcSettings {
     pub active_per_plane: u32,
     /// Backup EVs per plane.
     pub backup_per_plane: u32,
-    /// QP attributes.
+    /// QP attributes (`mpr` / `mpr_dest` are replaced by [`MrcSettings::mpr`]).
     pub attr: MrcQpAttr,
+    /// Max PSN range in units of 128 PSNs; `None` = enough for 4 × the NIC's bandwidth-delay
+    /// product (at least 1, at most the API default 8).
+    pub mpr: Option<u8>,
 }
 
 impl Default for MrcSettings {
@@ -182,6 +185,7 @@ impl Default for MrcSettings {
             active_per_plane: 32,
             backup_per_plane: 8,
             attr: MrcQpAttr::default(),
+            mpr: None,
         }
     }
 }
@@ -268,8 +272,15 @@ impl TransportFactory for MrcFactory {
 
     fn make_pair(&mut self, f: &FabricInfo, p: &PairInfo) -> (Self::Ep, Self::Ep, u64) {
         let (qa, qb) = p.qpn;
-        let a = rts(self.config(f, qa, qb, p.seed), self.0.attr);
-        let b = rts(self.config(f, qb, qa, p.seed ^ 0xABCD), self.0.attr);
+        let mut attr = self.0.attr;
+        let mpr = self.0.mpr.unwrap_or_else(|| {
+            let psns = (4 * f.bdp_bytes).div_ceil(u64::from(f.mtu.max(1)));
+            psns.div_ceil(128).clamp(1, 8) as u8
+        });
+        attr.mpr = mpr;
+        attr.mpr_dest = mpr;
+        let a = rts(self.config(f, qa, qb, p.seed), attr);
+        let b = rts(self.config(f, qb, qa, p.seed ^ 0xABCD), attr);
         let responder = ProtoEndpoint::new(b, p.bytes, None);
         let remote = responder.region();
         let requester = ProtoEndpoint::new(a, p.bytes, Some(remote));
