@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod decode;
 mod fabric;
+mod perf;
 mod input;
 mod plan;
 mod scenario;
@@ -31,6 +32,8 @@ enum Command {
     Sim(sim::Args),
     /// Linux namespace fabric with kernel SRv6: up, down, status, link down|up (needs root).
     Fabric(fabric::Args),
+    /// Real transport throughput over UDP/IPv6 (iperf-like), verified; TCP baseline side by side.
+    Perf(perf::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Fabric(args) => fabric::run(&args),
+        Command::Perf(args) => perf::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

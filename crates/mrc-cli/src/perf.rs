@@ -1,0 +1,576 @@
+//! `mrc perf server|client|bench`: the real MRC transport over UDP/IPv6 (iperf-like), with the
+//! TCP baseline on the same path; byte-for-byte verification; `--json`.
+
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use mrc_net::endpoint::{PORT, PathMode};
+use mrc_net::fabric::MARK_BASE;
+use mrc_net::perf::{self, PerfConfig, PerfReport, TcpConfig};
+use serde_json::{Value, json};
+
+use crate::bad_input;
+use crate::fabric::{Which, load, require_root};
+
+/// Flags of `mrc perf`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    #[command(flatten)]
+    which: Which,
+    /// Plain UDP on ::1 without SRv6 (EV in the UDP source port); no fabric needed.
+    #[arg(long)]
+    loopback: bool,
+    /// QPs (each moves `--bytes`).
+    #[arg(long, default_value_t = 1)]
+    qps: u32,
+    /// Bytes per QP (suffixes KiB, MiB, GiB).
+    #[arg(long, default_value = "256MiB")]
+    bytes: String,
+    /// Bytes per RDMA Write.
+    #[arg(long, default_value = "1MiB")]
+    write_size: String,
+    /// EVs in use per plane (default: every uplink).
+    #[arg(long)]
+    evs: Option<u32>,
+    /// Payload bytes per packet (default: 8192, capped by MTU − encapsulation).
+    #[arg(long)]
+    payload: Option<u32>,
+    /// Seed of the data pattern (both sides must agree).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    deadline_s: u64,
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand)]
+enum Role {
+    /// Receive one transfer (inside NIC `--nic` of the fabric) and verify it.
+    Server {
+        #[command(flatten)]
+        common: Common,
+        /// NIC of the fabric to run in.
+        #[arg(long, default_value_t = 3)]
+        nic: u32,
+        /// TCP baseline instead of MRC (pinned to `--tcp-ev`).
+        #[arg(long)]
+        tcp: bool,
+        /// EV the TCP baseline is pinned to.
+        #[arg(long, default_value_t = 1)]
+        tcp_ev: u32,
+    },
+    /// Send one transfer from NIC `--nic` to NIC `--to`.
+    Client {
+        #[command(flatten)]
+        common: Common,
+        /// NIC of the fabric to run in.
+        #[arg(long, default_value_t = 0)]
+        nic: u32,
+        /// Destination NIC.
+        #[arg(long, default_value_t = 3)]
+        to: u32,
+        /// TCP baseline instead of MRC (pinned to `--tcp-ev`).
+        #[arg(long)]
+        tcp: bool,
+        /// EV the TCP baseline is pinned to.
+        #[arg(long, default_value_t = 1)]
+        tcp_ev: u32,
+    },
+    /// Server and client in one process: MRC, then TCP pinned to one EV, side by side;
+    /// optionally pulls a cable during the MRC run and again during the TCP run.
+    Bench {
+        #[command(flatten)]
+        common: Common,
+        /// Sending NIC.
+        #[arg(long, default_value_t = 0)]
+        from: u32,
+        /// Receiving NIC.
+        #[arg(long, default_value_t = 3)]
+        to: u32,
+        /// EV the TCP baseline is pinned to.
+        #[arg(long, default_value_t = 1)]
+        tcp_ev: u32,
+        /// Skip the TCP baseline.
+        #[arg(long)]
+        no_tcp: bool,
+        /// Pull this cable during each run: `A,B` (e.g. `p0-t0-0:u1,p0-t1-1`).
+        #[arg(long)]
+        pull: Option<String>,
+        /// Seconds into each run to pull the cable.
+        #[arg(long, default_value_t = 0.3)]
+        down_at: f64,
+        /// Seconds into each run to restore it (≤ 0: never).
+        #[arg(long, default_value_t = 1.0)]
+        up_at: f64,
+    },
+}
+
+fn size(flag: &str, s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mul) = [
+        ("GiB", 1u64 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+    ]
+    .iter()
+    .find_map(|(suf, m)| t.strip_suffix(suf).map(|n| (n, *m)))
+    .unwrap_or((t, 1));
+    match num.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n * mul),
+        _ => bad_input!("{flag} {s}: expected a positive size like 64MiB, 1GiB or 4096"),
+    }
+}
+
+struct Setup {
+    fabric: Option<mrc_net::Fabric>,
+    evs: Vec<Vec<u32>>,
+    payload: u32,
+    bytes: u64,
+    write: u32,
+}
+
+fn setup(c: &Common) -> Result<Setup> {
+    let bytes = size("--bytes", &c.bytes)?;
+    if !bytes.is_multiple_of(1024) {
+        bad_input!("--bytes {}: expected a multiple of 1 KiB", c.bytes);
+    }
+    let write = size("--write-size", &c.write_size)?;
+    let Ok(write) = u32::try_from(write) else {
+        bad_input!("--write-size {}: expected at most 4 GiB − 1", c.write_size);
+    };
+    if c.qps == 0 || c.qps > 64 {
+        bad_input!("--qps {}: expected 1..=64", c.qps);
+    }
+    let (fabric, evs, max) = if c.loopback {
+        let n = c.evs.unwrap_or(4).clamp(1, 64);
+        let evs = (0..2u32)
+            .map(|p| (0..n).map(|u| (p << 8) | u).collect())
+            .collect();
+        (None, evs, 65_000 - 48)
+    } else {
+        let f = load(&c.which)?;
+        require_root("mrc perf on the namespace fabric")?;
+        let evs = perf::fabric_evs(&f, c.evs);
+        let max = f.max_udp_payload();
+        (Some(f), evs, max)
+    };
+    // MRC headers (BTH, METH, RETH, ImmDt, ICRC) need at most 64 bytes.
+    let cap = max.saturating_sub(64);
+    let payload = c.payload.unwrap_or_else(|| 8192.min(cap));
+    if payload == 0 || payload > cap {
+        bad_input!(
+            "--payload {payload}: expected 1..={cap} (MTU − encapsulation − headers; larger datagrams vanish silently)"
+        );
+    }
+    Ok(Setup {
+        fabric,
+        evs,
+        payload,
+        bytes,
+        write,
+    })
+}
+
+fn config(c: &Common, s: &Setup, bind: SocketAddrV6, peer: Option<SocketAddrV6>) -> PerfConfig {
+    let mode = if c.loopback {
+        PathMode::Loopback
+    } else {
+        PathMode::Srv6
+    };
+    let mut p = PerfConfig::new(mode, bind, s.evs.clone());
+    p.peer = peer;
+    p.qps = c.qps;
+    p.bytes = s.bytes;
+    p.write_size = s.write;
+    p.payload = s.payload;
+    p.seed = c.seed;
+    p.deadline = Duration::from_secs(c.deadline_s);
+    p
+}
+
+fn addrs(s: &Setup, server_nic: u32, client_nic: u32) -> (SocketAddrV6, SocketAddrV6) {
+    match &s.fabric {
+        Some(f) => (
+            SocketAddrV6::new(f.nic_addr(server_nic), PORT, 0, 0),
+            SocketAddrV6::new(f.nic_addr(client_nic), PORT, 0, 0),
+        ),
+        None => (perf::loopback(PORT), perf::loopback(PORT + 1)),
+    }
+}
+
+fn report_json(r: &PerfReport) -> Value {
+    json!({
+        "bytes": r.bytes, "secs": r.secs, "gbps": r.gbps, "pps": r.pps,
+        "datagrams_sent": r.datagrams_sent, "datagrams_received": r.datagrams_received,
+        "retransmits": r.retransmits, "nacks": r.nacks, "trims": r.trims,
+        "ev_retired": r.ev_retired, "ev_resurrected": r.ev_resurrected,
+        "ev_states": {"good": r.ev_states.0, "skip_or_probing": r.ev_states.1, "assumed_bad": r.ev_states.2, "denied": r.ev_states.3},
+        "verified": r.verified, "digest": format!("{:016x}", r.digest),
+        "cpu_secs": r.cpu_secs, "max_gap_ms": r.max_gap_ms,
+        "sent_per_ev": r.sent_per_ev, "data_per_ev": r.data_per_ev,
+        "ev_changes": r.ev_changes.iter().map(|e| json!({"t": e.t, "ev": e.ev, "good": e.good})).collect::<Vec<_>>(),
+    })
+}
+
+fn line(name: &str, r: &PerfReport) -> String {
+    format!(
+        "{name:<5} {:>8.3} Gbit/s  {:>7.3} s  {:>9.0} pkt/s  cpu {:>5.2} s ({:>3.0}%)  retx {:>6}  nacks {:>4}  trims {:>4}  EVs good/skip/bad/denied {}/{}/{}/{}  gap {:>7.2} ms  {}",
+        r.gbps,
+        r.secs,
+        r.pps,
+        r.cpu_secs,
+        if r.secs > 0.0 {
+            100.0 * r.cpu_secs / r.secs
+        } else {
+            0.0
+        },
+        r.retransmits,
+        r.nacks,
+        r.trims,
+        r.ev_states.0,
+        r.ev_states.1,
+        r.ev_states.2,
+        r.ev_states.3,
+        r.max_gap_ms,
+        if r.verified {
+            "verified"
+        } else {
+            "NOT VERIFIED"
+        }
+    )
+}
+
+fn write_json(path: &Option<PathBuf>, v: &Value) -> Result<()> {
+    if let Some(p) = path {
+        std::fs::write(p, serde_json::to_string_pretty(v)? + "\n")
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn enter(s: &Setup, nic: u32) -> Result<()> {
+    if let Some(f) = &s.fabric {
+        if nic >= f.spec().nics {
+            bad_input!("--nic {nic}: the fabric has NICs 0..{}", f.spec().nics);
+        }
+        mrc_net::sys::enter_netns(&f.nic_ns(nic))
+            .context("entering the NIC namespace (is the fabric up?)")?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    match &args.role {
+        Role::Server {
+            common,
+            nic,
+            tcp,
+            tcp_ev,
+        } => {
+            let s = setup(common)?;
+            let (me, peer) = addrs(&s, *nic, 0);
+            enter(&s, *nic)?;
+            let r = if *tcp {
+                let mark = s.fabric.as_ref().map(|_| MARK_BASE + tcp_ev);
+                let bind = SocketAddrV6::new(*me.ip(), PORT + 1, 0, 0);
+                perf::tcp_server(
+                    bind,
+                    mark,
+                    common.seed,
+                    Duration::from_secs(common.deadline_s),
+                )?
+            } else {
+                let cfg = config(common, &s, me, common.loopback.then_some(peer));
+                println!(
+                    "mrc perf server on [{}]:{}, {} QP(s), EVs {:?}",
+                    me.ip(),
+                    me.port(),
+                    common.qps,
+                    s.evs
+                );
+                perf::run_server(&cfg)?
+            };
+            println!("{}", line(if *tcp { "tcp" } else { "mrc" }, &r));
+            write_json(
+                &common.json,
+                &json!({"role": "server", "transport": if *tcp {"tcp"} else {"mrc"}, "result": report_json(&r)}),
+            )?;
+            if !r.verified {
+                anyhow::bail!("received data did not verify");
+            }
+            Ok(())
+        }
+        Role::Client {
+            common,
+            nic,
+            to,
+            tcp,
+            tcp_ev,
+        } => {
+            let s = setup(common)?;
+            let (srv, me) = addrs(&s, *to, *nic);
+            enter(&s, *nic)?;
+            let r = if *tcp {
+                let mark = s.fabric.as_ref().map(|_| MARK_BASE + tcp_ev);
+                let dst = SocketAddrV6::new(*srv.ip(), PORT + 1, 0, 0);
+                let src = s.fabric.as_ref().map(|_| *me.ip());
+                perf::tcp_client(
+                    src,
+                    dst,
+                    mark,
+                    s.bytes,
+                    common.seed,
+                    Duration::from_secs(common.deadline_s),
+                )?
+            } else {
+                let cfg = config(common, &s, me, Some(srv));
+                perf::run_client(&cfg, &mut |_| {})?
+            };
+            println!("{}", line(if *tcp { "tcp" } else { "mrc" }, &r));
+            write_json(
+                &common.json,
+                &json!({"role": "client", "transport": if *tcp {"tcp"} else {"mrc"}, "result": report_json(&r)}),
+            )?;
+            if !r.verified {
+                anyhow::bail!("the server's digest does not match");
+            }
+            Ok(())
+        }
+        Role::Bench {
+            common,
+            from,
+            to,
+            tcp_ev,
+            no_tcp,
+            pull,
+            down_at,
+            up_at,
+        } => bench(
+            common,
+            *from,
+            *to,
+            *tcp_ev,
+            *no_tcp,
+            pull.as_deref(),
+            *down_at,
+            *up_at,
+        ),
+    }
+}
+
+struct Pull<'a> {
+    fabric: &'a mrc_net::Fabric,
+    a: String,
+    b: String,
+    down_at: f64,
+    up_at: f64,
+}
+
+/// Runs `f` while a helper thread pulls/restores the cable at the given times after `go`.
+fn with_pull<T>(
+    pull: Option<&Pull<'_>>,
+    f: impl FnOnce(&AtomicBool) -> T,
+) -> (T, Option<f64>, Option<f64>) {
+    let go = AtomicBool::new(false);
+    let Some(p) = pull else {
+        return (f(&go), None, None);
+    };
+    let times = Mutex::new((None::<f64>, None::<f64>));
+    let done = AtomicBool::new(false);
+    let out = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let t = Instant::now();
+            while !go.load(Ordering::Relaxed) && t.elapsed() < Duration::from_secs(600) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let start = Instant::now();
+            let wait_until = |secs: f64| {
+                while start.elapsed().as_secs_f64() < secs && !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            };
+            wait_until(p.down_at);
+            if p.fabric.set_link(&p.a, &p.b, false).is_ok()
+                && let Ok(mut t) = times.lock()
+            {
+                t.0 = Some(start.elapsed().as_secs_f64());
+            }
+            if p.up_at > 0.0 {
+                wait_until(p.up_at);
+                if p.fabric.set_link(&p.a, &p.b, true).is_ok()
+                    && let Ok(mut t) = times.lock()
+                {
+                    t.1 = Some(start.elapsed().as_secs_f64());
+                }
+            }
+        });
+        let r = f(&go);
+        go.store(true, Ordering::Relaxed);
+        done.store(true, Ordering::Relaxed);
+        r
+    });
+    // Leave the cable up whatever happened.
+    if p.up_at > 0.0 {
+        let _ = p.fabric.set_link(&p.a, &p.b, true);
+    }
+    let t = times.lock().map(|t| *t).unwrap_or((None, None));
+    (out, t.0, t.1)
+}
+
+#[allow(clippy::too_many_arguments, reason = "flags of one subcommand")]
+fn bench(
+    c: &Common,
+    from: u32,
+    to: u32,
+    tcp_ev: u32,
+    no_tcp: bool,
+    pull: Option<&str>,
+    down_at: f64,
+    up_at: f64,
+) -> Result<()> {
+    let s = setup(c)?;
+    let (srv, cli) = addrs(&s, to, from);
+    let (sns, cns) = match &s.fabric {
+        Some(f) => {
+            for n in [from, to] {
+                if n >= f.spec().nics {
+                    bad_input!("--from/--to {n}: the fabric has NICs 0..{}", f.spec().nics);
+                }
+            }
+            (Some(f.nic_ns(to)), Some(f.nic_ns(from)))
+        }
+        None => (None, None),
+    };
+    let pull = match (pull, &s.fabric) {
+        (None, _) => None,
+        (Some(_), None) => bad_input!("--pull needs the namespace fabric (not --loopback)"),
+        (Some(p), Some(f)) => {
+            let Some((a, b)) = p.split_once(',') else {
+                bad_input!("--pull {p}: expected `A,B` (two node names, e.g. p0-t0-0:u1,p0-t1-1)")
+            };
+            if let Err(e) = f.find_links(a, b) {
+                bad_input!("--pull {p}: {e}");
+            }
+            Some(Pull {
+                fabric: f,
+                a: a.into(),
+                b: b.into(),
+                down_at,
+                up_at,
+            })
+        }
+    };
+    let scfg = config(c, &s, srv, c.loopback.then_some(cli));
+    let ccfg = config(c, &s, cli, Some(srv));
+    println!(
+        "mrc perf bench: {} → {}, {} QP(s) × {} bytes, writes of {} B, payload {} B/packet, EVs {:?}{}",
+        cli.ip(),
+        srv.ip(),
+        c.qps,
+        s.bytes,
+        s.write,
+        s.payload,
+        s.evs,
+        pull.as_ref().map_or(String::new(), |p| format!(
+            ", cable {}–{} down at {} s, up at {} s",
+            p.a, p.b, p.down_at, p.up_at
+        ))
+    );
+    let ((mrc_res, _), mdown, mup) = with_pull(pull.as_ref(), |go| {
+        let mut hook = |_t: Duration| go.store(true, Ordering::Relaxed);
+        (
+            perf::run_pair(&scfg, sns.as_deref(), &ccfg, cns.as_deref(), &mut hook),
+            (),
+        )
+    });
+    let (sr, cr) = mrc_res?;
+    println!("{}", line("mrc", &cr));
+    println!(
+        "      receiver: {:.3} Gbit/s, longest gap between data packets {:.2} ms, data per EV {:?}",
+        sr.gbps, sr.max_gap_ms, sr.data_per_ev
+    );
+    let mut out = json!({"from": from, "to": to, "mrc": {"client": report_json(&cr), "server": report_json(&sr)}});
+    if let Some(d) = mdown {
+        let retire = cr
+            .ev_changes
+            .iter()
+            .filter(|e| !e.good && e.t >= d)
+            .map(|e| e.t - d)
+            .next();
+        let resurrect = mup.and_then(|u| {
+            cr.ev_changes
+                .iter()
+                .filter(|e| e.good && e.t >= u)
+                .map(|e| e.t - u)
+                .next()
+        });
+        println!(
+            "      cable down at {d:.3} s, up at {}: first retirement {} after the pull, first resurrection {} after the repair",
+            mup.map_or_else(|| "never".into(), |u| format!("{u:.3} s")),
+            retire.map_or_else(|| "none".into(), |x| format!("{:.2} ms", x * 1e3)),
+            resurrect.map_or_else(|| "none".into(), |x| format!("{:.2} ms", x * 1e3)),
+        );
+        out["mrc"]["pull"] = json!({"down_at": d, "up_at": mup, "retire_ms": retire.map(|x| x * 1e3), "resurrect_ms": resurrect.map(|x| x * 1e3)});
+    }
+    if !no_tcp {
+        let mark = s.fabric.as_ref().map(|_| MARK_BASE + tcp_ev);
+        let tcfg = TcpConfig {
+            client_src: s.fabric.as_ref().map(|_| *cli.ip()),
+            server: SocketAddrV6::new(
+                if s.fabric.is_some() {
+                    *srv.ip()
+                } else {
+                    Ipv6Addr::LOCALHOST
+                },
+                PORT + 1,
+                0,
+                0,
+            ),
+            mark,
+            bytes: s.bytes,
+            seed: c.seed,
+            deadline: Duration::from_secs(c.deadline_s.min(20)),
+        };
+        let (tcp_res, tdown, tup) = with_pull(pull.as_ref(), |go| {
+            go.store(true, Ordering::Relaxed);
+            perf::run_tcp_pair(&tcfg, sns.as_deref(), cns.as_deref())
+        });
+        match tcp_res {
+            Ok((_, tc)) => {
+                println!("{}", line("tcp", &tc));
+                out["tcp"] = json!({"ev": tcp_ev, "result": report_json(&tc), "pulled_at": tdown, "restored_at": tup});
+                if cr.gbps > 0.0 && tc.gbps > 0.0 {
+                    println!("      MRC / TCP = {:.0}%", 100.0 * cr.gbps / tc.gbps);
+                }
+            }
+            Err(e) => {
+                println!(
+                    "tcp   FAILED (pinned to EV {tcp_ev}{}): {e}",
+                    tdown.map_or(String::new(), |d| format!(", cable pulled at {d:.3} s"))
+                );
+                out["tcp"] = json!({"ev": tcp_ev, "error": e.to_string(), "pulled_at": tdown, "restored_at": tup});
+            }
+        }
+    }
+    write_json(&c.json, &out)?;
+    if !(sr.verified && cr.verified) {
+        anyhow::bail!("MRC transfer did not verify");
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `mrc perf` end to end: loopback always; the namespace fabric when root (skipped with a
+//! printed reason otherwise).
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+use std::process::{Command, Output};
+
+fn mrc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mrc"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn perf_bench_loopback_and_fabric_with_json_and_bad_input() {
+    let dir = std::env::temp_dir().join(format!("mrc-perf-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("bench.json");
+    let js = json.to_str().unwrap();
+    let o = mrc(&[
+        "perf",
+        "bench",
+        "--loopback",
+        "--bytes",
+        "8MiB",
+        "--json",
+        js,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("verified"), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["mrc"]["client"]["verified"], true);
+    assert_eq!(v["mrc"]["server"]["bytes"], 8 << 20);
+    assert_eq!(v["tcp"]["result"]["verified"], true);
+
+    let o = mrc(&["perf", "bench", "--loopback", "--bytes", "lots"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--bytes"), "{}", text(&o));
+
+    if !mrc_net::sys::is_root() {
+        eprintln!("SKIPPED fabric part of the perf test: not root");
+        return;
+    }
+    let prefix = format!("tp{}", std::process::id());
+    struct Guard(String);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = mrc_net::fabric::down(&self.0);
+        }
+    }
+    let o = mrc(&["fabric", "up", "--prefix", &prefix]);
+    if !o.status.success() {
+        eprintln!("SKIPPED fabric part of the perf test: {}", text(&o));
+        return;
+    }
+    let _guard = Guard(prefix.clone());
+    let o = mrc(&[
+        "perf",
+        "bench",
+        "--prefix",
+        &prefix,
+        "--bytes",
+        "64MiB",
+        "--pull",
+        "p0-t0-0:u1,p0-t1-1",
+        "--down-at",
+        "0.02",
+        "--up-at",
+        "0.2",
+        "--json",
+        js,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    eprintln!("{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["mrc"]["client"]["verified"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
