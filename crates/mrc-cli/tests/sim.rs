@@ -190,3 +190,47 @@ fn cm_file_with_triggers_runs() {
     assert_eq!(v["runs"][0]["flows"]["count"], 240);
     assert_eq!(v["runs"][0]["data_intact"], true);
 }
+
+/// Acceptance: every MRC run of every shipped scenario keeps the data intact.
+#[test]
+fn shipped_scenarios_mrc_data_intact() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("bench-")
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 7, "{names:?}");
+    for p in names {
+        let j = tmp(&format!(
+            "{}.json",
+            p.file_stem().unwrap().to_string_lossy()
+        ));
+        let out = mrc(&[
+            "sim",
+            p.to_str().unwrap(),
+            "--transport",
+            "mrc",
+            "--json",
+            j.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json(&j);
+        for r in v["runs"].as_array().unwrap() {
+            assert_eq!(r["data_intact"], true, "{}: {r}", p.display());
+            assert_eq!(r["bytes_expected"], r["bytes_delivered"], "{}", p.display());
+        }
+    }
+}
