@@ -131,3 +131,65 @@ fn roce_with_pfc_pauses_instead_of_dropping() {
     assert_eq!(r.dropped, 0, "{r:?}");
     assert!(r.data_intact, "{r:?}");
 }
+
+#[test]
+fn mrc_survives_plane_down_and_black_hole() {
+    let mut s = spec(clos(), traffic::permutation(32, 1_000_000, 4));
+    s.failures = vec![
+        Failure {
+            target: Target::Plane { plane: 1 },
+            kind: FailureKind::Down,
+            at_ps: 10_000_000,
+            until_ps: Some(60_000_000),
+        },
+        Failure {
+            target: Target::Switch {
+                plane: 0,
+                tier: 1,
+                index: 0,
+            },
+            kind: FailureKind::BlackHole,
+            at_ps: 0,
+            until_ps: None,
+        },
+    ];
+    let r = run(s, LbMode::Adaptive);
+    assert!(r.data_intact, "{r:?}");
+    assert!(r.ev_retired > 0);
+}
+
+#[test]
+fn ecmp_baseline_reconverges_after_the_configured_delay() {
+    use mrc_sim::roce::{RoceFactory, RoceSettings};
+    // Single-plane Clos; a T0 uplink dies at 1 µs; routing reacts after 50 µs. RoCE with a
+    // short ACK timeout (4.096 µs × 2^4 ≈ 66 µs) recovers once routing avoids the link.
+    let fabric = FabricSpec::Clos(ClosParams::new(32, 1, 100, 800));
+    let mut s = spec(fabric, traffic::permutation(32, 200_000, 6));
+    s.net.reconvergence_ps = 50_000_000;
+    s.failures = (0..8)
+        .map(|t0| Failure {
+            target: Target::T0Uplink {
+                plane: 0,
+                t0,
+                uplink: 1,
+            },
+            kind: FailureKind::Down,
+            at_ps: 1_000_000,
+            until_ps: None,
+        })
+        .collect();
+    let f = RoceFactory(RoceSettings {
+        qps: 1,
+        dcqcn: true,
+        timeout: Some(4),
+    });
+    let mut sim = Sim::new(s, f).unwrap();
+    let r = sim.run(&mut |_| {});
+    assert!(r.data_intact, "{r:?}");
+    assert!(r.dropped > 0);
+    // Stalled flows finish after reconvergence, well before a second-scale timeout.
+    assert!(
+        r.fct_ps.max > 50_000_000 && r.fct_ps.max < 2_000_000_000,
+        "{r:?}"
+    );
+}
