@@ -197,6 +197,16 @@ struct EpInfo {
     timer: Option<Time>,
 }
 
+/// Conventional up/down routing of one switch in compact form: the NICs below it, its down
+/// ports with the NICs below each, and its up ports (all in port order).
+#[derive(Clone, Debug, Default)]
+struct EcmpInfo {
+    lo: u32,
+    hi: u32,
+    down: Vec<(u32, u32, u32)>,
+    up: Vec<u32>,
+}
+
 /// Progress of a running simulation (for progress bars).
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
@@ -246,6 +256,7 @@ pub struct Sim<F: TransportFactory> {
     node_routed_up: Vec<bool>,
     links: Vec<LinkState>,
     link_ports: Vec<[u32; 2]>,
+    ecmp: Vec<EcmpInfo>,
     kinds: [u64; 4],
     routed_down: u32,
     node_seed: Vec<u64>,
@@ -453,7 +464,33 @@ impl<F: TransportFactory> Sim<F> {
                 }
             }
         }
+        let ecmp: Vec<EcmpInfo> = (0..nodes as u32)
+            .map(|n| {
+                let me = topo.node(NodeId(n));
+                if !me.is_switch() {
+                    return EcmpInfo::default();
+                }
+                let tier = node_tier[n as usize];
+                let mut info = EcmpInfo {
+                    lo: me.down_range().start,
+                    hi: me.down_range().end,
+                    ..EcmpInfo::default()
+                };
+                for (p, l) in topo.ports(NodeId(n)).iter().enumerate() {
+                    let Some(l) = l else { continue };
+                    let peer = topo.link(*l).other(NodeId(n)).node;
+                    if node_tier[peer.0 as usize] < tier {
+                        let r = topo.node(peer).down_range();
+                        info.down.push((r.start, r.end, p as u32));
+                    } else {
+                        info.up.push(p as u32);
+                    }
+                }
+                info
+            })
+            .collect();
         let mut sim = Self {
+            ecmp,
             kinds: [0; 4],
             link_ports,
             factory,
@@ -958,7 +995,24 @@ impl<F: TransportFactory> Sim<F> {
     fn ecmp_port(&self, node: u32, dst: u32, hash: u64) -> Option<u32> {
         let topo = self.fabric.topo();
         if self.routed_down == 0 {
-            return topo.ecmp_select(NodeId(node), dst, hash);
+            // Same choice as `Topology::ecmp_select`, from compact per-switch lists.
+            let r = &self.ecmp[node as usize];
+            if r.lo <= dst && dst < r.hi {
+                let n = r.down.iter().filter(|d| d.0 <= dst && dst < d.1).count() as u64;
+                if n == 0 {
+                    return None;
+                }
+                return r
+                    .down
+                    .iter()
+                    .filter(|d| d.0 <= dst && dst < d.1)
+                    .nth((hash % n) as usize)
+                    .map(|d| d.2);
+            }
+            if r.up.is_empty() {
+                return None;
+            }
+            return Some(r.up[(hash % r.up.len() as u64) as usize]);
         }
         let base = self.port_base[node as usize];
         let ok = |p: &u32| {
