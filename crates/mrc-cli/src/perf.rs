@@ -552,9 +552,13 @@ fn bench(
             perf::run_tcp_pair(&tcfg, sns.as_deref(), cns.as_deref())
         });
         match tcp_res {
-            Ok((_, tc)) => {
+            Ok((ts, tc)) => {
                 println!("{}", line("tcp", &tc));
-                out["tcp"] = json!({"ev": tcp_ev, "result": report_json(&tc), "pulled_at": tdown, "restored_at": tup});
+                println!(
+                    "      receiver: longest gap between 1 MiB reads {:.2} ms",
+                    ts.max_gap_ms
+                );
+                out["tcp"] = json!({"ev": tcp_ev, "result": report_json(&tc), "receiver_max_gap_ms": ts.max_gap_ms, "pulled_at": tdown, "restored_at": tup});
                 if cr.gbps > 0.0 && tc.gbps > 0.0 {
                     println!("      MRC / TCP = {:.0}%", 100.0 * cr.gbps / tc.gbps);
                 }
