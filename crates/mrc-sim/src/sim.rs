@@ -199,12 +199,14 @@ struct EpInfo {
 
 /// Conventional up/down routing of one switch in compact form: the NICs below it, its down
 /// ports with the NICs below each, and its up ports (all in port order).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct EcmpInfo {
     lo: u32,
     hi: u32,
-    down: Vec<(u32, u32, u32)>,
-    up: Vec<u32>,
+    /// Range of `Sim::ecmp_down`: `(first NIC below, end, port)` per down port.
+    down: (u32, u32),
+    /// Range of `Sim::ecmp_up`: up ports.
+    up: (u32, u32),
 }
 
 /// Progress of a running simulation (for progress bars).
@@ -257,6 +259,8 @@ pub struct Sim<F: TransportFactory> {
     links: Vec<LinkState>,
     link_ports: Vec<[u32; 2]>,
     ecmp: Vec<EcmpInfo>,
+    ecmp_down: Vec<(u32, u32, u32)>,
+    ecmp_up: Vec<u32>,
     kinds: [u64; 4],
     routed_down: u32,
     node_seed: Vec<u64>,
@@ -464,6 +468,8 @@ impl<F: TransportFactory> Sim<F> {
                 }
             }
         }
+        let mut ecmp_down = Vec::new();
+        let mut ecmp_up = Vec::new();
         let ecmp: Vec<EcmpInfo> = (0..nodes as u32)
             .map(|n| {
                 let me = topo.node(NodeId(n));
@@ -471,26 +477,29 @@ impl<F: TransportFactory> Sim<F> {
                     return EcmpInfo::default();
                 }
                 let tier = node_tier[n as usize];
-                let mut info = EcmpInfo {
-                    lo: me.down_range().start,
-                    hi: me.down_range().end,
-                    ..EcmpInfo::default()
-                };
+                let (d0, u0) = (ecmp_down.len() as u32, ecmp_up.len() as u32);
                 for (p, l) in topo.ports(NodeId(n)).iter().enumerate() {
                     let Some(l) = l else { continue };
                     let peer = topo.link(*l).other(NodeId(n)).node;
                     if node_tier[peer.0 as usize] < tier {
                         let r = topo.node(peer).down_range();
-                        info.down.push((r.start, r.end, p as u32));
+                        ecmp_down.push((r.start, r.end, p as u32));
                     } else {
-                        info.up.push(p as u32);
+                        ecmp_up.push(p as u32);
                     }
                 }
-                info
+                EcmpInfo {
+                    lo: me.down_range().start,
+                    hi: me.down_range().end,
+                    down: (d0, ecmp_down.len() as u32),
+                    up: (u0, ecmp_up.len() as u32),
+                }
             })
             .collect();
         let mut sim = Self {
             ecmp,
+            ecmp_down,
+            ecmp_up,
             kinds: [0; 4],
             link_ports,
             factory,
@@ -996,23 +1005,24 @@ impl<F: TransportFactory> Sim<F> {
         let topo = self.fabric.topo();
         if self.routed_down == 0 {
             // Same choice as `Topology::ecmp_select`, from compact per-switch lists.
-            let r = &self.ecmp[node as usize];
+            let r = self.ecmp[node as usize];
             if r.lo <= dst && dst < r.hi {
-                let n = r.down.iter().filter(|d| d.0 <= dst && dst < d.1).count() as u64;
+                let down = &self.ecmp_down[r.down.0 as usize..r.down.1 as usize];
+                let n = down.iter().filter(|d| d.0 <= dst && dst < d.1).count() as u64;
                 if n == 0 {
                     return None;
                 }
-                return r
-                    .down
+                return down
                     .iter()
                     .filter(|d| d.0 <= dst && dst < d.1)
                     .nth((hash % n) as usize)
                     .map(|d| d.2);
             }
-            if r.up.is_empty() {
+            let up = &self.ecmp_up[r.up.0 as usize..r.up.1 as usize];
+            if up.is_empty() {
                 return None;
             }
-            return Some(r.up[(hash % r.up.len() as u64) as usize]);
+            return Some(up[(hash % up.len() as u64) as usize]);
         }
         let base = self.port_base[node as usize];
         let ok = |p: &u32| {
