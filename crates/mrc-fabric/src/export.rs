@@ -38,6 +38,10 @@ pub struct ExportFile {
     pub contents: String,
 }
 
+/// The device that anchors a switch's own uN route: one side of a veth pair that stays inside
+/// the switch's namespace, so pulling any cable leaves the route in place.
+pub const SID_DEV: &str = "sid0";
+
 /// The namespace (and FRR hostname) of a node.
 pub fn ns_name(clos: &Clos, node: NodeId) -> String {
     match clos.topology().node(node).kind {
@@ -176,7 +180,6 @@ fn iproute2(clos: &Clos, tables: &StaticTables, node: NodeId) -> String {
     } else {
         let _ = writeln!(s, "ip -n \"$NS\" addr add {}/128 dev lo", nic_addr(node.0));
     }
-    let mut any_port = None;
     for (port, link) in topo.ports(node).iter().enumerate() {
         if let Some(link) = link {
             let dev = port_name(clos, node, port as u32);
@@ -185,13 +188,22 @@ fn iproute2(clos: &Clos, tables: &StaticTables, node: NodeId) -> String {
                 "ip -n \"$NS\" addr add {}/64 dev {dev} nodad",
                 ends(clos, node, *link).0
             );
-            any_port.get_or_insert(dev);
         }
     }
-    let any_port = any_port.unwrap_or_else(|| "lo".into());
+    let entries = tables.table(node).entries();
+    if entries.iter().any(|&(_, action)| action == Action::End) {
+        let _ = writeln!(
+            s,
+            "# anchor for the own uSID's uN route: on a cable it would be flushed when that cable is\n\
+             # pulled, and on lo it becomes a reject route; this veth pair never leaves the namespace\n\
+             ip -n \"$NS\" link add name {SID_DEV} type veth peer name {SID_DEV}p\n\
+             ip -n \"$NS\" link set dev {SID_DEV} up\n\
+             ip -n \"$NS\" link set dev {SID_DEV}p up"
+        );
+    }
     let flavors = "flavors next-csid lblen 32 nflen 16";
     let route = "ip -n \"$NS\" -6 route add";
-    for (key, action) in tables.table(node).entries() {
+    for (key, action) in entries {
         let prefix = key_addr(key);
         let via = |port: u32| {
             let link = topo.port_link(node, port);
@@ -201,7 +213,7 @@ fn iproute2(clos: &Clos, tables: &StaticTables, node: NodeId) -> String {
         let _ = match action {
             Action::End => writeln!(
                 s,
-                "{route} {prefix}/48 encap seg6local action End {flavors} dev {any_port}"
+                "{route} {prefix}/48 encap seg6local action End {flavors} dev {SID_DEV}"
             ),
             Action::EndX(port) => {
                 let (peer, dev) = via(port);
@@ -349,7 +361,7 @@ mod tests {
         );
         let t0 = files.iter().find(|f| f.name == "p0-t0-1.sh").unwrap();
         let c = &t0.contents;
-        assert!(c.contains("route add fc00:0:801::/48 encap seg6local action End flavors next-csid lblen 32 nflen 16 dev d0"), "{c}");
+        assert!(c.contains("route add fc00:0:801::/48 encap seg6local action End flavors next-csid lblen 32 nflen 16 dev sid0"), "{c}");
         assert!(c.contains("route add fc00:0:1005::/48 via fd01:0:"), "{c}");
         assert!(c.contains(" dev u5\n"));
         assert!(c.contains("route add fc00:0:1807::/48 via fd01:0:"));

@@ -25,9 +25,6 @@ use crate::error::{NetError, Result};
 pub const MARK_BASE: u32 = 1000;
 /// Outer IPv6 header added by `encap seg6 mode encap.red` (one container, no SRH), §10.10.
 pub const ENCAP_OVERHEAD: u32 = 40;
-/// The device that anchors a switch's own uN route (one side of a veth pair kept inside the
-/// switch's namespace).
-pub const SID_DEV: &str = "sid0";
 /// Inner IPv6 + UDP headers.
 pub const IP_UDP_OVERHEAD: u32 = 48;
 
@@ -397,32 +394,13 @@ impl Fabric {
     fn node_batch(&self, node: NodeId, script: &NodeCmds) -> Vec<String> {
         let topo = self.clos.topology();
         let mut lines = Vec::new();
-        let is_switch = topo.node(node).is_switch();
-        if is_switch {
-            // The switch's own uN SID must not hang off a cable: the export binds it to the first
-            // port, and pulling that cable would flush it (and `dev lo` turns it into a reject
-            // route). A veth pair that never leaves the namespace anchors it instead.
-            lines.push(format!(
-                "link add name {SID_DEV} type veth peer name {SID_DEV}p"
-            ));
-            lines.push(format!("link set dev {SID_DEV} up"));
-            lines.push(format!("link set dev {SID_DEV}p up"));
-        }
         for (port, link) in topo.ports(node).iter().enumerate() {
             if link.is_some() {
                 let dev = export::port_name(&self.clos, node, port as u32);
                 lines.push(format!("link set dev {dev} mtu {} up", self.spec.mtu));
             }
         }
-        lines.extend(script.batch.iter().map(|l| {
-            match (
-                is_switch && l.contains(" action End flavors "),
-                l.rfind(" dev "),
-            ) {
-                (true, Some(i)) => format!("{} dev {SID_DEV}", &l[..i]),
-                _ => l.clone(),
-            }
-        }));
+        lines.extend(script.batch.iter().cloned());
         for link in topo.ports(node).iter().flatten() {
             let ends = self.link_ends(*link);
             let mine = usize::from(topo.link(*link).ends[0].node != node);
