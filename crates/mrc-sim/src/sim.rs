@@ -4,7 +4,7 @@
 //! byte-accounted data queue. A packet costs two events per hop: `TxDone` when its last bit
 //! leaves the port (the port starts the next packet) and `Arrive` one propagation delay later.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use mrc_fabric::{Action, Clos, Ev as FabricEv, FatTree, NodeId, NodeKind, StaticTables, Topology};
 use mrc_wire::mrc::{self, Body};
@@ -64,6 +64,10 @@ enum Ev {
 #[repr(align(64))]
 struct Pkt {
     carrier: Option<Carrier>,
+    /// Next packet in the same port FIFO (intrusive list), or `NONE`.
+    next: u32,
+    /// Arrival time at the far end while on the wire.
+    arrive_at: Time,
     dst_nic: u32,
     bytes: u32,
     hash: u64,
@@ -83,14 +87,57 @@ struct Meta {
     pair: u32,
 }
 
-/// An egress port. Field order is the memory layout: the first cache line holds what an
-/// arriving packet needs (wire FIFO, link, peer), the second what enqueueing needs.
+/// A FIFO of packets linked through [`Pkt::next`]: no buffer of its own, so a port's queues
+/// cost no extra cache misses.
+#[derive(Clone, Copy, Debug)]
+struct Fifo {
+    head: u32,
+    tail: u32,
+}
+
+impl Fifo {
+    const EMPTY: Self = Self {
+        head: NONE,
+        tail: NONE,
+    };
+
+    fn is_empty(&self) -> bool {
+        self.head == NONE
+    }
+
+    fn push(&mut self, pkts: &mut [Pkt], pk: u32) {
+        pkts[pk as usize].next = NONE;
+        if self.tail == NONE {
+            self.head = pk;
+        } else {
+            pkts[self.tail as usize].next = pk;
+        }
+        self.tail = pk;
+    }
+
+    fn pop(&mut self, pkts: &[Pkt]) -> Option<u32> {
+        if self.head == NONE {
+            return None;
+        }
+        let pk = self.head;
+        self.head = pkts[pk as usize].next;
+        if self.head == NONE {
+            self.tail = NONE;
+        }
+        Some(pk)
+    }
+}
+
+/// An egress port (two cache lines; queues are intrusive packet lists). Field order is the
+/// memory layout: the first line holds the FIFOs, link, peer and timing.
 #[derive(Debug)]
 #[repr(C, align(64))]
 struct Port {
     /// Packets on the wire, in arrival order (constant latency, so FIFO): only the head has an
     /// `Arrive` event in the queue, which keeps the heap small.
-    flight: VecDeque<(Time, u32)>,
+    flight: Fifo,
+    data: Fifo,
+    ctrl: Fifo,
     link: u32,
     peer: u32,
     rev: u32,
@@ -98,7 +145,6 @@ struct Port {
     /// The port serialises until this time.
     busy_until: Time,
     latency_ps: Time,
-    data: VecDeque<u32>,
     data_bytes: u64,
     ctrl_bytes: u64,
     gbps: u32,
@@ -107,7 +153,6 @@ struct Port {
     /// A `TxDone` event is pending (only scheduled when something waits, or at NICs).
     wake: bool,
     pause_sent: bool,
-    ctrl: VecDeque<u32>,
     tx_bytes: u64,
     tx_pkts: u64,
     busy_ps: Time,
@@ -371,8 +416,8 @@ impl<F: TransportFactory> Sim<F> {
                     link: link_id,
                     gbps,
                     latency_ps: lat,
-                    ctrl: VecDeque::new(),
-                    data: VecDeque::new(),
+                    ctrl: Fifo::EMPTY,
+                    data: Fifo::EMPTY,
                     ctrl_bytes: 0,
                     data_bytes: 0,
                     busy_until: 0,
@@ -384,7 +429,7 @@ impl<F: TransportFactory> Sim<F> {
                     busy_ps: 0,
                     ingress_bytes: 0,
                     pause_sent: false,
-                    flight: VecDeque::new(),
+                    flight: Fifo::EMPTY,
                 });
             }
         }
@@ -821,11 +866,11 @@ impl<F: TransportFactory> Sim<F> {
             }
             return;
         }
-        let pk = if let Some(p) = port.ctrl.pop_front() {
+        let pk = if let Some(p) = port.ctrl.pop(&self.pkts) {
             port.ctrl_bytes -= u64::from(self.pkts[p as usize].bytes);
             p
         } else if !port.paused
-            && let Some(p) = port.data.pop_front()
+            && let Some(p) = port.data.pop(&self.pkts)
         {
             port.data_bytes -= u64::from(self.pkts[p as usize].bytes);
             p
@@ -852,8 +897,9 @@ impl<F: TransportFactory> Sim<F> {
             port.wake = true;
             self.q.schedule(now + t, Ev::TxDone { port: g });
         }
-        port.flight.push_back((now + t + lat, pk));
-        if port.flight.len() == 1 {
+        self.pkts[pk as usize].arrive_at = now + t + lat;
+        port.flight.push(&mut self.pkts, pk);
+        if port.flight.head == pk {
             self.q.schedule(now + t + lat, Ev::Arrive { port: g });
         }
     }
@@ -889,41 +935,46 @@ impl<F: TransportFactory> Sim<F> {
     fn enqueue(&mut self, g: u32, pk: u32, in_port: u32) {
         let node = self.ports[g as usize].node;
         let sws = self.spec.net.switch;
-        let p = &mut self.pkts[pk as usize];
-        let ctrl = p.class == Class::Control || p.trim.is_some();
-        let port = &mut self.ports[g as usize];
-        if ctrl {
-            if port.ctrl_bytes + u64::from(p.bytes) > self.ctrl_limit {
+        let (to_nic, data_bytes, ctrl_bytes) = {
+            let p = &self.ports[g as usize];
+            (p.to_nic, p.data_bytes, p.ctrl_bytes)
+        };
+        let (is_ctrl, bytes) = {
+            let p = &self.pkts[pk as usize];
+            (
+                p.class == Class::Control || p.trim.is_some(),
+                u64::from(p.bytes),
+            )
+        };
+        let to_ctrl = if is_ctrl {
+            if ctrl_bytes + bytes > self.ctrl_limit {
                 self.drop_at(node, pk);
                 return;
             }
-            port.ctrl_bytes += u64::from(p.bytes);
-            port.ctrl.push_back(pk);
-        } else if port.data_bytes + u64::from(p.bytes) > self.qlimit {
-            if sws.trimming && p.bytes > sws.trim_bytes {
-                let removed = p.bytes - sws.trim_bytes;
-                p.bytes = sws.trim_bytes;
-                p.trim = Some(if port.to_nic {
-                    TrimKind::LastHop
-                } else {
-                    TrimKind::Fabric
-                });
-                let c = &mut self.sw[node as usize];
-                c.bytes_trimmed += u64::from(removed);
-                c.pkts_trimmed += 1;
-                if port.ctrl_bytes + u64::from(p.bytes) > self.ctrl_limit {
-                    self.drop_at(node, pk);
-                    return;
-                }
-                port.ctrl_bytes += u64::from(p.bytes);
-                port.ctrl.push_back(pk);
+            true
+        } else if data_bytes + bytes > self.qlimit {
+            if !(sws.trimming && bytes > u64::from(sws.trim_bytes)) {
+                self.drop_at(node, pk);
+                return;
+            }
+            let p = &mut self.pkts[pk as usize];
+            p.bytes = sws.trim_bytes;
+            p.trim = Some(if to_nic {
+                TrimKind::LastHop
             } else {
+                TrimKind::Fabric
+            });
+            let c = &mut self.sw[node as usize];
+            c.bytes_trimmed += bytes - u64::from(sws.trim_bytes);
+            c.pkts_trimmed += 1;
+            if ctrl_bytes + u64::from(sws.trim_bytes) > self.ctrl_limit {
                 self.drop_at(node, pk);
                 return;
             }
+            true
         } else {
-            if sws.ecn && !port.to_nic && !p.ecn {
-                let q = port.data_bytes;
+            if sws.ecn && !to_nic && !self.pkts[pk as usize].ecn {
+                let q = data_bytes;
                 let mark = if q >= self.kmax {
                     true
                 } else if q > self.kmin {
@@ -933,19 +984,26 @@ impl<F: TransportFactory> Sim<F> {
                     false
                 };
                 if mark {
-                    p.ecn = true;
+                    self.pkts[pk as usize].ecn = true;
                     self.sw[node as usize].pkts_marked += 1;
                 }
             }
-            port.data_bytes += u64::from(p.bytes);
-            port.data.push_back(pk);
+            false
+        };
+        let b = u64::from(self.pkts[pk as usize].bytes);
+        if to_ctrl {
+            self.ports[g as usize].ctrl_bytes += b;
+            self.ports[g as usize].ctrl.push(&mut self.pkts, pk);
+        } else {
+            self.ports[g as usize].data_bytes += b;
+            self.ports[g as usize].data.push(&mut self.pkts, pk);
             if let Some(pfc) = sws.pfc
                 && in_port != NONE
             {
-                p.in_port = in_port;
+                self.pkts[pk as usize].in_port = in_port;
                 let now = self.q.now();
                 let ip = &mut self.ports[in_port as usize];
-                ip.ingress_bytes += u64::from(p.bytes);
+                ip.ingress_bytes += b;
                 if !ip.pause_sent && ip.ingress_bytes >= pfc.xoff_bytes {
                     ip.pause_sent = true;
                     self.sw[node as usize].pfc_pauses += 1;
@@ -1243,6 +1301,8 @@ impl<F: TransportFactory> Sim<F> {
         let pk = self.alloc(
             Pkt {
                 carrier,
+                next: NONE,
+                arrive_at: 0,
                 dst_nic,
                 bytes,
                 hash,
@@ -1264,10 +1324,10 @@ impl<F: TransportFactory> Sim<F> {
         let port = &mut self.ports[g as usize];
         if tx.class == Class::Control {
             port.ctrl_bytes += u64::from(bytes);
-            port.ctrl.push_back(pk);
+            port.ctrl.push(&mut self.pkts, pk);
         } else {
             port.data_bytes += u64::from(bytes);
-            port.data.push_back(pk);
+            port.data.push(&mut self.pkts, pk);
         }
         self.start_tx(g);
     }
@@ -1515,7 +1575,13 @@ impl<F: TransportFactory> Sim<F> {
     fn flush_port(&mut self, g: u32) {
         let node = self.ports[g as usize].node;
         let port = &mut self.ports[g as usize];
-        let drained: Vec<u32> = port.ctrl.drain(..).chain(port.data.drain(..)).collect();
+        let mut drained = Vec::new();
+        while let Some(pk) = port.ctrl.pop(&self.pkts) {
+            drained.push(pk);
+        }
+        while let Some(pk) = port.data.pop(&self.pkts) {
+            drained.push(pk);
+        }
         port.ctrl_bytes = 0;
         port.data_bytes = 0;
         port.paused = false;
@@ -1585,9 +1651,11 @@ impl<F: TransportFactory> Sim<F> {
             match ev {
                 Ev::Arrive { port } => {
                     let p = &mut self.ports[port as usize];
-                    if let Some((_, pkt)) = p.flight.pop_front() {
-                        if let Some(&(next, _)) = p.flight.front() {
-                            self.q.schedule(next, Ev::Arrive { port });
+                    if let Some(pkt) = p.flight.pop(&self.pkts) {
+                        let next = p.flight.head;
+                        if next != NONE {
+                            let at = self.pkts[next as usize].arrive_at;
+                            self.q.schedule(at, Ev::Arrive { port });
                         }
                         self.arrive(pkt, port);
                     }
@@ -1805,7 +1873,7 @@ mod size_tests {
     fn hot_structs_stay_small() {
         // One cache line per packet on the per-hop path; three per port.
         assert_eq!(size_of::<super::Pkt>(), 64);
-        assert_eq!(size_of::<super::Port>(), 192);
+        assert_eq!(size_of::<super::Port>(), 128);
         assert!(size_of::<super::Ev>() <= 12);
     }
 }
