@@ -28,6 +28,8 @@ pub const SRV6_ENCAP_BYTES: u32 = 40;
 
 const NONE: u32 = u32::MAX;
 
+pub mod dag;
+
 /// Errors building a simulation.
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -57,6 +59,8 @@ enum Ev {
     Action { idx: u32 },
     Reroute { idx: u32 },
     Pfc { port: u32, pause: bool },
+    /// A timed op of a workload DAG (compute, scale-up transfer) finishes.
+    Op { op: u32 },
 }
 
 /// What every hop needs of a packet (one cache line).
@@ -328,6 +332,7 @@ pub struct Sim<F: TransportFactory> {
     resolved: Vec<Resolved>,
     acts: Vec<Act>,
     reroutes: Vec<(u32, bool)>,
+    dag: Option<Box<dag::DagState>>,
     // counters
     pkts_sent: u64,
     pkts_dropped_link: u64,
@@ -586,6 +591,7 @@ impl<F: TransportFactory> Sim<F> {
             resolved: Vec::new(),
             acts: Vec::new(),
             reroutes: Vec::new(),
+            dag: None,
             pkts_sent: 0,
             pkts_dropped_link: 0,
             misrouted: 0,
@@ -1371,6 +1377,9 @@ impl<F: TransportFactory> Sim<F> {
             if let Some(t) = self.spec.workload.flows[flow as usize].send_done_trigger {
                 self.activate(t);
             }
+            if self.dag.is_some() {
+                self.dag_flow_done(flow);
+            }
         }
     }
 
@@ -1638,7 +1647,7 @@ impl<F: TransportFactory> Sim<F> {
         let max = self.spec.max_time_ps;
         let mut next_progress = 0u64;
         while let Some(t) = self.q.peek_time() {
-            if t > max || (total > 0 && self.flows_done == total) {
+            if t > max || self.finished(total) {
                 break;
             }
             let Some((_, ev)) = self.q.pop() else { break };
@@ -1688,6 +1697,7 @@ impl<F: TransportFactory> Sim<F> {
                 Ev::FlowStart { flow } => self.start_flow(flow),
                 Ev::Action { idx } => self.apply(idx),
                 Ev::Reroute { idx } => self.reroute(idx),
+                Ev::Op { op } => self.dag_op_done(op),
                 Ev::Pfc { port, pause } => {
                     self.ports[port as usize].paused = pause;
                     if !pause {
@@ -1753,7 +1763,9 @@ impl<F: TransportFactory> Sim<F> {
                 _ => all_ok = false,
             }
         }
-        let end = if self.flows_done == self.flows.len() as u64 {
+        let end = if let Some(e) = self.dag_end() {
+            e
+        } else if self.dag.is_none() && self.flows_done == self.flows.len() as u64 {
             last_end
         } else {
             self.q.now()

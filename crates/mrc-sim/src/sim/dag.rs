@@ -14,9 +14,9 @@ use mrc_workload::Flow;
 use mrc_workload::dag::{Dag, OpId, OpKind, ScaleUp, Tracker};
 
 use super::{Ev, FlowState, NONE, Sim, SimError};
+use crate::config::RunSpec;
 use crate::endpoint::TransportFactory;
 use crate::kernel::{PS_PER_NS, Time};
-use crate::config::RunSpec;
 
 const UNSET: Time = Time::MAX;
 
@@ -233,7 +233,14 @@ impl<F: TransportFactory> Sim<F> {
         if !d.tracker.all_done() || d.failed.is_some() {
             return None;
         }
-        Some(d.finish.iter().filter(|&&t| t != UNSET).max().copied().unwrap_or(0))
+        Some(
+            d.finish
+                .iter()
+                .filter(|&&t| t != UNSET)
+                .max()
+                .copied()
+                .unwrap_or(0),
+        )
     }
 
     /// What happened to the DAG of a [`Sim::with_dag`] run (`None` for flow-list runs).
