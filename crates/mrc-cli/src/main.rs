@@ -11,6 +11,7 @@ mod input;
 mod plan;
 mod scenario;
 mod sim;
+mod workload_cfg;
 
 pub(crate) use input::BadInput;
 

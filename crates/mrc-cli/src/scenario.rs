@@ -224,6 +224,12 @@ enum WorkloadCfg {
         file: String,
     },
     Flows {},
+    /// A collective size sweep (`crate::workload_cfg`).
+    Collective(crate::workload_cfg::CollectiveCfg),
+    /// A training job (`crate::workload_cfg`).
+    Training(crate::workload_cfg::TrainingCfg),
+    /// A Chakra execution trace (`crate::workload_cfg`).
+    Chakra(crate::workload_cfg::ChakraCfg),
 }
 
 #[derive(Deserialize, Debug, Clone, Copy)]
@@ -335,6 +341,8 @@ pub(crate) struct Loaded {
     pub(crate) watch_flow: Option<usize>,
     /// Where each failure came from (for error messages): `failures[i]`.
     pub(crate) failure_fields: Vec<String>,
+    /// A DAG workload (collective, training, chakra) instead of the flow list.
+    pub(crate) dag: Option<crate::workload_cfg::Built>,
 }
 
 fn fabric_spec(f: FabricCfg) -> (FabricSpec, u32) {
@@ -498,7 +506,34 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             (cm.flows, cm.triggers)
         }
         WorkloadCfg::Flows {} => (Vec::new(), Vec::new()),
+        WorkloadCfg::Collective(_) | WorkloadCfg::Training(_) | WorkloadCfg::Chakra(_) => {
+            (Vec::new(), Vec::new())
+        }
     };
+    let dag = match &sc.workload {
+        WorkloadCfg::Collective(c) => {
+            Some(crate::workload_cfg::collective(c, nics, &file.to_string())?)
+        }
+        WorkloadCfg::Training(c) => Some(crate::workload_cfg::training(
+            c,
+            nics,
+            sc.seed,
+            path,
+            &file.to_string(),
+        )?),
+        WorkloadCfg::Chakra(c) => Some(crate::workload_cfg::chakra(
+            c,
+            nics,
+            path,
+            &file.to_string(),
+        )?),
+        _ => None,
+    };
+    if dag.is_some() && !sc.extra_flows.is_empty() {
+        bad_input!(
+            "{file}: field `extra_flows`: not supported with a collective, training or chakra workload"
+        );
+    }
     for (i, f) in sc.extra_flows.iter().enumerate() {
         flows.push(Flow::new(
             flows.len() as u64,
@@ -532,7 +567,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             flows.len()
         );
     }
-    if flows.is_empty() {
+    if flows.is_empty() && dag.is_none() {
         bad_input!("{file}: field `workload`: the workload has no flows");
     }
     // Failures.
@@ -648,6 +683,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         runs,
         watch_flow: sc.watch_flow,
         failure_fields,
+        dag,
     })
 }
 

@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use mrc_proto::LbMode;
 use mrc_sim::roce::{RoceFactory, RoceSettings};
+use mrc_sim::sim::dag::DagOutcome;
 use mrc_sim::transports::{MrcFactory, MrcSettings};
 use mrc_sim::{Progress, RunReport, RunSpec, Sim, SimError, TransportFactory, Workload};
 use serde_json::{Value, json};
 
 use crate::bad_input;
 use crate::scenario::{self, Loaded, Run, TransportName};
+use crate::workload_cfg;
 
 /// The embedded default scenario (a copy of `scenarios/default.toml`).
 const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
@@ -87,7 +89,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 }
 
 enum Outcome {
-    Done(Box<RunReport>),
+    /// The report, and what happened to a DAG workload.
+    Done(Box<RunReport>, Option<Box<DagOutcome>>),
 }
 
 fn spec(sc: &Loaded, r: &Run) -> RunSpec {
@@ -116,7 +119,7 @@ fn run_one(sc: &Loaded, r: &Run, path: &Path) -> Result<Outcome> {
                 active_per_plane: r.evs_per_plane,
                 ..MrcSettings::default()
             });
-            drive(s, f, sc, r, path).map(|rep| Outcome::Done(Box::new(rep)))
+            drive(s, f, sc, r, path).map(|(rep, o)| Outcome::Done(Box::new(rep), o))
         }
         TransportName::Roce => {
             let f = RoceFactory(RoceSettings {
@@ -124,7 +127,7 @@ fn run_one(sc: &Loaded, r: &Run, path: &Path) -> Result<Outcome> {
                 dcqcn: r.dcqcn,
                 timeout: r.roce_timeout,
             });
-            drive(s, f, sc, r, path).map(|rep| Outcome::Done(Box::new(rep)))
+            drive(s, f, sc, r, path).map(|(rep, o)| Outcome::Done(Box::new(rep), o))
         }
     }
 }
@@ -135,8 +138,12 @@ fn drive<F: TransportFactory>(
     sc: &Loaded,
     r: &Run,
     path: &Path,
-) -> Result<RunReport> {
-    let mut sim = match Sim::new(s, f) {
+) -> Result<(RunReport, Option<Box<DagOutcome>>)> {
+    let built = match &sc.dag {
+        Some(b) => Sim::with_dag(s, f, b.workload.clone()),
+        None => Sim::new(s, f),
+    };
+    let mut sim = match built {
         Ok(sim) => sim,
         Err(SimError::BadFailure { index, msg }) => {
             let field = sc
@@ -170,7 +177,7 @@ fn drive<F: TransportFactory>(
     if tty {
         eprint!("\r\x1b[2K");
     }
-    Ok(report)
+    Ok((report, sim.dag_outcome().map(Box::new)))
 }
 
 fn us(ps: u64) -> f64 {
@@ -218,7 +225,7 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
     let mut heads = Vec::new();
     for (r, out) in results {
         heads.push(r.label.clone());
-        let Outcome::Done(rep) = out;
+        let Outcome::Done(rep, _) = out;
         let vals: Vec<String> = {
             vec![
                 format!("{}/{}", rep.flows, rep.flows_total),
@@ -242,6 +249,9 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
         for (row, v) in rows.iter_mut().zip(vals) {
             row.1.push(v);
         }
+    }
+    if sc.dag.is_some() {
+        rows.retain(|r| !r.0.starts_with("FCT"));
     }
     if sc.watch_flow.is_none() {
         rows.retain(|r| !r.0.starts_with("watched"));
@@ -269,6 +279,16 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
         }
         let _ = writeln!(o);
     }
+    if let Some(b) = &sc.dag {
+        for (r, out) in results {
+            let Outcome::Done(rep, Some(d)) = out else {
+                continue;
+            };
+            let _ = writeln!(o);
+            let job = workload_cfg::job_summary(b, d, rep, &r.failures);
+            o.push_str(&workload_cfg::text(&r.label, b, d, job.as_ref()));
+        }
+    }
     o
 }
 
@@ -276,8 +296,8 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)]) -> Value {
     let runs: Vec<Value> = results
         .iter()
         .map(|(r, out)| {
-            let Outcome::Done(rep) = out;
-            json!({
+            let Outcome::Done(rep, dag) = out;
+            let mut v = json!({
                 "transport": r.transport.as_str(),
                 "label": r.label,
                 "sim_time_us": us(rep.sim_time_ps),
@@ -309,7 +329,14 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)]) -> Value {
                     "ev_retired": rep.ev_retired,
                     "ev_resurrected": rep.ev_resurrected,
                 },
-            })
+            });
+            if let (Some(b), Some(o)) = (&sc.dag, dag) {
+                v["collectives"] = workload_cfg::collectives_json(b, o);
+                if let Some(j) = workload_cfg::job_summary(b, o, rep, &r.failures) {
+                    v["job"] = workload_cfg::job_json(&j);
+                }
+            }
+            v
         })
         .collect();
     json!({ "scenario": sc.name, "seed": sc.seed, "runs": runs })
