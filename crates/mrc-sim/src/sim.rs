@@ -52,15 +52,32 @@ pub enum SimError {
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    Arrive { port: u32 },
-    TxDone { port: u32 },
-    Timer { ep: u32 },
-    FlowStart { flow: u32 },
-    Action { idx: u32 },
-    Reroute { idx: u32 },
-    Pfc { port: u32, pause: bool },
+    Arrive {
+        port: u32,
+    },
+    TxDone {
+        port: u32,
+    },
+    Timer {
+        ep: u32,
+    },
+    FlowStart {
+        flow: u32,
+    },
+    Action {
+        idx: u32,
+    },
+    Reroute {
+        idx: u32,
+    },
+    Pfc {
+        port: u32,
+        pause: bool,
+    },
     /// A timed op of a workload DAG (compute, scale-up transfer) finishes.
-    Op { op: u32 },
+    Op {
+        op: u32,
+    },
 }
 
 /// What every hop needs of a packet (one cache line).
@@ -244,6 +261,9 @@ struct EpInfo {
     pair: u32,
     requester: bool,
     timer: Option<Time>,
+    /// When `handle_timeout` last ran (a deadline still due right after it moves 1 ns on, so a
+    /// transport that does not advance its timer cannot stall simulated time).
+    fired_at: Time,
 }
 
 /// Conventional up/down routing of one switch in compact form: the NICs below it, its down
@@ -1351,8 +1371,12 @@ impl<F: TransportFactory> Sim<F> {
             }
         }
         if let Some(t) = self.eps[ep as usize].poll_timeout() {
-            let tp = t.saturating_mul(PS_PER_NS).max(self.q.now());
+            let now = self.q.now();
+            let mut tp = t.saturating_mul(PS_PER_NS).max(now);
             let info = &mut self.ep_info[ep as usize];
+            if tp == now && info.fired_at == now {
+                tp = now + PS_PER_NS;
+            }
             if info.timer.is_none_or(|a| tp < a) {
                 info.timer = Some(tp);
                 self.q.schedule(tp, Ev::Timer { ep });
@@ -1467,6 +1491,7 @@ impl<F: TransportFactory> Sim<F> {
                 pair,
                 requester: true,
                 timer: None,
+                fired_at: Time::MAX,
             });
             self.ep_info.push(EpInfo {
                 nic: spec.dst,
@@ -1474,6 +1499,7 @@ impl<F: TransportFactory> Sim<F> {
                 pair,
                 requester: false,
                 timer: None,
+                fired_at: Time::MAX,
             });
             self.nic_eps[spec.src as usize].push(src_ep);
             self.nic_eps[spec.dst as usize].push(src_ep + 1);
@@ -1688,6 +1714,7 @@ impl<F: TransportFactory> Sim<F> {
                             .is_some_and(|d| d <= now_ns)
                         {
                             self.eps[ep as usize].handle_timeout(now_ns);
+                            self.ep_info[ep as usize].fired_at = t;
                         }
                         self.after_ep(ep);
                         let nic = self.ep_info[ep as usize].nic;
