@@ -453,26 +453,30 @@ pub(crate) fn job_summary(
         .collect();
     let crashed = o.failed.is_some();
     let crash_at_ps = o.failed.map(|f| f.0);
-    // Baseline step: median of the steps no failure started in (else the fastest step).
+    // Baseline (failure-free) step: the fastest step that ended before the first failure
+    // started (else the fastest step).
     let step_of = |t_ns: u64| ends.iter().position(|&e| t_ns < e);
-    let hit: Vec<bool> = (0..step_ns.len())
-        .map(|k| {
-            failures.iter().any(|f| {
-                !matches!(f.kind, FailureKind::Lossy { .. }) && step_of(f.at_ps / 1000) == Some(k)
-            })
-        })
-        .collect();
-    let clean: Vec<u64> = step_ns
+    let first_fail_ns = failures
         .iter()
-        .zip(&hit)
-        .filter(|(_, h)| !**h)
+        .map(|f| f.at_ps / 1000)
+        .min()
+        .unwrap_or(u64::MAX);
+    let before: Vec<u64> = step_ns
+        .iter()
+        .zip(&ends)
+        .filter(|(_, e)| **e <= first_fail_ns)
         .map(|(s, _)| *s)
         .collect();
-    let base = if clean.is_empty() {
-        step_ns.iter().copied().min().unwrap_or(0)
-    } else {
-        percentiles(&clean).p50
-    };
+    let base = before
+        .iter()
+        .chain(if before.is_empty() {
+            step_ns.iter()
+        } else {
+            [].iter()
+        })
+        .copied()
+        .min()
+        .unwrap_or(0);
     let restart_ns = restart.detect_ns + restart.restart_ns + restart.reload_ns;
     let kept = if crashed {
         u64::from(completed) / checkpoint_interval_steps * checkpoint_interval_steps
@@ -662,15 +666,19 @@ pub(crate) fn text(label: &str, b: &Built, o: &DagOutcome, job: Option<&JobSumma
                     j.step_ns.iter().map(|&n| format!("{:.3}", ms(n))).collect();
                 let _ = writeln!(s, "#   step times (ms): {}", steps.join(" "));
                 for f in &j.failures {
+                    let what = f["what"].as_str().unwrap_or("");
+                    if f["step"].is_null() {
+                        let _ = writeln!(
+                            s,
+                            "#   failure {what} at {} µs: not reached (the job ended or crashed before)",
+                            f["at_us"]
+                        );
+                        continue;
+                    }
                     let _ = writeln!(
                         s,
-                        "#   failure {} at {} µs: step {}, stall {} µs, crashed {}, work lost {} µs",
-                        f["what"].as_str().unwrap_or(""),
-                        f["at_us"],
-                        f["step"],
-                        f["stall_us"],
-                        f["crashed"],
-                        f["work_lost_us"]
+                        "#   failure {what} at {} µs: step {}, stall {} µs, crashed {}, work lost {} µs",
+                        f["at_us"], f["step"], f["stall_us"], f["crashed"], f["work_lost_us"]
                     );
                 }
             }
