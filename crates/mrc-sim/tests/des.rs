@@ -178,3 +178,19 @@ fn failures_resolve_and_run() {
     let e = Sim::new(bad, WindowFactory::default()).err().unwrap();
     assert!(e.to_string().contains("failure 0"), "{e}");
 }
+
+#[test]
+fn below_full_size_clos_uses_ua_sids_and_delivers() {
+    // 16 NICs, radix 8: 4 T0 and 2 T1 per plane, two parallel links per T0–T1 pair, so paths
+    // carry adjacency (uA) SIDs through the static tables.
+    let fabric = FabricSpec::Clos(ClosParams::new(16, 2, 200, 800));
+    let s = spec(fabric, traffic::permutation(16, 200_000, 9));
+    let (r, _, queued, sw) = run(s, Routing::Srv6);
+    assert!(r.data_intact, "{r:?}");
+    for (c, q) in sw.iter().zip(&queued) {
+        assert_eq!(
+            c.bytes_in,
+            c.bytes_out + q + c.bytes_dropped + c.bytes_trimmed
+        );
+    }
+}
