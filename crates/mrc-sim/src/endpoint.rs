@@ -107,6 +107,10 @@ pub trait Endpoint {
     fn port_status(&mut self, now: Nanos, port: u8, up: bool);
     /// Counters.
     fn stats(&self) -> EndpointStats;
+    /// EVs of this QP in state `[GOOD, SKIP, ASSUMED_BAD]` (zeros without EVs).
+    fn ev_counts(&self) -> [u32; 3] {
+        [0; 3]
+    }
 }
 
 /// How switches forward a transport's packets.

@@ -119,4 +119,6 @@ pub struct RunReport {
     pub qp_errors: u64,
     /// Sum of all switch counters.
     pub switches: SwitchCounters,
+    /// Time series for plots (delivered bytes, EV states, links, failures).
+    pub timeline: crate::sim::record::Timeline,
 }

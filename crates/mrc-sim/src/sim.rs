@@ -29,6 +29,8 @@ pub const SRV6_ENCAP_BYTES: u32 = 40;
 const NONE: u32 = u32::MAX;
 
 pub mod dag;
+pub mod record;
+pub mod tap;
 
 /// Errors building a simulation.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -361,6 +363,10 @@ pub struct Sim<F: TransportFactory> {
     qp_errors: u64,
     nic_tx_payload: Vec<u64>,
     nic_rx_payload: Vec<u64>,
+    /// Time series for plots (`record`).
+    rec: record::Recorder,
+    /// Packet capture (`tap`), off unless set.
+    tap: Option<Box<tap::Tap>>,
 }
 
 fn ser_ps(bytes: u32, gbps: u32) -> Time {
@@ -619,12 +625,15 @@ impl<F: TransportFactory> Sim<F> {
             qp_errors: 0,
             nic_tx_payload: vec![0; nics as usize],
             nic_rx_payload: vec![0; nics as usize],
+            rec: record::Recorder::default(),
+            tap: None,
             ports,
             fabric,
             spec,
         };
         sim.setup_workload()?;
         sim.setup_failures()?;
+        sim.rec_init();
         Ok(sim)
     }
 
@@ -918,6 +927,9 @@ impl<F: TransportFactory> Sim<F> {
                 self.pfc_release(inp, bytes);
             }
         }
+        if self.tap.is_some() {
+            self.tap_tx(g, pk);
+        }
         let port = &mut self.ports[g as usize];
         if !port.wake && (node < self.nics || !(port.ctrl.is_empty() && port.data.is_empty())) {
             port.wake = true;
@@ -1202,6 +1214,9 @@ impl<F: TransportFactory> Sim<F> {
         let p = self.pkts[pk as usize];
         let m = self.meta[pk as usize];
         self.free.push(pk);
+        if self.tap.is_some() {
+            self.tap_rx(nic, &p, &m);
+        }
         if p.dst_nic != nic {
             self.misrouted += 1;
             return;
@@ -1242,6 +1257,7 @@ impl<F: TransportFactory> Sim<F> {
         }
         ps.chunks[w] |= 1 << b;
         ps.covered += u64::from(len);
+        self.rec.delivered += u64::from(len);
         if ps.covered == ps.bytes {
             let flow = ps.flow;
             self.recv_pair_done(flow);
@@ -1524,6 +1540,7 @@ impl<F: TransportFactory> Sim<F> {
 
     fn apply(&mut self, idx: u32) {
         let act = self.acts[idx as usize];
+        self.rec_mark(act.target, act.change);
         let r = self.resolved[act.target as usize].clone();
         let now = self.q.now();
         let delay = self.spec.net.reconvergence_ps;
@@ -1676,6 +1693,9 @@ impl<F: TransportFactory> Sim<F> {
             if t > max || self.finished(total) {
                 break;
             }
+            if t >= self.rec.next_ps {
+                self.rec_sample(t);
+            }
             let Some((_, ev)) = self.q.pop() else { break };
             self.kinds[match ev {
                 Ev::Arrive { .. } => 0,
@@ -1748,7 +1768,9 @@ impl<F: TransportFactory> Sim<F> {
             }
         }
         let wall_s = wall.elapsed().as_secs_f64();
-        self.report(wall_s)
+        let mut rep = self.report(wall_s);
+        rep.timeline = self.rec_timeline(rep.sim_time_ps);
+        rep
     }
 
     /// Events processed by kind: packet arrivals, port transmit-done, transport timers, other
@@ -1872,6 +1894,7 @@ impl<F: TransportFactory> Sim<F> {
             ev_resurrected: st.ev_resurrected,
             qp_errors: self.qp_errors,
             switches: sw,
+            timeline: Default::default(),
         }
     }
 

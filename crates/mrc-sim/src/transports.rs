@@ -56,7 +56,7 @@ impl<T: Transport> ProtoEndpoint<T> {
     }
 }
 
-impl<T: Transport> Endpoint for ProtoEndpoint<T> {
+impl<T: Transport + crate::sim::record::EvCounts> Endpoint for ProtoEndpoint<T> {
     fn handle_packet(&mut self, now: Nanos, pkt: &Incoming) {
         let rx = Received {
             repr: pkt.repr,
@@ -147,6 +147,10 @@ impl<T: Transport> Endpoint for ProtoEndpoint<T> {
     fn port_status(&mut self, now: Nanos, port: u8, up: bool) {
         self.conn
             .handle_port_status(Instant::from_nanos(now), port, up);
+    }
+
+    fn ev_counts(&self) -> [u32; 3] {
+        self.conn.ev_counts()
     }
 
     fn stats(&self) -> EndpointStats {
