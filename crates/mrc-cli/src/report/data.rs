@@ -1,0 +1,156 @@
+//! The `timeline` JSON of a run (what the report plots) and a JSON printer that keeps arrays
+//! of numbers on one line.
+
+use std::fmt::Write as _;
+
+use mrc_sim::{Failure, FailureKind, RunReport, Target};
+use serde_json::{Value, json};
+
+/// Most FCT points kept for the CDF (evenly spaced ranks, the maximum always included).
+const FCT_POINTS: usize = 4096;
+
+/// Human name of a failure's target.
+pub(crate) fn failure_what(f: &Failure) -> String {
+    let target = match f.target {
+        Target::T0Uplink { plane, t0, uplink } => {
+            format!("T0 {t0} uplink {uplink} (plane {plane})")
+        }
+        Target::Switch { plane, tier, index } => format!("T{tier} {index} (plane {plane})"),
+        Target::NicLane { nic, plane } => format!("NIC {nic} lane {plane}"),
+        Target::Plane { plane } => format!("plane {plane}"),
+    };
+    let kind = match f.kind {
+        FailureKind::Down => "",
+        FailureKind::BlackHole => " black hole",
+        FailureKind::Lossy { .. } => " lossy",
+        FailureKind::Flap { .. } => " flapping",
+    };
+    format!("{target}{kind}")
+}
+
+/// The `timeline` section of a run in `mrc sim --json` (integers only: deterministic).
+pub(crate) fn timeline_json(rep: &RunReport, failures: &[Failure]) -> Value {
+    let tl = &rep.timeline;
+    let bin_ps = tl.bin_ps.max(1);
+    let links: Vec<Value> = tl
+        .links
+        .iter()
+        .map(|g| {
+            json!({
+                "group": g.label(),
+                "from_tier": g.from_tier,
+                "to_tier": g.to_tier,
+                "plane": g.plane,
+                "ports": g.ports,
+                "gbps": g.gbps,
+                "util_permille": (0..tl.bins()).map(|b| g.util_permille(b, bin_ps)).collect::<Vec<_>>(),
+                "queue_max_bytes": g.queue_max_bytes,
+            })
+        })
+        .collect();
+    let marks: Vec<Value> = tl
+        .failures
+        .iter()
+        .map(|m| {
+            json!({
+                "at_ns": m.at_ps / 1000,
+                "failure": m.failure,
+                "change": m.change,
+                "what": failures.get(m.failure as usize).map(failure_what).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let mut fcts: Vec<u64> = rep.fcts_ps.iter().flatten().map(|p| p / 1000).collect();
+    fcts.sort_unstable();
+    let n = fcts.len();
+    let fct_ns: Vec<u64> = if n <= FCT_POINTS {
+        fcts
+    } else {
+        (1..=FCT_POINTS)
+            .map(|i| fcts[(i * n).div_ceil(FCT_POINTS) - 1])
+            .collect()
+    };
+    json!({
+        "bin_ns": bin_ps / 1000,
+        "delivered_bytes": tl.delivered_bytes,
+        "ev_states": {
+            "good": tl.ev_good,
+            "skip": tl.ev_skip,
+            "assumed_bad": tl.ev_assumed_bad,
+        },
+        "links": links,
+        "failures": marks,
+        "fct_ns": fct_ns,
+        "fct_finished": n,
+        "fct_unfinished": rep.fcts_ps.len() - n,
+    })
+}
+
+/// Pretty JSON like `serde_json::to_string_pretty`, but arrays of numbers, booleans and nulls
+/// stay on one line (timelines would otherwise take a line per bin).
+pub(crate) fn to_text(v: &Value) -> String {
+    let mut s = String::new();
+    write_value(&mut s, v, 0);
+    s.push('\n');
+    s
+}
+
+fn scalar(v: &Value) -> bool {
+    matches!(v, Value::Number(_) | Value::Bool(_) | Value::Null)
+}
+
+fn write_value(s: &mut String, v: &Value, indent: usize) {
+    let pad = |s: &mut String, n: usize| s.extend(std::iter::repeat_n(' ', n));
+    match v {
+        Value::Array(a) if a.is_empty() => s.push_str("[]"),
+        Value::Array(a) if a.iter().all(scalar) => {
+            s.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                let _ = write!(s, "{x}");
+            }
+            s.push(']');
+        }
+        Value::Array(a) => {
+            s.push_str("[\n");
+            for (i, x) in a.iter().enumerate() {
+                pad(s, indent + 2);
+                write_value(s, x, indent + 2);
+                s.push_str(if i + 1 < a.len() { ",\n" } else { "\n" });
+            }
+            pad(s, indent);
+            s.push(']');
+        }
+        Value::Object(o) if o.is_empty() => s.push_str("{}"),
+        Value::Object(o) => {
+            s.push_str("{\n");
+            for (i, (k, x)) in o.iter().enumerate() {
+                pad(s, indent + 2);
+                let _ = write!(s, "{}: ", Value::String(k.clone()));
+                write_value(s, x, indent + 2);
+                s.push_str(if i + 1 < o.len() { ",\n" } else { "\n" });
+            }
+            pad(s, indent);
+            s.push('}');
+        }
+        other => {
+            let _ = write!(s, "{other}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_arrays_round_trip() {
+        let v = json!({"a": [1, 2, 3], "b": {"c": [true, null], "d": "x\"y"}, "e": [{"f": []}]});
+        let t = to_text(&v);
+        assert!(t.contains("\"a\": [1, 2, 3]"), "{t}");
+        let back: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+        assert_eq!(back, v);
+    }
+}

@@ -1,0 +1,827 @@
+//! `mrc report` and `mrc sim --report`: one self-contained HTML file (inline CSS and SVG, no
+//! script, nothing fetched) rendered from the `mrc sim --json` results of one or more runs.
+//!
+//! Sections: the scenario echo, the side-by-side summary table, the FCT CDF, delivered
+//! throughput over time with failures marked, EV states over time, link utilisation by tier
+//! and plane (heatmap), queue depth by tier, and collective / step-time bars when the workload
+//! has them. Every plot has a "how to read this" line.
+
+pub(crate) mod data;
+mod plots;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::bad_input;
+use plots::{BarGroup, FctSeries, HeatRow, Mark, TimeSeries};
+
+/// Flags of `mrc report`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Results of `mrc sim --json FILE` (several files: their runs side by side).
+    #[arg(value_name = "RESULTS.json", required = true)]
+    inputs: Vec<PathBuf>,
+    /// Where to write the HTML report.
+    #[arg(long, value_name = "FILE.html")]
+    out: PathBuf,
+}
+
+/// One results file.
+pub(crate) struct Doc {
+    /// Where it came from (file name, or the scenario for `mrc sim --report`).
+    pub(crate) source: String,
+    /// The `mrc sim --json` value.
+    pub(crate) v: Value,
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let mut docs = Vec::new();
+    for p in &args.inputs {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| crate::BadInput(format!("{}: cannot read: {e}", p.display())))?;
+        let v: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => bad_input!(
+                "{}: not JSON ({e}); expected the output of `mrc sim --json`",
+                p.display()
+            ),
+        };
+        if v.get("runs")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+        {
+            bad_input!(
+                "{}: field `runs`: expected a non-empty array (the output of `mrc sim --json`)",
+                p.display()
+            );
+        }
+        docs.push(Doc {
+            source: p.display().to_string(),
+            v,
+        });
+    }
+    let html = render(&docs)?;
+    write_atomic(&args.out, html.as_bytes())?;
+    println!("report: {}", args.out.display());
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file next to `path` and renames it (nothing half-written).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+/// `DIR/.NAME.part`: where a file is written before it is renamed into place.
+pub(crate) fn tmp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.part"))
+}
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+struct RunV<'a> {
+    label: String,
+    v: &'a Value,
+}
+
+impl RunV<'_> {
+    fn tl(&self) -> Option<&Value> {
+        self.v.get("timeline").filter(|t| t.is_object())
+    }
+    fn num(&self, path: &[&str]) -> Option<f64> {
+        let mut v = self.v;
+        for k in path {
+            v = v.get(k)?;
+        }
+        v.as_f64()
+    }
+}
+
+fn arr_f64(v: Option<&Value>) -> Vec<f64> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0)).collect())
+        .unwrap_or_default()
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    match v {
+        None => "–".into(),
+        Some(x) if digits == 0 || x.fract() == 0.0 && x.abs() >= 1000.0 => {
+            let i = x.round() as i64;
+            // Thousands separators for readability.
+            let s = i.abs().to_string();
+            let mut o = String::new();
+            for (k, ch) in s.chars().enumerate() {
+                if k > 0 && (s.len() - k) % 3 == 0 {
+                    o.push('\u{202f}');
+                }
+                o.push(ch);
+            }
+            if i < 0 { format!("-{o}") } else { o }
+        }
+        Some(x) => format!("{x:.digits$}"),
+    }
+}
+
+const CSS: &str = r#"
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  margin: 0 auto; max-width: 1180px; padding: 12px 28px 60px; color: #1d1d1f; line-height: 1.45; font-size: 16px; }
+h1 { font-size: 28px; margin: 18px 0 4px; }
+h2 { font-size: 22px; margin: 34px 0 8px; border-bottom: 2px solid #e3e3e3; padding-bottom: 4px; }
+h3 { font-size: 17px; margin: 18px 0 4px; }
+.meta { color: #555; margin: 0 0 4px; }
+.claim { background: #f5f7fb; border-left: 4px solid #0072b2; padding: 8px 12px; margin: 8px 0; }
+table.summary { border-collapse: collapse; margin: 8px 0; font-size: 15px; }
+table.summary th, table.summary td { padding: 4px 12px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
+table.summary th:first-child, table.summary td:first-child { text-align: left; color: #333; }
+table.summary thead th { border-bottom: 2px solid #999; vertical-align: bottom; }
+td.bad { color: #c00; font-weight: 600; }
+figure { margin: 10px 0 22px; }
+figure svg { max-width: 100%; height: auto; display: block; border: 1px solid #eee; }
+figcaption.how { color: #444; font-size: 15px; margin-top: 6px; }
+figcaption.how b { color: #222; }
+.swatch { display: inline-block; width: 14px; height: 14px; border-radius: 3px; vertical-align: -2px; margin: 0 4px 0 12px; }
+pre { background: #f6f6f6; padding: 10px; overflow-x: auto; font-size: 13px; }
+details { margin: 6px 0; }
+nav a { margin-right: 14px; }
+"#;
+
+/// Renders the report of one or more results files.
+pub(crate) fn render(docs: &[Doc]) -> Result<String> {
+    let many = docs.len() > 1;
+    let mut runs: Vec<RunV<'_>> = Vec::new();
+    for d in docs {
+        let scen = d.v.get("scenario").and_then(Value::as_str).unwrap_or("?");
+        for r in
+            d.v.get("runs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        {
+            let label = r
+                .get("label")
+                .or_else(|| r.get("transport"))
+                .and_then(Value::as_str)
+                .unwrap_or("run");
+            runs.push(RunV {
+                label: if many {
+                    format!("{scen}: {label}")
+                } else {
+                    label.to_string()
+                },
+                v: r,
+            });
+        }
+    }
+    let title = docs
+        .iter()
+        .map(|d| d.v.get("scenario").and_then(Value::as_str).unwrap_or("?"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let mut h = String::with_capacity(1 << 20);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>MRC simulation: {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
+        esc(&title)
+    );
+    let _ = writeln!(h, "<h1>MRC simulation report: {}</h1>", esc(&title));
+    h.push_str(
+        "<nav><a href=\"#scenario\">Scenario</a><a href=\"#summary\">Summary</a>\
+         <a href=\"#fct\">FCT</a><a href=\"#throughput\">Throughput</a><a href=\"#ev\">EV states</a>\
+         <a href=\"#links\">Links</a><a href=\"#queues\">Queues</a><a href=\"#workload\">Workload</a></nav>\n",
+    );
+    scenario_section(&mut h, docs);
+    summary_section(&mut h, &runs);
+    let sections: [fn(&mut String, &[RunV<'_>]) -> Result<(), String>; 6] = [
+        fct_section,
+        throughput_section,
+        ev_section,
+        links_section,
+        queue_section,
+        workload_section,
+    ];
+    for f in sections {
+        f(&mut h, &runs).map_err(anyhow::Error::msg)?;
+    }
+    h.push_str("</body>\n</html>\n");
+    Ok(h)
+}
+
+fn scenario_section(h: &mut String, docs: &[Doc]) {
+    h.push_str("<section id=\"scenario\">\n<h2>Scenario</h2>\n");
+    for d in docs {
+        let s = |k: &str| d.v.get(k).and_then(Value::as_str).unwrap_or("");
+        let _ = writeln!(
+            h,
+            "<h3>{}</h3>\n<p class=\"meta\">seed {} · results from {}</p>",
+            esc(s("scenario")),
+            d.v.get("seed")
+                .map_or_else(String::new, ToString::to_string),
+            esc(&d.source)
+        );
+        if !s("description").is_empty() {
+            let _ = writeln!(h, "<p>{}</p>", esc(s("description")));
+        }
+        if !s("claim").is_empty() {
+            let _ = writeln!(
+                h,
+                "<p class=\"claim\"><b>Claim:</b> {}</p>",
+                esc(s("claim"))
+            );
+        }
+        if let Some(f) = d.v.get("scenario_file") {
+            let path = f.get("path").and_then(Value::as_str).unwrap_or("");
+            let text = f.get("text").and_then(Value::as_str).unwrap_or("");
+            let _ = writeln!(
+                h,
+                "<details><summary>Scenario file <code>{}</code></summary><pre>{}</pre></details>",
+                esc(path),
+                esc(text)
+            );
+        }
+    }
+    h.push_str("</section>\n");
+}
+
+type Row = (&'static str, fn(&RunV<'_>) -> Option<String>);
+
+fn summary_section(h: &mut String, runs: &[RunV<'_>]) {
+    let rows: [Row; 18] = [
+        ("transport", |r| {
+            r.v.get("transport")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }),
+        ("flows done", |r| {
+            Some(format!(
+                "{} / {}",
+                fmt(r.num(&["flows", "count"]), 0),
+                fmt(r.num(&["flows", "total"]), 0)
+            ))
+        }),
+        ("FCT p50 (µs)", |r| {
+            Some(fmt(r.num(&["flows", "fct_us", "p50"]), 1))
+        }),
+        ("FCT p99 (µs)", |r| {
+            Some(fmt(r.num(&["flows", "fct_us", "p99"]), 1))
+        }),
+        ("FCT max (µs)", |r| {
+            Some(fmt(r.num(&["flows", "fct_us", "max"]), 1))
+        }),
+        ("watched flow FCT (µs)", |r| {
+            r.num(&["watched_flow_fct_us"]).map(|v| fmt(Some(v), 1))
+        }),
+        ("goodput fraction", |r| {
+            Some(fmt(r.num(&["goodput_fraction"]), 3))
+        }),
+        ("data intact", |r| {
+            r.v.get("data_intact")
+                .and_then(Value::as_bool)
+                .map(|b| if b { "yes" } else { "NO" }.to_string())
+        }),
+        ("packets sent", |r| {
+            Some(fmt(r.num(&["packets", "sent"]), 0))
+        }),
+        ("retransmitted", |r| {
+            Some(fmt(r.num(&["packets", "retransmitted"]), 0))
+        }),
+        ("trimmed", |r| Some(fmt(r.num(&["packets", "trimmed"]), 0))),
+        ("dropped", |r| Some(fmt(r.num(&["packets", "dropped"]), 0))),
+        ("ECN-marked", |r| {
+            Some(fmt(r.num(&["packets", "ecn_marked"]), 0))
+        }),
+        ("EVs retired / resurrected", |r| {
+            Some(format!(
+                "{} / {}",
+                fmt(r.num(&["paths", "ev_retired"]), 0),
+                fmt(r.num(&["paths", "ev_resurrected"]), 0)
+            ))
+        }),
+        ("step time p50 (µs)", |r| {
+            r.num(&["job", "step_time_us", "p50"])
+                .map(|v| fmt(Some(v), 1))
+        }),
+        ("step time p99 (µs)", |r| {
+            r.num(&["job", "step_time_us", "p99"])
+                .map(|v| fmt(Some(v), 1))
+        }),
+        ("job crashed", |r| {
+            r.v.get("job")
+                .and_then(|j| j.get("crashed"))
+                .and_then(Value::as_bool)
+                .map(|b| if b { "YES" } else { "no" }.to_string())
+        }),
+        ("simulated time (µs)", |r| {
+            Some(fmt(r.num(&["sim_time_us"]), 1))
+        }),
+    ];
+    h.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n<table class=\"summary\">\n<thead><tr><th></th>");
+    for (i, r) in runs.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<th><span class=\"swatch\" style=\"background:{}\"></span>{}</th>",
+            plots::css_color(i),
+            esc(&r.label)
+        );
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (name, f) in rows {
+        let vals: Vec<Option<String>> = runs.iter().map(f).collect();
+        if vals.iter().all(Option::is_none) {
+            continue;
+        }
+        let _ = write!(h, "<tr><td>{}</td>", esc(name));
+        for v in vals {
+            let v = v.unwrap_or_else(|| "–".into());
+            let class = if v == "NO" || v == "YES" {
+                " class=\"bad\""
+            } else {
+                ""
+            };
+            let _ = write!(h, "<td{class}>{}</td>", esc(&v));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn figure(h: &mut String, title: &str, svg: &str, how: &str) {
+    let _ = write!(
+        h,
+        "<figure>\n<h3 class=\"plot-title\">{}</h3>\n{svg}\n<figcaption class=\"how\"><b>How to read this:</b> {how}</figcaption>\n</figure>\n",
+        esc(title)
+    );
+}
+
+fn section_head(h: &mut String, id: &str, title: &str) {
+    let _ = writeln!(h, "<section id=\"{id}\">\n<h2>{}</h2>", esc(title));
+}
+
+fn fct_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
+    let series: Vec<FctSeries> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let tl = r.tl()?;
+            let fct: Vec<u64> = tl
+                .get("fct_ns")?
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_u64)
+                .collect();
+            let unfinished = tl
+                .get("fct_unfinished")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let label = if unfinished > 0 {
+                format!("{} ({unfinished} unfinished)", r.label)
+            } else {
+                r.label.clone()
+            };
+            (!fct.is_empty()).then_some(FctSeries {
+                label,
+                color: i,
+                fct_ns: fct,
+            })
+        })
+        .collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    section_head(h, "fct", "Flow completion times");
+    let svg = plots::fct_cdf(&series)?;
+    figure(
+        h,
+        "FCT CDF per transport (log-scale tail)",
+        &svg,
+        "each line is one transport; a point (x, y) says that a fraction y of the flows finished \
+         within x µs. The vertical axis is stretched towards the tail (90 %, 99 %, 99.9 %): the \
+         further left a line stays at the top, the shorter the tail. Lines that shoot right at \
+         the top are the flows that waited for a timeout or for routing to reconverge.",
+    );
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+fn marks_of(r: &RunV<'_>) -> Vec<Mark> {
+    r.tl()
+        .and_then(|t| t.get("failures"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|m| Mark {
+                    at_ns: m.get("at_ns").and_then(Value::as_f64).unwrap_or(0.0),
+                    text: format!(
+                        "{} {}",
+                        m.get("what").and_then(Value::as_str).unwrap_or("failure"),
+                        m.get("change").and_then(Value::as_str).unwrap_or("")
+                    ),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Failure marks with the text kept on the first few only (flaps would pile up labels).
+fn thin_marks(mut m: Vec<Mark>) -> Vec<Mark> {
+    for (i, x) in m.iter_mut().enumerate() {
+        if i >= 4 {
+            x.text.clear();
+        }
+    }
+    m
+}
+
+fn bin_ns(tl: &Value) -> f64 {
+    tl.get("bin_ns")
+        .and_then(Value::as_f64)
+        .unwrap_or(1000.0)
+        .max(1.0)
+}
+
+fn end_ns(r: &RunV<'_>, tl: &Value) -> f64 {
+    let bins = arr_f64(tl.get("delivered_bytes")).len() as f64;
+    let sim = r.num(&["sim_time_us"]).unwrap_or(0.0) * 1e3;
+    sim.max(1.0).min(bins * bin_ns(tl)).max(bin_ns(tl))
+}
+
+/// Step points (start and end of each bin) of a per-bin series.
+fn steps(vals: &[f64], bin: f64) -> Vec<(f64, f64)> {
+    let mut p = Vec::with_capacity(vals.len() * 2);
+    for (i, &v) in vals.iter().enumerate() {
+        p.push((i as f64 * bin, v));
+        p.push(((i + 1) as f64 * bin, v));
+    }
+    p
+}
+
+fn throughput_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
+    if runs.iter().all(|r| r.tl().is_none()) {
+        return Ok(());
+    }
+    section_head(h, "throughput", "Delivered throughput over time");
+    for (i, r) in runs.iter().enumerate() {
+        let Some(tl) = r.tl() else { continue };
+        let bin = bin_ns(tl);
+        let gbps: Vec<f64> = arr_f64(tl.get("delivered_bytes"))
+            .iter()
+            .map(|b| b * 8.0 / bin)
+            .collect();
+        let svg = plots::time_chart(
+            &format!("{}: delivered Gb/s", r.label),
+            "delivered (Gb/s)",
+            &[TimeSeries {
+                label: r.label.clone(),
+                color: plots::color(i),
+                points: steps(&gbps, bin),
+            }],
+            &thin_marks(marks_of(r)),
+            end_ns(r, tl),
+            false,
+        )?;
+        figure(
+            h,
+            &format!("Delivered throughput: {}", r.label),
+            &svg,
+            &format!(
+                "payload that arrived intact (each byte counted once), summed over all NICs, per \
+                 {} bin. Red vertical lines are failure events (what failed, and how). A dip \
+                 after a red line that recovers within microseconds is the transport routing \
+                 around the failure; a long flat stretch is flows stalled.",
+                bin_label(bin)
+            ),
+        );
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+fn bin_label(bin_ns: f64) -> String {
+    if bin_ns >= 1e6 {
+        format!("{} ms", plots::format_num(bin_ns / 1e6))
+    } else {
+        format!("{} µs", plots::format_num(bin_ns / 1e3))
+    }
+}
+
+fn ev_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
+    let with_ev: Vec<(usize, &RunV<'_>)> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.tl()
+                .and_then(|t| t.get("ev_states"))
+                .is_some_and(|e| arr_f64(e.get("good")).iter().any(|&v| v > 0.0))
+        })
+        .collect();
+    if with_ev.is_empty() {
+        return Ok(());
+    }
+    section_head(h, "ev", "EV states over time");
+    for (_, r) in with_ev {
+        let Some(tl) = r.tl() else { continue };
+        let Some(ev) = tl.get("ev_states") else {
+            continue;
+        };
+        let bin = bin_ns(tl);
+        let mk = |k: &str, label: &str, c: plotters::style::RGBColor| TimeSeries {
+            label: label.to_string(),
+            color: c,
+            points: steps(&arr_f64(ev.get(k)), bin),
+        };
+        let svg = plots::time_chart(
+            &format!("{}: EVs by state", r.label),
+            "EVs (log scale)",
+            &[
+                mk("good", "GOOD", plotters::style::RGBColor(0, 140, 90)),
+                mk("skip", "SKIP", plotters::style::RGBColor(230, 140, 0)),
+                mk(
+                    "assumed_bad",
+                    "ASSUMED_BAD",
+                    plotters::style::RGBColor(200, 0, 0),
+                ),
+            ],
+            &thin_marks(marks_of(r)),
+            end_ns(r, tl),
+            true,
+        )?;
+        figure(
+            h,
+            &format!("EV states: {}", r.label),
+            &svg,
+            "entropy values (paths) of the QPs still running, counted by state at the end of \
+             each time bin (log scale). GOOD paths carry new data; SKIP paths are passed over once \
+             after an ECN echo or a trim (congestion steering); ASSUMED_BAD paths were retired \
+             after an unexplained loss and are only probed until they come back. GOOD falls as \
+             flows finish; a step up in ASSUMED_BAD right after a red failure line is the \
+             transport retiring the paths through the failed part.",
+        );
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+/// Link groups of a timeline: (label with plane, per-bin values from `key`).
+fn link_rows(tl: &Value, key: &str) -> Vec<(String, Vec<f64>, u64)> {
+    let links = tl.get("links").and_then(Value::as_array);
+    let planes = links
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g.get("plane").and_then(Value::as_u64))
+        .max()
+        .unwrap_or(0);
+    links
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            let name = g.get("group").and_then(Value::as_str).unwrap_or("?");
+            let plane = g.get("plane").and_then(Value::as_u64).unwrap_or(0);
+            let label = if planes > 0 {
+                format!("{name} p{plane}")
+            } else {
+                name.to_string()
+            };
+            (label, arr_f64(g.get(key)), plane)
+        })
+        .collect()
+}
+
+/// Merges columns so there are at most `max` (means).
+fn shrink(v: &[f64], max: usize) -> (Vec<f64>, usize) {
+    let k = v.len().div_ceil(max.max(1)).max(1);
+    (
+        v.chunks(k)
+            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+            .collect(),
+        k,
+    )
+}
+
+fn links_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
+    if runs.iter().all(|r| r.tl().is_none()) {
+        return Ok(());
+    }
+    section_head(h, "links", "Link utilisation by tier and plane");
+    for r in runs {
+        let Some(tl) = r.tl() else { continue };
+        let rows = link_rows(tl, "util_permille");
+        if rows.is_empty() {
+            continue;
+        }
+        let mut k = 1;
+        let heat: Vec<HeatRow> = rows
+            .into_iter()
+            .map(|(label, v, _)| {
+                let (cells, kk) = shrink(&v, 128);
+                k = kk;
+                HeatRow {
+                    label,
+                    cells: cells.iter().map(|c| c / 1000.0).collect(),
+                }
+            })
+            .collect();
+        let col = bin_ns(tl) * k as f64;
+        let svg = plots::heatmap(
+            &format!("{}: utilisation per hop and plane", r.label),
+            &heat,
+            col,
+            &marks_of(r),
+        )?;
+        figure(
+            h,
+            &format!("Link utilisation: {}", r.label),
+            &svg,
+            &format!(
+                "one row per hop direction and plane (NIC→T0 = NIC uplinks, T0→T1 = T0 uplinks, \
+                 T1→T0 and T0→NIC = the way down; p = plane), one column per {} of simulated \
+                 time; the colour is the share of the row's total link capacity in use (white = \
+                 idle, dark purple = full). Even colour across the planes of a hop means the \
+                 load is spread; a dark row beside pale ones is a hot spot. Red lines mark \
+                 failures.",
+                bin_label(col)
+            ),
+        );
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+fn queue_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
+    if runs.iter().all(|r| r.tl().is_none()) {
+        return Ok(());
+    }
+    section_head(h, "queues", "Queue depth by tier");
+    for r in runs {
+        let Some(tl) = r.tl() else { continue };
+        let bin = bin_ns(tl);
+        // One line per hop direction: the largest queue over its planes.
+        let mut by_hop: Vec<(String, Vec<f64>)> = Vec::new();
+        for g in tl
+            .get("links")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = g
+                .get("group")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            let v = arr_f64(g.get("queue_max_bytes"));
+            match by_hop.iter_mut().find(|e| e.0 == name) {
+                Some(e) => {
+                    for (a, b) in e.1.iter_mut().zip(&v) {
+                        *a = a.max(*b);
+                    }
+                }
+                None => by_hop.push((name, v)),
+            }
+        }
+        if by_hop.is_empty() {
+            continue;
+        }
+        let series: Vec<TimeSeries> = by_hop
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, v))| TimeSeries {
+                label: name,
+                color: plots::color(i),
+                points: steps(&v.iter().map(|b| b / 1024.0).collect::<Vec<_>>(), bin),
+            })
+            .collect();
+        let svg = plots::time_chart(
+            &format!("{}: largest egress queue per hop", r.label),
+            "queue (KiB)",
+            &series,
+            &thin_marks(marks_of(r)),
+            end_ns(r, tl),
+            false,
+        )?;
+        figure(
+            h,
+            &format!("Queue depth: {}", r.label),
+            &svg,
+            "the deepest egress queue (data and control bytes) among the ports of each hop \
+             direction, sampled at the end of each time bin, over all planes. Queues at T0→NIC \
+             are incast at the receiver; queues at T0→T1 or T1→T0 are collisions inside the \
+             fabric, which spraying over many paths should keep short.",
+        );
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+fn workload_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
+    let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
+    // Collectives: completion time per collective and run.
+    let mut names: Vec<String> = Vec::new();
+    for r in runs {
+        for c in
+            r.v.get("collectives")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        {
+            let n = c
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            if !names.contains(&n) && names.len() < 40 {
+                names.push(n);
+            }
+        }
+    }
+    let steps_max = runs
+        .iter()
+        .map(|r| arr_f64(r.v.get("job").and_then(|j| j.get("step_times_us"))).len())
+        .max()
+        .unwrap_or(0);
+    if names.is_empty() && steps_max == 0 {
+        return Ok(());
+    }
+    section_head(h, "workload", "Collectives and training steps");
+    if !names.is_empty() {
+        let groups: Vec<BarGroup> = names
+            .iter()
+            .map(|n| BarGroup {
+                name: n.clone(),
+                values: runs
+                    .iter()
+                    .map(|r| {
+                        r.v.get("collectives")
+                            .and_then(Value::as_array)
+                            .and_then(|a| {
+                                a.iter().find(|c| {
+                                    c.get("name").and_then(Value::as_str) == Some(n.as_str())
+                                })
+                            })
+                            .and_then(|c| c.get("completion_us"))
+                            .and_then(Value::as_f64)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let svg = plots::bars(
+            "Collective completion time",
+            "completion (µs)",
+            &groups,
+            &labels,
+        )?;
+        figure(
+            h,
+            "Collective completion time per transport",
+            &svg,
+            "one group of bars per collective, one bar per transport; shorter is better. A \
+             missing bar is a collective that never finished.",
+        );
+    }
+    if steps_max > 0 {
+        let n = steps_max.min(60);
+        let groups: Vec<BarGroup> = (0..n)
+            .map(|s| BarGroup {
+                name: format!("{}", s + 1),
+                values: runs
+                    .iter()
+                    .map(|r| {
+                        arr_f64(r.v.get("job").and_then(|j| j.get("step_times_us")))
+                            .get(s)
+                            .copied()
+                    })
+                    .collect(),
+            })
+            .collect();
+        let svg = plots::bars("Training step time", "step time (µs)", &groups, &labels)?;
+        figure(
+            h,
+            "Training step time per transport",
+            &svg,
+            "one group per training step (x = step number), one bar per transport; a synchronous \
+             job is as slow as its slowest transfer, so a tall bar is a step that waited on a \
+             tail or a failure. Missing bars are steps that never ran (the job crashed or hung).",
+        );
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
