@@ -31,9 +31,14 @@ pub(crate) struct Args {
     /// Seed (overrides the scenario's `seed`).
     #[arg(long)]
     seed: Option<u64>,
-    /// Write the results as JSON to FILE (design.md §4 shape).
+    /// Write the results as JSON to FILE (design.md §4 shape). The same scenario and seed give
+    /// byte-identical JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also put wall-clock figures (`wall_s`, `events_per_s`) into the JSON; they differ from
+    /// run to run, so the file is then no longer byte-identical.
+    #[arg(long, requires = "json")]
+    timing: bool,
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
@@ -80,7 +85,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     }
     print!("{}", summary(&sc, &results));
     if let Some(j) = &args.json {
-        let v = to_json(&sc, &results);
+        let v = to_json(&sc, &results, args.timing);
         let mut s = serde_json::to_string_pretty(&v)?;
         s.push('\n');
         std::fs::write(j, s).with_context(|| format!("writing {}", j.display()))?;
@@ -292,7 +297,7 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
     o
 }
 
-fn to_json(sc: &Loaded, results: &[(Run, Outcome)]) -> Value {
+fn to_json(sc: &Loaded, results: &[(Run, Outcome)], timing: bool) -> Value {
     let runs: Vec<Value> = results
         .iter()
         .map(|(r, out)| {
@@ -301,9 +306,7 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)]) -> Value {
                 "transport": r.transport.as_str(),
                 "label": r.label,
                 "sim_time_us": us(rep.sim_time_ps),
-                "wall_s": round(rep.wall_s, 3),
                 "events": rep.events,
-                "events_per_s": round(rep.events as f64 / rep.wall_s.max(1e-9), 0),
                 "flows": {
                     "count": rep.flows,
                     "total": rep.flows_total,
@@ -330,6 +333,10 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)]) -> Value {
                     "ev_resurrected": rep.ev_resurrected,
                 },
             });
+            if timing {
+                v["wall_s"] = json!(round(rep.wall_s, 3));
+                v["events_per_s"] = json!(round(rep.events as f64 / rep.wall_s.max(1e-9), 0));
+            }
             if let (Some(b), Some(o)) = (&sc.dag, dag) {
                 v["collectives"] = workload_cfg::collectives_json(b, o);
                 if let Some(j) = workload_cfg::job_summary(b, o, rep, &r.failures) {
