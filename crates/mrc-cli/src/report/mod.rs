@@ -98,6 +98,9 @@ fn esc(s: &str) -> String {
     o
 }
 
+/// Renders one section of the report.
+type Section = fn(&mut String, &[RunV<'_>]) -> Result<(), String>;
+
 struct RunV<'a> {
     label: String,
     v: &'a Value,
@@ -131,7 +134,7 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
             let s = i.abs().to_string();
             let mut o = String::new();
             for (k, ch) in s.chars().enumerate() {
-                if k > 0 && (s.len() - k) % 3 == 0 {
+                if k > 0 && (s.len() - k).is_multiple_of(3) {
                     o.push('\u{202f}');
                 }
                 o.push(ch);
@@ -213,7 +216,7 @@ pub(crate) fn render(docs: &[Doc]) -> Result<String> {
     );
     scenario_section(&mut h, docs);
     summary_section(&mut h, &runs);
-    let sections: [fn(&mut String, &[RunV<'_>]) -> Result<(), String>; 6] = [
+    let sections: [Section; 6] = [
         fct_section,
         throughput_section,
         ev_section,

@@ -121,7 +121,7 @@ pub(crate) fn fct_cdf(series: &[FctSeries]) -> Res<String> {
         let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(48)
-            .y_label_area_size(80)
+            .y_label_area_size(90)
             .build_cartesian_2d((lo..hi).log_scale(), 0f64..ymax)
             .map_err(err)?;
         chart
@@ -131,8 +131,8 @@ pub(crate) fn fct_cdf(series: &[FctSeries]) -> Res<String> {
             .y_labels(ymax as usize * 2 + 1)
             .y_label_formatter(&|y| nines_label(*y))
             .x_label_formatter(&|x| format_num(*x))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
+            .label_style((FONT, 19))
+            .axis_desc_style((FONT, 20))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(err)?;
@@ -159,7 +159,7 @@ pub(crate) fn fct_cdf(series: &[FctSeries]) -> Res<String> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 15))
+            .label_font((FONT, 19))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.3))
             .draw()
@@ -218,14 +218,14 @@ pub(crate) fn time_chart(
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(0f64, f64::max);
     svg(300, |root| {
-        let root = root.titled(title, (FONT, 18)).map_err(err)?;
+        let root = root.titled(title, (FONT, 22)).map_err(err)?;
         let xdesc = format!("simulated time ({})", unit.name);
         if log_y {
             let top = (ymax * 2.0).max(10.0);
             let mut chart = ChartBuilder::on(&root)
                 .margin(10)
                 .x_label_area_size(44)
-                .y_label_area_size(80)
+                .y_label_area_size(90)
                 .build_cartesian_2d(0f64..xmax, (0.8f64..top).log_scale())
                 .map_err(err)?;
             chart
@@ -234,8 +234,8 @@ pub(crate) fn time_chart(
                 .y_desc(y_desc)
                 .x_label_formatter(&|x| format_num(*x))
                 .y_label_formatter(&|y| format_num(*y))
-                .label_style((FONT, 14))
-                .axis_desc_style((FONT, 15))
+                .label_style((FONT, 18))
+                .axis_desc_style((FONT, 19))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
                 .map_err(err)?;
@@ -262,7 +262,7 @@ pub(crate) fn time_chart(
                     .draw_series([Text::new(
                         format!(" {}", m.text),
                         (x, top / 1.6),
-                        (FONT, 13).into_font().color(&FAILURE),
+                        (FONT, 17).into_font().color(&FAILURE),
                     )])
                     .map_err(err)?;
             }
@@ -272,7 +272,7 @@ pub(crate) fn time_chart(
             let mut chart = ChartBuilder::on(&root)
                 .margin(10)
                 .x_label_area_size(44)
-                .y_label_area_size(80)
+                .y_label_area_size(90)
                 .build_cartesian_2d(0f64..xmax, 0f64..top)
                 .map_err(err)?;
             chart
@@ -281,8 +281,8 @@ pub(crate) fn time_chart(
                 .y_desc(y_desc)
                 .x_label_formatter(&|x| format_num(*x))
                 .y_label_formatter(&|y| format_num(*y))
-                .label_style((FONT, 14))
-                .axis_desc_style((FONT, 15))
+                .label_style((FONT, 18))
+                .axis_desc_style((FONT, 19))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
                 .map_err(err)?;
@@ -309,7 +309,7 @@ pub(crate) fn time_chart(
                     .draw_series([Text::new(
                         format!(" {}", m.text),
                         (x, top * 0.97),
-                        (FONT, 13).into_font().color(&FAILURE),
+                        (FONT, 17).into_font().color(&FAILURE),
                     )])
                     .map_err(err)?;
             }
@@ -327,7 +327,7 @@ where
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 14))
+        .label_font((FONT, 18))
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.3))
         .draw()
@@ -370,15 +370,15 @@ pub(crate) fn heatmap(title: &str, rows: &[HeatRow], col_ns: f64, marks: &[Mark]
     let unit = time_unit(end_ns);
     let xmax = end_ns / unit.ns;
     let n = rows.len().max(1);
-    let row_px = if n > 24 { 15 } else { 22 };
+    let row_px = if n > 24 { 19 } else { 28 };
     let height = (n as u32) * row_px + 120;
     svg(height, |root| {
-        let root = root.titled(title, (FONT, 18)).map_err(err)?;
+        let root = root.titled(title, (FONT, 22)).map_err(err)?;
         let (main, bar) = root.split_horizontally(WIDTH - 110);
         let mut chart = ChartBuilder::on(&main)
             .margin(10)
             .x_label_area_size(44)
-            .y_label_area_size(110)
+            .y_label_area_size(130)
             .build_cartesian_2d(0f64..xmax, -0.5f64..(n as f64 - 0.5))
             .map_err(err)?;
         let labels: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
@@ -396,8 +396,8 @@ pub(crate) fn heatmap(title: &str, rows: &[HeatRow], col_ns: f64, marks: &[Mark]
                 labels.get(n - 1 - r as usize).cloned().unwrap_or_default()
             })
             .x_label_formatter(&|x| format_num(*x))
-            .label_style((FONT, if n > 24 { 11 } else { 13 }))
-            .axis_desc_style((FONT, 15))
+            .label_style((FONT, if n > 24 { 15 } else { 17 }))
+            .axis_desc_style((FONT, 19))
             .draw()
             .map_err(err)?;
         let w = col_ns / unit.ns;
@@ -432,7 +432,7 @@ pub(crate) fn heatmap(title: &str, rows: &[HeatRow], col_ns: f64, marks: &[Mark]
             .disable_x_axis()
             .y_labels(6)
             .y_label_formatter(&|y| format!("{y:.0} %"))
-            .label_style((FONT, 13))
+            .label_style((FONT, 17))
             .draw()
             .map_err(err)?;
         cb.draw_series((0..50).map(|k| {
@@ -463,12 +463,12 @@ pub(crate) fn bars(title: &str, y_desc: &str, groups: &[BarGroup], runs: &[Strin
         .max(1e-3)
         * 1.15;
     svg(380, |root| {
-        let root = root.titled(title, (FONT, 18)).map_err(err)?;
+        let root = root.titled(title, (FONT, 22)).map_err(err)?;
         let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
             .x_label_area_size(60)
-            .y_label_area_size(80)
+            .y_label_area_size(90)
             .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..ymax)
             .map_err(err)?;
         chart
@@ -484,8 +484,8 @@ pub(crate) fn bars(title: &str, y_desc: &str, groups: &[BarGroup], runs: &[Strin
             })
             .y_desc(y_desc)
             .y_label_formatter(&|y| format_num(*y))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 15))
+            .label_style((FONT, 17))
+            .axis_desc_style((FONT, 19))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(err)?;
