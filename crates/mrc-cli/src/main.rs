@@ -11,6 +11,8 @@ mod input;
 mod plan;
 mod scenario;
 mod sim;
+#[cfg(feature = "train")]
+mod train;
 mod workload_cfg;
 
 pub(crate) use input::BadInput;
@@ -35,6 +37,9 @@ enum Command {
     Fabric(fabric::Args),
     /// Real transport throughput over UDP/IPv6 (iperf-like), verified; TCP baseline side by side.
     Perf(perf::Args),
+    /// Tiny data-parallel training over the real transport; cable pulls; TCP side by side.
+    #[cfg(feature = "train")]
+    Train(train::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +51,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(&args),
         Command::Fabric(args) => fabric::run(&args),
         Command::Perf(args) => perf::run(&args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => train::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
