@@ -26,6 +26,9 @@ const CTRL_QUEUE_CAP: usize = 4096;
 /// A SACK triggered by PSN p reports p − 63 … p; a packet further than this below the newest
 /// trigger would go unreported until the cumulative ack passes it, so it gets its own SACK.
 const SACK_COVER: i32 = 48;
+/// Bound of suspected (out-of-order-lost, not yet judged) transmissions; beyond it a new
+/// out-of-order loss retires its EV at once (the behaviour without the late/lost distinction).
+const SUSPECT_CAP: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -136,6 +139,26 @@ struct PortStatusTx {
     next_at: Instant,
 }
 
+/// A transmission declared lost by the out-of-order rule and already retransmitted, whose EV
+/// is not judged yet: it may only be late (queued on a congested path). See [`Connection`]'s
+/// "late or lost" rule in the crate docs.
+#[derive(Debug, Clone, Copy)]
+struct Suspect {
+    psn: Psn,
+    ev: u32,
+    plane: u8,
+    sent_at: Instant,
+    /// The suspected copy was itself a retransmission (higher-priority class).
+    rtx: bool,
+    /// Retire the EV if nothing cleared it by then (the per-packet timer of that copy).
+    deadline: Instant,
+    /// Proven late, not lost: the copy arrived.
+    cleared: bool,
+    /// Proven lost: a later packet of the same class or lower priority on the same EV arrived
+    /// while this PSN was still unacknowledged (one path, FIFO).
+    overtaken: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LossCause {
     Ooo,
@@ -186,6 +209,7 @@ pub struct Connection {
     last_spurious: Instant,
     peer_mpr: Option<u8>,
     probe_id: u16,
+    suspects: VecDeque<Suspect>,
     // responder
     rcv_cack: Psn,
     rcv_high: Psn,
@@ -257,6 +281,7 @@ impl Connection {
             last_spurious: Instant::ZERO,
             peer_mpr: None,
             probe_id: 0,
+            suspects: VecDeque::with_capacity(SUSPECT_CAP),
             rcv_cack: psn0.sub(1),
             rcv_high: psn0.sub(1),
             rcv_bits: RingBits::new(64),
@@ -1097,12 +1122,18 @@ impl Connection {
                 self.stats.spurious_retransmits += 1;
                 self.reo_mult = (self.reo_mult * 2).min(16);
                 self.last_spurious = now;
+                self.clear_suspects(p);
+            }
+            if !self.suspects.is_empty() {
+                self.suspect_evidence(&r);
             }
             self.inflight.clear(p.value());
             self.inflight_bytes = self.inflight_bytes.saturating_sub(u64::from(r.len));
             self.high_acked_tx_seq = self.high_acked_tx_seq.max(r.tx_seq);
             u64::from(r.len)
         } else if self.rtx.get(p.value()) {
+            // Acked before its retransmission left: the suspected copy arrived.
+            self.clear_suspects(p);
             self.rtx.clear(p.value());
             self.rtx_count = self.rtx_count.saturating_sub(1);
             u64::from(r.len)
@@ -1166,6 +1197,15 @@ impl Connection {
                 PathMark::None => {}
             }
         }
+        if !s.pr && !self.suspects.is_empty() {
+            // The trigger of a SACK arrived on the echoed EV: a suspected copy of that PSN on
+            // that EV was late, not lost (gap-filling and duplicate arrivals are SACKed at once).
+            for x in self.suspects.iter_mut() {
+                if x.psn == ack && x.ev == s.entropy {
+                    x.cleared = true;
+                }
+            }
+        }
         let mut newly = 0u64;
         if adv > 0 {
             for _ in 0..adv {
@@ -1207,6 +1247,7 @@ impl Connection {
             }
         }
         self.detect_ooo_loss(now);
+        self.judge_suspects(now);
         let sample = AckSample {
             newly_acked: newly,
             rtt,
@@ -1217,7 +1258,10 @@ impl Connection {
         self.cc.on_ack(now, &sample);
         self.complete_wrs();
         if self.outstanding_psns() == 0 {
-            self.disarm(Timer::PktRto);
+            match self.suspects.iter().map(|x| x.deadline).min() {
+                Some(t) => self.arm(Timer::PktRto, t),
+                None => self.disarm(Timer::PktRto),
+            }
             self.disarm(Timer::QpRto);
         }
     }
@@ -1279,12 +1323,95 @@ impl Connection {
             LossCause::Timeout => self.stats.losses_timeout += 1,
         }
         self.cc.on_loss(now, bytes, self.inflight_bytes);
-        if self.masked_planes() & (1 << r.plane) == 0 {
+        if self.masked_planes() & (1 << r.plane) != 0 {
+            return;
+        }
+        if cause == LossCause::Ooo && self.suspects.len() < SUSPECT_CAP {
+            // Retransmitted already; the EV is judged once the copy proves late or lost.
+            self.suspects.push_back(Suspect {
+                psn: p,
+                ev: r.ev,
+                plane: r.plane,
+                sent_at: r.sent_at,
+                rtx: r.tx_count >= 2,
+                deadline: r.deadline,
+                cleared: false,
+                overtaken: false,
+            });
+            if self.timer(Timer::PktRto).is_none_or(|t| t > r.deadline) {
+                self.arm(Timer::PktRto, r.deadline);
+            }
+        } else {
             self.retire_ev(now, r.ev);
         }
     }
 
+    fn clear_suspects(&mut self, p: Psn) {
+        for x in self.suspects.iter_mut() {
+            if x.psn == p {
+                x.cleared = true;
+            }
+        }
+    }
+
+    /// `r` (a transmission on one EV) was acked: a suspect sent earlier on the same EV, whose
+    /// PSN is still unacked, was overtaken on its own path, so it was dropped, not delayed.
+    /// A retransmission may overtake data (higher-priority class), so it only counts against
+    /// a suspect of the same class.
+    fn suspect_evidence(&mut self, r: &SendRecord) {
+        let later_rtx = r.tx_count >= 2;
+        for i in 0..self.suspects.len() {
+            let Some(x) = self.suspects.get(i).copied() else {
+                break;
+            };
+            if x.cleared || x.overtaken || x.ev != r.ev || x.sent_at >= r.sent_at {
+                continue;
+            }
+            if later_rtx && !x.rtx {
+                continue;
+            }
+            let unacked = self.inflight.get(x.psn.value()) || self.rtx.get(x.psn.value());
+            if unacked
+                && x.psn != r.psn
+                && let Some(y) = self.suspects.get_mut(i)
+            {
+                y.overtaken = true;
+            }
+        }
+    }
+
+    /// Judges the suspects: cleared ones are dropped; an EV is retired when one of its
+    /// suspects was overtaken on its own path, when it holds two uncleared suspects, or when a
+    /// suspect's per-packet timer passed without a sign that the copy arrived.
+    fn judge_suspects(&mut self, now: Instant) {
+        if self.suspects.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while let Some(x) = self.suspects.get(i).copied() {
+            if x.cleared {
+                self.suspects.remove(i);
+                continue;
+            }
+            let twice = self
+                .suspects
+                .iter()
+                .skip(i + 1)
+                .any(|y| y.ev == x.ev && !y.cleared);
+            if x.overtaken || twice || x.deadline <= now {
+                self.suspects.retain(|y| y.ev != x.ev);
+                if self.masked_planes() & (1 << x.plane) == 0 {
+                    self.retire_ev(now, x.ev);
+                }
+                i = 0;
+                continue;
+            }
+            i += 1;
+        }
+    }
+
     fn retire_ev(&mut self, now: Instant, ev: u32) {
+        self.suspects.retain(|x| x.ev != ev);
         match self.ev.loss(ev, now) {
             LossOutcome::Retired {
                 plane_exhausted, ..
@@ -1485,6 +1612,10 @@ impl Connection {
                 next = Some(next.map_or(dl, |n| n.min(dl)));
             }
             off += k + 1;
+        }
+        self.judge_suspects(now);
+        for x in &self.suspects {
+            next = Some(next.map_or(x.deadline, |n| n.min(x.deadline)));
         }
         match next {
             Some(t) => self.arm(Timer::PktRto, t),

@@ -37,9 +37,23 @@
 //! - **RTT** comes from the sender's per-PSN send times (no TSETH is emitted); NSCC counts
 //!   newly acked bytes from its own send records, not from `rcvd_bytes` (which is still sent,
 //!   in 256-byte units).
-//! - **Unexplained loss** (out-of-order threshold in send order, or the per-packet timer
-//!   clamp(3·SRTT, 2·base RTT, QP timeout)) retires the EV at once and also declares lost
-//!   every other packet in flight on that EV.
+//! - **Unexplained loss** retires the EV and also declares lost every other packet in flight
+//!   on it. A per-packet timer expiry (clamp(3·SRTT, 2·base RTT, QP timeout)) is one at once.
+//! - **Late or lost** [O] (§6.3, §13 items 5 and 18: congestion alone must not retire paths).
+//!   The out-of-order rule below only *retransmits* early; the EV of the overdue copy becomes
+//!   a *suspect* and is judged on per-EV evidence. It is cleared (late, not lost) when the
+//!   copy proves it arrived: a SACK triggered by that PSN echoes that EV (gap-filling and
+//!   duplicate arrivals are SACKed at once), or the PSN is acked before its retransmission
+//!   left or sooner than the minimum RTT after it. The EV is retired when (a) a later
+//!   transmission on the same EV, of the same or a lower-priority class, is acked while the
+//!   PSN is still unacked (one SRv6 path is FIFO: it was dropped, not delayed); (b) the EV
+//!   holds two uncleared suspects (a black hole loses everything sent on it); or (c) the
+//!   suspect's own per-packet timer passes unanswered. Why: in the packet simulator a QP's
+//!   packets queue very differently per path (≤ 1 BDP per hop), so reordering far beyond
+//!   the 0.5·cwnd threshold is normal; retiring on it cost 95–301 EVs per failure-free
+//!   256/512-NIC permutation (none after), while a black-holed EV is still retired within
+//!   2.8 SRTT (rule (b)) in `tests/path_failure.rs`. At most 256 suspects are held; beyond
+//!   that an out-of-order loss retires its EV at once.
 //! - **QP timer**: no progress for T = 1.024 µs·2^timeout → retransmit everything in flight;
 //!   `linear_cnt` retries at T, then `exp_cnt` at T·2^k (cap 2^24·1.024 µs; 25 = forever),
 //!   then ERROR.
