@@ -4,11 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod capture;
 mod decode;
 mod fabric;
-mod perf;
 mod input;
+mod perf;
 mod plan;
+mod report;
 mod scenario;
 mod sim;
 #[cfg(feature = "train")]
@@ -33,6 +35,9 @@ enum Command {
     Decode(decode::Args),
     /// Simulate MRC, RoCE and oblivious spraying at packet level on the same fabric.
     Sim(sim::Args),
+    /// Render saved `mrc sim --json` results as a self-contained HTML report (several files:
+    /// side by side).
+    Report(report::Args),
     /// Linux namespace fabric with kernel SRv6: up, down, status, link down|up (needs root).
     Fabric(fabric::Args),
     /// Real transport throughput over UDP/IPv6 (iperf-like), verified; TCP baseline side by side.
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Decode(args) => decode::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Fabric(args) => fabric::run(&args),
         Command::Perf(args) => perf::run(&args),
         #[cfg(feature = "train")]

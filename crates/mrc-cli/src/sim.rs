@@ -35,6 +35,21 @@ pub(crate) struct Args {
     /// byte-identical JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML report (summary, FCT CDF, throughput, EV states, link
+    /// utilisation, queues; inline SVG, nothing fetched) to FILE.html.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+    /// Write the packets seen at the --pcap-filter point as pcap (simulated time, real bytes:
+    /// SRv6, UDP, MRC headers; trimmed packets cut short). With several runs each gets its own
+    /// file: FILE with the run label added (trace-mrc.pcap). Read with tshark / Wireshark and
+    /// tools/wireshark/mrc.lua.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Where --pcap captures: nic:N (what NIC N sends and receives; the default is nic:0),
+    /// flow:N (what reaches the two ends of flow N), link:A-B (both directions of a cable; A, B
+    /// = nicN or [pP.]tT.I, switch I of tier T in plane P, e.g. link:nic0-p1.t0.0).
+    #[arg(long, value_name = "FILTER")]
+    pcap_filter: Option<String>,
     /// Also put wall-clock figures (`wall_s`, `events_per_s`) into the JSON; they differ from
     /// run to run, so the file is then no longer byte-identical.
     #[arg(long, requires = "json")]
@@ -78,17 +93,49 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             path.display()
         );
     }
+    let mut cap =
+        crate::capture::Capture::from_flags(args.pcap.as_deref(), args.pcap_filter.as_deref())?;
+    if let Some(c) = &mut cap {
+        c.per_run = runs.len() > 1;
+    }
     let mut results: Vec<(Run, Outcome)> = Vec::new();
+    let mut pcaps: Vec<crate::capture::Pending> = Vec::new();
     for r in runs {
-        let out = run_one(&sc, &r, &path)?;
-        results.push((r, out));
+        match run_one(&sc, &r, &path, cap.as_ref()) {
+            Ok((out, p)) => {
+                pcaps.extend(p);
+                results.push((r, out));
+            }
+            Err(e) => {
+                pcaps.iter().for_each(crate::capture::Pending::discard);
+                return Err(e);
+            }
+        }
+    }
+    for p in &pcaps {
+        p.commit()?;
+        println!("pcap: {} packets -> {}", p.packets, p.path.display());
     }
     print!("{}", summary(&sc, &results));
-    if let Some(j) = &args.json {
-        let v = to_json(&sc, &results, args.timing);
-        let mut s = serde_json::to_string_pretty(&v)?;
-        s.push('\n');
-        std::fs::write(j, s).with_context(|| format!("writing {}", j.display()))?;
+    if args.json.is_none() && args.report.is_none() {
+        return Ok(());
+    }
+    {
+        let mut v = to_json(&sc, &results, args.timing);
+        v["scenario_toml"] = json!(text);
+        if let Some(j) = &args.json {
+            let s = crate::report::data::to_text(&v);
+            std::fs::write(j, s).with_context(|| format!("writing {}", j.display()))?;
+        }
+        if let Some(out) = &args.report {
+            let doc = crate::report::Doc {
+                source: format!("mrc sim {}", path.display()),
+                v,
+            };
+            let html = crate::report::render(std::slice::from_ref(&doc))?;
+            crate::report::write_atomic(out, html.as_bytes())?;
+            println!("report: {}", out.display());
+        }
     }
     Ok(())
 }
@@ -111,7 +158,14 @@ fn spec(sc: &Loaded, r: &Run) -> RunSpec {
     }
 }
 
-fn run_one(sc: &Loaded, r: &Run, path: &Path) -> Result<Outcome> {
+type Captured = Option<crate::capture::Pending>;
+
+fn run_one(
+    sc: &Loaded,
+    r: &Run,
+    path: &Path,
+    cap: Option<&crate::capture::Capture>,
+) -> Result<(Outcome, Captured)> {
     let s = spec(sc, r);
     match r.transport {
         TransportName::Mrc | TransportName::Spray => {
@@ -124,7 +178,7 @@ fn run_one(sc: &Loaded, r: &Run, path: &Path) -> Result<Outcome> {
                 active_per_plane: r.evs_per_plane,
                 ..MrcSettings::default()
             });
-            drive(s, f, sc, r, path).map(|(rep, o)| Outcome::Done(Box::new(rep), o))
+            drive(s, f, sc, r, path, cap).map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o), p))
         }
         TransportName::Roce => {
             let f = RoceFactory(RoceSettings {
@@ -132,7 +186,7 @@ fn run_one(sc: &Loaded, r: &Run, path: &Path) -> Result<Outcome> {
                 dcqcn: r.dcqcn,
                 timeout: r.roce_timeout,
             });
-            drive(s, f, sc, r, path).map(|(rep, o)| Outcome::Done(Box::new(rep), o))
+            drive(s, f, sc, r, path, cap).map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o), p))
         }
     }
 }
@@ -143,7 +197,8 @@ fn drive<F: TransportFactory>(
     sc: &Loaded,
     r: &Run,
     path: &Path,
-) -> Result<(RunReport, Option<Box<DagOutcome>>)> {
+    cap: Option<&crate::capture::Capture>,
+) -> Result<(RunReport, Option<Box<DagOutcome>>, Captured)> {
     let built = match &sc.dag {
         Some(b) => Sim::with_dag(s, f, b.workload.clone()),
         None => Sim::new(s, f),
@@ -164,6 +219,7 @@ fn drive<F: TransportFactory>(
         }
         Err(e) => return Err(e.into()),
     };
+    let pending = cap.map(|c| c.start(&mut sim, &r.label)).transpose()?;
     let tty = std::io::stderr().is_terminal();
     let label = r.label.clone();
     let mut last = 0u64;
@@ -182,7 +238,8 @@ fn drive<F: TransportFactory>(
     if tty {
         eprint!("\r\x1b[2K");
     }
-    Ok((report, sim.dag_outcome().map(Box::new)))
+    let pending = pending.map(|p| p.finish(&mut sim)).transpose()?;
+    Ok((report, sim.dag_outcome().map(Box::new), pending))
 }
 
 fn us(ps: u64) -> f64 {
@@ -337,6 +394,7 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)], timing: bool) -> Value {
                 v["wall_s"] = json!(round(rep.wall_s, 3));
                 v["events_per_s"] = json!(round(rep.events as f64 / rep.wall_s.max(1e-9), 0));
             }
+            v["timeline"] = crate::report::data::timeline_json(rep, &r.failures);
             if let (Some(b), Some(o)) = (&sc.dag, dag) {
                 v["collectives"] = workload_cfg::collectives_json(b, o);
                 if let Some(j) = workload_cfg::job_summary(b, o, rep, &r.failures) {
@@ -346,5 +404,11 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)], timing: bool) -> Value {
             v
         })
         .collect();
-    json!({ "scenario": sc.name, "seed": sc.seed, "runs": runs })
+    json!({
+        "scenario": sc.name,
+        "description": sc.description.trim(),
+        "claim": sc.claim.trim(),
+        "seed": sc.seed,
+        "runs": runs,
+    })
 }

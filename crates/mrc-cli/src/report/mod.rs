@@ -253,13 +253,10 @@ fn scenario_section(h: &mut String, docs: &[Doc]) {
                 esc(s("claim"))
             );
         }
-        if let Some(f) = d.v.get("scenario_file") {
-            let path = f.get("path").and_then(Value::as_str).unwrap_or("");
-            let text = f.get("text").and_then(Value::as_str).unwrap_or("");
+        if let Some(text) = d.v.get("scenario_toml").and_then(Value::as_str) {
             let _ = writeln!(
                 h,
-                "<details><summary>Scenario file <code>{}</code></summary><pre>{}</pre></details>",
-                esc(path),
+                "<details><summary>Scenario file (TOML)</summary><pre>{}</pre></details>",
                 esc(text)
             );
         }
