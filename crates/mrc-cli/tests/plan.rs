@@ -155,8 +155,10 @@ fn export_iproute2_and_frr() {
     // radix 64: 32 T0 + 16 T1 per plane, 8 planes → 384 switches, 1,024 NICs, links.tsv.
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 384 + 1_024 + 1);
     let t0 = std::fs::read_to_string(dir.join("p0-t0-1.sh")).unwrap();
+    // The own uSID's uN route sits on a veth pair that never leaves the namespace.
+    assert!(t0.contains("link add name sid0 type veth peer name sid0p"));
     assert!(t0.contains(
-        "fc00:0:801::/48 encap seg6local action End flavors next-csid lblen 32 nflen 16 dev d0"
+        "fc00:0:801::/48 encap seg6local action End flavors next-csid lblen 32 nflen 16 dev sid0"
     ));
     assert!(
         t0.contains("-6 route add fc00:0:1005::/48 via fd01:")
