@@ -31,7 +31,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 48)]
     dim: usize,
     /// AdamW learning rate.
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = 3e-3)]
     lr: f64,
     /// Seed of data, initialisation and QPs.
     #[arg(long, default_value_t = 1)]
@@ -199,7 +199,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let net = match &fabric {
         Some(f) => Net::Fabric(f),
         None => Net::Loopback {
-            port_base: 20_000 + (pid % 4000) as u16 * 10,
+            port_base: 20_000 + (pid % 2000) as u16 * 10,
         },
     };
     let launcher = Launcher {

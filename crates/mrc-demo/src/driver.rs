@@ -72,7 +72,7 @@ pub struct JobConfig {
 }
 
 impl JobConfig {
-    /// Defaults: 4 ranks, 300 steps, batch 32 per rank, lr 1e-2.
+    /// Defaults: 4 ranks, 300 steps, batch 32 per rank, lr 3e-3.
     pub fn new(transport: TransportKind) -> Self {
         Self {
             transport,
@@ -80,7 +80,7 @@ impl JobConfig {
             steps: 300,
             model: ModelConfig::default(),
             batch: 32,
-            lr: 1e-2,
+            lr: 3e-3,
             seed: 1,
             eval_every: 10,
             val_size: 512,

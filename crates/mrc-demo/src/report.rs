@@ -20,9 +20,9 @@ pub struct Figures {
     pub val_acc_end: Option<f64>,
     /// Training accuracy over the last (up to) 10 steps.
     pub train_acc_end: f64,
-    /// Median step time, ms.
+    /// Median step time, ms (steps after step 0, which is warm-up).
     pub step_ms_p50: f64,
-    /// Slowest step time, ms.
+    /// Slowest step time, ms (steps after step 0).
     pub step_ms_max: f64,
     /// The slowest step.
     pub slowest_step: u32,
@@ -43,9 +43,11 @@ pub fn figures(r: &JobReport) -> Figures {
             tail.iter().map(f).sum::<f64>() / tail.len() as f64
         }
     };
-    let mut times: Vec<f64> = s.iter().map(|x| x.step_ms).collect();
+    // Step 0 is warm-up (allocations, first packets); step-time figures start at step 1.
+    let timed = if s.len() > 1 { &s[1..] } else { &s[..] };
+    let mut times: Vec<f64> = timed.iter().map(|x| x.step_ms).collect();
     times.sort_by(f64::total_cmp);
-    let slowest = s
+    let slowest = timed
         .iter()
         .max_by(|a, b| a.step_ms.total_cmp(&b.step_ms))
         .map_or(0, |x| x.step);
@@ -342,7 +344,7 @@ pub fn html(title: &str, notes: &[String], runs: &[(String, JobReport)]) -> Stri
     for n in notes {
         let _ = write!(s, "<p>{}</p>", esc(n));
     }
-    s.push_str("<table><tr><th>run</th><th>steps</th><th>loss start</th><th>loss end</th><th>val acc start</th><th>val acc end</th><th>step p50 ms</th><th>step max ms</th><th>slowest step</th><th>retransmits</th><th>EVs retired</th><th>status</th></tr>");
+    s.push_str("<table><tr><th>run</th><th>steps</th><th>loss start</th><th>loss end</th><th>val acc start</th><th>val acc end</th><th>step p50 ms (after step 0)</th><th>step max ms (after step 0)</th><th>slowest step</th><th>retransmits</th><th>EVs retired</th><th>status</th></tr>");
     for (name, r) in runs {
         let f = figures(r);
         let acc = |a: Option<f64>| a.map_or_else(|| "–".to_owned(), |a| format!("{a:.3}"));

@@ -662,8 +662,14 @@ impl AllReduce for TcpRing {
                 (h.join(), got)
             });
             let io = |what: &str, e: std::io::Error| {
+                let why = match e.kind() {
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                        "timed out (no progress)".to_owned()
+                    }
+                    _ => e.to_string(),
+                };
                 DemoError::AllReduce(format!(
-                    "TCP {what} in phase {p} after {:.1} s: {e}",
+                    "TCP {what} in phase {p} after {:.1} s: {why}",
                     started.elapsed().as_secs_f64()
                 ))
             };

@@ -10,7 +10,7 @@ use mrc_demo::ring::{AllReduce, MrcRing, MrcRingConfig, TcpRing, TcpRingConfig};
 use mrc_net::endpoint::PathMode;
 
 fn ports(offset: u16, n: u16) -> Vec<SocketAddrV6> {
-    let base = 30_000 + (std::process::id() % 3000) as u16 * 10 + offset;
+    let base = 40_000 + (std::process::id() % 900) as u16 * 10 + offset;
     (0..n)
         .map(|i| SocketAddrV6::new(Ipv6Addr::LOCALHOST, base + i, 0, 0))
         .collect()
