@@ -74,8 +74,8 @@ pub fn sample(rng: &mut SplitMix64, len: usize) -> Batch {
     };
     let half = (VOCAB / 2) as u64;
     for _ in 0..len {
-        // Text: tokens drawn from the low half with probability 0.75 or 0.25.
-        let p_low = if rng.next_u64() & 1 == 1 { 0.75 } else { 0.25 };
+        // Text: tokens drawn from the low half with probability 0.6 or 0.4.
+        let p_low = if rng.next_u64() & 1 == 1 { 0.6 } else { 0.4 };
         let mut low = 0;
         for _ in 0..TEXT_LEN {
             let t = if rng.unit() < p_low {
@@ -86,8 +86,8 @@ pub fn sample(rng: &mut SplitMix64, len: usize) -> Batch {
             low += usize::from(t < half);
             b.tokens.push(t as u32);
         }
-        // Image: noisy pixels around a brightness of ±0.5.
-        let offset = if rng.next_u64() & 1 == 1 { 0.5 } else { -0.5 };
+        // Image: noisy pixels around a brightness of ±0.2.
+        let offset = if rng.next_u64() & 1 == 1 { 0.2 } else { -0.2 };
         let mut sum = 0.0;
         for _ in 0..PATCHES * PATCH_DIM {
             let px = offset + rng.normal();
