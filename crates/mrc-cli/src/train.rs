@@ -108,7 +108,7 @@ fn job_json(name: &str, r: &JobReport) -> serde_json::Value {
         "val_acc_start": f.val_acc_start, "val_acc_end": f.val_acc_end, "train_acc_end": f.train_acc_end,
         "step_ms": {"p50": f.step_ms_p50, "max": f.step_ms_max, "slowest_step": f.slowest_step},
         "retransmits": f.retransmits, "ev_retired": f.ev_retired,
-        "events": r.events.iter().map(|e| json!({"step": e.step, "t_s": e.t_s, "down": e.down, "link": e.link})).collect::<Vec<_>>(),
+        "events": r.events.iter().map(|e| json!({"step": e.step, "t_s": e.t_s, "down": e.down, "end_of_run": e.end_of_run, "link": e.link})).collect::<Vec<_>>(),
         "steps": r.steps.iter().map(|s| json!({
             "step": s.step, "loss": s.loss, "acc": s.acc, "val_acc": s.val_acc,
             "step_ms": s.step_ms, "comm_ms": s.comm_ms, "t_s": s.t_s,
@@ -262,7 +262,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             println!(
                 "  cable {} {} at t={:.2} s (step {})",
                 e.link,
-                if e.down { "pulled" } else { "restored" },
+                match (e.down, e.end_of_run) {
+                    (true, _) => "pulled",
+                    (false, false) => "restored",
+                    (false, true) => "restored at the end of the run",
+                },
                 e.t_s,
                 e.step
             );

@@ -135,6 +135,8 @@ pub struct LinkEvent {
     pub t_s: f64,
     /// Pulled (true) or restored.
     pub down: bool,
+    /// Restored because the run ended (the planned restore time had not come).
+    pub end_of_run: bool,
     /// `A–B`.
     pub link: String,
 }
@@ -496,6 +498,7 @@ pub fn run_job(
             step: 0,
             t_s: 0.0,
             down: true,
+            end_of_run: false,
             link: link_name(f),
         });
     }
@@ -524,6 +527,7 @@ pub fn run_job(
                 step: rank0_step,
                 t_s: ts(Instant::now()),
                 down: false,
+                end_of_run: false,
                 link: link_name(f),
             });
         }
@@ -584,6 +588,7 @@ pub fn run_job(
                             step: f.at_step,
                             t_s: ts(Instant::now()),
                             down: true,
+                            end_of_run: false,
                             link: link_name(f),
                         });
                     }
@@ -614,6 +619,7 @@ pub fn run_job(
             step: rank0_step,
             t_s: report.wall_s,
             down: false,
+            end_of_run: true,
             link: link_name(f),
         });
     }

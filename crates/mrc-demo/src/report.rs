@@ -381,7 +381,11 @@ pub fn html(title: &str, notes: &[String], runs: &[(String, JobReport)]) -> Stri
                 "<p>{}: cable {} {} at t = {:.2} s (step {}).</p>",
                 esc(name),
                 esc(&e.link),
-                if e.down { "pulled" } else { "restored" },
+                match (e.down, e.end_of_run) {
+                    (true, _) => "pulled",
+                    (false, false) => "restored",
+                    (false, true) => "restored at the end of the run",
+                },
                 e.t_s,
                 e.step
             );
@@ -395,7 +399,11 @@ pub fn html(title: &str, notes: &[String], runs: &[(String, JobReport)]) -> Stri
                 label: format!(
                     "{}: cable {}",
                     name.split_whitespace().next().unwrap_or(name),
-                    if e.down { "pulled" } else { "restored" },
+                    match (e.down, e.end_of_run) {
+                        (true, _) => "pulled",
+                        (false, false) => "restored",
+                        (false, true) => "restored (end of run)",
+                    },
                 ),
                 color: color(i).to_owned(),
             });
