@@ -518,18 +518,23 @@ pub(crate) fn job_summary(
                 "work_lost_us": us(c.saturating_sub(last_ckpt_ns) * 1000),
                 "lost_steps": lost_steps,
             })
-        } else if step_of(at_ns).is_none() && at_ns < end_ns && crash_ns.is_none() {
+        } else if step_of(at_ns).is_none() && at_ns < crash_ns.unwrap_or(end_ns) {
             // The step it hit never finished (the run hung until the time limit or ran out of
-            // events): the stall lasts at least until the end of the run.
+            // events, or a later failure crashed it): the stall lasts at least until then.
+            let stop_ns = crash_ns.unwrap_or(end_ns);
             json!({
                 "what": failure_name(f),
                 "at_us": us(f.at_ps),
                 "until_us": until,
                 "step": completed,
-                "stall_us": us((end_ns - at_ns) * 1000),
+                "stall_us": us((stop_ns - at_ns) * 1000),
                 "crashed": false,
                 "work_lost_us": 0.0,
-                "note": "the step never finished: stalled at least until the end of the run",
+                "note": if crash_ns.is_some() {
+                    "the step never finished: stalled until the crash"
+                } else {
+                    "the step never finished: stalled at least until the end of the run"
+                },
             })
         } else if crash_ns.is_some_and(|c| at_ns > c) || step_of(at_ns).is_none() {
             json!({

@@ -120,7 +120,7 @@ dp = 16
 micro_batches_per_step = 1
 "#;
     let text = format!(
-        "name = \"job\"\nseed = 2\nmax_time = \"2s\"\n{FABRIC}\n[workload]\n{wl}\n[[failures]]\nkind = \"plane-down\"\nplane = 1\nat = \"1300us\"\n[[runs]]\ntransport = \"mrc\"\n[[runs]]\ntransport = \"roce\"\nroce_timeout = 10\n"
+        "name = \"job\"\nseed = 2\nmax_time = \"2s\"\n{FABRIC}\n[workload]\n{wl}\n[[failures]]\nkind = \"plane-down\"\nplane = 0\nat = \"1300us\"\n[[runs]]\ntransport = \"mrc\"\n[[runs]]\ntransport = \"roce\"\nroce_timeout = 10\n"
     );
     let (stdout, v, _) = run_json("job.toml", &text);
     assert!(stdout.contains("job dense-400b-proxy"), "{stdout}");
@@ -130,7 +130,8 @@ micro_batches_per_step = 1
     assert_eq!(mrc["crashed"], false);
     assert!(mrc["step_time_us"]["p50"].as_f64().unwrap() > 0.0);
     assert_eq!(mrc["failures"].as_array().unwrap().len(), 1);
-    // RoCE: a QP pinned to the dead plane exhausts its retries → QP error → job crash.
+    // RoCE: a QP pinned to the dead plane exhausts its retries → QP error → job crash. (The
+    // job keeps one persistent QP per NIC pair: its 2 inter-node ring QPs both sit on plane 0.)
     let roce = &v["runs"][1]["job"];
     assert_eq!(roce["crashed"], true, "{roce}");
     assert_eq!(roce["failures"][0]["crashed"], true);

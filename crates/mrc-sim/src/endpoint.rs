@@ -103,6 +103,13 @@ pub trait Endpoint {
     fn poll_event(&mut self) -> Option<EndpointEvent>;
     /// Posts a write of `len` bytes to the peer (requester side).
     fn post_write(&mut self, wr_id: u64, len: u64) -> bool;
+    /// Posts a write of `len` bytes at byte `offset` of both regions (requester side). Several
+    /// writes may be outstanding; each completes with its own [`EndpointEvent::Completed`], in
+    /// post order (persistent connections of DAG workloads). The default only supports
+    /// offset 0.
+    fn post_write_at(&mut self, wr_id: u64, offset: u64, len: u64) -> bool {
+        offset == 0 && self.post_write(wr_id, len)
+    }
     /// A local port went down or came up.
     fn port_status(&mut self, now: Nanos, port: u8, up: bool);
     /// Counters.

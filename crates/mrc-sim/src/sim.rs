@@ -28,6 +28,7 @@ pub const SRV6_ENCAP_BYTES: u32 = 40;
 
 const NONE: u32 = u32::MAX;
 
+mod conns;
 pub mod dag;
 pub mod record;
 pub mod tap;
@@ -1241,6 +1242,10 @@ impl<F: TransportFactory> Sim<F> {
 
     fn cover(&mut self, pair: u32, va: u64, len: u32) {
         let mtu = u64::from(self.info.mtu);
+        if self.pairs[pair as usize].flow == NONE {
+            self.conn_cover(pair, va, len);
+            return;
+        }
         let ps = &mut self.pairs[pair as usize];
         let Some(off) = va.checked_sub(ps.base) else {
             self.corrupt += 1;
@@ -1278,6 +1283,10 @@ impl<F: TransportFactory> Sim<F> {
         let base = self.port_base[nic as usize];
         let now = self.now_ns();
         let now_ps = self.q.now();
+        // A RoCE QP is bound to its port and ignores its status (a real NIC's QP on a dead
+        // link sends into it, times out and errors), so ECMP transports see dead ports as
+        // ready and their packets are lost on the link; MRC is told and avoids them.
+        let blind = self.routing == Routing::Ecmp;
         loop {
             let mut ready = 0u32;
             for p in 0..self.planes {
@@ -1286,7 +1295,7 @@ impl<F: TransportFactory> Sim<F> {
                     && port.data.is_empty()
                     && port.ctrl.is_empty()
                     && !port.paused
-                    && self.nic_port_up[(nic * self.planes + p) as usize]
+                    && (blind || self.nic_port_up[(nic * self.planes + p) as usize])
                 {
                     ready |= 1 << p;
                 }
@@ -1377,9 +1386,12 @@ impl<F: TransportFactory> Sim<F> {
     fn after_ep(&mut self, ep: u32) {
         while let Some(e) = self.eps[ep as usize].poll_event() {
             match e {
-                EndpointEvent::Completed { ok, .. } => {
+                EndpointEvent::Completed { wr_id, ok } => {
                     let info = self.ep_info[ep as usize];
-                    if info.requester {
+                    if !info.requester {
+                    } else if self.pairs[info.pair as usize].flow == NONE {
+                        self.conn_write_done(info.pair, wr_id, ok);
+                    } else {
                         self.pair_done(info.pair, ok);
                     }
                 }
@@ -1408,6 +1420,11 @@ impl<F: TransportFactory> Sim<F> {
         ps.done = true;
         ps.ok = ok;
         let flow = ps.flow;
+        self.flow_part_done(flow, ok);
+    }
+
+    /// One of the QPs (or writes) of `flow` completed.
+    fn flow_part_done(&mut self, flow: u32, ok: bool) {
         let f = &mut self.flows[flow as usize];
         f.pending = f.pending.saturating_sub(1);
         f.ok &= ok;
@@ -1447,6 +1464,9 @@ impl<F: TransportFactory> Sim<F> {
         if self.flows[flow as usize].start.is_some() {
             return;
         }
+        if self.dag_conn_flow(flow) {
+            return;
+        }
         let now = self.q.now();
         let spec = self.spec.workload.flows[flow as usize];
         let qps = u64::from(self.factory.qps_per_flow().max(1)).min(spec.bytes.max(1));
@@ -1473,26 +1493,46 @@ impl<F: TransportFactory> Sim<F> {
             }
             return;
         }
-        let info = self.info;
         for k in 0..qps {
             let bytes = spec.bytes / qps + u64::from(k < spec.bytes % qps);
+            let pair = self.new_pair(flow, spec.src, spec.dst, bytes);
+            let src_ep = self.pairs[pair as usize].src_ep;
+            if !self.eps[src_ep as usize].post_write(u64::from(pair), bytes) {
+                self.pair_done(pair, false);
+            }
+            self.after_ep(src_ep);
+            self.after_ep(src_ep + 1);
+        }
+        self.service_nic(spec.src);
+    }
+
+    /// Creates a QP pair `src` → `dst` whose responder region holds `bytes` (`flow` = NONE: a
+    /// persistent connection of a DAG workload, see `conns`), with both ends scheduled at their
+    /// NICs and told which ports are down.
+    fn new_pair(&mut self, flow: u32, src: u32, dst: u32, bytes: u64) -> u32 {
+        let info = self.info;
+        {
             let pair = self.pairs.len() as u32;
             let src_ep = self.eps.len() as u32;
             let pi = PairInfo {
                 pair,
-                src: spec.src,
-                dst: spec.dst,
+                src,
+                dst,
                 bytes,
                 planes: self.planes as u8,
                 qpn: (2 * pair + 0x100, 2 * pair + 0x101),
                 seed: stream(self.spec.seed, 4, u64::from(pair)),
             };
             let (a, b, base) = self.factory.make_pair(&info, &pi);
-            let chunks = bytes.div_ceil(u64::from(info.mtu)).div_ceil(64) as usize;
+            let chunks = if flow == NONE {
+                0
+            } else {
+                bytes.div_ceil(u64::from(info.mtu)).div_ceil(64) as usize
+            };
             self.pairs.push(PairState {
                 flow,
                 src_ep,
-                bytes,
+                bytes: if flow == NONE { 0 } else { bytes },
                 base,
                 chunks: vec![0; chunks],
                 covered: 0,
@@ -1502,7 +1542,7 @@ impl<F: TransportFactory> Sim<F> {
             self.eps.push(a);
             self.eps.push(b);
             self.ep_info.push(EpInfo {
-                nic: spec.src,
+                nic: src,
                 peer: src_ep + 1,
                 pair,
                 requester: true,
@@ -1510,30 +1550,25 @@ impl<F: TransportFactory> Sim<F> {
                 fired_at: Time::MAX,
             });
             self.ep_info.push(EpInfo {
-                nic: spec.dst,
+                nic: dst,
                 peer: src_ep,
                 pair,
                 requester: false,
                 timer: None,
                 fired_at: Time::MAX,
             });
-            self.nic_eps[spec.src as usize].push(src_ep);
-            self.nic_eps[spec.dst as usize].push(src_ep + 1);
+            self.nic_eps[src as usize].push(src_ep);
+            self.nic_eps[dst as usize].push(src_ep + 1);
             let now_ns = self.now_ns();
-            for (ep, nic) in [(src_ep, spec.src), (src_ep + 1, spec.dst)] {
+            for (ep, nic) in [(src_ep, src), (src_ep + 1, dst)] {
                 for p in 0..self.planes {
                     if !self.nic_port_up[(nic * self.planes + p) as usize] {
                         self.eps[ep as usize].port_status(now_ns, p as u8, false);
                     }
                 }
             }
-            if !self.eps[src_ep as usize].post_write(u64::from(pair), bytes) {
-                self.pair_done(pair, false);
-            }
-            self.after_ep(src_ep);
-            self.after_ep(src_ep + 1);
+            pair
         }
-        self.service_nic(spec.src);
     }
 
     // ---------------------------------------------------------------- failures

@@ -3,6 +3,8 @@
 //! and `evs` entropy values, and a receiver that accepts in-order data and acknowledges every
 //! packet cumulatively. Trimmed packets are treated as lost.
 
+use std::collections::VecDeque;
+
 use mrc_wire::Psn;
 use mrc_wire::mrc::{self, Body, Opcode, Write, aeth, bth, meth, reth};
 
@@ -67,7 +69,9 @@ impl TransportFactory for WindowFactory {
             counter: p.seed as u32,
             events: Vec::new(),
             stats: EndpointStats::default(),
-            wr_id: 0,
+            writes: VecDeque::new(),
+            pkt_ends: Vec::new(),
+            rx_pkts: 0,
             done: false,
             highest_sent: 0,
         };
@@ -95,7 +99,12 @@ pub struct WindowEndpoint {
     counter: u32,
     events: Vec<EndpointEvent>,
     stats: EndpointStats,
-    wr_id: u64,
+    /// Posted writes not yet acknowledged: (id, stream offset, length).
+    writes: VecDeque<(u64, u64, u64)>,
+    /// Stream offset after every packet sent so far (packets never span writes).
+    pkt_ends: Vec<u64>,
+    /// Packets received in order (receiver).
+    rx_pkts: u32,
     done: bool,
     highest_sent: u64,
 }
@@ -119,23 +128,28 @@ impl Endpoint for WindowEndpoint {
             Body::Write(w) if !self.sender => {
                 if pkt.trim.is_none() && w.reth.va == self.base + self.expected {
                     self.expected += u64::from(w.payload_len);
+                    self.rx_pkts += 1;
                     self.stats.bytes_placed += u64::from(w.payload_len);
                 }
                 self.ack_due = Some((pkt.ev, pkt.port));
             }
             Body::Ack(a) if self.sender => {
-                let upto = u64::from(a.msn) * u64::from(self.mtu);
-                let upto = upto.min(self.total);
+                let upto = match (a.msn as usize).checked_sub(1) {
+                    Some(i) => self.pkt_ends.get(i).copied().unwrap_or(0),
+                    None => 0,
+                };
                 if upto > self.acked {
                     self.acked = upto;
                     self.last_progress = now;
-                    if self.acked == self.total && !self.done {
-                        self.done = true;
-                        self.events.push(EndpointEvent::Completed {
-                            wr_id: self.wr_id,
-                            ok: true,
-                        });
+                    while let Some(&(wr_id, off, len)) = self.writes.front() {
+                        if off + len > self.acked {
+                            break;
+                        }
+                        self.writes.pop_front();
+                        self.events
+                            .push(EndpointEvent::Completed { wr_id, ok: true });
                     }
+                    self.done = self.writes.is_empty();
                 }
             }
             _ => {}
@@ -157,8 +171,7 @@ impl Endpoint for WindowEndpoint {
             }
             self.ack_due = None;
             self.stats.control_sent += 1;
-            let msn = (self.expected / u64::from(self.mtu)) as u32
-                + u32::from(!self.expected.is_multiple_of(u64::from(self.mtu)));
+            let msn = self.rx_pkts;
             let repr = mrc::Repr {
                 bth: bth::Repr::new(Opcode::Ack, self.peer_qpn, Psn::new(0)),
                 body: Body::Ack(aeth::Repr { syndrome: 0, msn }),
@@ -178,20 +191,29 @@ impl Endpoint for WindowEndpoint {
             return None;
         }
         let port = self.pick_port(ready)?;
-        if self.highest_sent == 0 {
+        if self.next == self.acked && self.next == self.highest_sent {
+            // Nothing in flight: the progress clock starts with this packet.
             self.last_progress = now;
         }
         self.counter = self.counter.wrapping_add(1);
-        let len = (self.total - self.next).min(u64::from(self.mtu)) as u32;
-        let first = self.next == 0;
-        let last = self.next + u64::from(len) == self.total;
+        let (woff, wlen) = self
+            .writes
+            .iter()
+            .find(|w| w.1 + w.2 > self.next)
+            .map_or((0, self.total), |w| (w.1, w.2));
+        let len = (woff + wlen - self.next).min(u64::from(self.mtu)) as u32;
+        let first = self.next == woff;
+        let last = self.next + u64::from(len) == woff + wlen;
         let opcode = match (first, last) {
             (true, true) => Opcode::WriteOnly,
             (true, false) => Opcode::WriteFirst,
             (false, true) => Opcode::WriteLast,
             (false, false) => Opcode::WriteMiddle,
         };
-        let psn = (self.next / u64::from(self.mtu)) as u32;
+        let psn = match self.pkt_ends.binary_search(&self.next) {
+            Ok(i) => i as u32 + 1,
+            Err(i) => i as u32,
+        };
         let retransmit = self.next < self.highest_sent;
         let mut bth = bth::Repr::new(opcode, self.peer_qpn, Psn::new(psn & 0xFF_FFFF));
         bth.retransmit = retransmit;
@@ -203,7 +225,7 @@ impl Endpoint for WindowEndpoint {
                 reth: reth::Repr {
                     va: self.base + self.next,
                     rkey: 1,
-                    dma_len: self.total as u32,
+                    dma_len: wlen as u32,
                 },
                 imm: None,
                 payload_len: len,
@@ -213,7 +235,10 @@ impl Endpoint for WindowEndpoint {
             (self.counter / u32::from(self.planes.max(1))) % self.cfg.evs.max(1) % self.uplinks;
         let ev = (u32::from(port) << self.uplink_bits) | uplink;
         self.next += u64::from(len);
-        self.highest_sent = self.highest_sent.max(self.next);
+        if self.next > self.highest_sent {
+            self.pkt_ends.push(self.next);
+            self.highest_sent = self.next;
+        }
         self.stats.data_sent += 1;
         if retransmit {
             self.stats.retransmitted += 1;
@@ -244,8 +269,17 @@ impl Endpoint for WindowEndpoint {
     }
 
     fn post_write(&mut self, wr_id: u64, len: u64) -> bool {
-        self.wr_id = wr_id;
-        self.total = len;
+        self.post_write_at(wr_id, self.total, len)
+    }
+
+    /// Writes are one byte stream: `offset` must be where the previous write ended.
+    fn post_write_at(&mut self, wr_id: u64, offset: u64, len: u64) -> bool {
+        if offset != self.total {
+            return false;
+        }
+        self.writes.push_back((wr_id, offset, len));
+        self.total += len;
+        self.done = false;
         true
     }
 

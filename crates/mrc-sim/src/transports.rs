@@ -3,10 +3,12 @@
 //! these adapters only translate types, register memory (bookkeeping-only regions) and split
 //! writes larger than one work request.
 
+use std::collections::VecDeque;
+
 use mrc_proto::{
     CcAlgorithm, CcProfile, Connection, ConnectionConfig, Duration, EvProfile, Event, Instant,
-    LbMode, MrcQpAttr, NsccConfig, PlaneEvs, PortMask, Received, RegionHandle, TrafficClass,
-    Transport, Trim, WcStatus, WriteRequest,
+    LbMode, MrcQpAttr, NsccConfig, PlaneEvs, PortMask, PostError, Received, RegionHandle,
+    TrafficClass, Transport, Trim, WcStatus, WriteRequest,
 };
 
 use crate::endpoint::{
@@ -24,9 +26,10 @@ pub struct ProtoEndpoint<T: Transport> {
     conn: T,
     local: RegionHandle,
     remote: Option<RegionHandle>,
-    wr_id: u64,
-    pending: u32,
-    ok: bool,
+    /// Posted writes not yet completed, in post order: (caller's id, work requests left, ok).
+    wrs: VecDeque<(u64, u32, bool)>,
+    /// Work requests refused with a full send queue, posted as completions free slots.
+    backlog: VecDeque<WriteRequest>,
     error: bool,
 }
 
@@ -38,9 +41,8 @@ impl<T: Transport> ProtoEndpoint<T> {
             conn,
             local,
             remote,
-            wr_id: 0,
-            pending: 0,
-            ok: true,
+            wrs: VecDeque::new(),
+            backlog: VecDeque::new(),
             error: false,
         }
     }
@@ -54,6 +56,30 @@ impl<T: Transport> ProtoEndpoint<T> {
     pub fn conn(&self) -> &T {
         &self.conn
     }
+}
+
+impl<T: Transport> ProtoEndpoint<T> {
+    /// Posts backlogged work requests while the send queue has room.
+    fn drain_backlog(&mut self) {
+        while let Some(&wr) = self.backlog.front() {
+            match self.conn.post_write(wr) {
+                Ok(()) => {
+                    self.backlog.pop_front();
+                }
+                Err(PostError::QueueFull) => return,
+                Err(_) => {
+                    // The QP left RTS: these never go out; their writes fail with the QP.
+                    self.backlog.clear();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Whether the oldest posted write has no work request left.
+fn front_done(wrs: &VecDeque<(u64, u32, bool)>) -> bool {
+    wrs.front().is_some_and(|w| w.1 == 0)
 }
 
 impl<T: Transport + crate::sim::record::EvCounts> Endpoint for ProtoEndpoint<T> {
@@ -100,13 +126,15 @@ impl<T: Transport + crate::sim::record::EvCounts> Endpoint for ProtoEndpoint<T> 
         while let Some(e) = self.conn.poll_event() {
             match e {
                 Event::SendComplete { status, .. } => {
-                    self.ok &= status == WcStatus::Success;
-                    self.pending = self.pending.saturating_sub(1);
-                    if self.pending == 0 {
-                        return Some(EndpointEvent::Completed {
-                            wr_id: self.wr_id,
-                            ok: self.ok,
-                        });
+                    let Some(front) = self.wrs.front_mut() else {
+                        continue;
+                    };
+                    front.2 &= status == WcStatus::Success;
+                    front.1 = front.1.saturating_sub(1);
+                    self.drain_backlog();
+                    if front_done(&self.wrs) {
+                        let (wr_id, _, ok) = self.wrs.pop_front().unwrap_or_default();
+                        return Some(EndpointEvent::Completed { wr_id, ok });
                     }
                 }
                 Event::QpError(_) if !self.error => {
@@ -116,31 +144,54 @@ impl<T: Transport + crate::sim::record::EvCounts> Endpoint for ProtoEndpoint<T> 
                 _ => {}
             }
         }
+        if self.error && self.conn.outstanding() == 0 {
+            // Work requests the QP never accepted (backlog) fail with it.
+            self.backlog.clear();
+            if let Some((wr_id, _, _)) = self.wrs.pop_front() {
+                return Some(EndpointEvent::Completed { wr_id, ok: false });
+            }
+        }
         None
     }
 
     fn post_write(&mut self, wr_id: u64, len: u64) -> bool {
+        self.post_write_at(wr_id, 0, len)
+    }
+
+    fn post_write_at(&mut self, wr_id: u64, offset: u64, len: u64) -> bool {
         let Some(remote) = self.remote else {
             return false;
         };
-        self.wr_id = wr_id;
+        let mut parts = 0;
         let mut off = 0;
         while off < len {
             let n = (len - off).min(MAX_WR);
             let wr = WriteRequest {
-                wr_id: off / MAX_WR,
-                local_addr: self.local.addr + off,
+                wr_id: (offset + off) / MAX_WR,
+                local_addr: self.local.addr + offset + off,
                 len: n as u32,
-                remote_addr: remote.addr + off,
+                remote_addr: remote.addr + offset + off,
                 rkey: remote.rkey,
                 imm: None,
             };
-            if self.conn.post_write(wr).is_err() {
-                return false;
+            if !self.backlog.is_empty() {
+                self.backlog.push_back(wr);
+            } else {
+                match self.conn.post_write(wr) {
+                    Ok(()) => {}
+                    Err(PostError::QueueFull) => self.backlog.push_back(wr),
+                    Err(_) if parts == 0 => return false,
+                    Err(_) => {
+                        // Part of the write was accepted: it completes (failed) with them.
+                        self.wrs.push_back((wr_id, parts, false));
+                        return true;
+                    }
+                }
             }
-            self.pending += 1;
+            parts += 1;
             off += n;
         }
+        self.wrs.push_back((wr_id, parts, true));
         true
     }
 

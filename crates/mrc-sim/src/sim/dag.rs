@@ -7,8 +7,9 @@
 //! fails (QP error) stops the DAG: NCCL aborts the communicator and the job crashes; the run
 //! ends there and [`DagOutcome::failed`] says when and where.
 //!
-//! Finished flows leave their NICs' scheduling lists (they have nothing left to send), so a
-//! DAG of millions of flows does not slow every NIC down.
+//! Network flows run on persistent connections (`conns`): one QP pair per (source NIC,
+//! destination NIC) — per QP for RoCE with N QPs — opened when the run is built and kept for
+//! the whole job, as NCCL does; each flow is one RDMA Write per QP on it.
 
 use mrc_workload::Flow;
 use mrc_workload::dag::{Dag, OpId, OpKind, ScaleUp, Tracker};
@@ -58,6 +59,8 @@ pub(super) struct DagState {
     failed: Option<(Time, Option<OpId>)>,
     pumping: bool,
     delay_ns: Vec<u64>,
+    /// The persistent QP pairs the flows run on.
+    pub(super) conns: super::conns::Conns,
 }
 
 impl<F: TransportFactory> Sim<F> {
@@ -119,6 +122,7 @@ impl<F: TransportFactory> Sim<F> {
                 OpKind::Marker => {}
             }
         }
+        let conns = sim.open_conns(first_flow);
         sim.dag = Some(Box::new(DagState {
             tracker: Tracker::new(&w.dag),
             dag: w.dag,
@@ -130,6 +134,7 @@ impl<F: TransportFactory> Sim<F> {
             failed: None,
             pumping: false,
             delay_ns,
+            conns,
         }));
         sim.dag_pump();
         Ok(sim)
@@ -181,17 +186,9 @@ impl<F: TransportFactory> Sim<F> {
         self.dag_pump();
     }
 
-    /// Simulator flow `flow` finished (all its QPs completed).
+    /// Simulator flow `flow` finished (all its writes completed).
     pub(super) fn dag_flow_done(&mut self, flow: u32) {
         let now = self.q.now();
-        let (first, last) = self.flows[flow as usize].pairs;
-        for p in first..last {
-            let src_ep = self.pairs[p as usize].src_ep;
-            for ep in [src_ep, src_ep + 1] {
-                let nic = self.ep_info[ep as usize].nic;
-                self.nic_eps[nic as usize].retain(|&e| e != ep);
-            }
-        }
         let ok = self.flows[flow as usize].ok;
         let Some(d) = self.dag.as_mut() else { return };
         let Some(&op) = flow
