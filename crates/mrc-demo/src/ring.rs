@@ -19,10 +19,10 @@ use std::sync::mpsc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use mrc_net::endpoint::{Endpoint, PathMode, Qp};
+use mrc_net::perf::QpProfile;
 use mrc_proto::{
-    CcAlgorithm, CcProfile, Connection, ConnectionConfig, Duration, EvProfile, Event,
-    MemoryRegions, MrcQpAttr, NsccConfig, PlaneEvs, RegionHandle, Transport, WcStatus,
-    WriteRequest,
+    Connection, ConnectionConfig, Duration, Event, MemoryRegions, MrcQpAttr, RegionHandle,
+    Transport, WcStatus, WriteRequest,
 };
 
 use crate::error::{DemoError, Result};
@@ -118,34 +118,15 @@ pub struct MrcRingConfig {
 
 impl MrcRingConfig {
     fn conn_config(&self, qpn: u32, remote: u32) -> ConnectionConfig {
-        let mut c = ConnectionConfig::new(qpn, remote, self.seed);
-        let total: u32 = self.evs.iter().map(|p| p.len() as u32).sum();
-        c.ev_profile = EvProfile {
-            id: 1,
-            planes: self
-                .evs
-                .iter()
-                .map(|p| PlaneEvs {
-                    active: p.clone(),
-                    backup: Vec::new(),
-                })
-                .collect(),
-            ev_min_active: (total / 4).max(1),
-        };
-        let base_rtt = Duration::from_micros(1000);
-        c.mtu = self.payload;
-        c.base_rtt = base_rtt;
-        c.sleek_scale = 1.0;
-        c.cc_profile = CcProfile {
-            id: 1,
-            algorithm: CcAlgorithm::Nscc(NsccConfig::for_network(
-                10_000_000_000,
-                base_rtt,
-                self.payload,
-                true,
-            )),
-        };
-        c
+        QpProfile {
+            evs: &self.evs,
+            seed: self.seed,
+            payload: self.payload,
+            base_rtt: Duration::from_micros(1000),
+            sleek_scale: 1.0,
+            rate_bps: 10_000_000_000,
+        }
+        .conn_config(qpn, remote)
     }
 
     /// Bytes of one phase slot (the largest chunk, 64-byte aligned).

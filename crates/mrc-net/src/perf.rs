@@ -89,6 +89,47 @@ impl PerfConfig {
     }
 
     fn conn_config(&self, qpn: u32, remote: u32) -> ConnectionConfig {
+        QpProfile {
+            evs: &self.evs,
+            seed: self.seed,
+            payload: self.payload,
+            base_rtt: self.base_rtt,
+            sleek_scale: self.sleek_scale,
+            rate_bps: self.rate_bps,
+        }
+        .conn_config(qpn, remote)
+    }
+
+    fn attr(&self) -> MrcQpAttr {
+        MrcQpAttr {
+            timeout: self.timeout_exp,
+            ..MrcQpAttr::default()
+        }
+    }
+}
+
+/// How a QP of the real transport is set up: its EVs, payload size and the timing knobs that
+/// kernel forwarding needs (see [`PerfConfig`] for the defaults `mrc perf` uses).
+#[derive(Debug, Clone, Copy)]
+pub struct QpProfile<'a> {
+    /// EVs in use, per plane (all active, no backups).
+    pub evs: &'a [Vec<u32>],
+    /// Seed of the QP (memory keys are derived from it).
+    pub seed: u64,
+    /// Payload bytes per packet.
+    pub payload: u32,
+    /// Base RTT for NSCC and the per-packet timer floor.
+    pub base_rtt: Duration,
+    /// Scale of the out-of-order loss threshold (1.0 tolerates kernel reordering across paths).
+    pub sleek_scale: f64,
+    /// Line rate NSCC is scaled for, in bit/s.
+    pub rate_bps: u64,
+}
+
+impl QpProfile<'_> {
+    /// The core's configuration for QP `qpn` talking to `remote`: the EVs as one active set per
+    /// plane (a quarter of them as `ev_min_active`) and NSCC scaled for `rate_bps` and `base_rtt`.
+    pub fn conn_config(&self, qpn: u32, remote: u32) -> ConnectionConfig {
         let mut c = ConnectionConfig::new(qpn, remote, self.seed);
         let total: u32 = self.evs.iter().map(|p| p.len() as u32).sum();
         c.ev_profile = EvProfile {
@@ -116,13 +157,6 @@ impl PerfConfig {
             )),
         };
         c
-    }
-
-    fn attr(&self) -> MrcQpAttr {
-        MrcQpAttr {
-            timeout: self.timeout_exp,
-            ..MrcQpAttr::default()
-        }
     }
 }
 
