@@ -1,4 +1,4 @@
-//! Whole datagrams (IPv6 · [SRH] · [IPv6] · UDP · MRC): never panic; what parses re-emits to
+//! Whole datagrams (IPv6 · \[SRH\] · \[IPv6\] · UDP · MRC): never panic; what parses re-emits to
 //! bytes that parse to the same thing.
 #![no_main]
 

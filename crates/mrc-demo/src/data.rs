@@ -1,6 +1,6 @@
 //! The synthetic "omni" task: 16 text tokens and 4 image patches of 4×4 pixels per sample.
 //!
-//! Label = 2·[most tokens are in the low half of the vocabulary] + [mean pixel brightness > 0]:
+//! Label = 2·\[most tokens are in the low half of the vocabulary\] + \[mean pixel brightness > 0\]:
 //! the model needs both modalities. Every sample comes from a seeded SplitMix64 stream: rank `r`
 //! at step `s` draws its own shard; the validation set is a fixed stream of its own.
 

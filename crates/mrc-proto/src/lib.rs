@@ -39,7 +39,7 @@
 //!   in 256-byte units).
 //! - **Unexplained loss** retires the EV and also declares lost every other packet in flight
 //!   on it. A per-packet timer expiry (clamp(3·SRTT, 2·base RTT, QP timeout)) is one at once.
-//! - **Late or lost** [O] (§6.3, §13 items 5 and 18: congestion alone must not retire paths).
+//! - **Late or lost** \[O\] (§6.3, §13 items 5 and 18: congestion alone must not retire paths).
 //!   The out-of-order rule below only *retransmits* early; the EV of the overdue copy becomes
 //!   a *suspect* and is judged on per-EV evidence. It is cleared (late, not lost) when the
 //!   copy proves it arrived: a SACK triggered by that PSN echoes that EV (gap-filling and

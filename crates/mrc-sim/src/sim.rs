@@ -1,6 +1,6 @@
 //! The simulator proper: ports, switches, NICs, failures, flows and the event loop.
 //!
-//! Every link direction is an egress [`Port`] with a strict-priority control queue and a
+//! Every link direction is an egress `Port` with a strict-priority control queue and a
 //! byte-accounted data queue. A packet costs two events per hop: `TxDone` when its last bit
 //! leaves the port (the port starts the next packet) and `Arrive` one propagation delay later.
 

@@ -1,7 +1,7 @@
 //! Training-job model: a config → a per-step DAG of compute and communication per rank
 //! (workload.md §1, §5, §6, §8).
 //!
-//! Rank order is [TP, CP, PP, DP] (TP fastest, as Llama 3): `rank = tp + t·(cp + c·(pp + p·dp))`,
+//! Rank order is \[TP, CP, PP, DP\] (TP fastest, as Llama 3): `rank = tp + t·(cp + c·(pp + p·dp))`,
 //! so TP groups sit inside a scale-up domain and DP groups span nodes on one rail. Expert
 //! parallelism is carved out of DP: EP groups are `e` consecutive DP indices, expert gradients
 //! are synchronised over the `d/e` ranks that hold the same experts.
@@ -524,7 +524,7 @@ impl JobConfig {
         Ok(())
     }
 
-    /// Coordinates of a rank (order [TP, CP, PP, DP]).
+    /// Coordinates of a rank (order \[TP, CP, PP, DP\]).
     pub const fn coords(&self, rank: u32) -> Coords {
         let tp = rank % self.tp;
         let r = rank / self.tp;

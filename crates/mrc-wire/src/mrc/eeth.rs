@@ -2,8 +2,8 @@
 //!
 //! | bytes | bits | field |
 //! |---|---|---|
-//! | 0 | 7–4 / 3–0 | type / next_hdr[4:1] |
-//! | 1 | 7 / 6 / 5–4 / 3–0 | next_hdr[0] / reserved / op / reserved |
+//! | 0 | 7–4 / 3–0 | type / next_hdr\[4:1\] |
+//! | 1 | 7 / 6 / 5–4 / 3–0 | next_hdr\[0\] / reserved / op / reserved |
 //! | 2–27 | | reserved |
 //! | 28–29 | 16 | tx_timestamp (reflected) |
 //! | 30–35 | | reserved |

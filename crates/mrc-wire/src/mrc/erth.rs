@@ -1,15 +1,15 @@
 //! Endpoint Request Transport Header (16 bytes): node-scoped EV probes and port status updates.
-//! EV probes travel with BTH.DestQP = [`ENDPOINT_QPN`](super::ENDPOINT_QPN) and PSN[15:0] = probe id.
+//! EV probes travel with BTH.DestQP = [`ENDPOINT_QPN`](super::ENDPOINT_QPN) and PSN\[15:0\] = probe id.
 //!
 //! | bytes | bits | field |
 //! |---|---|---|
-//! | 0 | 7–4 / 3–0 | type / next_hdr[4:1] |
-//! | 1 | 7 / 6–2 / 1–0 | next_hdr[0] / reserved / op (0 = PORT_STATUS_UPDATE, 1 = EV_PROBE) |
+//! | 0 | 7–4 / 3–0 | type / next_hdr\[4:1\] |
+//! | 1 | 7 / 6–2 / 1–0 | next_hdr\[0\] / reserved / op (0 = PORT_STATUS_UPDATE, 1 = EV_PROBE) |
 //! | 2 | 8 | reserved |
 //! | 3 | 8 | vendor_info |
 //! | 4–7 | 32 | port_status_mask (bit N = port N + 1 up) |
 //! | 8–11 | 32 | reserved |
-//! | 12–15 | 32 | timestamp: the [`tseth`](super::tseth) layout (tx_timestamp · tsr · ftype) |
+//! | 12–15 | 32 | timestamp: the [`tseth`] layout (tx_timestamp · tsr · ftype) |
 
 use super::{EndpointOp, TypeNext, tseth};
 use crate::Result;

@@ -1,7 +1,7 @@
 //! MRC transport headers: BTH with the MRC opcodes and the MRC extension headers.
 //!
 //! ⚠ Every layout here comes from a third-party emulator that claims to follow OCP MRC 1.0
-//! (`mrc-protocol.md` §5, mark [E]); none is checked against the spec tables. This module is the
+//! (`mrc-protocol.md` §5, mark \[E\]); none is checked against the spec tables. This module is the
 //! only place that knows them, and `tests/golden.rs` pins each one byte for byte, so a correction
 //! is a change here plus new golden bytes.
 

@@ -2,8 +2,8 @@
 //!
 //! | bytes | bits | field |
 //! |---|---|---|
-//! | 0 | 7–4 / 3–0 | type / next_hdr[4:1] |
-//! | 1 | 7 / 6–0 | next_hdr[0] / reserved |
+//! | 0 | 7–4 / 3–0 | type / next_hdr\[4:1\] |
+//! | 1 | 7 / 6–0 | next_hdr\[0\] / reserved |
 //! | 2 | 8 | nack_reason |
 //! | 3 | 8 | vendor_info |
 //! | 4–7 | 32 | entropy (EV of the NACKed packet) |

@@ -8,7 +8,7 @@
 //! | 4–5 | probe_id |
 //! | 6–7 | reserved |
 //! | 8–9 / 10–11 | spdcid / dpdcid |
-//! | 12–15 | timestamp: the [`tseth`](super::tseth) layout (tx_timestamp · tsr · ftype) |
+//! | 12–15 | timestamp: the [`tseth`] layout (tx_timestamp · tsr · ftype) |
 
 use super::{TypeNext, tseth};
 use crate::Result;

@@ -2,8 +2,8 @@
 //!
 //! | bytes | bits | field |
 //! |---|---|---|
-//! | 0 | 7–4 / 3–0 | type / next_hdr[4:1] |
-//! | 1 | 7 / 6–5 / 4–2 / 1 / 0 | next_hdr[0] / M / reserved / pr / reserved |
+//! | 0 | 7–4 / 3–0 | type / next_hdr\[4:1\] |
+//! | 1 | 7 / 6–5 / 4–2 / 1 / 0 | next_hdr\[0\] / M / reserved / pr / reserved |
 //! | 2–3 | 16 signed | ack_psn_offset (ack_psn = cack_psn + offset) |
 //! | 4–7 | 32 | entropy (EV of the triggering packet) |
 //! | 8–9 / 10–11 | 16 / 16 | spdcid / dpdcid |
