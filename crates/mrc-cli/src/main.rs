@@ -15,6 +15,8 @@ mod scenario;
 mod sim;
 #[cfg(feature = "train")]
 mod train;
+#[cfg(feature = "train")]
+mod train_report;
 mod workload_cfg;
 
 pub(crate) use input::BadInput;

@@ -294,7 +294,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             f.a, f.b, f.at_step, args.tcp_ev
         )),
     ];
-    let html = report::html("mrc train: data-parallel training over MRC", &notes, &runs);
+    let html =
+        crate::train_report::html("mrc train: data-parallel training over MRC", &notes, &runs);
     std::fs::write(&args.report, html)
         .with_context(|| format!("writing {}", args.report.display()))?;
     println!("report: {}", args.report.display());

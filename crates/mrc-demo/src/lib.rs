@@ -7,7 +7,7 @@
 //! - [`ring`]: ring all-reduce over MRC ([`ring::MrcRing`]) and over TCP ([`ring::TcpRing`]).
 //! - [`rank`]: what one rank process does (train, all-reduce, report each step).
 //! - [`driver`]: spawns the rank processes, pulls/restores a cable, checks digests every step.
-//! - [`report`]: summary figures and a self-contained HTML report with inline SVG plots.
+//! - [`report`]: summary figures of a run (`mrc train` draws the HTML report).
 
 pub mod data;
 pub mod driver;
