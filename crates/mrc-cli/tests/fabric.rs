@@ -2,22 +2,10 @@
 //! otherwise). One test runs every scenario in order, so nothing runs concurrently.
 #![allow(clippy::unwrap_used, reason = "test code")]
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn mrc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mrc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{mrc, netns_skip_reason, text};
 
 fn namespaces(prefix: &str) -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
@@ -37,28 +25,9 @@ impl Drop for Guard {
     }
 }
 
-/// Why namespace tests cannot run here, if they cannot.
-fn skip_reason() -> Option<String> {
-    if !mrc_net::sys::is_root() {
-        return Some("not root (CAP_NET_ADMIN needed for network namespaces)".into());
-    }
-    let probe = format!("mrcprobe{}", std::process::id());
-    match Command::new("ip").args(["netns", "add", &probe]).output() {
-        Ok(o) if o.status.success() => {
-            let _ = Command::new("ip").args(["netns", "del", &probe]).output();
-            None
-        }
-        Ok(o) => Some(format!(
-            "`ip netns add` refused: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!("cannot run `ip`: {e}")),
-    }
-}
-
 #[test]
 fn fabric_up_status_link_down_and_bad_input() {
-    if let Some(why) = skip_reason() {
+    if let Some(why) = netns_skip_reason("mrcprobe") {
         eprintln!("SKIPPED fabric namespace test: {why}");
         return;
     }

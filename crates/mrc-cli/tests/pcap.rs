@@ -3,19 +3,13 @@
 //! (`tools/wireshark/mrc.lua`). Skips when tshark is missing, except under CI (`CI` set).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn mrc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mrc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{mrc, scratch_dir};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mrc-pcap-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    scratch_dir("pcap").join(name)
 }
 
 /// An incast (the last hop trims) over lossy links (retransmissions), MRC only.

@@ -2,22 +2,8 @@
 //! printed reason otherwise).
 #![allow(clippy::unwrap_used, reason = "test code")]
 
-use std::process::{Command, Output};
-
-fn mrc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mrc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{mrc, text};
 
 #[test]
 fn perf_bench_loopback_and_fabric_with_json_and_bad_input() {

@@ -6,17 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn mrc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mrc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{mrc, scratch_dir};
 
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mrc-report-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    scratch_dir("report")
 }
 
 fn ok(out: &Output) {

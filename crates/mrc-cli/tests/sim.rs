@@ -2,19 +2,12 @@
 //! `mrc sim` end to end: scenario files, JSON, determinism, bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn mrc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mrc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{mrc, scratch_dir};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mrc-sim-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    scratch_dir("sim").join(name)
 }
 
 fn write(name: &str, text: &str) -> PathBuf {

@@ -9,38 +9,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn mrc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mrc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn skip_reason() -> Option<String> {
-    if !mrc_net::sys::is_root() {
-        return Some("not root (CAP_NET_ADMIN needed for network namespaces)".into());
-    }
-    let probe = format!("mrctrprobe{}", std::process::id());
-    match Command::new("ip").args(["netns", "add", &probe]).output() {
-        Ok(o) if o.status.success() => {
-            let _ = Command::new("ip").args(["netns", "del", &probe]).output();
-            None
-        }
-        Ok(o) => Some(format!(
-            "`ip netns add` refused: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!("cannot run `ip`: {e}")),
-    }
-}
+mod common;
+use common::{mrc, netns_skip_reason, text};
 
 fn run_json(args: &[&str], name: &str) -> (Output, Value) {
     let dir = std::env::temp_dir().join(format!("mrc-train-test-{}", std::process::id()));
@@ -127,7 +97,7 @@ fn train_bad_input_exits_2() {
 
 #[test]
 fn train_on_the_fabric_rides_out_a_pulled_cable() {
-    if let Some(why) = skip_reason() {
+    if let Some(why) = netns_skip_reason("mrctrprobe") {
         eprintln!("SKIPPED namespace training test: {why}");
         return;
     }

@@ -3,21 +3,14 @@
 //! the `collectives` and `job` JSON sections, determinism, bad configs (exit 2).
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn mrc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mrc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{mrc, scratch_dir};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mrc-workload-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    scratch_dir("workload").join(name)
 }
 
 fn write(name: &str, text: &str) -> PathBuf {
