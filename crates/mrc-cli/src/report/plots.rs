@@ -2,6 +2,7 @@
 //! elements with a generic font family, so no font file is needed).
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 /// Width of every plot, px.
@@ -219,104 +220,99 @@ pub(crate) fn time_chart(
         .fold(0f64, f64::max);
     svg(300, |root| {
         let root = root.titled(title, (FONT, 22)).map_err(err)?;
-        let xdesc = format!("simulated time ({})", unit.name);
+        let axes = TimeAxes {
+            xmax,
+            x_desc: format!("simulated time ({})", unit.name),
+            y_desc,
+            unit_ns: unit.ns,
+        };
         if log_y {
+            // Values below the floor would vanish on a log axis: clamp them to it.
             let top = (ymax * 2.0).max(10.0);
-            let mut chart = ChartBuilder::on(&root)
-                .margin(10)
-                .x_label_area_size(44)
-                .y_label_area_size(90)
-                .build_cartesian_2d(0f64..xmax, (0.8f64..top).log_scale())
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc(xdesc)
-                .y_desc(y_desc)
-                .x_label_formatter(&|x| format_num(*x))
-                .y_label_formatter(&|y| format_num(*y))
-                .label_style((FONT, 18))
-                .axis_desc_style((FONT, 19))
-                .light_line_style(RGBColor(235, 235, 235))
-                .draw()
-                .map_err(err)?;
-            for s in series {
-                let c = s.color;
-                let pts = s.points.iter().map(|&(t, v)| (t / unit.ns, v.max(0.8)));
-                chart
-                    .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
-                    });
-            }
-            for m in marks {
-                let x = m.at_ns / unit.ns;
-                chart
-                    .draw_series(LineSeries::new(
-                        [(x, 0.8), (x, top)],
-                        FAILURE.stroke_width(2),
-                    ))
-                    .map_err(err)?;
-                chart
-                    .draw_series([Text::new(
-                        format!(" {}", m.text),
-                        (x, top / 1.6),
-                        (FONT, 17).into_font().color(&FAILURE),
-                    )])
-                    .map_err(err)?;
-            }
-            legend(&mut chart)?;
+            let y = (0.8f64..top).log_scale();
+            draw_time_lines(&root, &axes, y, (0.8, top, top / 1.6), series, marks)
         } else {
             let top = (ymax * 1.15).max(1e-3);
-            let mut chart = ChartBuilder::on(&root)
-                .margin(10)
-                .x_label_area_size(44)
-                .y_label_area_size(90)
-                .build_cartesian_2d(0f64..xmax, 0f64..top)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc(xdesc)
-                .y_desc(y_desc)
-                .x_label_formatter(&|x| format_num(*x))
-                .y_label_formatter(&|y| format_num(*y))
-                .label_style((FONT, 18))
-                .axis_desc_style((FONT, 19))
-                .light_line_style(RGBColor(235, 235, 235))
-                .draw()
-                .map_err(err)?;
-            for s in series {
-                let c = s.color;
-                let pts = s.points.iter().map(|&(t, v)| (t / unit.ns, v));
-                chart
-                    .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
-                    });
-            }
-            for m in marks {
-                let x = m.at_ns / unit.ns;
-                chart
-                    .draw_series(LineSeries::new(
-                        [(x, 0.0), (x, top)],
-                        FAILURE.stroke_width(2),
-                    ))
-                    .map_err(err)?;
-                chart
-                    .draw_series([Text::new(
-                        format!(" {}", m.text),
-                        (x, top * 0.97),
-                        (FONT, 17).into_font().color(&FAILURE),
-                    )])
-                    .map_err(err)?;
-            }
-            legend(&mut chart)?;
+            draw_time_lines(
+                &root,
+                &axes,
+                0f64..top,
+                (0.0, top, top * 0.97),
+                series,
+                marks,
+            )
         }
-        Ok(())
     })
+}
+
+/// The x axis (time) and the y-axis label of a [`time_chart`].
+struct TimeAxes<'a> {
+    xmax: f64,
+    x_desc: String,
+    y_desc: &'a str,
+    unit_ns: f64,
+}
+
+/// Draws a [`time_chart`] on the y coordinate `y` (linear or log); `(floor, top, label_y)` are the
+/// lowest value drawn, the top of the axis and the height of the failure labels.
+fn draw_time_lines<Y>(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    axes: &TimeAxes<'_>,
+    y: Y,
+    (floor, top, label_y): (f64, f64, f64),
+    series: &[TimeSeries],
+    marks: &[Mark],
+) -> Res<()>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .x_label_area_size(44)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..axes.xmax, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x_desc.as_str())
+        .y_desc(axes.y_desc)
+        .x_label_formatter(&|x| format_num(*x))
+        .y_label_formatter(&|y| format_num(*y))
+        .label_style((FONT, 18))
+        .axis_desc_style((FONT, 19))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    for s in series {
+        let c = s.color;
+        let pts = s
+            .points
+            .iter()
+            .map(|&(t, v)| (t / axes.unit_ns, v.max(floor)));
+        chart
+            .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+            .map_err(err)?
+            .label(s.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
+    }
+    for m in marks {
+        let x = m.at_ns / axes.unit_ns;
+        chart
+            .draw_series(LineSeries::new(
+                [(x, floor), (x, top)],
+                FAILURE.stroke_width(2),
+            ))
+            .map_err(err)?;
+        chart
+            .draw_series([Text::new(
+                format!(" {}", m.text),
+                (x, label_y),
+                (FONT, 17).into_font().color(&FAILURE),
+            )])
+            .map_err(err)?;
+    }
+    legend(&mut chart)
 }
 
 fn legend<'a, X, Y>(chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>) -> Res<()>
