@@ -380,6 +380,13 @@ pub struct ProbePolicy {
     pub max_interval: Duration,
     /// Consecutive successes that resurrect an EV (default 3).
     pub successes: u8,
+    /// Probes of one QP outstanding at once (default 2): probes travel in the strict-priority
+    /// control class, so an unbounded number would starve data on a congested link.
+    pub max_outstanding: u8,
+    /// Data packets a QP must send to earn one probe (default 16, ≈ 0.2% of its bytes); a QP
+    /// that sends nothing may still probe once per `max_interval`. Ties probe traffic to the
+    /// window NSCC grants, so a thousand congested QPs cannot flood a receiver with probes.
+    pub data_per_probe: u16,
 }
 
 impl Default for ProbePolicy {
@@ -388,6 +395,8 @@ impl Default for ProbePolicy {
             first: Duration::from_micros(100),
             max_interval: Duration::from_millis(1),
             successes: 3,
+            max_outstanding: 2,
+            data_per_probe: 16,
         }
     }
 }

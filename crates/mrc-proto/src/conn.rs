@@ -29,6 +29,15 @@ const SACK_COVER: i32 = 48;
 /// Bound of suspected (out-of-order-lost, not yet judged) transmissions; beyond it a new
 /// out-of-order loss retires its EV at once (the behaviour without the late/lost distinction).
 const SUSPECT_CAP: usize = 256;
+/// Unexplained losses in a row, with no delivery proven on the EV in between, that retire an
+/// EV of a congested QP. A full queue that drops trimmed headers, or a deep one that delays a
+/// packet past its timer, costs a live path a packet here and there; a dead path loses
+/// everything sent on it. Uncongested QPs keep the paper's rule: the first loss retires.
+const CONGESTED_STRIKES: u8 = 3;
+/// A congestion signal (trim NACK, ECN echo) keeps the QP "congested" for this many of its
+/// next acknowledged packets. Counted in packets, not time: a QP that gets 1/1000 of an
+/// incast's bottleneck sends a packet every few hundred RTTs.
+const CONGESTION_MEMORY: u64 = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -37,8 +46,10 @@ enum Timer {
     SackCoalesce = 2,
     PortStatus = 3,
     RtxDelay = 4,
+    /// A probe is due but the QP has not earned it yet ([`crate::ProbePolicy::data_per_probe`]).
+    ProbeBudget = 5,
 }
-const N_TIMERS: usize = 5;
+const N_TIMERS: usize = 6;
 
 #[derive(Debug, Clone, Copy)]
 struct PendingWr {
@@ -152,11 +163,23 @@ struct Suspect {
     rtx: bool,
     /// Retire the EV if nothing cleared it by then (the per-packet timer of that copy).
     deadline: Instant,
+    /// Transmit sequence number of the suspected copy.
+    tx_seq: u64,
     /// Proven late, not lost: the copy arrived.
     cleared: bool,
     /// Proven lost: a later packet of the same class or lower priority on the same EV arrived
     /// while this PSN was still unacknowledged (one path, FIFO).
     overtaken: bool,
+}
+
+/// What says a transmission was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    /// A later transmission on the same EV arrived first (one path is FIFO): dropped.
+    Overtaken,
+    /// Nothing came back in time (timer, or a second overdue packet on the EV): dropped or
+    /// late.
+    Silence,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +232,15 @@ pub struct Connection {
     last_spurious: Instant,
     peer_mpr: Option<u8>,
     probe_id: u16,
+    /// Data packets sent since the last probe (the probe budget).
+    probe_credit: u32,
+    last_probe: Instant,
+    /// Packets acknowledged so far, and that count at the last trim NACK (a full queue: it
+    /// may drop trimmed headers) and at the last congestion signal of any kind (a deep queue:
+    /// packets may be late). See [`CONGESTION_MEMORY`].
+    acked_pkts: u64,
+    trim_at: Option<u64>,
+    queue_at: Option<u64>,
     suspects: VecDeque<Suspect>,
     // responder
     rcv_cack: Psn,
@@ -281,6 +313,11 @@ impl Connection {
             last_spurious: Instant::ZERO,
             peer_mpr: None,
             probe_id: 0,
+            probe_credit: 0,
+            last_probe: Instant::ZERO,
+            acked_pkts: 0,
+            trim_at: None,
+            queue_at: None,
             suspects: VecDeque::with_capacity(SUSPECT_CAP),
             rcv_cack: psn0.sub(1),
             rcv_high: psn0.sub(1),
@@ -635,6 +672,8 @@ impl Connection {
         }
         self.inflight.set(p.value());
         self.inflight_bytes += u64::from(r.len);
+        let cap = u32::from(self.cfg.probe.data_per_probe).saturating_mul(4);
+        self.probe_credit = (self.probe_credit + 1).min(cap);
         self.stats.data_sent += 1;
         self.stats.bytes_sent += u64::from(r.len);
         if self.timer(Timer::PktRto).is_none_or(|t| t > deadline) {
@@ -840,9 +879,20 @@ impl Connection {
                 return Some(self.control(repr, ev, plane));
             }
         }
-        if self.state == QpState::Rts {
+        if self.state == QpState::Rts && self.ev.next_probe_time().is_some_and(|t| t <= now) {
+            let per = u32::from(self.cfg.probe.data_per_probe);
+            let floor = self.last_probe + self.cfg.probe.max_interval;
+            if self.probe_credit < per && now < floor {
+                if self.timer(Timer::ProbeBudget).is_none() {
+                    self.arm(Timer::ProbeBudget, floor);
+                }
+                return None;
+            }
             let blocked = !(up & self.peer_up);
             if let Some((ev, plane)) = self.ev.next_probe(now, blocked) {
+                self.probe_credit = self.probe_credit.saturating_sub(per);
+                self.last_probe = now;
+                self.disarm(Timer::ProbeBudget);
                 self.probe_id = self.probe_id.wrapping_add(1);
                 self.stats.probes_sent += 1;
                 let repr = mrc::Repr {
@@ -1130,6 +1180,8 @@ impl Connection {
             self.inflight.clear(p.value());
             self.inflight_bytes = self.inflight_bytes.saturating_sub(u64::from(r.len));
             self.high_acked_tx_seq = self.high_acked_tx_seq.max(r.tx_seq);
+            self.acked_pkts += 1;
+            self.ev.delivered(r.ev);
             u64::from(r.len)
         } else if self.rtx.get(p.value()) {
             // Acked before its retransmission left: the suspected copy arrived.
@@ -1181,6 +1233,7 @@ impl Connection {
             match s.mark {
                 PathMark::SkipOnce => {
                     self.stats.ecn_echoes += 1;
+                    self.queue_at = Some(self.acked_pkts);
                     if self.ev.skip(s.entropy) {
                         self.stats.ev_skipped += 1;
                     }
@@ -1197,6 +1250,7 @@ impl Connection {
                 PathMark::None => {}
             }
         }
+        self.ev.delivered(s.entropy);
         if !s.pr && !self.suspects.is_empty() {
             // The trigger of a SACK arrived on the echoed EV: a suspected copy of that PSN on
             // that EV was late, not lost (gap-filling and duplicate arrivals are SACKed at once).
@@ -1335,6 +1389,7 @@ impl Connection {
                 sent_at: r.sent_at,
                 rtx: r.tx_count >= 2,
                 deadline: r.deadline,
+                tx_seq: r.tx_seq,
                 cleared: false,
                 overtaken: false,
             });
@@ -1342,7 +1397,7 @@ impl Connection {
                 self.arm(Timer::PktRto, r.deadline);
             }
         } else {
-            self.retire_ev(now, r.ev);
+            self.unexplained_loss(now, r.ev, Evidence::Silence, r.tx_seq);
         }
     }
 
@@ -1399,9 +1454,14 @@ impl Connection {
                 .skip(i + 1)
                 .any(|y| y.ev == x.ev && !y.cleared);
             if x.overtaken || twice || x.deadline <= now {
-                self.suspects.retain(|y| y.ev != x.ev);
+                self.suspects.remove(i);
                 if self.masked_planes() & (1 << x.plane) == 0 {
-                    self.retire_ev(now, x.ev);
+                    let evidence = if x.overtaken {
+                        Evidence::Overtaken
+                    } else {
+                        Evidence::Silence
+                    };
+                    self.unexplained_loss(now, x.ev, evidence, x.tx_seq);
                 }
                 i = 0;
                 continue;
@@ -1410,9 +1470,43 @@ impl Connection {
         }
     }
 
+    /// Whether a congestion signal came within the last [`CONGESTION_MEMORY`] acked packets.
+    fn recent(&self, at: Option<u64>) -> bool {
+        at.is_some_and(|a| self.acked_pkts - a < CONGESTION_MEMORY)
+    }
+
+    /// An unexplained loss on `ev` of the transmission numbered `tx_seq`: one strike, enough
+    /// to retire it unless congestion could explain it ([`CONGESTED_STRIKES`]). A packet
+    /// overtaken on its own path was dropped, and only a full queue (trims) drops packets on
+    /// a live path; a packet that is merely unanswered may also be late in a deep queue (ECN).
+    /// Silence blames the path only if a later transmission (on another path) came back:
+    /// when nothing sent since did, the whole QP is waiting (its receiver's link, an incast
+    /// burst whose trimmed headers were dropped), and no path is worse than another.
+    fn unexplained_loss(&mut self, now: Instant, ev: u32, evidence: Evidence, tx_seq: u64) {
+        if evidence == Evidence::Silence && self.high_acked_tx_seq <= tx_seq {
+            return;
+        }
+        let explained = match evidence {
+            Evidence::Overtaken => self.recent(self.trim_at),
+            Evidence::Silence => self.recent(self.queue_at),
+        };
+        let needed = if explained { CONGESTED_STRIKES } else { 1 };
+        let outcome = self.ev.strike(ev, needed, now);
+        self.ev_outcome(now, ev, outcome);
+    }
+
     fn retire_ev(&mut self, now: Instant, ev: u32) {
+        let outcome = self.ev.loss(ev, now);
+        self.ev_outcome(now, ev, outcome);
+    }
+
+    fn ev_outcome(&mut self, now: Instant, ev: u32, outcome: LossOutcome) {
+        if outcome == LossOutcome::Struck {
+            self.stats.ev_strikes += 1;
+            return;
+        }
         self.suspects.retain(|x| x.ev != ev);
-        match self.ev.loss(ev, now) {
+        match outcome {
             LossOutcome::Retired {
                 plane_exhausted, ..
             } => {
@@ -1433,7 +1527,7 @@ impl Connection {
                 self.stats.ev_loss_at_floor += 1;
                 self.events.push_back(Event::EvLossAtFloor { ev });
             }
-            LossOutcome::Ignored => {}
+            LossOutcome::Ignored | LossOutcome::Struck => {}
         }
     }
 
@@ -1472,6 +1566,10 @@ impl Connection {
         match n.reason {
             NackReason::Trimmed | NackReason::TrimmedLastHop => {
                 let last_hop = n.reason == NackReason::TrimmedLastHop;
+                // The header crossed the path: it is alive, and the QP meets full queues.
+                self.ev.delivered(n.entropy);
+                self.trim_at = Some(self.acked_pkts);
+                self.queue_at = Some(self.acked_pkts);
                 if last_hop {
                     self.stats.nacks_trimmed_last_hop += 1;
                 } else {
@@ -1722,6 +1820,9 @@ impl Transport for Connection {
         }
         if due(self.timer(Timer::RtxDelay)) {
             self.disarm(Timer::RtxDelay);
+        }
+        if due(self.timer(Timer::ProbeBudget)) {
+            self.disarm(Timer::ProbeBudget);
         }
         if self.ev.next_probe_time().is_some_and(|t| t <= now) {
             self.ev.probe_timeouts(now);

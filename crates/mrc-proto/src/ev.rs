@@ -49,6 +49,8 @@ struct Entry {
     probe_successes: u8,
     drops: u32,
     ecn_marks: u32,
+    /// Unexplained losses since the EV last proved it delivers (see [`EvSet::strike`]).
+    strikes: u8,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -73,6 +75,8 @@ pub enum LossOutcome {
     },
     /// The QP is at `ev_min_active`: nothing retired.
     AtFloor,
+    /// Counted against the EV, not (yet) enough to retire it ([`EvSet::strike`]).
+    Struck,
     /// Already retired, denied, unknown, or oblivious mode.
     Ignored,
 }
@@ -86,6 +90,10 @@ pub struct EvSet {
     probing: Vec<u16>,
     /// Earliest `probe_at` over `probing` (Instant::MAX if none): keeps the polls O(1).
     probe_min: Instant,
+    /// Probes sent and neither answered nor timed out.
+    probes_out: u32,
+    /// Entries with `strikes > 0`: lets [`EvSet::delivered`] return at once in the common case.
+    struck: u32,
     rng: Rng,
     min_active: u32,
     usable: u32,
@@ -102,6 +110,8 @@ impl EvSet {
             planes: Vec::new(),
             probing: Vec::new(),
             probe_min: Instant::MAX,
+            struck: 0,
+            probes_out: 0,
             rng: Rng::new(seed),
             min_active: profile.ev_min_active,
             usable: 0,
@@ -128,6 +138,7 @@ impl EvSet {
                         probe_successes: 0,
                         drops: 0,
                         ecn_marks: 0,
+                        strikes: 0,
                     });
                     s.index.push((ev, i));
                     match role {
@@ -270,7 +281,44 @@ impl EvSet {
         }
     }
 
-    /// Unexplained loss (or ALWAYS_SKIP) on `ev` at `now`.
+    /// An unexplained loss on `ev` that retires it only once it is the `needed`-th in a row
+    /// with no delivery proven on the EV in between ([`EvSet::delivered`]). `needed = 1` is
+    /// the paper's rule (first unexplained loss); a congested QP asks for more, because a
+    /// queue that drops trimmed headers loses packets on live paths, while a dead path loses
+    /// every packet sent on it.
+    pub fn strike(&mut self, ev: u32, needed: u8, now: Instant) -> LossOutcome {
+        if self.mode == LbMode::Oblivious {
+            return LossOutcome::Ignored;
+        }
+        let Some(e) = self.find(ev).and_then(|i| self.entries.get_mut(i)) else {
+            return LossOutcome::Ignored;
+        };
+        if e.strikes == 0 {
+            self.struck += 1;
+        }
+        e.strikes = e.strikes.saturating_add(1);
+        if e.strikes < needed.max(1) {
+            e.drops = e.drops.saturating_add(1);
+            return LossOutcome::Struck;
+        }
+        self.loss(ev, now)
+    }
+
+    /// `ev` proved that it delivers (a packet sent on it was acknowledged, or its trimmed
+    /// header came back as a NACK): its run of unexplained losses is over.
+    pub fn delivered(&mut self, ev: u32) {
+        if self.struck == 0 {
+            return;
+        }
+        if let Some(e) = self.find(ev).and_then(|i| self.entries.get_mut(i))
+            && e.strikes > 0
+        {
+            e.strikes = 0;
+            self.struck -= 1;
+        }
+    }
+
+    /// Unexplained loss (or ALWAYS_SKIP) on `ev` at `now`: retired at once.
     pub fn loss(&mut self, ev: u32, now: Instant) -> LossOutcome {
         if self.mode == LbMode::Oblivious {
             return LossOutcome::Ignored;
@@ -282,6 +330,10 @@ impl EvSet {
             return LossOutcome::Ignored;
         };
         e.drops = e.drops.saturating_add(1);
+        if e.strikes > 0 {
+            e.strikes = 0;
+            self.struck -= 1;
+        }
         if !matches!(e.state, EvState::Good | EvState::Skip) || e.role != Role::Active {
             return LossOutcome::Ignored;
         }
@@ -343,7 +395,8 @@ impl EvSet {
     /// The next probe to send at `now`: an ASSUMED_BAD EV whose probe time has come (marking
     /// it outstanding until `now + interval`). Planes in `blocked` are not probed now.
     pub fn next_probe(&mut self, now: Instant, blocked: u32) -> Option<(u32, u8)> {
-        if self.probe_min > now {
+        if self.probe_min > now || self.probes_out >= u32::from(self.probe.max_outstanding.max(1))
+        {
             return None;
         }
         let mut found = None;
@@ -361,6 +414,7 @@ impl EvSet {
             }
             e.probe_outstanding = true;
             e.probe_at = now + e.probe_interval;
+            self.probes_out += 1;
             found = Some((e.ev, e.plane));
             break;
         }
@@ -377,6 +431,7 @@ impl EvSet {
                 && e.probe_at <= now
             {
                 e.probe_outstanding = false;
+                self.probes_out = self.probes_out.saturating_sub(1);
                 e.probe_successes = 0;
                 e.probe_interval =
                     (e.probe_interval.saturating_mul(2)).min(self.probe.max_interval);
@@ -402,6 +457,7 @@ impl EvSet {
             return None;
         }
         e.probe_outstanding = false;
+        self.probes_out = self.probes_out.saturating_sub(1);
         e.probe_successes += 1;
         e.probe_at = now;
         if e.probe_successes < need {
@@ -444,6 +500,10 @@ impl EvSet {
             return false;
         }
         let was_active = e.role == Role::Active && matches!(e.state, EvState::Good | EvState::Skip);
+        if e.probe_outstanding {
+            e.probe_outstanding = false;
+            self.probes_out = self.probes_out.saturating_sub(1);
+        }
         e.state = EvState::Denied;
         e.role = Role::Out;
         let plane = usize::from(e.plane);

@@ -388,6 +388,9 @@ pub struct Stats {
     pub ev_retired: u64,
     /// EVs resurrected by probes.
     pub ev_resurrected: u64,
+    /// Unexplained losses counted against an EV without retiring it (congested QP, see the
+    /// crate docs' "congestion is not failure").
+    pub ev_strikes: u64,
     /// Losses that retired nothing because of `ev_min_active`.
     pub ev_loss_at_floor: u64,
     /// Writes rejected: unknown key.

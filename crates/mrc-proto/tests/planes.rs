@@ -85,10 +85,12 @@ fn all_paths_dead_errors_only_after_the_retry_budget() {
         took >= Duration::from_micros(600) && took <= Duration::from_micros(900),
         "{took:?}"
     );
-    assert!(
-        h.stats(0).ev_loss_at_floor > 0,
-        "retirement stopped at the floor"
-    );
+    // Every path went silent at once. Only packets in flight at that moment, overtaken by
+    // later ones acked on other paths, can blame their path; once nothing sent later comes
+    // back, silence is QP-wide and blames none, so the QP neither churns through its EV set
+    // nor reaches the floor (which `ev.rs` tests). The QP timer owns the outage.
+    let s = h.stats(0);
+    assert!(s.ev_retired < 8 && s.ev_loss_at_floor == 0, "{s:?}");
 }
 
 #[test]

@@ -87,6 +87,10 @@ pub struct EndpointStats {
     pub ev_retired: u64,
     /// EVs resurrected by probes.
     pub ev_resurrected: u64,
+    /// Retransmissions whose original was later found to have arrived.
+    pub spurious_retransmits: u64,
+    /// Reliability probes sent (EV resurrection).
+    pub probes_sent: u64,
 }
 
 /// One QP end, driven by the simulator.

@@ -48,6 +48,12 @@ pub struct SwitchCounters {
     pub bytes_trimmed: u64,
     /// Packets dropped.
     pub pkts_dropped: u64,
+    /// Of the dropped packets: data (and retransmissions) at full length.
+    pub dropped_data: u64,
+    /// Of the dropped packets: control (SACK, NACK, probes, endpoint messages).
+    pub dropped_control: u64,
+    /// Of the dropped packets: trimmed headers.
+    pub dropped_trimmed: u64,
     /// Packets trimmed.
     pub pkts_trimmed: u64,
     /// Packets ECN-marked.
@@ -64,6 +70,9 @@ impl SwitchCounters {
         self.bytes_dropped += o.bytes_dropped;
         self.bytes_trimmed += o.bytes_trimmed;
         self.pkts_dropped += o.pkts_dropped;
+        self.dropped_data += o.dropped_data;
+        self.dropped_control += o.dropped_control;
+        self.dropped_trimmed += o.dropped_trimmed;
         self.pkts_trimmed += o.pkts_trimmed;
         self.pkts_marked += o.pkts_marked;
         self.pfc_pauses += o.pfc_pauses;
@@ -89,8 +98,9 @@ pub struct RunReport {
     pub fct_ps: Percentiles,
     /// Completion time of every flow in workload order (`None` = unfinished), ps.
     pub fcts_ps: Vec<Option<Time>>,
-    /// Ideal time of the busiest NIC at line rate over the makespan.
-    pub goodput_fraction: f64,
+    /// Ideal time of the busiest NIC at line rate over the makespan; `None` when the run did
+    /// not finish its work (there is no makespan to compare).
+    pub goodput_fraction: Option<f64>,
     /// Payload bytes the workload asked for.
     pub bytes_expected: u64,
     /// Distinct payload bytes that arrived intact.
@@ -107,6 +117,9 @@ pub struct RunReport {
     pub trimmed: u64,
     /// Packets dropped (switch queues, failed links and switches, lossy links).
     pub dropped: u64,
+    /// Of those, lost on failed, black-holed or lossy links (the rest are in
+    /// [`SwitchCounters`]' `dropped_*`).
+    pub dropped_link: u64,
     /// Packets ECN-marked.
     pub ecn_marked: u64,
     /// PFC pause frames.
@@ -115,6 +128,10 @@ pub struct RunReport {
     pub ev_retired: u64,
     /// EVs resurrected.
     pub ev_resurrected: u64,
+    /// Retransmissions whose original was later found to have arrived.
+    pub spurious_retransmits: u64,
+    /// Reliability probes sent.
+    pub probes_sent: u64,
     /// QPs that failed.
     pub qp_errors: u64,
     /// Sum of all switch counters.

@@ -964,10 +964,18 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     fn drop_at(&mut self, node: u32, pk: u32) {
-        let b = u64::from(self.pkts[pk as usize].bytes);
+        let p = &self.pkts[pk as usize];
+        let (b, trimmed, control) = (u64::from(p.bytes), p.trim.is_some(), p.class == Class::Control);
         let c = &mut self.sw[node as usize];
         c.bytes_dropped += b;
         c.pkts_dropped += 1;
+        if trimmed {
+            c.dropped_trimmed += 1;
+        } else if control {
+            c.dropped_control += 1;
+        } else {
+            c.dropped_data += 1;
+        }
         self.free.push(pk);
     }
 
@@ -1863,6 +1871,8 @@ impl<F: TransportFactory> Sim<F> {
             st.bytes_placed += s.bytes_placed;
             st.ev_retired += s.ev_retired;
             st.ev_resurrected += s.ev_resurrected;
+            st.spurious_retransmits += s.spurious_retransmits;
+            st.probes_sent += s.probes_sent;
         }
         let expected: u64 = self.spec.workload.flows.iter().map(|f| f.bytes).sum();
         let covered: u64 = self.pairs.iter().map(|p| p.covered).sum();
@@ -1893,11 +1903,14 @@ impl<F: TransportFactory> Sim<F> {
         } else {
             first_start
         });
-        let goodput_fraction = if makespan == 0 {
-            0.0
+        // Only a run that finished all its work has a makespan to compare with the ideal.
+        let finished = if self.dag.is_some() {
+            self.dag_end().is_some()
         } else {
-            (ideal_ps as f64 / makespan as f64).min(1.0)
+            self.flows_done == self.flows.len() as u64
         };
+        let goodput_fraction =
+            (finished && makespan > 0).then(|| (ideal_ps as f64 / makespan as f64).min(1.0));
         RunReport {
             transport: self.factory.name(),
             sim_time_ps: end,
@@ -1923,10 +1936,13 @@ impl<F: TransportFactory> Sim<F> {
             retransmitted: st.retransmitted,
             trimmed: sw.pkts_trimmed,
             dropped: sw.pkts_dropped + self.pkts_dropped_link,
+            dropped_link: self.pkts_dropped_link,
             ecn_marked: sw.pkts_marked,
             pfc_pauses: sw.pfc_pauses,
             ev_retired: st.ev_retired,
             ev_resurrected: st.ev_resurrected,
+            spurious_retransmits: st.spurious_retransmits,
+            probes_sent: st.probes_sent,
             qp_errors: self.qp_errors,
             switches: sw,
             timeline: Default::default(),

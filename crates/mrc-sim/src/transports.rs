@@ -213,6 +213,8 @@ impl<T: Transport + crate::sim::record::EvCounts> Endpoint for ProtoEndpoint<T> 
             bytes_placed: s.bytes_placed,
             ev_retired: s.ev_retired,
             ev_resurrected: s.ev_resurrected,
+            spurious_retransmits: s.spurious_retransmits,
+            probes_sent: s.probes_sent,
         }
     }
 }
