@@ -433,10 +433,11 @@ pub struct ConnectionConfig {
     /// Responder penalty: `rcv_cwnd_pen` grows linearly from 0 at this fraction of the tracking
     /// window held out of order to 127 at a full window (§13 item 12).
     pub penalty_start: f64,
-    /// Scale of the SLEEK out-of-order loss threshold (§7.3: max(min(1.5·cwnd, maxwnd),
-    /// 5·MSS)/MSS packets). Default 1/3, i.e. 0.5·cwnd: the full threshold detects a dead path
-    /// only after ≈ 3–4 RTTs; a third keeps retirement within 3 RTTs (issue 3) while staying
-    /// above the reordering of a sprayed Clos.
+    /// Scale of the SLEEK out-of-order loss threshold (`docs/protocol.md`: max(min(1.5·cwnd,
+    /// maxwnd), 5·MSS)/MSS packets) that resends a packet. Default 1 (the reference value):
+    /// reordering across sprayed paths of different queue depths stays below it. Dead paths
+    /// are found sooner by the suspect threshold (a third of this), which judges the path
+    /// without resending anything.
     pub sleek_scale: f64,
 }
 
@@ -468,7 +469,7 @@ impl ConnectionConfig {
             base_rtt,
             max_send_wr: 4096,
             penalty_start: 0.5,
-            sleek_scale: 1.0 / 3.0,
+            sleek_scale: 1.0,
         }
     }
 }

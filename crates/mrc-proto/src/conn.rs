@@ -26,9 +26,14 @@ const CTRL_QUEUE_CAP: usize = 4096;
 /// A SACK triggered by PSN p reports p − 63 … p; a packet further than this below the newest
 /// trigger would go unreported until the cumulative ack passes it, so it gets its own SACK.
 const SACK_COVER: i32 = 48;
-/// Bound of suspected (out-of-order-lost, not yet judged) transmissions; beyond it a new
-/// out-of-order loss retires its EV at once (the behaviour without the late/lost distinction).
+/// Bound of suspected (overdue, not yet judged) transmissions; beyond it a new out-of-order
+/// loss counts against its EV at once (the behaviour without the late/lost distinction).
 const SUSPECT_CAP: usize = 256;
+/// A transmission becomes a suspect (its path is judged; nothing is resent) at this fraction
+/// of the out-of-order loss threshold: a black-holed path shows two overdue packets well
+/// before the full SLEEK threshold calls either lost, while reordering across paths of
+/// different queue depths stays below the full threshold and costs no retransmission.
+const SUSPECT_FRACTION: f64 = 1.0 / 3.0;
 /// Unexplained losses in a row, with no delivery proven on the EV in between, that retire an
 /// EV of a congested QP. A full queue that drops trimmed headers, or a deep one that delays a
 /// packet past its timer, costs a live path a packet here and there; a dead path loses
@@ -81,6 +86,8 @@ struct SendRecord {
     not_before: Instant,
     tx_seq: u64,
     tx_count: u16,
+    /// This transmission is held as a suspect (overdue, its path under judgment).
+    suspected: bool,
 }
 
 impl Default for SendRecord {
@@ -103,6 +110,7 @@ impl Default for SendRecord {
             not_before: Instant::ZERO,
             tx_seq: 0,
             tx_count: 0,
+            suspected: false,
         }
     }
 }
@@ -661,6 +669,7 @@ impl Connection {
                 r.deadline = deadline;
                 r.tx_seq = tx_seq;
                 r.tx_count = r.tx_count.saturating_add(1);
+                r.suspected = false;
                 *r
             }
             None => SendRecord::default(),
@@ -778,6 +787,7 @@ impl Connection {
             not_before: now,
             tx_seq: 0,
             tx_count: 0,
+            suspected: false,
         };
         let i = self.idx(p);
         if let Some(slot) = self.recs.get_mut(i) {
@@ -1174,6 +1184,14 @@ impl Connection {
                 self.last_spurious = now;
                 self.clear_suspects(p);
             }
+            if r.suspected {
+                // The suspected transmission itself was acknowledged: late, not lost.
+                for x in self.suspects.iter_mut() {
+                    if x.psn == p && x.tx_seq == r.tx_seq {
+                        x.cleared = true;
+                    }
+                }
+            }
             if !self.suspects.is_empty() {
                 self.suspect_evidence(&r);
             }
@@ -1329,6 +1347,7 @@ impl Connection {
             self.last_spurious = now;
         }
         let thr = (scaled as u64 / mtu).max(5) * self.reo_mult;
+        let thr_suspect = ((scaled * SUSPECT_FRACTION) as u64 / mtu).max(5) * self.reo_mult;
         let count = self.outstanding_psns();
         let mut off = 0;
         while off < count {
@@ -1342,10 +1361,39 @@ impl Connection {
             let r = self.recs.get(self.idx(p)).copied().unwrap_or_default();
             if r.tx_seq + thr < self.high_acked_tx_seq {
                 self.declare_lost(now, p, LossCause::Ooo);
+            } else if r.tx_seq + thr_suspect < self.high_acked_tx_seq {
+                if !r.suspected && self.masked_planes() & (1 << r.plane) == 0 {
+                    self.suspect(&r);
+                }
             } else if r.tx_count <= 1 {
                 break;
             }
             off += f + 1;
+        }
+    }
+
+    /// Holds transmission `r` as a suspect: its EV is judged once it proves late or lost.
+    fn suspect(&mut self, r: &SendRecord) {
+        if self.suspects.len() >= SUSPECT_CAP {
+            return;
+        }
+        self.suspects.push_back(Suspect {
+            psn: r.psn,
+            ev: r.ev,
+            plane: r.plane,
+            sent_at: r.sent_at,
+            rtx: r.tx_count >= 2,
+            deadline: r.deadline,
+            tx_seq: r.tx_seq,
+            cleared: false,
+            overtaken: false,
+        });
+        let i = self.idx(r.psn);
+        if let Some(rec) = self.recs.get_mut(i) {
+            rec.suspected = true;
+        }
+        if self.timer(Timer::PktRto).is_none_or(|t| t > r.deadline) {
+            self.arm(Timer::PktRto, r.deadline);
         }
     }
 
@@ -1380,23 +1428,17 @@ impl Connection {
         if self.masked_planes() & (1 << r.plane) != 0 {
             return;
         }
-        if cause == LossCause::Ooo && self.suspects.len() < SUSPECT_CAP {
-            // Retransmitted already; the EV is judged once the copy proves late or lost.
-            self.suspects.push_back(Suspect {
-                psn: p,
-                ev: r.ev,
-                plane: r.plane,
-                sent_at: r.sent_at,
-                rtx: r.tx_count >= 2,
-                deadline: r.deadline,
-                tx_seq: r.tx_seq,
-                cleared: false,
-                overtaken: false,
-            });
-            if self.timer(Timer::PktRto).is_none_or(|t| t > r.deadline) {
-                self.arm(Timer::PktRto, r.deadline);
+        if cause == LossCause::Ooo && (r.suspected || self.suspects.len() < SUSPECT_CAP) {
+            // Retransmitted now; the EV is judged once the copy proves late or lost.
+            if !r.suspected {
+                self.suspect(&r);
             }
         } else {
+            if r.suspected {
+                // Judged here, not again at the suspect's deadline.
+                self.suspects
+                    .retain(|x| !(x.psn == p && x.tx_seq == r.tx_seq));
+            }
             self.unexplained_loss(now, r.ev, Evidence::Silence, r.tx_seq);
         }
     }

@@ -37,32 +37,48 @@
 //! - **RTT** comes from the sender's per-PSN send times (no TSETH is emitted); NSCC counts
 //!   newly acked bytes from its own send records, not from `rcvd_bytes` (which is still sent,
 //!   in 256-byte units).
-//! - **Unexplained loss** retires the EV and also declares lost every other packet in flight
-//!   on it. A per-packet timer expiry (clamp(3·SRTT, 2·base RTT, QP timeout)) is one at once.
-//! - **Late or lost** \[O\] (§6.3, §13 items 5 and 18: congestion alone must not retire paths).
-//!   The out-of-order rule below only *retransmits* early; the EV of the overdue copy becomes
-//!   a *suspect* and is judged on per-EV evidence. It is cleared (late, not lost) when the
-//!   copy proves it arrived: a SACK triggered by that PSN echoes that EV (gap-filling and
-//!   duplicate arrivals are SACKed at once), or the PSN is acked before its retransmission
-//!   left or sooner than the minimum RTT after it. The EV is retired when (a) a later
-//!   transmission on the same EV, of the same or a lower-priority class, is acked while the
-//!   PSN is still unacked (one SRv6 path is FIFO: it was dropped, not delayed); (b) the EV
-//!   holds two uncleared suspects (a black hole loses everything sent on it); or (c) the
-//!   suspect's own per-packet timer passes unanswered. Why: in the packet simulator a QP's
-//!   packets queue very differently per path (≤ 1 BDP per hop), so reordering far beyond
-//!   the 0.5·cwnd threshold is normal; retiring on it cost 95–301 EVs per failure-free
-//!   256/512-NIC permutation (none after), while a black-holed EV is still retired within
-//!   2.8 SRTT (rule (b)) in `tests/path_failure.rs`. At most 256 suspects are held; beyond
-//!   that an out-of-order loss retires its EV at once.
+//! - **Congestion is never path failure** \[O\]. Only evidence that a *path* lost data
+//!   retires its EV; congestion (full or deep queues) and QP-wide outages never do.
+//!   - *Suspects.* A transmission overdue by a third of the SLEEK threshold (below) becomes a
+//!     suspect: its path is judged, nothing is resent. It is cleared (late, not lost) when it
+//!     proves it arrived: it is acked, a SACK it triggered echoes its EV (gap-filling and
+//!     duplicate arrivals are SACKed at once), or a retransmission of it is acked sooner than
+//!     the minimum RTT after leaving. A suspect counts against its EV when (a) a later
+//!     transmission on the same EV, of the same or a lower-priority class, is acked while it is
+//!     unacked (*overtaken*: one SRv6 path is FIFO, so it was dropped); (b) its EV holds a
+//!     second uncleared suspect, or (c) its per-packet timer passes (*silence*). A per-packet
+//!     timer expiry without a suspect is silence too.
+//!   - *Silence is relative.* It counts against the EV only if a transmission sent *later*
+//!     (on another path) was acked: when nothing sent since came back, the whole QP waits (its
+//!     receiver's link, an incast burst whose trimmed headers were dropped) and no path is
+//!     worse than another; the QP timer owns that case.
+//!   - *Strikes.* The first count retires the EV (the paper's rule), unless congestion
+//!     explains it: a trim NACK within the QP's last 64 acked packets explains an overtaken
+//!     packet (only a full queue drops packets on a live path, as trimmed headers when the
+//!     control queue overflows); any congestion signal (trim or ECN echo) within the last 64
+//!     explains silence (a deep queue delays). Then the EV is retired at the third count in a
+//!     row; any delivery proven on it (an ack of a packet sent on it, a SACK echoing it, a trim
+//!     NACK from it: the header crossed the path) resets the run. A dead path loses
+//!     everything sent on it and still reaches three; a live congested one does not.
+//!   - Retiring an EV declares lost every other packet in flight on it. At most 256 suspects
+//!     are held; beyond that an overdue packet is judged at once.
+//!   - Measured: the 1,023 → 1 incast of `scenarios/incast-1023.toml` retired 327,754 EVs
+//!     before and none after; a black-holed EV among 128 is retired in 2.8 SRTT
+//!     (`tests/path_failure.rs`).
 //! - **QP timer**: no progress for T = 1.024 µs·2^timeout → retransmit everything in flight;
 //!   `linear_cnt` retries at T, then `exp_cnt` at T·2^k (cap 2^24·1.024 µs; 25 = forever),
 //!   then ERROR.
-//! - **Out-of-order loss threshold** (SLEEK, §7.3) is counted in *send order* (a per-packet
-//!   transmit sequence number, so retransmissions are judged fairly) and scaled by
-//!   [`ConnectionConfig::sleek_scale`] (default 1/3 → 0.5·cwnd): the full threshold only
-//!   retires a black-holed path after ≈ 3–4 RTTs. It adapts like RACK: a retransmission acked
-//!   sooner than the minimum RTT after it was sent proves the loss was reordering, and doubles a
-//!   multiplier (≤ 16) that halves again after 16 quiet SRTTs.
+//! - **Out-of-order loss threshold** (SLEEK) max(min(1.5·cwnd, maxwnd), 5·MSS)/MSS packets,
+//!   counted in *send order* (a per-packet transmit sequence number, so retransmissions are
+//!   judged fairly), scaled by [`ConnectionConfig::sleek_scale`] (default 1), resends a
+//!   packet. It adapts like RACK: a retransmission acked sooner than the minimum RTT after it
+//!   was sent proves the loss was reordering, and doubles a multiplier (≤ 16) that halves
+//!   again after 16 quiet SRTTs.
+//! - **Probe budget.** Probes travel in the strict-priority control class, so a thousand
+//!   QPs probing on their own schedules would starve data. A QP has at most
+//!   [`ProbePolicy::max_outstanding`] probes out and earns one per
+//!   [`ProbePolicy::data_per_probe`] data packets sent (a QP that sends nothing may still
+//!   probe once per [`ProbePolicy::max_interval`]).
 //! - **Per-packet timer floor** is 2 × the *configured* base RTT, never a smaller observed one.
 //! - **SACK coverage** (extension of §13 item 10): a SACK reports only the 64 PSNs below its
 //!   trigger, so a packet arriving ≥ 48 PSNs below the newest arrival is SACKed at once, and a

@@ -110,12 +110,10 @@ fn slow_paths_with_heavy_reordering_do_not_cause_a_retirement_storm() {
     assert!(run_until_complete(&mut h, 64, Duration::from_millis(20)));
     let s = h.stats(0);
     eprintln!("{:?} {s:?}", h.now);
-    assert!(s.ev_retired < 64, "retirement storm: {s:?}");
-    assert!(s.data_retransmitted < 200, "{s:?}");
-    assert!(
-        s.spurious_retransmits > 0,
-        "the reordering was detected and adapted to"
-    );
+    // Reordering stays within the full SLEEK threshold (1.5 × cwnd): it makes suspects whose
+    // packets then arrive, so no path is blamed and nothing is resent.
+    assert_eq!(s.ev_retired, 0, "{s:?}");
+    assert_eq!(s.data_retransmitted, 0, "{s:?}");
 }
 
 #[test]
