@@ -1020,8 +1020,19 @@ impl Connection {
         }
     }
 
-    fn sack_now(&mut self, t: SackTrigger) {
-        self.sack_pending = None;
+    fn sack_now(&mut self, mut t: SackTrigger) {
+        // A coalesced trigger stands for arrivals this SACK may not report (its bitmap covers
+        // only the 64 PSNs below `t`): merge it if covered, else send it first. Dropping it
+        // made an arrival look overtaken on its own path, i.e. lost.
+        if let Some(old) = self.sack_pending.take() {
+            if (0..SACK_COVER).contains(&t.psn.diff(old.cover)) {
+                if old.cover.precedes(t.cover) {
+                    t.cover = old.cover;
+                }
+            } else {
+                self.push_ctrl(Ctrl::Sack(old));
+            }
+        }
         self.sack_bytes = 0;
         self.disarm(Timer::SackCoalesce);
         self.push_ctrl(Ctrl::Sack(t));
@@ -1512,9 +1523,10 @@ impl Connection {
         }
     }
 
-    /// Whether a congestion signal came within the last [`CONGESTION_MEMORY`] acked packets.
+    /// Whether a congestion signal came within the last [`CONGESTION_MEMORY`] acked packets,
+    /// or the QP has not yet acked that many (it cannot know its paths are quiet).
     fn recent(&self, at: Option<u64>) -> bool {
-        at.is_some_and(|a| self.acked_pkts - a < CONGESTION_MEMORY)
+        self.acked_pkts - at.unwrap_or(0) < CONGESTION_MEMORY
     }
 
     /// An unexplained loss on `ev` of the transmission numbered `tx_seq`: one strike, enough
@@ -1610,6 +1622,8 @@ impl Connection {
                 let last_hop = n.reason == NackReason::TrimmedLastHop;
                 // The header crossed the path: it is alive, and the QP meets full queues.
                 self.ev.delivered(n.entropy);
+                // Explained: a full queue trimmed it. Its path is not under judgment.
+                self.clear_suspects(p);
                 self.trim_at = Some(self.acked_pkts);
                 self.queue_at = Some(self.acked_pkts);
                 if last_hop {

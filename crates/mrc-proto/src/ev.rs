@@ -395,8 +395,7 @@ impl EvSet {
     /// The next probe to send at `now`: an ASSUMED_BAD EV whose probe time has come (marking
     /// it outstanding until `now + interval`). Planes in `blocked` are not probed now.
     pub fn next_probe(&mut self, now: Instant, blocked: u32) -> Option<(u32, u8)> {
-        if self.probe_min > now || self.probes_out >= u32::from(self.probe.max_outstanding.max(1))
-        {
+        if self.probe_min > now || self.probes_out >= u32::from(self.probe.max_outstanding.max(1)) {
             return None;
         }
         let mut found = None;

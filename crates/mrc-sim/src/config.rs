@@ -39,7 +39,7 @@ pub struct SwitchSpec {
     pub kmin_permille: u32,
     /// kmax as a fraction of the queue in ‰ (default 800).
     pub kmax_permille: u32,
-    /// Control (strict-priority) queue per port in bytes; `None` = the data queue size.
+    /// Control (strict-priority) queue per port in bytes; `None` = twice the data queue.
     pub ctrl_queue_bytes: Option<u64>,
     /// PFC; `None` = lossy.
     pub pfc: Option<PfcSpec>,

@@ -518,7 +518,9 @@ impl<F: TransportFactory> Sim<F> {
         } else {
             qlimit
         };
-        let ctrl_limit = sws.ctrl_queue_bytes.unwrap_or_else(|| qlimit.max(port_bdp));
+        // Twice the data queue, as UEC's reference simulator sizes its header queue: trimmed
+        // headers of a full data queue must not be dropped before the data would have been.
+        let ctrl_limit = sws.ctrl_queue_bytes.unwrap_or(2 * qlimit);
         let base_q = sws
             .queue_bytes
             .unwrap_or_else(|| port_bdp.max(u64::from(mtu)));
@@ -965,7 +967,11 @@ impl<F: TransportFactory> Sim<F> {
 
     fn drop_at(&mut self, node: u32, pk: u32) {
         let p = &self.pkts[pk as usize];
-        let (b, trimmed, control) = (u64::from(p.bytes), p.trim.is_some(), p.class == Class::Control);
+        let (b, trimmed, control) = (
+            u64::from(p.bytes),
+            p.trim.is_some(),
+            p.class == Class::Control,
+        );
         let c = &mut self.sw[node as usize];
         c.bytes_dropped += b;
         c.pkts_dropped += 1;
