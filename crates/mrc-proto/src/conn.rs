@@ -212,6 +212,10 @@ pub struct Connection {
     cc: Box<dyn CongestionControl>,
     plane_bits: u32,
     planes: u8,
+    /// Payload bytes sent per plane since plane health last changed (the EV set's
+    /// `health_epoch`, kept alongside): see [`Connection::degraded_planes`].
+    plane_sent: Vec<u64>,
+    plane_epoch: u32,
     local_up: u32,
     peer_up: u32,
     plane_rr: u8,
@@ -294,6 +298,8 @@ impl Connection {
             cc,
             plane_bits,
             planes,
+            plane_sent: vec![0; usize::from(planes)],
+            plane_epoch: 0,
             local_up: plane_bits,
             peer_up: plane_bits,
             plane_rr: planes.saturating_sub(1),
@@ -612,6 +618,39 @@ impl Connection {
         None
     }
 
+    /// Planes among `usable` that have had their share for now: a plane with EVs out of use
+    /// has lost that share of its capacity (a dead T1 takes its paths), so it carries at
+    /// most `1 − out/total` of what a healthy plane carries, while a NIC port, which drains
+    /// at line rate whatever is behind it, would give it an equal share and congest the rest
+    /// of that plane. Healthy planes are never held back; without a healthy plane nothing is.
+    fn degraded_planes(&self, usable: u32) -> u32 {
+        let (mut healthy_sum, mut healthy_n) = (0u64, 0u64);
+        for p in 0..self.planes {
+            if usable & (1 << p) != 0 && self.ev.plane_health(p).0 == 0 {
+                healthy_sum += self.plane_sent.get(usize::from(p)).copied().unwrap_or(0);
+                healthy_n += 1;
+            }
+        }
+        if healthy_n == 0 {
+            return 0;
+        }
+        let mean = healthy_sum as f64 / healthy_n as f64;
+        let slack = f64::from(self.cfg.mtu) * 4.0;
+        let mut held = 0;
+        for p in 0..self.planes {
+            let (out, total) = self.ev.plane_health(p);
+            if out == 0 || total == 0 || usable & (1 << p) == 0 {
+                continue;
+            }
+            let share = 1.0 - f64::from(out) / f64::from(total);
+            let sent = self.plane_sent.get(usize::from(p)).copied().unwrap_or(0) as f64;
+            if sent > share * mean + slack {
+                held |= 1 << p;
+            }
+        }
+        held
+    }
+
     fn next_rtx(&mut self, now: Instant) -> Option<Psn> {
         let count = self.outstanding_psns();
         let mut off = 0;
@@ -683,6 +722,9 @@ impl Connection {
         self.inflight_bytes += u64::from(r.len);
         let cap = u32::from(self.cfg.probe.data_per_probe).saturating_mul(4);
         self.probe_credit = (self.probe_credit + 1).min(cap);
+        if let Some(b) = self.plane_sent.get_mut(usize::from(plane)) {
+            *b += u64::from(r.len);
+        }
         self.stats.data_sent += 1;
         self.stats.bytes_sent += u64::from(r.len);
         if self.timer(Timer::PktRto).is_none_or(|t| t > deadline) {
@@ -724,6 +766,14 @@ impl Connection {
             if self.ev.plane_exhausted(p) {
                 planes &= !(1 << p);
             }
+        }
+        if self.ev.health_epoch() != self.plane_epoch {
+            // Shares count from the change: the past was sent under other shares.
+            self.plane_epoch = self.ev.health_epoch();
+            self.plane_sent.fill(0);
+        }
+        if self.ev.any_out() {
+            planes &= !self.degraded_planes(planes);
         }
         if planes == 0 {
             return None;

@@ -60,6 +60,10 @@ struct Plane {
     backups: Vec<u16>,
     target: usize,
     exhausted: bool,
+    /// EVs of the plane in the profile, and those of them out of use (ASSUMED_BAD or
+    /// DENIED): see [`EvSet::plane_health`].
+    total: u16,
+    out: u16,
 }
 
 /// What a loss did to its EV.
@@ -92,6 +96,8 @@ pub struct EvSet {
     probe_min: Instant,
     /// Probes sent and neither answered nor timed out.
     probes_out: u32,
+    /// Bumped whenever a plane's count of EVs out of use changes.
+    health_epoch: u32,
     /// Entries with `strikes > 0`: lets [`EvSet::delivered`] return at once in the common case.
     struck: u32,
     rng: Rng,
@@ -112,6 +118,7 @@ impl EvSet {
             probe_min: Instant::MAX,
             struck: 0,
             probes_out: 0,
+            health_epoch: 0,
             rng: Rng::new(seed),
             min_active: profile.ev_min_active,
             usable: 0,
@@ -148,6 +155,7 @@ impl EvSet {
                 }
             }
             plane.target = plane.slots.len();
+            plane.total = (plane.slots.len() + plane.backups.len()) as u16;
             plane.backups.reverse(); // pop() takes backups in profile order
             let mut order = core::mem::take(&mut plane.slots);
             s.rng.shuffle(&mut order);
@@ -208,6 +216,25 @@ impl EvSet {
     /// Usable (GOOD or SKIP) active EVs, QP-wide.
     pub fn usable(&self) -> u32 {
         self.usable
+    }
+
+    /// `(out, total)`: the plane's EVs out of use (ASSUMED_BAD or DENIED) and in the profile.
+    /// EVs spread evenly over a plane's paths, so `1 − out/total` estimates the share of the
+    /// plane's capacity that still works (a dead T1 of eight takes one eighth of the EVs).
+    pub fn plane_health(&self, plane: u8) -> (u16, u16) {
+        self.planes
+            .get(usize::from(plane))
+            .map_or((0, 0), |p| (p.out, p.total))
+    }
+
+    /// Changes whenever [`EvSet::plane_health`] of some plane changes.
+    pub fn health_epoch(&self) -> u32 {
+        self.health_epoch
+    }
+
+    /// True if any plane has EVs out of use.
+    pub fn any_out(&self) -> bool {
+        self.planes.iter().any(|p| p.out > 0)
     }
 
     /// True if the plane has no active EV (all retired, no backups).
@@ -342,6 +369,10 @@ impl EvSet {
         }
         e.state = EvState::AssumedBad;
         e.role = Role::Out;
+        if let Some(p) = self.planes.get_mut(usize::from(e.plane)) {
+            p.out += 1;
+        }
+        self.health_epoch = self.health_epoch.wrapping_add(1);
         e.probe_at = now + self.probe.first;
         e.probe_interval = self.probe.first;
         e.probe_outstanding = false;
@@ -472,6 +503,8 @@ impl EvSet {
         self.refresh_probe_min();
         let p = self.planes.get_mut(usize::from(plane))?;
         let was_exhausted = p.exhausted;
+        p.out = p.out.saturating_sub(1);
+        self.health_epoch = self.health_epoch.wrapping_add(1);
         if p.slots.len() < p.target {
             p.slots.push(i as u16);
             self.entries.get_mut(i)?.role = Role::Active;
@@ -503,12 +536,17 @@ impl EvSet {
             e.probe_outstanding = false;
             self.probes_out = self.probes_out.saturating_sub(1);
         }
+        let newly_out = e.state != EvState::AssumedBad;
         e.state = EvState::Denied;
         e.role = Role::Out;
         let plane = usize::from(e.plane);
         self.probing.retain(|&x| usize::from(x) != i);
         self.refresh_probe_min();
         if let Some(p) = self.planes.get_mut(plane) {
+            if newly_out {
+                p.out += 1;
+                self.health_epoch = self.health_epoch.wrapping_add(1);
+            }
             p.backups.retain(|&x| usize::from(x) != i);
             if let Some(pos) = p.slots.iter().position(|&x| usize::from(x) == i) {
                 p.slots.remove(pos);
