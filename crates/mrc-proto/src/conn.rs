@@ -239,6 +239,9 @@ pub struct Connection {
     wimm_inflight: u16,
     srtt: Option<Duration>,
     min_rtt: Duration,
+    /// Largest recent RTT sample (decays by 1/64 of the gap per smaller sample): how late a
+    /// packet on a live path of this QP can be (see [`Connection::patience`]).
+    rtt_hi: Duration,
     qp_retries: u32,
     reo_mult: u64,
     last_spurious: Instant,
@@ -322,6 +325,7 @@ impl Connection {
             wimm_inflight: 0,
             srtt: None,
             min_rtt: cfg.base_rtt,
+            rtt_hi: cfg.base_rtt,
             qp_retries: 0,
             reo_mult: 1,
             last_spurious: Instant::ZERO,
@@ -1365,6 +1369,12 @@ impl Connection {
         }
         if let Some(r) = rtt {
             self.min_rtt = self.min_rtt.min(r);
+            self.rtt_hi = if r >= self.rtt_hi {
+                r
+            } else {
+                let (hi, r) = (self.rtt_hi.as_nanos(), r.as_nanos());
+                Duration::from_nanos(hi - (hi - r) / 64)
+            };
             self.srtt = Some(match self.srtt {
                 None => r,
                 Some(sr) => Duration::from_nanos((sr.as_nanos() * 7 + r.as_nanos()) / 8),
@@ -1495,6 +1505,20 @@ impl Connection {
                 self.suspect(&r);
             }
         } else {
+            let wait = self.sent_recently(now, r.sent_at);
+            if wait.is_some() && !r.suspected && self.suspects.len() < SUSPECT_CAP {
+                self.suspect(&r);
+            }
+            if let Some(until) = wait {
+                // Maybe only late in a deep queue: judge it once the wait is over.
+                for x in self.suspects.iter_mut() {
+                    if x.psn == p && x.tx_seq == r.tx_seq {
+                        x.deadline = x.deadline.max(until);
+                    }
+                }
+                self.arm_suspect_timer();
+                return;
+            }
             if r.suspected {
                 // Judged here, not again at the suspect's deadline.
                 self.suspects
@@ -1551,12 +1575,35 @@ impl Connection {
                 self.suspects.remove(i);
                 continue;
             }
-            let twice = self
-                .suspects
-                .iter()
-                .skip(i + 1)
-                .any(|y| y.ev == x.ev && !y.cleared);
-            if x.overtaken || twice || x.deadline <= now {
+            // In a deep queue every packet behind a late one is late too: two overdue packets
+            // on one EV only mean a dead path when the QP sees no congestion.
+            let twice = !self.recent(self.queue_at)
+                && self
+                    .suspects
+                    .iter()
+                    .skip(i + 1)
+                    .any(|y| y.ev == x.ev && !y.cleared);
+            // An overtaken packet may have been trimmed, its NACK still on the way back (on
+            // another reverse path than the SACK that overtook it): give the NACK time.
+            let ripe_at = x.sent_at + self.patience();
+            if x.overtaken && now < ripe_at {
+                if let Some(y) = self.suspects.get_mut(i) {
+                    y.deadline = y.deadline.min(ripe_at);
+                }
+                i += 1;
+                continue;
+            }
+            let mut expired = x.deadline <= now;
+            if expired
+                && !x.overtaken
+                && let Some(until) = self.sent_recently(now, x.sent_at)
+            {
+                if let Some(y) = self.suspects.get_mut(i) {
+                    y.deadline = until;
+                }
+                expired = false;
+            }
+            if x.overtaken || twice || expired {
                 self.suspects.remove(i);
                 if self.masked_planes() & (1 << x.plane) == 0 {
                     let evidence = if x.overtaken {
@@ -1570,6 +1617,30 @@ impl Connection {
                 continue;
             }
             i += 1;
+        }
+        self.arm_suspect_timer();
+    }
+
+    /// How long silence must last before it counts against a path while the QP sees
+    /// congestion: twice the largest recent RTT, since a deep queue delays every packet behind
+    /// it on that path.
+    fn patience(&self) -> Duration {
+        self.rtt_hi.saturating_mul(2).max(self.pkt_rto())
+    }
+
+    /// `Some(until)` if a transmission sent at `sent_at` may still only be late at `now`: the
+    /// QP sees congestion and [`Connection::patience`] has not passed since.
+    fn sent_recently(&self, now: Instant, sent_at: Instant) -> Option<Instant> {
+        let until = sent_at + self.patience();
+        (self.recent(self.queue_at) && now < until).then_some(until)
+    }
+
+    /// Keeps the per-packet timer armed for the earliest suspect deadline.
+    fn arm_suspect_timer(&mut self) {
+        if let Some(t) = self.suspects.iter().map(|x| x.deadline).min()
+            && self.timer(Timer::PktRto).is_none_or(|a| a > t)
+        {
+            self.arm(Timer::PktRto, t);
         }
     }
 
@@ -1658,6 +1729,14 @@ impl Connection {
             return;
         }
         let p = n.nack_psn;
+        if matches!(n.reason, NackReason::Trimmed | NackReason::TrimmedLastHop) {
+            // Even late (the copy was resent already): that copy was trimmed, not lost.
+            for x in self.suspects.iter_mut() {
+                if x.psn == p && x.ev == n.entropy {
+                    x.cleared = true;
+                }
+            }
+        }
         if !self.in_send_window(p) || !self.inflight.get(p.value()) {
             self.stats.stale_nacks += 1;
             return;
@@ -1672,8 +1751,6 @@ impl Connection {
                 let last_hop = n.reason == NackReason::TrimmedLastHop;
                 // The header crossed the path: it is alive, and the QP meets full queues.
                 self.ev.delivered(n.entropy);
-                // Explained: a full queue trimmed it. Its path is not under judgment.
-                self.clear_suspects(p);
                 self.trim_at = Some(self.acked_pkts);
                 self.queue_at = Some(self.acked_pkts);
                 if last_hop {
