@@ -357,3 +357,105 @@ fn qp_state_machine_checks_attributes() {
     c.modify_qp(QpState::Error, 0, &attr, 0).unwrap();
     assert_eq!(c.state(), QpState::Error);
 }
+
+fn port_status(mask: u32) -> mrc::Repr {
+    mrc::Repr {
+        bth: bth::Repr::new(Opcode::EndpointRequest, mrc::ENDPOINT_QPN, Psn::ZERO),
+        body: Body::EndpointRequest(mrc::erth::Repr {
+            type_next: TypeNext::default(),
+            op: mrc::EndpointOp::PortStatusUpdate,
+            vendor_info: 0,
+            port_status_mask: mask,
+            timestamp: mrc::tseth::Repr::default(),
+        }),
+    }
+}
+
+#[test]
+fn a_peer_with_no_port_up_ends_the_request_in_error_not_in_a_hang() {
+    let mut h = pair(17, 2, 4, 1, PathConfig::default(), small_attr());
+    let (src, dst) = regions(&mut h, 64 << 10, 5);
+    // The peer (or anyone writing to the endpoint QPN) reports every port down.
+    h.ends[0].handle_packet(Instant::ZERO, &Received::new(port_status(0), 0, 0, None));
+    h.ends[0]
+        .post_write(write(1, src, dst, 0, 16 << 10, None))
+        .unwrap();
+    let done = h.run_until(Instant::from_nanos(100_000_000), |h| {
+        h.ends[0].state() == QpState::Error
+    });
+    assert!(done, "requester hangs in {:?}", h.ends[0].state());
+    assert!(h.events[0].contains(&Event::SendComplete {
+        wr_id: 1,
+        status: WcStatus::RetryExceeded
+    }));
+    assert!(h.events[0].contains(&Event::QpError(QpErrorReason::RetryExceeded)));
+    assert_eq!(h.stats(1).bytes_placed, 0);
+}
+
+#[test]
+fn a_port_coming_back_before_the_retries_run_out_completes_the_request() {
+    let mut h = pair(18, 2, 4, 1, PathConfig::default(), small_attr());
+    let (src, dst) = regions(&mut h, 16 << 10, 6);
+    h.ends[0].handle_packet(Instant::ZERO, &Received::new(port_status(0), 0, 0, None));
+    h.ends[0]
+        .post_write(write(1, src, dst, 0, 16 << 10, None))
+        .unwrap();
+    // One QP timeout (T = 16.4 µs) passes with no port, then plane 1 is back.
+    h.run_until(Instant::from_nanos(20_000), |_| false);
+    assert!(h.stats(0).qp_timeouts >= 1, "{:?}", h.stats(0));
+    let now = h.now;
+    h.ends[0].handle_packet(now, &Received::new(port_status(0b10), 0, 1, None));
+    assert!(run_until_complete(&mut h, 1, Duration::from_millis(20)));
+    assert!(same_bytes(&h, src, dst));
+    assert_eq!(h.ends[0].state(), QpState::Rts);
+}
+
+fn write_only_imm(dst: mrc_proto::RegionHandle, psn: u32, dma_len: u32, len: u32) -> mrc::Repr {
+    mrc::Repr {
+        bth: bth::Repr::new(Opcode::WriteOnlyImm, 0x22, Psn::new(psn)),
+        body: Body::Write(mrc::Write {
+            meth: mrc::meth::Repr { rqmsn: 0, msn: 0 },
+            tseth: None,
+            reth: mrc::reth::Repr {
+                va: dst.addr,
+                rkey: dst.rkey,
+                dma_len,
+            },
+            imm: Some(0xC0DE),
+            payload_len: len,
+        }),
+    }
+}
+
+#[test]
+fn a_write_imm_reports_the_bytes_placed_never_the_claimed_dma_length() {
+    let (_, b) = mrc_pair_configs(19, 1, 4, 0, PORT_RATE, Duration::from_micros(10));
+    let mut resp = Connection::new_rts(b, MrcQpAttr::default()).unwrap();
+    let dst = resp.regions_mut().register(1 << 16);
+    let now = Instant::from_nanos(10);
+    // 64 B placed, RETH claims 1 GiB: refused, nothing placed, nothing completed.
+    let lie = write_only_imm(dst, 0, 1 << 30, 64);
+    resp.handle_packet(now, &Received::new(lie, 0, 0, Some(&[7; 64])));
+    assert_eq!(resp.stats().bytes_placed, 0);
+    assert_eq!(resp.stats().rejected_out_of_bounds, 1);
+    // The honest one is placed and reports 64.
+    let ok = write_only_imm(dst, 0, 64, 64);
+    resp.handle_packet(now, &Received::new(ok, 0, 0, Some(&[7; 64])));
+    let imms: Vec<Event> = std::iter::from_fn(|| resp.poll_event())
+        .filter(|e| matches!(e, Event::RecvImm { .. }))
+        .collect();
+    assert_eq!(
+        imms,
+        [Event::RecvImm {
+            imm: 0xC0DE,
+            len: 64,
+            msn: 0
+        }]
+    );
+    assert_eq!(resp.stats().bytes_placed, 64);
+    assert_eq!(
+        resp.state(),
+        QpState::Rts,
+        "a bad packet does not kill the responder"
+    );
+}
