@@ -118,6 +118,8 @@ enum Ctrl {
     },
     EpResponse {
         op: EndpointOp,
+        /// PSN\[15:0\] of the request (its probe id), echoed.
+        id: u16,
         ts: u16,
         ev: u32,
         plane: u8,
@@ -805,7 +807,13 @@ impl Connection {
             }
             self.arm(Timer::PortStatus, now + interval);
             let repr = mrc::Repr {
-                bth: bth::Repr::new(Opcode::EndpointRequest, ENDPOINT_QPN, Psn::ZERO),
+                // The request id goes in PSN[15:0] (where EV probes carry their probe id, so
+                // other implementations can match answers) and in the ERTH timestamp.
+                bth: bth::Repr::new(
+                    Opcode::EndpointRequest,
+                    ENDPOINT_QPN,
+                    Psn::new(ps.seq.into()),
+                ),
                 body: Body::EndpointRequest(erth::Repr {
                     type_next: TypeNext::default(),
                     op: EndpointOp::PortStatusUpdate,
@@ -847,8 +855,12 @@ impl Connection {
                         self.stats.nacks_sent += 1;
                         self.nack_repr(psn, nev, reason)
                     }
-                    Ctrl::EpResponse { op, ts, .. } => mrc::Repr {
-                        bth: bth::Repr::new(Opcode::EndpointResponse, ENDPOINT_QPN, Psn::ZERO),
+                    Ctrl::EpResponse { op, id, ts, .. } => mrc::Repr {
+                        bth: bth::Repr::new(
+                            Opcode::EndpointResponse,
+                            ENDPOINT_QPN,
+                            Psn::new(id.into()),
+                        ),
                         body: Body::EndpointResponse(eeth::Repr {
                             type_next: TypeNext::default(),
                             op,
@@ -1222,6 +1234,7 @@ impl Connection {
                     }
                 }
                 PathMark::None => {}
+                PathMark::Other(_) => self.stats.unknown_received += 1,
             }
         }
         if !s.pr && !self.suspects.is_empty() {
@@ -1529,6 +1542,12 @@ impl Connection {
                 self.stats.nacks_fatal += 1;
                 self.fail_psn(p, WcStatus::WimmLimit, QpErrorReason::WimmLimitPeer);
             }
+            NackReason::Other(code) => {
+                self.stats.unknown_received += 1;
+                self.stats.nacks_fatal += 1;
+                let reason = QpErrorReason::UnknownNack(code);
+                self.fail_psn(p, WcStatus::RemoteOperationError, reason);
+            }
         }
     }
 
@@ -1726,6 +1745,9 @@ impl Transport for Connection {
                 };
                 self.push_ctrl(Ctrl::Sack(t));
             }
+            Body::EndpointRequest(r) if matches!(r.op, EndpointOp::Other(_)) => {
+                self.stats.unknown_received += 1;
+            }
             Body::EndpointRequest(r) => {
                 if r.op == EndpointOp::PortStatusUpdate {
                     let new = r.port_status_mask & self.plane_bits;
@@ -1736,6 +1758,7 @@ impl Transport for Connection {
                 }
                 self.push_ctrl(Ctrl::EpResponse {
                     op: r.op,
+                    id: b.psn.value() as u16,
                     ts: r.timestamp.tx_timestamp,
                     ev: pkt.ev,
                     plane: pkt.port,

@@ -232,6 +232,8 @@ pub enum WcStatus {
     WimmLimit,
     /// Flushed because the QP went to ERROR.
     Flushed,
+    /// The responder answered with a NACK code this side does not know (treated as fatal).
+    RemoteOperationError,
 }
 
 /// Why a QP went to ERROR.
@@ -245,6 +247,9 @@ pub enum QpErrorReason {
     WimmLimitDest,
     /// The peer reported its Write-IMM bound exceeded.
     WimmLimitPeer,
+    /// The peer NACKed with a code this side does not know: a newer peer's fatal reason must
+    /// not be dropped silently, and retrying blindly could repeat whatever it refused.
+    UnknownNack(u8),
 }
 
 /// Something the application or controller should know.
@@ -404,6 +409,9 @@ pub struct Stats {
     pub forged_acks: u64,
     /// NACKs ignored (unknown PSN or stale EV).
     pub stale_nacks: u64,
+    /// Control packets with a NACK code, path mark or endpoint operation this side does not
+    /// know (NACK: the QP errors; mark: ignored; endpoint request: not answered).
+    pub unknown_received: u64,
     /// Send completions delivered.
     pub completions: u64,
     /// Write-IMM receive completions delivered.

@@ -459,3 +459,75 @@ fn a_write_imm_reports_the_bytes_placed_never_the_claimed_dma_length() {
         "a bad packet does not kill the responder"
     );
 }
+
+#[test]
+fn an_unknown_nack_code_for_a_packet_in_flight_errors_the_qp() {
+    let (a, _) = mrc_pair_configs(20, 1, 4, 0, PORT_RATE, Duration::from_micros(10));
+    let mut req = Connection::new_rts(a, MrcQpAttr::default()).unwrap();
+    let src = req.regions_mut().register(4096);
+    let now = Instant::from_nanos(10);
+    req.post_write(mrc_proto::WriteRequest {
+        wr_id: 7,
+        local_addr: src.addr,
+        len: 1024,
+        remote_addr: 0x1000,
+        rkey: 1,
+        imm: None,
+    })
+    .unwrap();
+    let tx = req.poll_transmit(now, PortMask::ALL).unwrap();
+    let psn = tx.repr.bth.psn;
+    // A newer peer's fatal code this side does not know: not dropped, not retried blindly.
+    let nack = mrc::Repr {
+        bth: bth::Repr::new(Opcode::Nack, 0x11, psn),
+        body: Body::Nack(neth::Repr {
+            type_next: TypeNext::default(),
+            reason: NackReason::from_u8(0x30),
+            vendor_info: 0,
+            entropy: tx.ev,
+            spdcid: 0x22,
+            dpdcid: 0x11,
+            nack_psn: psn,
+            cc_type: 2,
+            cc_flags: 0,
+            tx_timestamp: 0,
+        }),
+    };
+    req.handle_packet(now, &Received::new(nack, tx.ev, 0, None));
+    assert_eq!(req.state(), QpState::Error);
+    let events: Vec<Event> = std::iter::from_fn(|| req.poll_event()).collect();
+    assert!(events.contains(&Event::SendComplete {
+        wr_id: 7,
+        status: WcStatus::RemoteOperationError
+    }));
+    assert!(events.contains(&Event::QpError(QpErrorReason::UnknownNack(0x30))));
+    assert_eq!(req.stats().unknown_received, 1);
+}
+
+#[test]
+fn endpoint_requests_and_responses_carry_their_id_in_the_psn() {
+    let (a, b) = mrc_pair_configs(21, 2, 4, 0, PORT_RATE, Duration::from_micros(10));
+    let mut a = Connection::new_rts(a, MrcQpAttr::default()).unwrap();
+    let mut b = Connection::new_rts(b, MrcQpAttr::default()).unwrap();
+    let now = Instant::from_nanos(10);
+    a.handle_port_status(now, 1, false);
+    let req = a.poll_transmit(now, PortMask::ALL).unwrap();
+    let Body::EndpointRequest(erth) = req.repr.body else {
+        panic!("{:?}", req.repr)
+    };
+    let id = req.repr.bth.psn.value();
+    assert_eq!(id, u32::from(erth.timestamp.tx_timestamp));
+    assert_ne!(id, 0);
+    b.handle_packet(now, &Received::new(req.repr, req.ev, 0, None));
+    let rsp = b.poll_transmit(now, PortMask::ALL).unwrap();
+    assert!(matches!(rsp.repr.body, Body::EndpointResponse(_)));
+    assert_eq!(rsp.repr.bth.psn.value(), id);
+    // An operation this side does not know is counted, not answered.
+    let mut unknown = req.repr;
+    if let Body::EndpointRequest(r) = &mut unknown.body {
+        r.op = mrc::EndpointOp::Other(3);
+    }
+    b.handle_packet(now, &Received::new(unknown, req.ev, 0, None));
+    assert!(b.poll_transmit(now, PortMask::ALL).is_none());
+    assert_eq!(b.stats().unknown_received, 1);
+}
