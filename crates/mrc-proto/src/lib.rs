@@ -93,6 +93,7 @@ pub mod cc;
 pub mod config;
 mod conn;
 pub mod ev;
+pub mod fuzzing;
 pub mod mr;
 pub mod rng;
 pub mod roce;
