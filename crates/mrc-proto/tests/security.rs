@@ -531,3 +531,67 @@ fn endpoint_requests_and_responses_carry_their_id_in_the_psn() {
     assert!(b.poll_transmit(now, PortMask::ALL).is_none());
     assert_eq!(b.stats().unknown_received, 1);
 }
+
+/// The off-path forger of the trust model (crate docs): it does not see the traffic, so its
+/// packets carry a wrong QPN, a PSN outside the window or a wrong key. None may place a byte,
+/// complete or fail a request, or stall the QP.
+#[test]
+fn off_path_forged_writes_neither_place_nor_stall() {
+    let mut h = pair(22, 2, 4, 1, PathConfig::default(), MrcQpAttr::default());
+    let (src, dst) = regions(&mut h, 256 << 10, 9);
+    for i in 0..4u64 {
+        h.ends[0]
+            .post_write(write(i, src, dst, i << 16, 1 << 16, Some(i as u32)))
+            .unwrap();
+    }
+    let forged = |dest_qp: u32, psn: u32, rkey: u32, off: u64| mrc::Repr {
+        bth: bth::Repr::new(Opcode::WriteOnlyImm, dest_qp, Psn::new(psn)),
+        body: Body::Write(mrc::Write {
+            meth: mrc::meth::Repr { rqmsn: 0, msn: 0 },
+            tseth: None,
+            reth: mrc::reth::Repr {
+                va: dst.addr + off,
+                rkey,
+                dma_len: 64,
+            },
+            imm: Some(0xBAD),
+            payload_len: 64,
+        }),
+    };
+    let mut t = 0;
+    for round in 0..40u32 {
+        t += 1_000;
+        let at = Instant::from_nanos(t);
+        h.run_until(at, |h| h.now >= at);
+        let now = h.now;
+        let off = u64::from(round) * 4096 % (256 << 10);
+        let next = h.ends[0].stats().data_sent as u32;
+        for f in [
+            forged(0x33, next, dst.rkey, off),             // wrong QPN
+            forged(0x22, next + (1 << 23), dst.rkey, off), // PSN half the space away
+            forged(0x22, next, dst.rkey ^ 0x0101, off),    // wrong key
+        ] {
+            // On an EV no path uses, so the NACK a bad key draws cannot match a packet.
+            h.ends[1].handle_packet(now, &Received::new(f, 0xFFFF, 0, Some(&[0xEE; 64])));
+        }
+    }
+    assert!(run_until_complete(&mut h, 4, Duration::from_millis(20)));
+    assert!(same_bytes(&h, src, dst), "a forged byte landed");
+    let s = *h.stats(1);
+    assert_eq!(s.rejected_wrong_qp, 40, "{s:?}");
+    assert!(
+        s.rejected_out_of_window + s.duplicates_received >= 40,
+        "{s:?}"
+    );
+    assert!(s.rejected_bad_key > 0, "{s:?}");
+    assert!(
+        !h.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::RecvImm { imm: 0xBAD, .. }))
+    );
+    assert_eq!(h.ends[0].state(), QpState::Rts);
+    assert!(h.events[0].iter().all(|e| !matches!(
+        e,
+        Event::SendComplete { status, .. } if *status != WcStatus::Success
+    )));
+}
