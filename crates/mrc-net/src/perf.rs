@@ -108,7 +108,7 @@ impl PerfConfig {
     }
 
     /// The seed of the keys: the one asked for, or one from the OS.
-    fn key_seed(&self) -> Result<u64> {
+    fn key_seed_or_os(&self) -> Result<u64> {
         self.key_seed.map_or_else(crate::sys::os_random_u64, Ok)
     }
 
@@ -334,7 +334,7 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
     let mut finished_at: Option<StdInstant> = None;
     // QPs exist before the first packet. Their peer is the configured one, or the client of
     // the handshake; with seeded keys and no peer given, the first packet binds it.
-    let key_seed = cfg.key_seed()?;
+    let key_seed = cfg.key_seed_or_os()?;
     for i in 0..cfg.qps {
         let qpn = SERVER_QPN + i;
         let mut conn =
@@ -474,7 +474,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
     let mut ep = Endpoint::bind(cfg.bind, cfg.mode, &cfg.all_evs())?;
     let mut src_digest = Vec::new();
     let mut posts = Vec::new();
-    let key_seed = cfg.key_seed()?;
+    let key_seed = cfg.key_seed_or_os()?;
     let mut locals = Vec::new();
     for i in 0..cfg.qps {
         let qpn = CLIENT_QPN + i;
