@@ -406,3 +406,41 @@ fn reduced_srh_from_linux_encap_red() {
         Some(mrc_wire::Error::BadValue)
     );
 }
+
+/// `mrc decode` prints through `Display`: unknown codes show their value, endpoint packets
+/// their request id (PSN[15:0]).
+#[test]
+fn display_names_unknown_codes_and_endpoint_ids() {
+    let nack = mrc::Repr {
+        bth: bth::Repr::new(Opcode::Nack, 0x11, Psn::new(5)),
+        body: mrc::Body::Nack(neth::Repr {
+            type_next: TypeNext::default(),
+            reason: NackReason::from_u8(0x30),
+            vendor_info: 0,
+            entropy: 1,
+            spdcid: 0,
+            dpdcid: 0,
+            nack_psn: Psn::new(5),
+            cc_type: 2,
+            cc_flags: 0,
+            tx_timestamp: 0,
+        }),
+    };
+    assert!(nack.to_string().contains("reason=UNKNOWN(0x30)"), "{nack}");
+    let rsp = mrc::Repr {
+        bth: bth::Repr::new(
+            Opcode::EndpointResponse,
+            mrc::ENDPOINT_QPN,
+            Psn::new(0x01_0042),
+        ),
+        body: mrc::Body::EndpointResponse(eeth::Repr {
+            type_next: TypeNext::default(),
+            op: EndpointOp::PortStatusUpdate,
+            tx_timestamp: 0x42,
+        }),
+    };
+    assert!(
+        rsp.to_string().contains("id=66 op=PortStatusUpdate"),
+        "{rsp}"
+    );
+}
