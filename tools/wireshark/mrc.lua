@@ -7,6 +7,9 @@
 -- third-party emulator and unverified: keep this file in step with that module).
 -- The EV is shown as STEV striping: (UDP source port << 16) | (flow label & 0xFFFF) of the
 -- innermost IPv6 header.
+--
+-- RoCEv2 uses the same UDP port: packets whose opcode is not an MRC opcode go to the dissector
+-- that had the port before this script (Wireshark's InfiniBand/RoCE one).
 
 local mrc = Proto("mrc", "Multipath Reliable Connection")
 
@@ -18,7 +21,9 @@ local opcodes = {
 }
 local nack_reasons = {
   [0x01] = "TRIMMED", [0x02] = "TRIMMED_LASTHOP", [0x06] = "NO_BITMAP", [0x07] = "NO_PKT_BUFFER",
-  [0x0A] = "NO_RESOURCE", [0x0B] = "PSN_OOR_WINDOW", [0x19] = "UNEXP_EVENT", [0x1A] = "WIMM_LIMIT",
+  [0x0A] = "NO_RESOURCE", [0x0B] = "PSN_OOR_WINDOW", [0x19] = "UNEXP_EVENT",
+  -- Vendor range (0xE0 up): ours. 0x1A is UET PDS RCVR_INFER_LOSS, not ours.
+  [0xE0] = "WIMM_LIMIT",
 }
 local marks = { [0] = "NONE", [1] = "SKIP_ONCE", [2] = "ALWAYS_SKIP", [3] = "reserved" }
 local endpoint_ops = { [0] = "PORT_STATUS_UPDATE", [1] = "EV_PROBE", [2] = "reserved", [3] = "reserved" }
@@ -72,6 +77,7 @@ f.reason = ProtoField.uint8("mrc.neth.reason", "NACK reason", base.HEX, nack_rea
 f.vendor = ProtoField.uint8("mrc.vendor_info", "Vendor info", base.HEX)
 f.nack_psn = ProtoField.uint24("mrc.neth.nack_psn", "NACKed PSN", base.DEC)
 f.probe_id = ProtoField.uint16("mrc.peth.probe_id", "Probe id", base.DEC)
+f.ep_id = ProtoField.uint16("mrc.endpoint.id", "Request id (PSN[15:0])", base.DEC)
 f.erth_op = ProtoField.uint8("mrc.erth.op", "Operation", base.DEC, endpoint_ops, 0x03)
 f.eeth_op = ProtoField.uint8("mrc.eeth.op", "Operation", base.DEC, endpoint_ops, 0x30)
 f.port_mask = ProtoField.uint32("mrc.erth.port_status_mask", "Port status mask", base.HEX)
@@ -161,10 +167,17 @@ local function dissect_peth(tvb, tree, off, info)
   info[#info + 1] = string.format("probe_id=%d", r(4, 2):uint())
 end
 
+-- Endpoint requests and responses carry their (probe) id in PSN[15:0].
+local function endpoint_id(tvb, t, info)
+  t:add(f.ep_id, tvb(10, 2))
+  info[#info + 1] = string.format("id=%d", tvb(10, 2):uint())
+end
+
 local function dissect_erth(tvb, tree, off, info)
   local r = tvb(off, 16)
   local t = tree:add(mrc, r, "ERTH")
   type_next(t, r)
+  endpoint_id(tvb, t, info)
   t:add(f.erth_op, r(1, 1)); t:add(f.vendor, r(3, 1)); t:add(f.port_mask, r(4, 4))
   t:add(f.tx_ts, r(12, 2)); t:add(f.tsr, r(14, 2)); t:add(f.ftype, r(14, 2))
   info[#info + 1] = endpoint_ops[bit32.band(r(1, 1):uint(), 3)]
@@ -174,6 +187,7 @@ local function dissect_eeth(tvb, tree, off, info)
   local r = tvb(off, 36)
   local t = tree:add(mrc, r, "EETH")
   type_next(t, r)
+  endpoint_id(tvb, t, info)
   t:add(f.eeth_op, r(1, 1)); t:add(f.tx_ts, r(28, 2))
   info[#info + 1] = endpoint_ops[bit32.band(bit32.rshift(r(1, 1):uint(), 4), 3)]
 end
@@ -181,10 +195,16 @@ end
 -- Length of the headers after BTH, by opcode (TSETH and ImmDt handled separately).
 local ext_len = { [0xD1] = 4, [0xD8] = 16, [0xD9] = 36, [0xDC] = 36, [0xDD] = 20, [0xDE] = 16 }
 
+-- Whoever dissected UDP 4791 before us (RoCEv2), for the opcodes that are not MRC's.
+local roce = DissectorTable.get("udp.port"):get_dissector(4791)
+
 function mrc.dissector(tvb, pinfo, tree)
+  local opcode = tvb:len() >= 1 and tvb(0, 1):uint() or nil
+  if not (opcode and opcodes[opcode]) then
+    if roce then return roce:call(tvb, pinfo, tree) end
+    return 0
+  end
   if tvb:len() < 12 then return 0 end
-  local opcode = tvb(0, 1):uint()
-  if not opcodes[opcode] then return 0 end
   pinfo.cols.protocol = "MRC"
   local root = tree:add(mrc, tvb(), "MRC, " .. opcodes[opcode])
   local info = { opcodes[opcode] }

@@ -12,12 +12,22 @@
 //!
 //! Datagrams are batched with `sendmmsg` (each with its own mark) and `recvmmsg`; timers come
 //! from `poll_timeout`; memory regions live in process memory (`Connection::regions`).
+//!
+//! **Who may talk to a QP.** A QP is bound to its peer: the address given at connect
+//! ([`Qp::peer`]), or, for a server that does not know its client, the source of the first
+//! packet that names the QP (trust on first use). Afterwards a datagram reaches the QP only if
+//! it comes from that peer (SRv6: same address and port; loopback: same address, from an EV
+//! port) and, where the headers carry it (SACK, NACK, probe), from the peer's QPN. Anything else
+//! is dropped and counted in [`IoStats::foreign`]. Endpoint-scoped packets (destination QP
+//! [`ENDPOINT_QPN`]: port status, EV probes) go to every QP bound to the sender. This is the RC
+//! trust model: it stops off-path senders, not an attacker on the path who can read and forge
+//! the peer's packets (see the `mrc-proto` crate docs).
 
 use std::net::{SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use mrc_proto::{Connection, Instant, PortMask, Received, Transport};
-use mrc_wire::mrc::{Body, Packet, Repr};
+use mrc_wire::mrc::{Body, ENDPOINT_QPN, Packet, Repr};
 
 use crate::error::{NetError, Result};
 use crate::fabric::MARK_BASE;
@@ -58,6 +68,8 @@ pub struct IoStats {
     pub no_route: u64,
     /// Datagrams that did not parse or named no QP here.
     pub dropped: u64,
+    /// Datagrams naming a QP here but not from its bound peer (address, port or QPN): dropped.
+    pub foreign: u64,
     /// Data packets received (for gap tracking).
     pub data_received: u64,
     /// Longest time between two data packets received, in ns (after the first).
@@ -72,8 +84,35 @@ pub type EvCounts = Vec<(u32, u64)>;
 pub struct Qp {
     /// The sans-IO connection.
     pub conn: Connection,
-    /// Peer address (learned from the first packet if None).
+    /// Peer address: set at connect, or bound by the first packet if None (see the module
+    /// docs); packets from anyone else are dropped.
     pub peer: Option<SocketAddrV6>,
+}
+
+impl Qp {
+    /// True if a datagram from `src` carrying `repr` may come from this QP's peer (binding it
+    /// to `src` if it has none yet).
+    fn admits(&mut self, src: SocketAddrV6, repr: &Repr, mode: PathMode) -> bool {
+        let src = SocketAddrV6::new(*src.ip(), src.port(), 0, 0);
+        // A loopback sender's source port is an EV port, not where to answer: no binding.
+        if self.peer.is_none() && mode == PathMode::Loopback {
+            return false;
+        }
+        let peer = *self.peer.get_or_insert(src);
+        let from_peer = match mode {
+            PathMode::Srv6 => peer.ip() == src.ip() && peer.port() == src.port(),
+            // Loopback datagrams leave from the sender's EV ports, not its receive port.
+            PathMode::Loopback => peer.ip() == src.ip() && src.port() >= SPORT_BASE,
+        };
+        let remote = self.conn.config().remote_qpn as u16;
+        let from_qp = match &repr.body {
+            Body::Sack { seth, .. } => seth.spdcid == remote,
+            Body::Nack(n) => n.spdcid == remote,
+            Body::Probe(p) => p.spdcid == remote,
+            _ => true,
+        };
+        from_peer && from_qp
+    }
 }
 
 struct Pending {
@@ -241,6 +280,22 @@ impl Endpoint {
                     continue;
                 };
                 let qpn = repr.bth.dest_qp;
+                if qpn == ENDPOINT_QPN {
+                    // Node-scoped: every QP bound to this sender (none binds on it).
+                    let mut to_any = false;
+                    for qp in &mut self.qps {
+                        if qp.peer.is_some() && qp.admits(src, &repr, self.mode) {
+                            let plane = ((ev >> 8) & 7) as u8;
+                            qp.conn
+                                .handle_packet(now, &Received::new(repr, ev, plane, None));
+                            to_any = true;
+                        }
+                    }
+                    if !to_any {
+                        self.io.foreign += 1;
+                    }
+                    continue;
+                }
                 let idx = match self.qps.iter().position(|q| q.conn.config().qpn == qpn) {
                     Some(i) => i,
                     None => match accept(qpn, src) {
@@ -254,6 +309,13 @@ impl Endpoint {
                         }
                     },
                 };
+                let Some(qp) = self.qps.get_mut(idx) else {
+                    continue;
+                };
+                if !qp.admits(src, &repr, self.mode) {
+                    self.io.foreign += 1;
+                    continue;
+                }
                 let is_data = matches!(repr.body, Body::Write(_));
                 if is_data {
                     self.io.data_received += 1;
@@ -267,12 +329,6 @@ impl Endpoint {
                             self.io.max_data_gap_ns.max(t.saturating_sub(prev));
                     }
                     self.last_data = Some(t);
-                }
-                let Some(qp) = self.qps.get_mut(idx) else {
-                    continue;
-                };
-                if qp.peer.is_none() && self.mode == PathMode::Srv6 {
-                    qp.peer = Some(SocketAddrV6::new(*src.ip(), src.port(), 0, 0));
                 }
                 let plane = ((ev >> 8) & 7) as u8;
                 let rx = Received::new(repr, ev, plane, is_data.then_some(payload));

@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod endpoint;
 pub mod error;
 pub mod fabric;
+pub mod handshake;
 pub mod perf;
 pub mod sys;
 

@@ -1,8 +1,10 @@
 //! `mrc perf`: an iperf-like transfer over the real transport, verified byte for byte.
 //!
-//! In-band protocol (no side channel): client QP `i` has QPN `0x100 + i`, server QP `0x200 + i`.
-//! Memory keys are deterministic (`MemoryRegions` is seeded with `seed ^ qpn`), so each side can
-//! compute the other's region handles. The client writes a seeded pattern into the server's
+//! Client QP `i` has QPN `0x100 + i`, server QP `0x200 + i`. Memory keys come from the OS and
+//! the sides exchange their region handles over TCP first ([`crate::handshake`]), which also
+//! binds the server's QPs to the client's address; with [`PerfConfig::key_seed`] set they are
+//! derived from it instead (`MemoryRegions` seeded with `seed ^ qpn`), each side computes the
+//! other's, and nothing is exchanged. The client writes a seeded pattern into the server's
 //! region; its last write carries an immediate = bytes / 1 KiB. The server, once that
 //! Write-with-Immediate is placed (all earlier writes too), checks the region byte for byte
 //! against the pattern, and writes back an 8-byte digest with immediate 1 (match) or 0; the
@@ -46,8 +48,12 @@ pub struct PerfConfig {
     pub evs: Vec<Vec<u32>>,
     /// Payload bytes per packet.
     pub payload: u32,
-    /// Seed of the data pattern and the QPs.
+    /// Seed of the data pattern.
     pub seed: u64,
+    /// Seed of the QPs and their memory keys: None draws it from the OS and exchanges the
+    /// keys at start (the default: keys an off-path sender cannot guess); Some makes the keys
+    /// reproducible (both sides must use the same value) and skips the exchange.
+    pub key_seed: Option<u64>,
     /// Base RTT assumed by the transport.
     pub base_rtt: Duration,
     /// Rate NSCC is configured for, bit/s.
@@ -76,6 +82,7 @@ impl PerfConfig {
             evs,
             payload: 8192,
             seed: 1,
+            key_seed: None,
             base_rtt: Duration::from_micros(1000),
             rate_bps: 10_000_000_000,
             timeout_exp: 13,
@@ -88,16 +95,27 @@ impl PerfConfig {
         self.evs.iter().flatten().copied().collect()
     }
 
-    fn conn_config(&self, qpn: u32, remote: u32) -> ConnectionConfig {
+    fn conn_config(&self, qpn: u32, remote: u32, key_seed: u64) -> ConnectionConfig {
         QpProfile {
             evs: &self.evs,
-            seed: self.seed,
+            seed: key_seed,
             payload: self.payload,
             base_rtt: self.base_rtt,
             sleek_scale: self.sleek_scale,
             rate_bps: self.rate_bps,
         }
         .conn_config(qpn, remote)
+    }
+
+    /// The seed of the keys: the one asked for, or one from the OS.
+    fn key_seed_or_os(&self) -> Result<u64> {
+        self.key_seed.map_or_else(crate::sys::os_random_u64, Ok)
+    }
+
+    /// The mark that pins the handshake's TCP connection to the first EV (SRv6 mode).
+    fn handshake_mark(&self) -> Option<u32> {
+        let first = self.evs.iter().flatten().next().copied().unwrap_or(0);
+        (self.mode == PathMode::Srv6).then_some(crate::fabric::MARK_BASE + first)
     }
 
     fn attr(&self) -> MrcQpAttr {
@@ -314,17 +332,36 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
     let mut first_data: Option<StdInstant> = None;
     let mut last_data = StdInstant::now();
     let mut finished_at: Option<StdInstant> = None;
-    // QPs exist before the first packet; their peer (SRv6 mode) is learned from it.
+    // QPs exist before the first packet. Their peer is the configured one, or the client of
+    // the handshake; with seeded keys and no peer given, the first packet binds it.
+    let key_seed = cfg.key_seed_or_os()?;
     for i in 0..cfg.qps {
         let qpn = SERVER_QPN + i;
-        let mut conn = Connection::new_rts(cfg.conn_config(qpn, CLIENT_QPN + i), cfg.attr())
-            .map_err(|e| NetError::Transfer(format!("QP: {e}")))?;
+        let mut conn =
+            Connection::new_rts(cfg.conn_config(qpn, CLIENT_QPN + i, key_seed), cfg.attr())
+                .map_err(|e| NetError::Transfer(format!("QP: {e}")))?;
         conn.regions_mut().register(cfg.bytes);
         conn.regions_mut().register(RESULT_LEN);
         ep.qps.push(Qp {
             conn,
             peer: cfg.peer,
         });
+    }
+    // The client's result region per QP (None: derived from the seed once its size is known).
+    let mut client_results: Vec<Option<RegionHandle>> = vec![None; cfg.qps as usize];
+    if cfg.key_seed.is_none() {
+        let mine: Vec<RegionHandle> = ep
+            .qps
+            .iter()
+            .flat_map(|q| q.conn.regions().handles())
+            .collect();
+        let (client, theirs) =
+            crate::handshake::serve(cfg.bind, cfg.handshake_mark(), deadline, &mine)?;
+        for (qp, r) in ep.qps.iter_mut().zip(&mut client_results) {
+            qp.peer = Some(cfg.peer.unwrap_or(client));
+            let i = (qp.conn.config().qpn - SERVER_QPN) as usize;
+            *r = theirs.get(2 * i + 1).copied();
+        }
     }
     loop {
         let mut accept = |_: u32, _: SocketAddrV6| -> Option<Qp> { None };
@@ -373,9 +410,12 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
                             .conn
                             .regions_mut()
                             .write_local(res.addr, &d.to_le_bytes());
-                        let client =
-                            region_of(cfg.seed, CLIENT_QPN + i as u32, &[bytes, RESULT_LEN]);
-                        let Some(target) = client.get(1) else {
+                        let target = client_results[i].or_else(|| {
+                            let c =
+                                region_of(key_seed, CLIENT_QPN + i as u32, &[bytes, RESULT_LEN]);
+                            c.get(1).copied()
+                        });
+                        let Some(target) = target else {
                             continue;
                         };
                         let wr = WriteRequest {
@@ -434,10 +474,13 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
     let mut ep = Endpoint::bind(cfg.bind, cfg.mode, &cfg.all_evs())?;
     let mut src_digest = Vec::new();
     let mut posts = Vec::new();
+    let key_seed = cfg.key_seed_or_os()?;
+    let mut locals = Vec::new();
     for i in 0..cfg.qps {
         let qpn = CLIENT_QPN + i;
-        let mut conn = Connection::new_rts(cfg.conn_config(qpn, SERVER_QPN + i), cfg.attr())
-            .map_err(|e| NetError::Transfer(format!("QP: {e}")))?;
+        let mut conn =
+            Connection::new_rts(cfg.conn_config(qpn, SERVER_QPN + i, key_seed), cfg.attr())
+                .map_err(|e| NetError::Transfer(format!("QP: {e}")))?;
         let data = conn.regions_mut().register(cfg.bytes);
         conn.regions_mut().register(RESULT_LEN);
         let mut chunk = vec![0u8; 1 << 20];
@@ -452,15 +495,37 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
             off += n as u64;
         }
         src_digest.push(d);
-        let remote = region_of(cfg.seed, SERVER_QPN + i, &[cfg.bytes, RESULT_LEN]);
-        let Some(&rdata) = remote.first() else {
-            continue;
-        };
-        posts.push((0u64, data, rdata));
+        locals.push(data);
         ep.qps.push(Qp {
             conn,
             peer: Some(peer),
         });
+    }
+    // The server's data region of each QP: exchanged, or derived from the seed.
+    let remote: Vec<RegionHandle> = match cfg.key_seed {
+        Some(k) => (0..cfg.qps)
+            .filter_map(|i| {
+                region_of(k, SERVER_QPN + i, &[cfg.bytes, RESULT_LEN])
+                    .first()
+                    .copied()
+            })
+            .collect(),
+        None => {
+            let mine: Vec<RegionHandle> = ep
+                .qps
+                .iter()
+                .flat_map(|q| q.conn.regions().handles())
+                .collect();
+            let src = (cfg.mode == PathMode::Srv6).then_some(*cfg.bind.ip());
+            let until = StdInstant::now() + cfg.deadline;
+            let port = ep.local_addr()?.port();
+            let theirs =
+                crate::handshake::connect(src, peer, cfg.handshake_mark(), until, port, &mine)?;
+            theirs.iter().step_by(2).copied().collect()
+        }
+    };
+    for (&data, &rdata) in locals.iter().zip(&remote) {
+        posts.push((0u64, data, rdata));
     }
     // CPU of the transfer only (not of filling the pattern).
     let cpu0 = crate::sys::thread_cpu_secs();

@@ -407,3 +407,15 @@ pub fn udp_reuseport(addr: SocketAddrV6) -> Result<std::net::UdpSocket> {
     }
     Ok(sock)
 }
+
+/// 64 random bits from the OS (`/dev/urandom`): memory keys an off-path sender cannot guess.
+pub fn os_random_u64() -> Result<u64> {
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .map_err(|source| NetError::Io {
+            what: "reading /dev/urandom".into(),
+            source,
+        })?;
+    Ok(u64::from_le_bytes(b))
+}

@@ -25,3 +25,23 @@ fn loopback_transfer_verifies_byte_for_byte() {
     assert_eq!(cr.bytes, 16 << 20);
     assert_eq!(sr.digest, cr.digest);
 }
+
+#[test]
+fn seeded_keys_need_no_exchange_and_os_keys_differ() {
+    let port = 40_000 + (std::process::id() % 9_000) as u16;
+    let evs = vec![vec![0, 1], vec![256, 257]];
+    let mut s = PerfConfig::new(PathMode::Loopback, loopback(port), evs.clone());
+    assert_eq!(s.key_seed, None, "keys come from the OS by default");
+    s.peer = Some(loopback(port + 1));
+    s.bytes = 1 << 20;
+    s.key_seed = Some(7);
+    let mut c = PerfConfig::new(PathMode::Loopback, loopback(port + 1), evs);
+    c.peer = Some(loopback(port));
+    c.bytes = 1 << 20;
+    c.key_seed = Some(7);
+    let (sr, cr) = run_pair(&s, None, &c, None, &mut |_| {}).unwrap();
+    assert!(sr.verified && cr.verified);
+    let a = mrc_net::sys::os_random_u64().unwrap();
+    let b = mrc_net::sys::os_random_u64().unwrap();
+    assert_ne!(a, b);
+}

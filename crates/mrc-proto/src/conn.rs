@@ -137,6 +137,8 @@ enum Ctrl {
     },
     EpResponse {
         op: EndpointOp,
+        /// PSN\[15:0\] of the request (its probe id), echoed.
+        id: u16,
         ts: u16,
         ev: u32,
         plane: u8,
@@ -764,13 +766,32 @@ impl Connection {
         }
     }
 
-    fn poll_data(&mut self, now: Instant, up: u32) -> Option<Transmit> {
-        let mut planes = up & self.peer_up;
+    /// Planes data may use: up here and at the peer, with an EV left.
+    fn usable_planes(&self) -> u32 {
+        let mut planes = self.plane_bits & self.local_up & self.peer_up;
         for p in 0..self.planes {
             if self.ev.plane_exhausted(p) {
                 planes &= !(1 << p);
             }
         }
+        planes
+    }
+
+    /// With work queued but no usable plane nothing is sent, so nothing would arm the QP timer
+    /// and the work request would hang forever: arm it, so the QP either resumes when a plane
+    /// comes back or ends in ERROR (`RetryExceeded`) as after any other loss of progress.
+    fn arm_if_stalled(&mut self, now: Instant) {
+        if self.state == QpState::Rts
+            && !self.sq.is_empty()
+            && self.timer(Timer::QpRto).is_none()
+            && self.usable_planes() == 0
+        {
+            self.arm(Timer::QpRto, now + self.qp_backoff(self.qp_retries));
+        }
+    }
+
+    fn poll_data(&mut self, now: Instant, up: u32) -> Option<Transmit> {
+        let mut planes = up & self.usable_planes();
         if self.ev.health_epoch() != self.plane_epoch {
             // Shares count from the change: the past was sent under other shares.
             self.plane_epoch = self.ev.health_epoch();
@@ -889,7 +910,13 @@ impl Connection {
             }
             self.arm(Timer::PortStatus, now + interval);
             let repr = mrc::Repr {
-                bth: bth::Repr::new(Opcode::EndpointRequest, ENDPOINT_QPN, Psn::ZERO),
+                // The request id goes in PSN[15:0] (where EV probes carry their probe id, so
+                // other implementations can match answers) and in the ERTH timestamp.
+                bth: bth::Repr::new(
+                    Opcode::EndpointRequest,
+                    ENDPOINT_QPN,
+                    Psn::new(ps.seq.into()),
+                ),
                 body: Body::EndpointRequest(erth::Repr {
                     type_next: TypeNext::default(),
                     op: EndpointOp::PortStatusUpdate,
@@ -931,8 +958,12 @@ impl Connection {
                         self.stats.nacks_sent += 1;
                         self.nack_repr(psn, nev, reason)
                     }
-                    Ctrl::EpResponse { op, ts, .. } => mrc::Repr {
-                        bth: bth::Repr::new(Opcode::EndpointResponse, ENDPOINT_QPN, Psn::ZERO),
+                    Ctrl::EpResponse { op, id, ts, .. } => mrc::Repr {
+                        bth: bth::Repr::new(
+                            Opcode::EndpointResponse,
+                            ENDPOINT_QPN,
+                            Psn::new(id.into()),
+                        ),
                         body: Body::EndpointResponse(eeth::Repr {
                             type_next: TypeNext::default(),
                             op,
@@ -1149,7 +1180,15 @@ impl Connection {
             self.push_ctrl(nack(NackReason::UnexpEvent));
             return;
         }
-        if let Err(e) = self.regions.check_remote(w.reth.rkey, w.reth.va, len) {
+        // The message range RETH claims must hold this payload and lie inside the key's
+        // region: a Write-IMM's receive completion reports it as the message length.
+        let claimed = message_range(b.opcode, w);
+        let checked = claimed
+            .map_or(Err(AccessError::OutOfBounds), |(va, n)| {
+                self.regions.check_remote(w.reth.rkey, va, n)
+            })
+            .and_then(|_| self.regions.check_remote(w.reth.rkey, w.reth.va, len));
+        if let Err(e) = checked {
             match e {
                 AccessError::BadKey => self.stats.rejected_bad_key += 1,
                 _ => self.stats.rejected_out_of_bounds += 1,
@@ -1331,6 +1370,7 @@ impl Connection {
                     }
                 }
                 PathMark::None => {}
+                PathMark::Other(_) => self.stats.unknown_received += 1,
             }
         }
         self.ev.delivered(s.entropy);
@@ -1783,6 +1823,12 @@ impl Connection {
                 self.stats.nacks_fatal += 1;
                 self.fail_psn(p, WcStatus::WimmLimit, QpErrorReason::WimmLimitPeer);
             }
+            NackReason::Other(code) => {
+                self.stats.unknown_received += 1;
+                self.stats.nacks_fatal += 1;
+                let reason = QpErrorReason::UnknownNack(code);
+                self.fail_psn(p, WcStatus::RemoteOperationError, reason);
+            }
         }
     }
 
@@ -1911,6 +1957,34 @@ impl Connection {
     }
 }
 
+/// The message range `(start VA, DMA length)` a Write's RETH claims, if it is consistent with
+/// the packet: an ONLY packet is the whole message, a FIRST packet starts it, a LAST packet ends
+/// it, and a packet of a multi-packet message is shorter than the message. Packets arrive out of
+/// order, so unlike RC the responder cannot add up a message's bytes at its last packet; checking
+/// each packet against RETH (and the range against the region) bounds what a Write-IMM reports.
+fn message_range(op: Opcode, w: &Write) -> Option<(u64, u64)> {
+    let (va, dma, len) = (
+        w.reth.va,
+        u64::from(w.reth.dma_len),
+        u64::from(w.payload_len),
+    );
+    let ok = match op {
+        Opcode::WriteOnly | Opcode::WriteOnlyImm => len == dma,
+        _ => len < dma,
+    };
+    if !ok {
+        return None;
+    }
+    let start = match op {
+        Opcode::WriteLast | Opcode::WriteLastImm => va.checked_sub(dma - len)?,
+        Opcode::WriteOnly | Opcode::WriteOnlyImm | Opcode::WriteFirst => va,
+        // A middle packet's offset is unknown: check only that it fits the claimed length.
+        _ => va,
+    };
+    let n = if op == Opcode::WriteMiddle { len } else { dma };
+    Some((start, n))
+}
+
 impl Transport for Connection {
     fn handle_packet(&mut self, now: Instant, pkt: &Received<'_>) {
         self.last_now = self.last_now.max(now);
@@ -1952,6 +2026,9 @@ impl Transport for Connection {
                 };
                 self.push_ctrl(Ctrl::Sack(t));
             }
+            Body::EndpointRequest(r) if matches!(r.op, EndpointOp::Other(_)) => {
+                self.stats.unknown_received += 1;
+            }
             Body::EndpointRequest(r) => {
                 if r.op == EndpointOp::PortStatusUpdate {
                     let new = r.port_status_mask & self.plane_bits;
@@ -1962,6 +2039,7 @@ impl Transport for Connection {
                 }
                 self.push_ctrl(Ctrl::EpResponse {
                     op: r.op,
+                    id: b.psn.value() as u16,
                     ts: r.timestamp.tx_timestamp,
                     ev: pkt.ev,
                     plane: pkt.port,
@@ -1978,6 +2056,7 @@ impl Transport for Connection {
             }
             Body::Ack(_) => {}
         }
+        self.arm_if_stalled(now);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -1998,6 +2077,7 @@ impl Transport for Connection {
         if due(self.timer(Timer::QpRto)) {
             self.on_qp_timeout(now);
         }
+        self.arm_if_stalled(now);
         if due(self.timer(Timer::PortStatus)) {
             self.disarm(Timer::PortStatus);
         }
@@ -2075,6 +2155,7 @@ impl Transport for Connection {
             started: false,
             segmented: false,
         });
+        self.arm_if_stalled(self.last_now);
         Ok(())
     }
 
@@ -2094,6 +2175,7 @@ impl Transport for Connection {
         }
         if !up {
             self.set_planes_lost(now, bit);
+            self.arm_if_stalled(now);
         }
         if !matches!(self.state, QpState::Rtr | QpState::Rts) {
             return;

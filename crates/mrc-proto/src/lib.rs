@@ -92,6 +92,28 @@
 //!   congestion (the EV is retired instead). Trims reduce the window as §8.7 says.
 //! - **QP hint**: `num_remote_recv_peers = k > 1` sets the NSCC initial window to BDP / k.
 //!
+//! # Trust model
+//!
+//! As RC over RoCE: a QP acts on any packet with its QPN and a PSN (or ack) inside its window,
+//! and places a write whose R_Key and range its regions grant. So it trusts its peer, and
+//! anyone **on the path** who sees the peer's packets: such an attacker can complete a work
+//! request with a forged cumulative SACK inside the window, or write with a key read off the
+//! wire. That attacker is out of scope here, as for RC; the remedy is authentication or
+//! encryption below the transport, not in it.
+//!
+//! In scope is the **off-path** forger, who does not see the traffic: a packet with a wrong
+//! destination QPN, a PSN or ack outside the window, or a wrong R_Key never places a byte,
+//! completes or fails a work request, or stalls the QP. Such packets are dropped and counted
+//! (`rejected_wrong_qp`, `rejected_out_of_window`, `forged_acks`, `stale_nacks`,
+//! `rejected_bad_key`); a bad key or range draws a fatal NACK that the requester only acts on if
+//! its PSN and EV match a packet it has in flight. Endpoint requests (destination QP 0x2: port
+//! status, EV probes) are node-scoped and carry no QP binding: the core takes them as given, and
+//! the socket endpoint (`mrc-net`) delivers them only from a QP's bound peer address.
+//! `tests/security.rs`, `tests/chaos.rs` and the `conn_pair` fuzz target ([`fuzzing`]) check
+//! the in-scope cases; a Write-IMM reports at most the message length its RETH claims inside
+//! the key's region, checked packet by packet (packets arrive out of order, so the responder
+//! cannot add up a message's bytes at its last packet as RC does).
+//!
 //! # Not implemented (yet)
 //!
 //! - The reliability probe "after 3 × base RTT without progress" (§7.3) to refresh ACK state
@@ -109,6 +131,7 @@ pub mod cc;
 pub mod config;
 mod conn;
 pub mod ev;
+pub mod fuzzing;
 pub mod mr;
 pub mod rng;
 pub mod roce;
@@ -248,6 +271,8 @@ pub enum WcStatus {
     WimmLimit,
     /// Flushed because the QP went to ERROR.
     Flushed,
+    /// The responder answered with a NACK code this side does not know (treated as fatal).
+    RemoteOperationError,
 }
 
 /// Why a QP went to ERROR.
@@ -261,6 +286,9 @@ pub enum QpErrorReason {
     WimmLimitDest,
     /// The peer reported its Write-IMM bound exceeded.
     WimmLimitPeer,
+    /// The peer NACKed with a code this side does not know: a newer peer's fatal reason must
+    /// not be dropped silently, and retrying blindly could repeat whatever it refused.
+    UnknownNack(u8),
 }
 
 /// Something the application or controller should know.
@@ -423,6 +451,9 @@ pub struct Stats {
     pub forged_acks: u64,
     /// NACKs ignored (unknown PSN or stale EV).
     pub stale_nacks: u64,
+    /// Control packets with a NACK code, path mark or endpoint operation this side does not
+    /// know (NACK: the QP errors; mark: ignored; endpoint request: not answered).
+    pub unknown_received: u64,
     /// Send completions delivered.
     pub completions: u64,
     /// Write-IMM receive completions delivered.

@@ -10,6 +10,10 @@
 //! | 5 | flags |
 //! | 6–7 | tag |
 //! | 8… | segment list (16 bytes each, last segment first), then TLVs |
+//!
+//! A *reduced* SRH (RFC 8754 §4.1.1, §4.3.1.1) leaves the first segment out of the list: it is
+//! only in the IPv6 destination address, so Segments Left = Last Entry + 1. Linux
+//! `encap seg6 mode encap.red` emits one whenever the route has more than one SID.
 
 use core::net::Ipv6Addr;
 
@@ -53,7 +57,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(Error::Truncated);
         }
         if self.segment_count() * 16 > self.header_len() - FIXED_LEN
-            || self.segments_left() > self.last_entry()
+            || usize::from(self.segments_left()) > self.segment_count()
         {
             return Err(Error::BadLength);
         }
@@ -126,13 +130,16 @@ pub struct Repr {
 impl Repr {
     /// An SRH with the given segment list (index 0 = final segment) and segments left.
     ///
+    /// `segments_left = segments.len()` makes a reduced SRH (the active segment is only in the
+    /// IPv6 destination address).
+    ///
     /// Fails with [`Error::Oversized`] for an empty list or more than [`MAX_SEGMENTS`], and with
-    /// [`Error::BadValue`] if `segments_left` points past the list.
+    /// [`Error::BadValue`] if `segments_left` points further than one past the list.
     pub fn new(next_header: u8, segments: &[Ipv6Addr], segments_left: u8) -> Result<Self> {
         if segments.is_empty() || segments.len() > MAX_SEGMENTS {
             return Err(Error::Oversized);
         }
-        if usize::from(segments_left) >= segments.len() {
+        if usize::from(segments_left) > segments.len() {
             return Err(Error::BadValue);
         }
         let mut all = [Ipv6Addr::UNSPECIFIED; MAX_SEGMENTS];
@@ -151,6 +158,12 @@ impl Repr {
     /// The segment list (index 0 = the final segment).
     pub fn segments(&self) -> &[Ipv6Addr] {
         &self.segments[..usize::from(self.len)]
+    }
+
+    /// True for a reduced SRH: the active segment is not in the list (Segments Left = Last
+    /// Entry + 1).
+    pub fn is_reduced(&self) -> bool {
+        self.segments_left == self.len
     }
 
     /// The packet's final destination: segment 0.
@@ -194,7 +207,7 @@ impl Repr {
         if buf.len() < len {
             return Err(Error::Truncated);
         }
-        if self.len == 0 || self.segments_left >= self.len || !self.tlv_len.is_multiple_of(8) {
+        if self.len == 0 || self.segments_left > self.len || !self.tlv_len.is_multiple_of(8) {
             return Err(Error::BadValue);
         }
         let ext_len = (len - FIXED_LEN) / 8;

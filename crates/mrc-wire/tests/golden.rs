@@ -158,10 +158,26 @@ fn seth() {
             0x01, 0x00, 0x34, 0x08, 0x00, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 0x05
         ]
     );
-    // The reserved path mark 3 is refused.
-    let mut bad = [0u8; seth::LEN];
-    bad[1] = 0x60;
-    assert!(seth::Repr::parse(&seth::Packet::new_checked(&bad[..]).unwrap()).is_err());
+    // The reserved path mark 3 decodes as Other(3) (the rest of the SACK still counts) and
+    // re-emits as it came.
+    let mut other = [0u8; seth::LEN];
+    other[1] = 0x60;
+    let parsed = seth::Repr::parse(&seth::Packet::new_checked(&other[..]).unwrap()).unwrap();
+    assert_eq!(parsed.mark, PathMark::Other(3));
+    let mut again = [0xEEu8; seth::LEN];
+    parsed
+        .emit(&mut seth::Packet::new_unchecked(&mut again[..]))
+        .unwrap();
+    assert_eq!(again, other);
+    // A value wider than the 2-bit field is refused on emit.
+    let wide = seth::Repr {
+        mark: PathMark::Other(4),
+        ..parsed
+    };
+    assert!(
+        wide.emit(&mut seth::Packet::new_unchecked(&mut again[..]))
+            .is_err()
+    );
 }
 
 #[test]
@@ -210,10 +226,18 @@ fn neth() {
 #[test]
 fn nack_reason_codes() {
     let codes: Vec<u8> = NackReason::ALL.iter().map(|r| r.code()).collect();
-    assert_eq!(codes, [0x01, 0x02, 0x06, 0x07, 0x0A, 0x0B, 0x19, 0x1A]);
+    // WIMM_LIMIT is ours, in the vendor range: 0x1A is UET PDS's RCVR_INFER_LOSS.
+    assert_eq!(codes, [0x01, 0x02, 0x06, 0x07, 0x0A, 0x0B, 0x19, 0xE0]);
     for byte in 0..=255u8 {
-        assert_eq!(NackReason::from_u8(byte).is_ok(), codes.contains(&byte));
+        let r = NackReason::from_u8(byte);
+        assert_eq!(r.code(), byte);
+        assert_eq!(
+            matches!(r, NackReason::Other(_)),
+            !codes.contains(&byte),
+            "{byte:#x}"
+        );
     }
+    assert_eq!(NackReason::from_u8(0x1A), NackReason::Other(0x1A));
 }
 
 #[test]
@@ -283,6 +307,22 @@ fn eeth() {
 }
 
 #[test]
+fn unknown_endpoint_ops_decode_as_other() {
+    let mut erth_bytes = [0u8; erth::LEN];
+    erth_bytes[1] = 0x03;
+    let r = erth::Repr::parse(&erth::Packet::new_checked(&erth_bytes[..]).unwrap()).unwrap();
+    assert_eq!(r.op, EndpointOp::Other(3));
+    let mut eeth_bytes = [0u8; eeth::LEN];
+    eeth_bytes[1] = 0x20;
+    let r = eeth::Repr::parse(&eeth::Packet::new_checked(&eeth_bytes[..]).unwrap()).unwrap();
+    assert_eq!(r.op, EndpointOp::Other(2));
+    let mut again = [0xEEu8; eeth::LEN];
+    r.emit(&mut eeth::Packet::new_unchecked(&mut again[..]))
+        .unwrap();
+    assert_eq!(again, eeth_bytes);
+}
+
+#[test]
 fn whole_write_only_imm_packet() {
     let mut bth = bth::Repr::new(Opcode::WriteOnlyImm, 0x000102, Psn::new(7));
     bth.ack_req = true;
@@ -327,5 +367,80 @@ fn control_packets_with_trailing_bytes_are_refused() {
     assert_eq!(
         mrc::Repr::parse_bytes(&bytes),
         Err(mrc_wire::Error::BadLength)
+    );
+}
+
+/// The SRH Linux writes for `encap seg6 mode encap.red segs fc00::1,fc00::2`: the first SID is
+/// only in the outer destination address, the list holds the second, Segments Left = 1 = Last
+/// Entry + 1 (RFC 8754 §4.3.1.1).
+#[test]
+fn reduced_srh_from_linux_encap_red() {
+    use mrc_wire::srh;
+    let sid2: core::net::Ipv6Addr = "fc00::2".parse().unwrap();
+    let mut golden = vec![
+        41, // next header: IPv6 (encapsulated packet)
+        2,  // hdr ext len: one segment
+        4,  // routing type
+        1,  // segments left
+        0,  // last entry
+        0, 0, 0, // flags, tag
+    ];
+    golden.extend_from_slice(&sid2.octets());
+    let repr = srh::Repr::new(41, &[sid2], 1).unwrap();
+    assert!(repr.is_reduced());
+    assert_eq!(repr.final_destination(), sid2);
+    check(
+        repr,
+        &golden,
+        |r, b| r.emit(b),
+        |b| srh::Repr::parse(&srh::Packet::new_checked(b)?),
+    );
+    // One further is not a segment list any more.
+    golden[3] = 2;
+    assert_eq!(
+        srh::Packet::new_checked(&golden[..]).err(),
+        Some(mrc_wire::Error::BadLength)
+    );
+    assert_eq!(
+        srh::Repr::new(41, &[sid2], 2).err(),
+        Some(mrc_wire::Error::BadValue)
+    );
+}
+
+/// `mrc decode` prints through `Display`: unknown codes show their value, endpoint packets
+/// their request id (PSN[15:0]).
+#[test]
+fn display_names_unknown_codes_and_endpoint_ids() {
+    let nack = mrc::Repr {
+        bth: bth::Repr::new(Opcode::Nack, 0x11, Psn::new(5)),
+        body: mrc::Body::Nack(neth::Repr {
+            type_next: TypeNext::default(),
+            reason: NackReason::from_u8(0x30),
+            vendor_info: 0,
+            entropy: 1,
+            spdcid: 0,
+            dpdcid: 0,
+            nack_psn: Psn::new(5),
+            cc_type: 2,
+            cc_flags: 0,
+            tx_timestamp: 0,
+        }),
+    };
+    assert!(nack.to_string().contains("reason=UNKNOWN(0x30)"), "{nack}");
+    let rsp = mrc::Repr {
+        bth: bth::Repr::new(
+            Opcode::EndpointResponse,
+            mrc::ENDPOINT_QPN,
+            Psn::new(0x01_0042),
+        ),
+        body: mrc::Body::EndpointResponse(eeth::Repr {
+            type_next: TypeNext::default(),
+            op: EndpointOp::PortStatusUpdate,
+            tx_timestamp: 0x42,
+        }),
+    };
+    assert!(
+        rsp.to_string().contains("id=66 op=PortStatusUpdate"),
+        "{rsp}"
     );
 }

@@ -48,14 +48,16 @@ fn mark() -> impl Strategy<Value = PathMark> {
     prop_oneof![
         Just(PathMark::None),
         Just(PathMark::SkipOnce),
-        Just(PathMark::AlwaysSkip)
+        Just(PathMark::AlwaysSkip),
+        Just(PathMark::Other(3))
     ]
 }
 
 fn endpoint_op() -> impl Strategy<Value = EndpointOp> {
     prop_oneof![
         Just(EndpointOp::PortStatusUpdate),
-        Just(EndpointOp::EvProbe)
+        Just(EndpointOp::EvProbe),
+        (2u8..4).prop_map(EndpointOp::Other)
     ]
 }
 
@@ -117,7 +119,7 @@ fn cc_state() -> impl Strategy<Value = cc_state::Repr> {
 fn neth() -> impl Strategy<Value = neth::Repr> {
     (
         type_next(),
-        proptest::sample::select(NackReason::ALL.to_vec()),
+        any::<u8>().prop_map(NackReason::from_u8),
         any::<(u8, u32, u16, u16, u16)>(),
         psn(),
         (0u8..16, 0u8..16),
@@ -243,7 +245,8 @@ fn ipv6_hdr() -> impl Strategy<Value = ipv6::Repr> {
 fn srh_hdr() -> impl Strategy<Value = srh::Repr> {
     proptest::collection::vec(addr(), 1..=srh::MAX_SEGMENTS).prop_flat_map(|segs| {
         let n = segs.len() as u8;
-        (Just(segs), 0..n, any::<u8>(), any::<u16>(), 0u16..4).prop_map(
+        // Up to n: Segments Left = Last Entry + 1 is a reduced SRH (RFC 8754 §4.3.1.1).
+        (Just(segs), 0..=n, any::<u8>(), any::<u16>(), 0u16..4).prop_map(
             |(segs, left, flags, tag, tlv_words)| {
                 let mut s = srh::Repr::new(0, &segs, left).unwrap();
                 s.flags = flags;

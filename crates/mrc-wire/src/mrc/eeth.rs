@@ -10,7 +10,7 @@
 //!
 //! The op bit position differs from ERTH's in the source layout; one of them is probably wrong.
 
-use super::{EndpointOp, TypeNext};
+use super::{EndpointOp, TypeNext, fits};
 use crate::Result;
 use crate::field::{fixed_header, put_u16, u16_at};
 
@@ -43,12 +43,12 @@ pub struct Repr {
 }
 
 impl Repr {
-    /// Parses an EETH; fails on the reserved operations 2 and 3.
+    /// Parses an EETH (an unknown operation is [`EndpointOp::Other`]).
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self> {
         p.check_len()?;
         Ok(Self {
             type_next: p.type_next(),
-            op: EndpointOp::from_bits(p.op_bits())?,
+            op: EndpointOp::from_bits(p.op_bits()),
             tx_timestamp: p.tx_timestamp(),
         })
     }
@@ -61,6 +61,7 @@ impl Repr {
     /// Writes the header.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) -> Result<()> {
         p.check_len()?;
+        fits(u32::from(self.op.bits()), 2)?;
         let b = p.bytes_mut();
         b[..LEN].fill(0);
         b[1] = self.op.bits() << 4;

@@ -11,7 +11,7 @@
 //! | 8–11 | 32 | reserved |
 //! | 12–15 | 32 | timestamp: the [`tseth`] layout (tx_timestamp · tsr · ftype) |
 
-use super::{EndpointOp, TypeNext, tseth};
+use super::{EndpointOp, TypeNext, fits, tseth};
 use crate::Result;
 use crate::field::{fixed_header, put_u32, u32_at};
 
@@ -56,12 +56,12 @@ pub struct Repr {
 }
 
 impl Repr {
-    /// Parses an ERTH; fails on the reserved operations 2 and 3.
+    /// Parses an ERTH (an unknown operation is [`EndpointOp::Other`]).
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self> {
         p.check_len()?;
         Ok(Self {
             type_next: p.type_next(),
-            op: EndpointOp::from_bits(p.op_bits())?,
+            op: EndpointOp::from_bits(p.op_bits()),
             vendor_info: p.vendor_info(),
             port_status_mask: p.port_status_mask(),
             timestamp: tseth::Repr::parse(&p.timestamp())?,
@@ -76,6 +76,7 @@ impl Repr {
     /// Writes the header.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) -> Result<()> {
         p.check_len()?;
+        fits(u32::from(self.op.bits()), 2)?;
         let b = p.bytes_mut();
         b[..LEN].fill(0);
         b[1] = self.op.bits();

@@ -154,30 +154,37 @@ pub enum PathMark {
     SkipOnce,
     /// The responder considers this path persistently bad.
     AlwaysSkip,
+    /// A value this codec does not know (3 is reserved): kept so the rest of the SACK is not
+    /// lost; acted on as no mark.
+    Other(u8),
 }
 
 impl PathMark {
-    /// The mark for the 2-bit field value; 3 is reserved ([`Error::BadValue`]).
-    pub const fn from_bits(bits: u8) -> Result<Self> {
+    /// The mark for the 2-bit field value.
+    pub const fn from_bits(bits: u8) -> Self {
         match bits {
-            0 => Ok(Self::None),
-            1 => Ok(Self::SkipOnce),
-            2 => Ok(Self::AlwaysSkip),
-            _ => Err(Error::BadValue),
+            0 => Self::None,
+            1 => Self::SkipOnce,
+            2 => Self::AlwaysSkip,
+            b => Self::Other(b),
         }
     }
 
-    /// The 2-bit field value.
+    /// The field value (checked against the field width on emit).
     pub const fn bits(self) -> u8 {
         match self {
             Self::None => 0,
             Self::SkipOnce => 1,
             Self::AlwaysSkip => 2,
+            Self::Other(b) => b,
         }
     }
 }
 
 /// NACK reason codes (NETH `nack_reason`, `mrc-protocol.md` §5.5).
+///
+/// Codes from 0xE0 up are this implementation's own (vendor range): the Write-IMM limit has no
+/// public code, and 0x1A, which it used before, is UET PDS's `RCVR_INFER_LOSS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NackReason {
     /// Payload trimmed by a switch inside the fabric (congestion).
@@ -194,12 +201,18 @@ pub enum NackReason {
     PsnOorWindow,
     /// Unexpected event; fatal for the QP.
     UnexpEvent,
-    /// Too many Write-with-Immediate in flight. The code is not public: 0x1A is our choice.
+    /// Too many Write-with-Immediate in flight (vendor code [`NackReason::WIMM_LIMIT_CODE`]).
     WimmLimit,
+    /// A code this codec does not know (a newer or another peer's): decoded rather than
+    /// rejected, so the receiver can still act on it.
+    Other(u8),
 }
 
 impl NackReason {
-    /// Every reason code.
+    /// Our code for [`NackReason::WimmLimit`], in the vendor range.
+    pub const WIMM_LIMIT_CODE: u8 = 0xE0;
+
+    /// Every named reason code.
     pub const ALL: [Self; 8] = [
         Self::Trimmed,
         Self::TrimmedLastHop,
@@ -211,9 +224,9 @@ impl NackReason {
         Self::WimmLimit,
     ];
 
-    /// The reason for a raw code, or [`Error::BadValue`].
-    pub const fn from_u8(code: u8) -> Result<Self> {
-        Ok(match code {
+    /// The reason for a raw code.
+    pub const fn from_u8(code: u8) -> Self {
+        match code {
             0x01 => Self::Trimmed,
             0x02 => Self::TrimmedLastHop,
             0x06 => Self::NoBitmap,
@@ -221,9 +234,9 @@ impl NackReason {
             0x0A => Self::NoResource,
             0x0B => Self::PsnOorWindow,
             0x19 => Self::UnexpEvent,
-            0x1A => Self::WimmLimit,
-            _ => return Err(Error::BadValue),
-        })
+            Self::WIMM_LIMIT_CODE => Self::WimmLimit,
+            c => Self::Other(c),
+        }
     }
 
     /// The raw code.
@@ -236,11 +249,13 @@ impl NackReason {
             Self::NoResource => 0x0A,
             Self::PsnOorWindow => 0x0B,
             Self::UnexpEvent => 0x19,
-            Self::WimmLimit => 0x1A,
+            Self::WimmLimit => Self::WIMM_LIMIT_CODE,
+            Self::Other(c) => c,
         }
     }
 
-    /// The name used in the specification, e.g. `TRIMMED_LASTHOP`.
+    /// The name used in the specification, e.g. `TRIMMED_LASTHOP` (`UNKNOWN` for
+    /// [`NackReason::Other`]).
     pub const fn name(self) -> &'static str {
         match self {
             Self::Trimmed => "TRIMMED",
@@ -251,6 +266,7 @@ impl NackReason {
             Self::PsnOorWindow => "PSN_OOR_WINDOW",
             Self::UnexpEvent => "UNEXP_EVENT",
             Self::WimmLimit => "WIMM_LIMIT",
+            Self::Other(_) => "UNKNOWN",
         }
     }
 }
@@ -262,23 +278,27 @@ pub enum EndpointOp {
     PortStatusUpdate,
     /// EV probe: tests one path.
     EvProbe,
+    /// An operation this codec does not know (2 or 3): decoded so it can be answered or
+    /// counted, not rejected with the whole packet.
+    Other(u8),
 }
 
 impl EndpointOp {
-    /// The operation for a 2-bit field value; 2 and 3 are [`Error::BadValue`].
-    pub const fn from_bits(bits: u8) -> Result<Self> {
+    /// The operation for a 2-bit field value.
+    pub const fn from_bits(bits: u8) -> Self {
         match bits {
-            0 => Ok(Self::PortStatusUpdate),
-            1 => Ok(Self::EvProbe),
-            _ => Err(Error::BadValue),
+            0 => Self::PortStatusUpdate,
+            1 => Self::EvProbe,
+            b => Self::Other(b),
         }
     }
 
-    /// The 2-bit field value.
+    /// The field value (checked against the field width on emit).
     pub const fn bits(self) -> u8 {
         match self {
             Self::PortStatusUpdate => 0,
             Self::EvProbe => 1,
+            Self::Other(b) => b,
         }
     }
 }

@@ -89,12 +89,12 @@ pub struct Repr {
 }
 
 impl Repr {
-    /// Parses a NETH; fails on an unknown reason code.
+    /// Parses a NETH (an unknown reason code is [`NackReason::Other`]).
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self> {
         p.check_len()?;
         Ok(Self {
             type_next: p.type_next(),
-            reason: NackReason::from_u8(p.reason_raw())?,
+            reason: NackReason::from_u8(p.reason_raw()),
             vendor_info: p.vendor_info(),
             entropy: p.entropy(),
             spdcid: p.spdcid(),

@@ -2,7 +2,8 @@
 //! for, the payload (data packets only) and the 4-byte ICRC trailer.
 
 use super::{
-    IMMDT_LEN, Opcode, aeth, bth, cc_state, eeth, erth, meth, neth, peth, reth, seth, tseth,
+    IMMDT_LEN, NackReason, Opcode, aeth, bth, cc_state, eeth, erth, meth, neth, peth, reth, seth,
+    tseth,
 };
 use crate::field::{put_u32, u32_at};
 use crate::{Error, Result};
@@ -362,22 +363,25 @@ impl core::fmt::Display for Repr {
                 cc.rcv_cwnd_pen,
                 cc.rcvd_bytes
             ),
-            Body::Nack(n) => write!(
-                f,
-                " reason={} nack_psn={} ev={:#010x}",
-                n.reason.name(),
-                n.nack_psn,
-                n.entropy
-            ),
-            Body::Probe(p) => write!(f, " probe_id={}", p.probe_id),
-            Body::EndpointRequest(r) => {
-                write!(
-                    f,
-                    " op={:?} port_status_mask={:#x}",
-                    r.op, r.port_status_mask
-                )
+            Body::Nack(n) => {
+                write!(f, " reason={}", n.reason.name())?;
+                if let NackReason::Other(code) = n.reason {
+                    write!(f, "({code:#04x})")?;
+                }
+                write!(f, " nack_psn={} ev={:#010x}", n.nack_psn, n.entropy)
             }
-            Body::EndpointResponse(r) => write!(f, " op={:?}", r.op),
+            Body::Probe(p) => write!(f, " probe_id={}", p.probe_id),
+            // Endpoint packets carry their request (probe) id in PSN[15:0].
+            Body::EndpointRequest(r) => write!(
+                f,
+                " id={} op={:?} port_status_mask={:#x}",
+                b.psn.value() & 0xFFFF,
+                r.op,
+                r.port_status_mask
+            ),
+            Body::EndpointResponse(r) => {
+                write!(f, " id={} op={:?}", b.psn.value() & 0xFFFF, r.op)
+            }
         }
     }
 }

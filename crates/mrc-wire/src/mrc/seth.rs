@@ -109,12 +109,12 @@ pub struct Repr {
 }
 
 impl Repr {
-    /// Parses a SETH; fails on the reserved path mark 3.
+    /// Parses a SETH (an unknown path mark is [`PathMark::Other`]).
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self> {
         p.check_len()?;
         Ok(Self {
             type_next: p.type_next(),
-            mark: PathMark::from_bits(p.mark_bits())?,
+            mark: PathMark::from_bits(p.mark_bits()),
             pr: p.pr(),
             ack_psn_offset: p.ack_psn_offset(),
             entropy: p.entropy(),
@@ -149,6 +149,7 @@ impl Repr {
         p.check_len()?;
         fits(u32::from(self.cc_type), 4)?;
         fits(u32::from(self.cc_flags), 4)?;
+        fits(u32::from(self.mark.bits()), 2)?;
         let b = p.bytes_mut();
         b[1] = (self.mark.bits() << 5) | (u8::from(self.pr) << 1);
         self.type_next.write(b)?;
