@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod capture;
+mod dcqcn_cfg;
 mod decode;
 mod fabric;
 mod input;

@@ -41,8 +41,9 @@ pub const NAK_ACCESS_SYNDROME: u8 = 0x62;
 /// AETH syndrome we use for a CNP (congestion notification packet).
 pub const CNP_SYNDROME: u8 = 0x5F;
 
-/// DCQCN parameters (defaults from the DCQCN paper where it gives them).
-#[derive(Debug, Clone, PartialEq)]
+/// DCQCN parameters: defaults are the DCQCN paper's; `docs/dcqcn.md` gives each value's
+/// source and the ConnectX defaults next to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DcqcnConfig {
     /// Rate control on (false = always line rate).
     pub enabled: bool,
@@ -58,7 +59,8 @@ pub struct DcqcnConfig {
     pub f: u32,
     /// Additive increase R_AI, bits/s (40 Mb/s).
     pub rai_bps: u64,
-    /// Hyper increase R_HAI, bits/s (400 Mb/s; our choice, 10 × R_AI).
+    /// Hyper increase R_HAI, bits/s (400 Mb/s: the paper gives none; 10 × R_AI as in QCN and
+    /// the ConnectX defaults).
     pub rhai_bps: u64,
     /// Lowest rate, bits/s (10 Mb/s).
     pub min_rate_bps: u64,
@@ -314,9 +316,16 @@ impl Connection {
 
     fn on_cnp(&mut self, now: Instant) {
         self.stats.ecn_echoes += 1;
-        let d = &self.cfg.dcqcn;
+        let d = self.cfg.dcqcn;
         if !d.enabled {
             return;
+        }
+        if !self.rate_limited && self.alpha_at <= now {
+            // α kept decaying every alpha_timer while the QP ran at line rate (no timer ran).
+            let periods = now.saturating_since(self.alpha_at).as_nanos()
+                / d.alpha_timer.as_nanos().max(1)
+                + 1;
+            self.alpha *= (1.0 - d.g).powf(periods as f64);
         }
         self.rate_limited = true;
         self.rt = self.rc;
@@ -343,10 +352,11 @@ impl Connection {
         self.rt = self.rt.min(line);
         self.rc = ((self.rt + self.rc) / 2.0).min(line);
         if self.rc >= line * 0.999_999 {
+            // Back at line rate: the timers stop; α's decay is caught up at the next CNP
+            // (`alpha_at` keeps its next due time).
             self.rc = line;
             self.rate_limited = false;
             self.inc_at = Instant::MAX;
-            self.alpha_at = Instant::MAX;
         }
     }
 
@@ -592,7 +602,7 @@ impl Transport for Connection {
             self.cur = self.wr_index(self.snd_una);
             self.ack_deadline = Some(now + self.cfg.ack_timeout());
         }
-        let d = self.cfg.dcqcn.clone();
+        let d = self.cfg.dcqcn;
         if self.rate_limited {
             while self.alpha_at <= now {
                 self.alpha *= 1.0 - d.g;
