@@ -15,15 +15,18 @@
 //!   timer / byte-counter events: fast recovery (`Rc ← (Rt + Rc)/2`) for the first F events,
 //!   then additive (`Rt += R_AI`), then hyper increase (`Rt += i·R_HAI`). Packets are paced at Rc.
 //!
-//! Wire: `mrc-wire` has no RoCE opcodes, so data uses the MRC Write opcodes (METH + RETH) and
+//! Typed packets: inside the [`Transport`] API data uses the MRC Write reprs (METH + RETH) and
 //! ACK / NAK / CNP use `ACKNOWLEDGE` with AETH syndromes 0x00 (ACK), 0x60 (NAK PSN sequence
 //! error), 0x62 (NAK remote access error) and [`CNP_SYNDROME`] (CNP; class 010 is reserved in
-//! IB). BTH.PSN of an ACK is the last PSN received in order; of a NAK the expected PSN.
+//! IB). BTH.PSN of an ACK is the last PSN received in order; of a NAK the expected PSN. On the
+//! wire (pcap) [`rc_repr`] turns them into what a RoCE NIC sends: RC RDMA Write opcodes (RETH on
+//! the first packet only), RC Acknowledge, and the RoCEv2 CNP (`mrc_wire::rc`).
 
 use std::collections::VecDeque;
 
 use mrc_wire::Psn;
 use mrc_wire::mrc::{self, Body, Opcode, Write, aeth, bth, meth, reth};
+use mrc_wire::rc;
 
 use crate::mr::MemoryRegions;
 use crate::time::{Duration, Instant};
@@ -143,6 +146,42 @@ impl RoceConfig {
     pub fn ack_timeout(&self) -> Duration {
         Duration::from_nanos(4_096u64 << self.timeout.min(31))
     }
+}
+
+/// The RoCEv2 form of a packet of this baseline (see the module docs), or `None` for a packet
+/// it never sends.
+pub fn rc_repr(repr: &mrc::Repr) -> Option<rc::Repr> {
+    let (opcode, reth, imm, aeth, payload_len) = match &repr.body {
+        Body::Write(w) => {
+            let op = match repr.bth.opcode {
+                Opcode::WriteFirst => rc::Opcode::WriteFirst,
+                Opcode::WriteMiddle => rc::Opcode::WriteMiddle,
+                Opcode::WriteLast => rc::Opcode::WriteLast,
+                Opcode::WriteLastImm => rc::Opcode::WriteLastImm,
+                Opcode::WriteOnly => rc::Opcode::WriteOnly,
+                Opcode::WriteOnlyImm => rc::Opcode::WriteOnlyImm,
+                _ => return None,
+            };
+            let reth = op.has_reth().then_some(w.reth);
+            let imm = if op.has_immediate() { w.imm } else { None };
+            (op, reth, imm, None, w.payload_len)
+        }
+        Body::Ack(a) if a.syndrome == CNP_SYNDROME => (rc::Opcode::Cnp, None, None, None, 0),
+        Body::Ack(a) => (rc::Opcode::Acknowledge, None, None, Some(*a), 0),
+        _ => return None,
+    };
+    let cnp = opcode == rc::Opcode::Cnp;
+    Some(rc::Repr {
+        opcode,
+        dest_qp: repr.bth.dest_qp,
+        psn: if cnp { Psn::new(0) } else { repr.bth.psn },
+        ack_req: repr.bth.ack_req,
+        becn: cnp,
+        reth,
+        imm,
+        aeth,
+        payload_len,
+    })
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -226,3 +226,56 @@ mod props {
         }
     }
 }
+
+#[test]
+fn roce_packets_map_to_rc_opcodes_and_cnp_on_the_wire() {
+    use mrc_proto::roce::rc_repr;
+    use mrc_proto::{PortMask, Received};
+    use mrc_wire::rc::Opcode;
+    let mut a = Roce::new(RoceConfig::new(0x11, 0x22, 0, 0, 1));
+    let mut b = Roce::new(RoceConfig::new(0x22, 0x11, 0, 0, 2));
+    let src = a.regions_mut().register(3 * 4096);
+    let dst = b.regions_mut().register(3 * 4096);
+    a.post_write(write(1, src, dst, 0, 3 * 4096, Some(5)))
+        .unwrap();
+    let now = Instant::ZERO;
+    // Paced at line rate: one packet per poll a microsecond apart.
+    let data: Vec<_> = (0..3)
+        .map(|k| {
+            a.poll_transmit(Instant::from_nanos(k * 1_000), PortMask::ALL)
+                .unwrap()
+        })
+        .collect();
+    let ops: Vec<_> = data
+        .iter()
+        .map(|t| {
+            let rc = rc_repr(&t.repr).unwrap();
+            (rc.opcode, rc.reth.is_some(), rc.imm, rc.payload_len)
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (Opcode::WriteFirst, true, None, 4096),
+            (Opcode::WriteMiddle, false, None, 4096),
+            (Opcode::WriteLastImm, false, Some(5), 4096),
+        ]
+    );
+    // The first packet arrives CE-marked: the responder sends a CNP, then the ACK.
+    for (i, t) in data.iter().enumerate() {
+        let mut r = Received::new(t.repr, t.ev, t.port, None);
+        r.ecn_ce = i == 0;
+        b.handle_packet(now, &r);
+    }
+    let ctrl: Vec<_> = std::iter::from_fn(|| b.poll_transmit(now, PortMask::ALL))
+        .map(|t| rc_repr(&t.repr).unwrap())
+        .collect();
+    assert_eq!(ctrl.len(), 2, "{ctrl:?}");
+    assert_eq!(
+        (ctrl[0].opcode, ctrl[0].becn, ctrl[0].dest_qp),
+        (Opcode::Cnp, true, 0x11)
+    );
+    assert_eq!(ctrl[1].opcode, Opcode::Acknowledge);
+    assert_eq!(ctrl[1].aeth.unwrap().syndrome, 0x00);
+    assert_eq!(ctrl[1].psn, data[2].repr.bth.psn);
+}

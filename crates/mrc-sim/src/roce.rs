@@ -47,6 +47,10 @@ impl TransportFactory for RoceFactory {
         Routing::Ecmp
     }
 
+    fn wire_rc(&self, repr: &mrc_wire::mrc::Repr) -> Option<mrc_wire::rc::Repr> {
+        mrc_proto::roce::rc_repr(repr)
+    }
+
     fn qps_per_flow(&self) -> u32 {
         self.0.qps.max(1)
     }
