@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod capture;
-mod dcqcn_cfg;
 mod decode;
 mod fabric;
 mod input;
 mod perf;
 mod plan;
 mod report;
+mod roce_cfg;
 mod scenario;
 mod sim;
 #[cfg(feature = "train")]

@@ -308,8 +308,9 @@ struct RunCfg {
     label: Option<String>,
     qps: Option<u32>,
     dcqcn: Option<bool>,
-    dcqcn_params: Option<crate::dcqcn_cfg::DcqcnCfg>,
+    dcqcn_params: Option<crate::roce_cfg::DcqcnCfg>,
     roce_timeout: Option<u8>,
+    roce_recovery: Option<crate::roce_cfg::RecoveryCfg>,
     evs_per_plane: Option<u32>,
     /// Random loss on every link of every plane for this run only.
     loss: Option<ProbStr>,
@@ -330,6 +331,7 @@ pub(crate) struct Run {
     pub(crate) dcqcn: bool,
     pub(crate) dcqcn_params: mrc_proto::roce::DcqcnConfig,
     pub(crate) roce_timeout: Option<u8>,
+    pub(crate) roce_recovery: mrc_proto::roce::Recovery,
     pub(crate) evs_per_plane: u32,
     pub(crate) net: NetSpec,
     /// Failures of this run (the scenario's, unless disabled, plus its own loss).
@@ -615,6 +617,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             dcqcn: None,
             dcqcn_params: None,
             roce_timeout: None,
+            roce_recovery: None,
             evs_per_plane: None,
             loss: None,
             failures: None,
@@ -698,6 +701,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             dcqcn,
             dcqcn_params,
             roce_timeout: r.roce_timeout,
+            roce_recovery: r.roce_recovery.map_or_else(Default::default, Into::into),
             evs_per_plane: r.evs_per_plane.unwrap_or(32),
             net: NetSpec {
                 fabric: fab,

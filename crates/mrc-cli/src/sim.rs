@@ -186,6 +186,7 @@ fn run_one(
                 dcqcn: r.dcqcn,
                 timeout: r.roce_timeout,
                 dcqcn_params: r.dcqcn_params,
+                recovery: r.roce_recovery,
             });
             drive(s, f, sc, r, path, cap).map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o), p))
         }

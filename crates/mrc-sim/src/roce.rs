@@ -2,7 +2,7 @@
 //! behind the simulator's endpoint adapter. A flow is split over `qps` QPs, each with its own
 //! seeded EV (the UDP source port the switches hash) and, on multi-plane fabrics, one port.
 
-use mrc_proto::roce::{Connection, DcqcnConfig, RoceConfig};
+use mrc_proto::roce::{Connection, DcqcnConfig, Recovery, RoceConfig};
 
 use crate::endpoint::{FabricInfo, PairInfo, Routing, TransportFactory};
 use crate::rng::SplitMix64;
@@ -19,6 +19,8 @@ pub struct RoceSettings {
     pub timeout: Option<u8>,
     /// DCQCN parameters (`enabled` is taken from [`Self::dcqcn`]).
     pub dcqcn_params: DcqcnConfig,
+    /// Loss recovery (go-back-N or selective repeat).
+    pub recovery: Recovery,
 }
 
 impl Default for RoceSettings {
@@ -28,6 +30,7 @@ impl Default for RoceSettings {
             dcqcn: true,
             timeout: None,
             dcqcn_params: DcqcnConfig::default(),
+            recovery: Recovery::GoBackN,
         }
     }
 }
@@ -68,6 +71,7 @@ impl TransportFactory for RoceFactory {
                 enabled: self.0.dcqcn,
                 ..self.0.dcqcn_params
             };
+            c.recovery = self.0.recovery;
             if let Some(t) = self.0.timeout {
                 c.timeout = t;
             }

@@ -1,8 +1,8 @@
-//! The `dcqcn_params` table of a RoCE run (`scenarios/README.md`): DCQCN reaction- and
-//! notification-point parameters people change; unset fields keep the paper's values
-//! (`docs/dcqcn.md`).
+//! RoCE run options of a scenario (`scenarios/README.md`): `roce_recovery`, and the
+//! `dcqcn_params` table of DCQCN reaction- and notification-point parameters people change
+//! (unset fields keep the paper's values, `docs/dcqcn.md`).
 
-use mrc_proto::roce::DcqcnConfig;
+use mrc_proto::roce::{DcqcnConfig, Recovery};
 use mrc_proto::time::Duration;
 use serde::Deserialize;
 
@@ -34,6 +34,25 @@ impl<'de> Deserialize<'de> for BpsStr {
                 "invalid value `{s}`: expected a rate like \"40Mbps\" or \"1Gbps\""
             ))
         })
+    }
+}
+
+/// `roce_recovery` of a `[[runs]]` entry.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RecoveryCfg {
+    /// `"go-back-n"`.
+    GoBackN,
+    /// `"selective"`.
+    Selective,
+}
+
+impl From<RecoveryCfg> for Recovery {
+    fn from(r: RecoveryCfg) -> Self {
+        match r {
+            RecoveryCfg::GoBackN => Self::GoBackN,
+            RecoveryCfg::Selective => Self::Selective,
+        }
     }
 }
 
