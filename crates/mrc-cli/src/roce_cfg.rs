@@ -22,7 +22,7 @@ impl BpsStr {
             _ => return None,
         };
         let b = (v * mul).round();
-        (b >= 1.0 && b <= 1e13).then_some(Self(b as u64))
+        (1.0..=1e13).contains(&b).then_some(Self(b as u64))
     }
 }
 

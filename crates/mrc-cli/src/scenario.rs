@@ -408,19 +408,19 @@ fn fabric_spec(f: FabricCfg) -> (FabricSpec, u32) {
 /// `red = false`.
 fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>, roce: bool, dcqcn: bool) -> SwitchSpec {
     let o = over.unwrap_or_default();
-    let red_on = o.red.or(base.red).unwrap_or(
+    let red_on = o.red.or(base.red).unwrap_or_else(|| {
         dcqcn
             || [o, base]
                 .iter()
-                .any(|c| c.red_kmin.is_some() || c.red_kmax.is_some() || c.red_pmax.is_some()),
-    );
+                .any(|c| c.red_kmin.is_some() || c.red_kmax.is_some() || c.red_pmax.is_some())
+    });
     let red = red_on.then(|| RedSpec {
         kmin_bytes: o.red_kmin.or(base.red_kmin).map(|s| s.0),
         kmax_bytes: o.red_kmax.or(base.red_kmax).map(|s| s.0),
         pmax_ppm: o
             .red_pmax
             .or(base.red_pmax)
-            .map_or(RedSpec::default().pmax_ppm, |p| p.0),
+            .map_or(RedSpec::PAPER_PMAX_PPM, |p| p.0),
     });
     let d = SwitchSpec::default();
     let pfc = o.pfc.or(base.pfc).unwrap_or(false);

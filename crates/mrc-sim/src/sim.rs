@@ -1009,14 +1009,15 @@ impl<F: TransportFactory> Sim<F> {
             }
             true
         } else {
-            if sws.ecn && (!to_nic || self.marking.last_hop) && !self.pkts[pk as usize].ecn {
-                if self
+            if sws.ecn
+                && (!to_nic || self.marking.last_hop)
+                && !self.pkts[pk as usize].ecn
+                && self
                     .marking
                     .mark(data_bytes, &mut self.sw_rng[node as usize])
-                {
-                    self.pkts[pk as usize].ecn = true;
-                    self.sw[node as usize].pkts_marked += 1;
-                }
+            {
+                self.pkts[pk as usize].ecn = true;
+                self.sw[node as usize].pkts_marked += 1;
             }
             false
         };
