@@ -12,11 +12,12 @@
 //!   restarted on progress; every expiry resends from the oldest unacked PSN and counts a retry;
 //!   more than `retry_cnt` (≤ 7) retries without progress → QP ERROR. A dead path therefore
 //!   stalls the QP for (retry_cnt + 1) timeouts and then kills it.
-//! - **DCQCN** (Zhu et al., SIGCOMM 2015): the responder (NP) sends a CNP for ECN-CE marked
-//!   packets at most once per `cnp_interval`; the requester (RP) cuts `Rc ← Rc (1 − α/2)`,
-//!   updates α with gain g, decays α every `alpha_timer` without CNP, and raises the rate on
-//!   timer / byte-counter events: fast recovery (`Rc ← (Rt + Rc)/2`) for the first F events,
-//!   then additive (`Rt += R_AI`), then hyper increase (`Rt += i·R_HAI`). Packets are paced at Rc.
+//! - **DCQCN** (Zhu et al., SIGCOMM 2015; every value and its source in `docs/dcqcn.md`): the
+//!   responder (NP) sends a CNP for ECN-CE marked packets at most once per `cnp_interval`; the
+//!   requester (RP) cuts `Rc ← Rc (1 − α/2)`, updates α with gain g, decays α every
+//!   `alpha_timer` without CNP, and raises the rate on timer / byte-counter events: fast recovery
+//!   (`Rc ← (Rt + Rc)/2`) for the first F events, then additive (`Rt += R_AI`), then hyper
+//!   increase (`Rt += i·R_HAI`). Packets are paced at Rc.
 //!
 //! Typed packets: inside the [`Transport`] API data uses the MRC Write reprs (METH + RETH) and
 //! ACK / NAK / CNP use `ACKNOWLEDGE` with AETH syndromes 0x00 (ACK), 0x60 (NAK PSN sequence
