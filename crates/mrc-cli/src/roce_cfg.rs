@@ -124,4 +124,40 @@ mod tests {
         assert_eq!(bad.resolve().unwrap_err().0, "g");
         assert!(toml::from_str::<DcqcnCfg>("gain = 0.1").is_err());
     }
+
+    const BASE: &str = "name = \"x\"\n[fabric]\nkind = \"fat-tree\"\nnics = 16\ntiers = 2\nk = 8\n\
+        [workload]\nkind = \"incast\"\nsenders = [4]\nreceiver = 0\nsize = \"10KB\"\n";
+
+    fn load(extra: &str) -> anyhow::Result<crate::scenario::Loaded> {
+        crate::scenario::load(&format!("{BASE}{extra}"), std::path::Path::new("t.toml"))
+    }
+
+    #[test]
+    fn red_marking_follows_dcqcn_and_is_checked() {
+        let sc = load(
+            "[[runs]]\ntransport = \"roce\"\n\
+             [[runs]]\ntransport = \"roce\"\ndcqcn = false\n\
+             [[runs]]\ntransport = \"mrc\"\n\
+             [[runs]]\ntransport = \"roce\"\nroce_recovery = \"selective\"\n\
+             switch = { red_kmax = \"1MB\", red_pmax = \"5%\" }\n",
+        )
+        .unwrap();
+        let red: Vec<_> = sc.runs.iter().map(|r| r.net.switch.red).collect();
+        assert_eq!(red[0], Some(mrc_sim::RedSpec::default()));
+        assert_eq!((red[1], red[2]), (None, None));
+        let r3 = red[3].unwrap();
+        assert_eq!(
+            (r3.kmin_bytes, r3.kmax_bytes, r3.pmax_ppm),
+            (None, Some(1_000_000), 50_000)
+        );
+        assert_eq!(sc.runs[3].roce_recovery, Recovery::Selective);
+        assert_eq!(sc.runs[0].roce_recovery, Recovery::GoBackN);
+        let e = load("[switch]\nred_kmin = \"500KB\"\nred_kmax = \"100KB\"\n[[runs]]\ntransport = \"roce\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("red_kmax"), "{e}");
+        let e =
+            load("[[runs]]\ntransport = \"roce\"\ndcqcn_params = { increase_timer = \"0us\" }\n")
+                .unwrap_err();
+        assert!(e.to_string().contains("dcqcn_params.increase_timer"), "{e}");
+    }
 }

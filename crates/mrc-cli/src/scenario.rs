@@ -694,6 +694,19 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
                 bad_input!("{file}: field `runs[{i}].dcqcn_params.{field}`: expected {want}")
             }
         };
+        let switch = switch_spec(sc.switch, r.switch, roce, roce && dcqcn);
+        if let Some(red) = switch.red {
+            if let (Some(lo), Some(hi)) = (red.kmin_bytes, red.kmax_bytes)
+                && lo >= hi
+            {
+                bad_input!(
+                    "{file}: field `red_kmax` (run {i}): expected more than red_kmin ({lo} B), got {hi} B"
+                );
+            }
+            if red.pmax_ppm == 0 {
+                bad_input!("{file}: field `red_pmax` (run {i}): expected a probability above 0");
+            }
+        }
         runs.push(Run {
             label,
             transport: r.transport,
@@ -705,7 +718,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             evs_per_plane: r.evs_per_plane.unwrap_or(32),
             net: NetSpec {
                 fabric: fab,
-                switch: switch_spec(sc.switch, r.switch, roce, roce && dcqcn),
+                switch,
                 mtu: mtu as u32,
                 reconvergence_ps,
             },
