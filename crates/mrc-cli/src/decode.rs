@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use mrc_wire::usid::Carrier;
-use mrc_wire::{mrc, pcap, sample, stack, udp};
+use mrc_wire::{mrc, pcap, rc, sample, stack, udp};
 
 use crate::bad_input;
 
@@ -52,6 +52,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     } else {
         match stack::Repr::parse(&bytes, true) {
             Ok((repr, _)) => print_datagram(&repr),
+            Err(_) if let Ok((d, _)) = rc::Datagram::parse(&bytes) => print_rc(&d),
             Err(e) => bad_input!(
                 "hex bytes: not an IPv6/UDP/MRC datagram: {e} (use --mrc for bare MRC packets)"
             ),
@@ -101,6 +102,12 @@ fn print_datagram(repr: &stack::Repr) {
             repr.final_destination()
         ),
     }
+}
+
+/// A RoCEv2 packet of the RoCE baseline (RC opcodes, CNP).
+fn print_rc(d: &rc::Datagram) {
+    println!("  RoCEv2 {}", d.rc);
+    println!("    {} -> {}", d.ip.src, d.ip.dst);
 }
 
 fn demo(write_pcap: Option<&PathBuf>) -> Result<()> {
@@ -168,7 +175,13 @@ fn decode_pcap(path: &PathBuf) -> Result<()> {
                 println!();
                 print_datagram(&repr);
             }
-            Err(e) => println!("not an MRC datagram ({e}), {} bytes", rec.data.len()),
+            Err(e) => match rc::Datagram::parse(&rec.data) {
+                Ok((d, _)) => {
+                    println!();
+                    print_rc(&d);
+                }
+                Err(_) => println!("not an MRC datagram ({e}), {} bytes", rec.data.len()),
+            },
         }
     }
     println!("{n} records");

@@ -11,6 +11,7 @@ mod input;
 mod perf;
 mod plan;
 mod report;
+mod roce_cfg;
 mod scenario;
 mod sim;
 #[cfg(feature = "train")]

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use mrc_fabric::{ClosParams, FatTreeParams};
-use mrc_sim::config::{FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, SwitchSpec, Target};
+use mrc_sim::config::{
+    FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RedSpec, SwitchSpec, Target,
+};
 use mrc_workload::{ConnMatrix, Flow, traffic};
 use serde::Deserialize;
 
@@ -13,7 +15,7 @@ use crate::bad_input;
 
 // ------------------------------------------------------------------ units
 
-fn split_num(s: &str) -> Option<(f64, &str)> {
+pub(crate) fn split_num(s: &str) -> Option<(f64, &str)> {
     let s = s.trim();
     let end = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
@@ -195,6 +197,11 @@ struct SwitchCfg {
     pfc: Option<bool>,
     pfc_xoff: Option<SizeStr>,
     pfc_xon: Option<SizeStr>,
+    /// Absolute RED marking (DCQCN's congestion point; `docs/dcqcn.md`).
+    red: Option<bool>,
+    red_kmin: Option<SizeStr>,
+    red_kmax: Option<SizeStr>,
+    red_pmax: Option<ProbStr>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -301,7 +308,9 @@ struct RunCfg {
     label: Option<String>,
     qps: Option<u32>,
     dcqcn: Option<bool>,
+    dcqcn_params: Option<crate::roce_cfg::DcqcnCfg>,
     roce_timeout: Option<u8>,
+    roce_recovery: Option<crate::roce_cfg::RecoveryCfg>,
     evs_per_plane: Option<u32>,
     /// Random loss on every link of every plane for this run only.
     loss: Option<ProbStr>,
@@ -320,7 +329,9 @@ pub(crate) struct Run {
     pub(crate) transport: TransportName,
     pub(crate) qps: u32,
     pub(crate) dcqcn: bool,
+    pub(crate) dcqcn_params: mrc_proto::roce::DcqcnConfig,
     pub(crate) roce_timeout: Option<u8>,
+    pub(crate) roce_recovery: mrc_proto::roce::Recovery,
     pub(crate) evs_per_plane: u32,
     pub(crate) net: NetSpec,
     /// Failures of this run (the scenario's, unless disabled, plus its own loss).
@@ -393,8 +404,24 @@ fn fabric_spec(f: FabricCfg) -> (FabricSpec, u32) {
     }
 }
 
-fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>, roce: bool) -> SwitchSpec {
+/// `dcqcn` = a RoCE run with DCQCN: its switches mark with absolute RED unless a file says
+/// `red = false`.
+fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>, roce: bool, dcqcn: bool) -> SwitchSpec {
     let o = over.unwrap_or_default();
+    let red_on = o.red.or(base.red).unwrap_or_else(|| {
+        dcqcn
+            || [o, base]
+                .iter()
+                .any(|c| c.red_kmin.is_some() || c.red_kmax.is_some() || c.red_pmax.is_some())
+    });
+    let red = red_on.then(|| RedSpec {
+        kmin_bytes: o.red_kmin.or(base.red_kmin).map(|s| s.0),
+        kmax_bytes: o.red_kmax.or(base.red_kmax).map(|s| s.0),
+        pmax_ppm: o
+            .red_pmax
+            .or(base.red_pmax)
+            .map_or(RedSpec::PAPER_PMAX_PPM, |p| p.0),
+    });
     let d = SwitchSpec::default();
     let pfc = o.pfc.or(base.pfc).unwrap_or(false);
     let xoff = o.pfc_xoff.or(base.pfc_xoff).map_or(100_000, |s| s.0);
@@ -421,6 +448,7 @@ fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>, roce: bool) -> SwitchSp
             xoff_bytes: xoff,
             xon_bytes: xon,
         }),
+        red,
     }
 }
 
@@ -587,7 +615,9 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             label: None,
             qps: None,
             dcqcn: None,
+            dcqcn_params: None,
             roce_timeout: None,
+            roce_recovery: None,
             evs_per_plane: None,
             loss: None,
             failures: None,
@@ -656,16 +686,39 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
                 r.transport.as_str().to_string()
             }
         });
+        let roce = r.transport == TransportName::Roce;
+        let dcqcn = r.dcqcn.unwrap_or(true);
+        let dcqcn_params = match r.dcqcn_params.unwrap_or_default().resolve() {
+            Ok(c) => c,
+            Err((field, want)) => {
+                bad_input!("{file}: field `runs[{i}].dcqcn_params.{field}`: expected {want}")
+            }
+        };
+        let switch = switch_spec(sc.switch, r.switch, roce, roce && dcqcn);
+        if let Some(red) = switch.red {
+            if let (Some(lo), Some(hi)) = (red.kmin_bytes, red.kmax_bytes)
+                && lo >= hi
+            {
+                bad_input!(
+                    "{file}: field `red_kmax` (run {i}): expected more than red_kmin ({lo} B), got {hi} B"
+                );
+            }
+            if red.pmax_ppm == 0 {
+                bad_input!("{file}: field `red_pmax` (run {i}): expected a probability above 0");
+            }
+        }
         runs.push(Run {
             label,
             transport: r.transport,
             qps,
-            dcqcn: r.dcqcn.unwrap_or(true),
+            dcqcn,
+            dcqcn_params,
             roce_timeout: r.roce_timeout,
+            roce_recovery: r.roce_recovery.map_or_else(Default::default, Into::into),
             evs_per_plane: r.evs_per_plane.unwrap_or(32),
             net: NetSpec {
                 fabric: fab,
-                switch: switch_spec(sc.switch, r.switch, r.transport == TransportName::Roce),
+                switch,
                 mtu: mtu as u32,
                 reconvergence_ps,
             },

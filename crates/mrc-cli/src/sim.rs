@@ -185,6 +185,8 @@ fn run_one(
                 qps: r.qps,
                 dcqcn: r.dcqcn,
                 timeout: r.roce_timeout,
+                dcqcn_params: r.dcqcn_params,
+                recovery: r.roce_recovery,
             });
             drive(s, f, sc, r, path, cap).map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o), p))
         }

@@ -3,27 +3,34 @@
 //! What it models (for comparisons in the simulator, not as a product):
 //! - **One fixed path per QP**: every packet of the QP uses [`RoceConfig::ev`] on
 //!   [`RoceConfig::port`] (ECMP hashes a flow to one path; open several QPs for more).
-//! - **In-order responder, go-back-N**: the responder accepts only the expected PSN; a gap gets
-//!   one NAK (PSN sequence error) and the requester resends everything from the NAKed PSN.
+//! - **Loss recovery, [`Recovery`]**: go-back-N (the responder accepts only the expected PSN;
+//!   a gap gets one NAK (PSN sequence error) and the requester resends everything from the NAKed
+//!   PSN), or selective repeat as current RNICs do (the responder places packets past a gap and
+//!   NAKs the first missing PSN; the requester resends only the NAKed packet; completions and
+//!   immediates stay in order). A timeout resends from the oldest unacked PSN in both.
 //! - **RNIC retry semantics** (`workload.md` §9): local ACK timeout 4.096 µs × 2^timeout
 //!   restarted on progress; every expiry resends from the oldest unacked PSN and counts a retry;
 //!   more than `retry_cnt` (≤ 7) retries without progress → QP ERROR. A dead path therefore
 //!   stalls the QP for (retry_cnt + 1) timeouts and then kills it.
-//! - **DCQCN** (Zhu et al., SIGCOMM 2015): the responder (NP) sends a CNP for ECN-CE marked
-//!   packets at most once per `cnp_interval`; the requester (RP) cuts `Rc ← Rc (1 − α/2)`,
-//!   updates α with gain g, decays α every `alpha_timer` without CNP, and raises the rate on
-//!   timer / byte-counter events: fast recovery (`Rc ← (Rt + Rc)/2`) for the first F events,
-//!   then additive (`Rt += R_AI`), then hyper increase (`Rt += i·R_HAI`). Packets are paced at Rc.
+//! - **DCQCN** (Zhu et al., SIGCOMM 2015; every value and its source in `docs/dcqcn.md`): the
+//!   responder (NP) sends a CNP for ECN-CE marked packets at most once per `cnp_interval`; the
+//!   requester (RP) cuts `Rc ← Rc (1 − α/2)`, updates α with gain g, decays α every
+//!   `alpha_timer` without CNP, and raises the rate on timer / byte-counter events: fast recovery
+//!   (`Rc ← (Rt + Rc)/2`) for the first F events, then additive (`Rt += R_AI`), then hyper
+//!   increase (`Rt += i·R_HAI`). Packets are paced at Rc.
 //!
-//! Wire: `mrc-wire` has no RoCE opcodes, so data uses the MRC Write opcodes (METH + RETH) and
+//! Typed packets: inside the [`Transport`] API data uses the MRC Write reprs (METH + RETH) and
 //! ACK / NAK / CNP use `ACKNOWLEDGE` with AETH syndromes 0x00 (ACK), 0x60 (NAK PSN sequence
 //! error), 0x62 (NAK remote access error) and [`CNP_SYNDROME`] (CNP; class 010 is reserved in
-//! IB). BTH.PSN of an ACK is the last PSN received in order; of a NAK the expected PSN.
+//! IB). BTH.PSN of an ACK is the last PSN received in order; of a NAK the expected PSN. On the
+//! wire (pcap) [`rc_repr`] turns them into what a RoCE NIC sends: RC RDMA Write opcodes (RETH on
+//! the first packet only), RC Acknowledge, and the RoCEv2 CNP (`mrc_wire::rc`).
 
 use std::collections::VecDeque;
 
 use mrc_wire::Psn;
 use mrc_wire::mrc::{self, Body, Opcode, Write, aeth, bth, meth, reth};
+use mrc_wire::rc;
 
 use crate::mr::MemoryRegions;
 use crate::time::{Duration, Instant};
@@ -41,8 +48,9 @@ pub const NAK_ACCESS_SYNDROME: u8 = 0x62;
 /// AETH syndrome we use for a CNP (congestion notification packet).
 pub const CNP_SYNDROME: u8 = 0x5F;
 
-/// DCQCN parameters (defaults from the DCQCN paper where it gives them).
-#[derive(Debug, Clone, PartialEq)]
+/// DCQCN parameters: defaults are the DCQCN paper's; `docs/dcqcn.md` gives each value's
+/// source and the ConnectX defaults next to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DcqcnConfig {
     /// Rate control on (false = always line rate).
     pub enabled: bool,
@@ -58,7 +66,8 @@ pub struct DcqcnConfig {
     pub f: u32,
     /// Additive increase R_AI, bits/s (40 Mb/s).
     pub rai_bps: u64,
-    /// Hyper increase R_HAI, bits/s (400 Mb/s; our choice, 10 × R_AI).
+    /// Hyper increase R_HAI, bits/s (400 Mb/s: the paper gives none; 10 × R_AI as in QCN and
+    /// the ConnectX defaults).
     pub rhai_bps: u64,
     /// Lowest rate, bits/s (10 Mb/s).
     pub min_rate_bps: u64,
@@ -83,6 +92,16 @@ impl Default for DcqcnConfig {
     }
 }
 
+/// How a QP recovers lost packets (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recovery {
+    /// Resend everything from the NAKed PSN; the responder drops packets past a gap.
+    #[default]
+    GoBackN,
+    /// Resend only NAKed packets; the responder keeps packets past a gap.
+    Selective,
+}
+
 /// Configuration of a RoCEv2 RC QP.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoceConfig {
@@ -104,6 +123,8 @@ pub struct RoceConfig {
     pub timeout: u8,
     /// Retries before QP error (≤ 7; NCCL default 7).
     pub retry_cnt: u8,
+    /// Loss recovery.
+    pub recovery: Recovery,
     /// Port line rate, bits/s (the DCQCN ceiling).
     pub line_rate_bps: u64,
     /// DCQCN.
@@ -129,6 +150,7 @@ impl RoceConfig {
             port,
             timeout: 14,
             retry_cnt: 7,
+            recovery: Recovery::GoBackN,
             line_rate_bps: 100_000_000_000,
             dcqcn: DcqcnConfig::default(),
             max_inflight: 4096,
@@ -143,12 +165,57 @@ impl RoceConfig {
     }
 }
 
+/// The RoCEv2 form of a packet of this baseline (see the module docs), or `None` for a packet
+/// it never sends.
+pub fn rc_repr(repr: &mrc::Repr) -> Option<rc::Repr> {
+    let (opcode, reth, imm, aeth, payload_len) = match &repr.body {
+        Body::Write(w) => {
+            let op = match repr.bth.opcode {
+                Opcode::WriteFirst => rc::Opcode::WriteFirst,
+                Opcode::WriteMiddle => rc::Opcode::WriteMiddle,
+                Opcode::WriteLast => rc::Opcode::WriteLast,
+                Opcode::WriteLastImm => rc::Opcode::WriteLastImm,
+                Opcode::WriteOnly => rc::Opcode::WriteOnly,
+                Opcode::WriteOnlyImm => rc::Opcode::WriteOnlyImm,
+                _ => return None,
+            };
+            let reth = op.has_reth().then_some(w.reth);
+            let imm = if op.has_immediate() { w.imm } else { None };
+            (op, reth, imm, None, w.payload_len)
+        }
+        Body::Ack(a) if a.syndrome == CNP_SYNDROME => (rc::Opcode::Cnp, None, None, None, 0),
+        Body::Ack(a) => (rc::Opcode::Acknowledge, None, None, Some(*a), 0),
+        _ => return None,
+    };
+    let cnp = opcode == rc::Opcode::Cnp;
+    Some(rc::Repr {
+        opcode,
+        dest_qp: repr.bth.dest_qp,
+        psn: if cnp { Psn::new(0) } else { repr.bth.psn },
+        ack_req: repr.bth.ack_req,
+        becn: cnp,
+        reth,
+        imm,
+        aeth,
+        payload_len,
+    })
+}
+
 #[derive(Debug, Clone, Copy)]
 struct PendingWr {
     wr: WriteRequest,
     msn: u16,
     first_psn: Psn,
     npkts: u32,
+}
+
+/// A packet placed past a gap (selective repeat): what its in-order arrival still owes.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// Its Write-with-Immediate completion.
+    imm: Option<Event>,
+    /// It ends a message or asked for an ACK.
+    ack_now: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -171,6 +238,8 @@ pub struct Connection {
     snd_una: Psn,
     snd_nxt: Psn,
     snd_max: Psn,
+    /// Selective repeat: NAKed PSNs to resend before new data.
+    resend: VecDeque<Psn>,
     last_now: Instant,
     retries: u32,
     ack_deadline: Option<Instant>,
@@ -188,6 +257,8 @@ pub struct Connection {
     // responder
     epsn: Psn,
     nak_sent: bool,
+    /// Selective repeat: packets held past a gap, index 0 = `epsn` (always `None`).
+    held: VecDeque<Option<Held>>,
     unacked: u32,
     ack_at: Option<Instant>,
     last_cnp: Option<Instant>,
@@ -210,6 +281,7 @@ impl Connection {
             snd_una: psn0,
             snd_nxt: psn0,
             snd_max: psn0,
+            resend: VecDeque::new(),
             last_now: Instant::ZERO,
             retries: 0,
             ack_deadline: None,
@@ -225,6 +297,7 @@ impl Connection {
             bytes_since_inc: 0,
             epsn: psn0,
             nak_sent: false,
+            held: VecDeque::new(),
             unacked: 0,
             ack_at: None,
             last_cnp: None,
@@ -314,9 +387,16 @@ impl Connection {
 
     fn on_cnp(&mut self, now: Instant) {
         self.stats.ecn_echoes += 1;
-        let d = &self.cfg.dcqcn;
+        let d = self.cfg.dcqcn;
         if !d.enabled {
             return;
+        }
+        if !self.rate_limited && self.alpha_at <= now {
+            // α kept decaying every alpha_timer while the QP ran at line rate (no timer ran).
+            let periods = now.saturating_since(self.alpha_at).as_nanos()
+                / d.alpha_timer.as_nanos().max(1)
+                + 1;
+            self.alpha *= (1.0 - d.g).powf(periods as f64);
         }
         self.rate_limited = true;
         self.rt = self.rc;
@@ -343,10 +423,11 @@ impl Connection {
         self.rt = self.rt.min(line);
         self.rc = ((self.rt + self.rc) / 2.0).min(line);
         if self.rc >= line * 0.999_999 {
+            // Back at line rate: the timers stop; α's decay is caught up at the next CNP
+            // (`alpha_at` keeps its next due time).
             self.rc = line;
             self.rate_limited = false;
             self.inc_at = Instant::MAX;
-            self.alpha_at = Instant::MAX;
         }
     }
 
@@ -398,24 +479,43 @@ impl Connection {
         )
     }
 
+    /// The next NAKed PSN still unacknowledged (selective repeat) and its WR.
+    fn next_resend(&mut self) -> Option<(Psn, PendingWr)> {
+        while let Some(p) = self.resend.pop_front() {
+            if p.precedes(self.snd_una) || !p.precedes(self.snd_max) {
+                continue;
+            }
+            if let Some(w) = self.sq.get(self.wr_index(p)) {
+                return Some((p, *w));
+            }
+        }
+        None
+    }
+
     fn next_data(&mut self, now: Instant) -> Option<Transmit> {
         if now < self.next_tx {
             return None;
         }
-        if self.snd_nxt.distance_from(self.snd_una) >= self.cfg.max_inflight {
-            return None;
-        }
-        let p = self.snd_nxt;
-        let rtx = p.precedes(self.snd_max);
-        let w = *self.sq.get(self.cur)?;
-        if p.distance_from(w.first_psn) + 1 >= w.npkts {
-            self.cur += 1;
-        }
-        let (repr, payload) = self.data_repr(&w, p, rtx);
-        self.snd_nxt = p.add(1);
-        if !rtx {
-            self.snd_max = self.snd_nxt;
+        let (p, w, rtx) = if let Some((p, w)) = self.next_resend() {
+            (p, w, true)
         } else {
+            if self.snd_nxt.distance_from(self.snd_una) >= self.cfg.max_inflight {
+                return None;
+            }
+            let p = self.snd_nxt;
+            let rtx = p.precedes(self.snd_max);
+            let w = *self.sq.get(self.cur)?;
+            if p.distance_from(w.first_psn) + 1 >= w.npkts {
+                self.cur += 1;
+            }
+            self.snd_nxt = p.add(1);
+            if !rtx {
+                self.snd_max = self.snd_nxt;
+            }
+            (p, w, rtx)
+        };
+        let (repr, payload) = self.data_repr(&w, p, rtx);
+        if rtx {
             self.stats.data_retransmitted += 1;
         }
         self.stats.data_sent += 1;
@@ -482,12 +582,13 @@ impl Connection {
             self.push_ctrl(Ctrl::Ack(self.epsn.sub(1)));
             return;
         }
-        if d > 0 {
-            if !self.nak_sent {
-                self.nak_sent = true;
-                self.stats.nacks_sent += 1;
-                self.push_ctrl(Ctrl::Nak(self.epsn, NAK_SEQ_SYNDROME));
-            }
+        let hold = self.cfg.recovery == Recovery::Selective && (d as u32) < self.cfg.max_inflight;
+        if d > 0 && !hold {
+            self.nak_gap();
+            return;
+        }
+        if d > 0 && self.held.get(d as usize).is_some_and(Option::is_some) {
+            self.stats.duplicates_received += 1;
             return;
         }
         let len = u64::from(w.payload_len);
@@ -505,25 +606,65 @@ impl Connection {
             return;
         }
         let _ = self.regions.place(w.reth.rkey, w.reth.va, len, pkt.payload);
-        self.epsn = self.epsn.add(1);
-        self.nak_sent = false;
         self.stats.data_received += 1;
         self.stats.bytes_placed += len;
-        if let Some(imm) = w.imm {
-            self.stats.imm_completions += 1;
-            self.events.push_back(Event::RecvImm {
+        let this = Held {
+            imm: w.imm.map(|imm| Event::RecvImm {
                 imm,
                 len: w.reth.dma_len,
                 msn: w.meth.msn,
-            });
+            }),
+            ack_now: b.ack_req || b.opcode.ends_message(),
+        };
+        if d > 0 {
+            // Placed past a gap: its completion waits for the gap (selective repeat).
+            let d = d as usize;
+            if self.held.len() <= d {
+                self.held.resize(d + 1, None);
+            }
+            self.held[d] = Some(this);
+            self.nak_gap();
+            return;
         }
-        self.unacked += 1;
-        if self.unacked >= self.cfg.ack_every || b.ack_req || b.opcode.ends_message() {
+        // In order: this packet, then every held one it uncovers.
+        self.held.pop_front();
+        let mut ack_now = self.complete_in_order(this);
+        while let Some(Some(h)) = self.held.front().copied() {
+            self.held.pop_front();
+            ack_now |= self.complete_in_order(h);
+        }
+        if self.unacked >= self.cfg.ack_every || ack_now {
             self.unacked = 0;
             self.ack_at = None;
-            self.push_ctrl(Ctrl::Ack(psn));
+            self.push_ctrl(Ctrl::Ack(self.epsn.sub(1)));
         } else if self.ack_at.is_none() {
             self.ack_at = Some(now + Duration::from_micros(2));
+        }
+        if !self.held.is_empty() {
+            // Packets past the next gap are already here: ask for the gap at once.
+            self.nak_gap();
+        }
+    }
+
+    /// The expected PSN arrived (or was held): advance, deliver its immediate; whether it asks
+    /// for an ACK now.
+    fn complete_in_order(&mut self, h: Held) -> bool {
+        self.epsn = self.epsn.add(1);
+        self.nak_sent = false;
+        if let Some(ev) = h.imm {
+            self.stats.imm_completions += 1;
+            self.events.push_back(ev);
+        }
+        self.unacked += 1;
+        h.ack_now
+    }
+
+    /// A gap at `epsn`: one NAK (PSN sequence error) until it fills.
+    fn nak_gap(&mut self) {
+        if !self.nak_sent {
+            self.nak_sent = true;
+            self.stats.nacks_sent += 1;
+            self.push_ctrl(Ctrl::Nak(self.epsn, NAK_SEQ_SYNDROME));
         }
     }
 }
@@ -553,8 +694,17 @@ impl Transport for Connection {
                     }
                     self.stats.nacks_resource += 1;
                     self.on_ack(now, p.sub(1));
-                    self.snd_nxt = p;
-                    self.cur = self.wr_index(p);
+                    match self.cfg.recovery {
+                        Recovery::GoBackN => {
+                            self.snd_nxt = p;
+                            self.cur = self.wr_index(p);
+                        }
+                        Recovery::Selective => {
+                            if p.precedes(self.snd_nxt) && !self.resend.contains(&p) {
+                                self.resend.push_back(p);
+                            }
+                        }
+                    }
                 }
                 NAK_ACCESS_SYNDROME => {
                     self.stats.nacks_fatal += 1;
@@ -588,11 +738,12 @@ impl Transport for Connection {
                 return;
             }
             self.stats.losses_timeout += 1;
+            self.resend.clear();
             self.snd_nxt = self.snd_una;
             self.cur = self.wr_index(self.snd_una);
             self.ack_deadline = Some(now + self.cfg.ack_timeout());
         }
-        let d = self.cfg.dcqcn.clone();
+        let d = self.cfg.dcqcn;
         if self.rate_limited {
             while self.alpha_at <= now {
                 self.alpha *= 1.0 - d.g;
@@ -644,8 +795,9 @@ impl Transport for Connection {
         if self.rate_limited {
             add(self.alpha_at.min(self.inc_at));
         }
-        let has_data = self.cur < self.sq.len()
-            && self.snd_nxt.distance_from(self.snd_una) < self.cfg.max_inflight;
+        let has_data = !self.resend.is_empty()
+            || (self.cur < self.sq.len()
+                && self.snd_nxt.distance_from(self.snd_una) < self.cfg.max_inflight);
         if has_data && self.next_tx > self.last_now {
             add(self.next_tx);
         }

@@ -5,15 +5,21 @@
 mod common;
 
 use common::{PORT_RATE, pair, regions, run_until_complete, same_bytes, write};
-use mrc_proto::roce::{Connection as Roce, RoceConfig};
+use mrc_proto::roce::{Connection as Roce, Recovery, RoceConfig};
 use mrc_proto::testing::{Harness, NetConfig, PathConfig};
 use mrc_proto::{Duration, Event, Instant, MrcQpAttr, QpErrorReason, QpState, Transport, WcStatus};
 
 fn roce_pair(seed: u64, path: PathConfig, timeout: u8) -> Harness<Roce> {
+    roce_pair_with(seed, path, timeout, Recovery::GoBackN)
+}
+
+fn roce_pair_with(seed: u64, path: PathConfig, timeout: u8, recovery: Recovery) -> Harness<Roce> {
     let mut a = RoceConfig::new(0x11, 0x22, 0, 0, seed);
     let mut b = RoceConfig::new(0x22, 0x11, 0, 0, seed ^ 1);
-    a.timeout = timeout;
-    b.timeout = timeout;
+    for c in [&mut a, &mut b] {
+        c.timeout = timeout;
+        c.recovery = recovery;
+    }
     let mut net = NetConfig::uniform(1, 1, PORT_RATE, path);
     net.seed = seed;
     Harness::new(Roce::new(a), Roce::new(b), net)
@@ -60,6 +66,42 @@ fn roce_delivers_exactly_with_go_back_n_under_loss_and_reordering() {
         len: 1 << 19,
         msn: 3
     }));
+}
+
+#[test]
+fn selective_repeat_resends_only_what_was_lost() {
+    let path = PathConfig {
+        loss: 0.002,
+        reorder: 0.01,
+        ..PathConfig::default()
+    };
+    let mut resent = Vec::new();
+    for recovery in [Recovery::GoBackN, Recovery::Selective] {
+        let mut h = roce_pair_with(33, path.clone(), 4, recovery);
+        let (src, dst) = fill(&mut h, 4 << 20);
+        for i in 0..4u64 {
+            h.ends[0]
+                .post_write(write(i, src, dst, i << 20, 1 << 20, Some(i as u32)))
+                .unwrap();
+        }
+        let done = h.run_until(Instant::ZERO + Duration::from_millis(500), |h| {
+            h.completions[0] == 4
+        });
+        assert!(done, "{recovery:?}: {:?}", h.stats(0));
+        assert!(roce_same(&h, src, dst), "{recovery:?}");
+        // Immediates complete in order, once each.
+        let imms: Vec<u32> = h.events[1]
+            .iter()
+            .filter_map(|e| match e {
+                Event::RecvImm { imm, .. } => Some(*imm),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(imms, [0, 1, 2, 3], "{recovery:?}");
+        resent.push(h.stats(0).data_retransmitted);
+    }
+    let (gbn, sr) = (resent[0], resent[1]);
+    assert!(sr > 0 && sr * 5 < gbn, "go-back-N {gbn}, selective {sr}");
 }
 
 #[test]
@@ -194,7 +236,8 @@ mod props {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
-        /// Random loss, duplication and reordering: RoCE still delivers exactly, in order.
+        /// Random loss, duplication and reordering: RoCE still delivers exactly, in order, with
+        /// either recovery.
         #[test]
         fn roce_random_faults_exact(
             seed in any::<u64>(),
@@ -202,9 +245,11 @@ mod props {
             dup in 0.0..0.02f64,
             reorder in 0.0..0.05f64,
             writes in proptest::collection::vec((0u64..(1 << 19), 0u32..100_000, any::<bool>()), 1..6),
+            selective in any::<bool>(),
         ) {
             let path = PathConfig { loss, dup, reorder, ..PathConfig::default() };
-            let mut h = roce_pair(seed, path, 4);
+            let recovery = if selective { Recovery::Selective } else { Recovery::GoBackN };
+            let mut h = roce_pair_with(seed, path, 4, recovery);
             let (src, dst) = fill(&mut h, 1 << 20);
             let n = writes.len() as u64;
             for (i, &(off, len, imm)) in writes.iter().enumerate() {
@@ -225,4 +270,57 @@ mod props {
             }
         }
     }
+}
+
+#[test]
+fn roce_packets_map_to_rc_opcodes_and_cnp_on_the_wire() {
+    use mrc_proto::roce::rc_repr;
+    use mrc_proto::{PortMask, Received};
+    use mrc_wire::rc::Opcode;
+    let mut a = Roce::new(RoceConfig::new(0x11, 0x22, 0, 0, 1));
+    let mut b = Roce::new(RoceConfig::new(0x22, 0x11, 0, 0, 2));
+    let src = a.regions_mut().register(3 * 4096);
+    let dst = b.regions_mut().register(3 * 4096);
+    a.post_write(write(1, src, dst, 0, 3 * 4096, Some(5)))
+        .unwrap();
+    let now = Instant::ZERO;
+    // Paced at line rate: one packet per poll a microsecond apart.
+    let data: Vec<_> = (0..3)
+        .map(|k| {
+            a.poll_transmit(Instant::from_nanos(k * 1_000), PortMask::ALL)
+                .unwrap()
+        })
+        .collect();
+    let ops: Vec<_> = data
+        .iter()
+        .map(|t| {
+            let rc = rc_repr(&t.repr).unwrap();
+            (rc.opcode, rc.reth.is_some(), rc.imm, rc.payload_len)
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (Opcode::WriteFirst, true, None, 4096),
+            (Opcode::WriteMiddle, false, None, 4096),
+            (Opcode::WriteLastImm, false, Some(5), 4096),
+        ]
+    );
+    // The first packet arrives CE-marked: the responder sends a CNP, then the ACK.
+    for (i, t) in data.iter().enumerate() {
+        let mut r = Received::new(t.repr, t.ev, t.port, None);
+        r.ecn_ce = i == 0;
+        b.handle_packet(now, &r);
+    }
+    let ctrl: Vec<_> = std::iter::from_fn(|| b.poll_transmit(now, PortMask::ALL))
+        .map(|t| rc_repr(&t.repr).unwrap())
+        .collect();
+    assert_eq!(ctrl.len(), 2, "{ctrl:?}");
+    assert_eq!(
+        (ctrl[0].opcode, ctrl[0].becn, ctrl[0].dest_qp),
+        (Opcode::Cnp, true, 0x11)
+    );
+    assert_eq!(ctrl[1].opcode, Opcode::Acknowledge);
+    assert_eq!(ctrl[1].aeth.unwrap().syndrome, 0x00);
+    assert_eq!(ctrl[1].psn, data[2].repr.bth.psn);
 }

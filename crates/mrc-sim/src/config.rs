@@ -43,6 +43,20 @@ pub struct SwitchSpec {
     pub ctrl_queue_bytes: Option<u64>,
     /// PFC; `None` = lossy.
     pub pfc: Option<PfcSpec>,
+    /// Absolute RED thresholds (DCQCN's congestion point, `crate::red`); replaces the
+    /// `kmin`/`kmax` fractions and marks on every hop, the last included.
+    pub red: Option<RedSpec>,
+}
+
+/// RED marking with absolute thresholds (`docs/dcqcn.md`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RedSpec {
+    /// Kmin in bytes; `None` = the paper's 5 KB at 40 Gb/s scaled with the link speed.
+    pub kmin_bytes: Option<u64>,
+    /// Kmax in bytes; `None` = the paper's 200 KB at 40 Gb/s scaled with the link speed.
+    pub kmax_bytes: Option<u64>,
+    /// Marking probability at Kmax, parts per million (paper: 1%).
+    pub pmax_ppm: u32,
 }
 
 impl Default for SwitchSpec {
@@ -56,6 +70,7 @@ impl Default for SwitchSpec {
             kmax_permille: 800,
             ctrl_queue_bytes: None,
             pfc: None,
+            red: None,
         }
     }
 }

@@ -192,4 +192,10 @@ pub trait TransportFactory {
     /// Creates a requester/responder pair and returns them with the remote base address of the
     /// responder's region (the RETH address of byte 0 of the write).
     fn make_pair(&mut self, fabric: &FabricInfo, pair: &PairInfo) -> (Self::Ep, Self::Ep, u64);
+
+    /// How a packet of this transport looks on the wire when it is not an MRC packet (the RoCE
+    /// baseline sends RC opcodes and CNPs); `None` = encode it as MRC. Used by packet capture.
+    fn wire_rc(&self, _repr: &mrc::Repr) -> Option<mrc_wire::rc::Repr> {
+        None
+    }
 }

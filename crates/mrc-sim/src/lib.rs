@@ -10,6 +10,7 @@
 pub mod config;
 pub mod endpoint;
 pub mod kernel;
+pub mod red;
 pub mod report;
 pub mod rng;
 pub mod roce;
@@ -18,7 +19,8 @@ pub mod testing;
 pub mod transports;
 
 pub use config::{
-    FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RunSpec, SwitchSpec, Target, Workload,
+    FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RedSpec, RunSpec, SwitchSpec, Target,
+    Workload,
 };
 pub use endpoint::{Endpoint, FabricInfo, PairInfo, Routing, TransportFactory};
 pub use kernel::Time;

@@ -2,7 +2,7 @@
 //! behind the simulator's endpoint adapter. A flow is split over `qps` QPs, each with its own
 //! seeded EV (the UDP source port the switches hash) and, on multi-plane fabrics, one port.
 
-use mrc_proto::roce::{Connection, RoceConfig};
+use mrc_proto::roce::{Connection, DcqcnConfig, Recovery, RoceConfig};
 
 use crate::endpoint::{FabricInfo, PairInfo, Routing, TransportFactory};
 use crate::rng::SplitMix64;
@@ -17,6 +17,10 @@ pub struct RoceSettings {
     pub dcqcn: bool,
     /// Local ACK timeout exponent (4.096 µs × 2^timeout); `None` = the core's default.
     pub timeout: Option<u8>,
+    /// DCQCN parameters (`enabled` is taken from [`Self::dcqcn`]).
+    pub dcqcn_params: DcqcnConfig,
+    /// Loss recovery (go-back-N or selective repeat).
+    pub recovery: Recovery,
 }
 
 impl Default for RoceSettings {
@@ -25,6 +29,8 @@ impl Default for RoceSettings {
             qps: 1,
             dcqcn: true,
             timeout: None,
+            dcqcn_params: DcqcnConfig::default(),
+            recovery: Recovery::GoBackN,
         }
     }
 }
@@ -44,6 +50,10 @@ impl TransportFactory for RoceFactory {
         Routing::Ecmp
     }
 
+    fn wire_rc(&self, repr: &mrc_wire::mrc::Repr) -> Option<mrc_wire::rc::Repr> {
+        mrc_proto::roce::rc_repr(repr)
+    }
+
     fn qps_per_flow(&self) -> u32 {
         self.0.qps.max(1)
     }
@@ -57,7 +67,11 @@ impl TransportFactory for RoceFactory {
             let mut c = RoceConfig::new(qpn, peer, ev, port, seed);
             c.mtu = f.mtu;
             c.line_rate_bps = u64::from(f.lane_gbps) * 1_000_000_000;
-            c.dcqcn.enabled = self.0.dcqcn;
+            c.dcqcn = DcqcnConfig {
+                enabled: self.0.dcqcn,
+                ..self.0.dcqcn_params
+            };
+            c.recovery = self.0.recovery;
             if let Some(t) = self.0.timeout {
                 c.timeout = t;
             }

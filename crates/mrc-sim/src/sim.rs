@@ -341,8 +341,7 @@ pub struct Sim<F: TransportFactory> {
     link_rng: Vec<SplitMix64>,
     qlimit: u64,
     ctrl_limit: u64,
-    kmin: u64,
-    kmax: u64,
+    marking: crate::red::Marking,
     nic_port_up: Vec<bool>,
     nic_eps: Vec<Vec<u32>>,
     nic_rr: Vec<u32>,
@@ -524,8 +523,7 @@ impl<F: TransportFactory> Sim<F> {
         let base_q = sws
             .queue_bytes
             .unwrap_or_else(|| port_bdp.max(u64::from(mtu)));
-        let kmin = base_q * u64::from(sws.kmin_permille) / 1000;
-        let kmax = (base_q * u64::from(sws.kmax_permille) / 1000).max(kmin + 1);
+        let marking = crate::red::Marking::new(sws, base_q, lane_gbps);
         let seed = spec.seed;
         let links = vec![
             LinkState {
@@ -606,8 +604,7 @@ impl<F: TransportFactory> Sim<F> {
                 .collect(),
             qlimit,
             ctrl_limit,
-            kmin,
-            kmax,
+            marking,
             nic_port_up: vec![true; (nics * planes) as usize],
             nic_eps: vec![Vec::new(); nics as usize],
             nic_rr: vec![0; nics as usize],
@@ -1026,20 +1023,15 @@ impl<F: TransportFactory> Sim<F> {
             }
             true
         } else {
-            if sws.ecn && !to_nic && !self.pkts[pk as usize].ecn {
-                let q = data_bytes;
-                let mark = if q >= self.kmax {
-                    true
-                } else if q > self.kmin {
-                    let r = self.sw_rng[node as usize].below(self.kmax - self.kmin);
-                    r < q - self.kmin
-                } else {
-                    false
-                };
-                if mark {
-                    self.pkts[pk as usize].ecn = true;
-                    self.sw[node as usize].pkts_marked += 1;
-                }
+            if sws.ecn
+                && (!to_nic || self.marking.last_hop)
+                && !self.pkts[pk as usize].ecn
+                && self
+                    .marking
+                    .mark(data_bytes, &mut self.sw_rng[node as usize])
+            {
+                self.pkts[pk as usize].ecn = true;
+                self.sw[node as usize].pkts_marked += 1;
             }
             false
         };

@@ -180,8 +180,8 @@ fn ecmp_baseline_reconverges_after_the_configured_delay() {
         .collect();
     let f = RoceFactory(RoceSettings {
         qps: 1,
-        dcqcn: true,
         timeout: Some(4),
+        ..RoceSettings::default()
     });
     let mut sim = Sim::new(s, f).unwrap();
     let r = sim.run(&mut |_| {});

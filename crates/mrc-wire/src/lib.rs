@@ -13,6 +13,7 @@ pub mod ipv6;
 pub mod mrc;
 pub mod pcap;
 pub mod psn;
+pub mod rc;
 pub mod sample;
 pub mod srh;
 pub mod stack;

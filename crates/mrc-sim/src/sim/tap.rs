@@ -18,7 +18,7 @@
 //! link (both directions, when the packet starts on the wire).
 
 use mrc_wire::mrc::{self, Body};
-use mrc_wire::{ipv6, pcap, stack, udp};
+use mrc_wire::{ipv6, pcap, rc, stack, udp};
 use std::io::{self, Write};
 
 use super::{Meta, NONE, Pkt, Sim};
@@ -188,7 +188,6 @@ impl<F: TransportFactory> Sim<F> {
     fn tap_write(&mut self, p: &Pkt, m: &Meta) {
         let dst_nic = self.ep_info[m.dst_ep as usize].nic;
         let src_nic = self.ep_info[self.ep_info[m.dst_ep as usize].peer as usize].nic;
-        let now_ns = self.q.now() / PS_PER_NS;
         let topo_nic = |n: u32| mrc_fabric::usid::nic_addr(n);
         let (sport, flow_label) = udp::stev_encode(m.ev);
         let tc = if p.ecn { 0x03 } else { 0x02 };
@@ -211,6 +210,29 @@ impl<F: TransportFactory> Sim<F> {
             ),
             _ => (inner, None),
         };
+        if let Some(rc) = self.factory.wire_rc(&m.repr) {
+            // Not source-routed: one IPv6 header, the NIC addresses.
+            let d = rc::Datagram {
+                ip: inner.unwrap_or(outer),
+                udp: udp::Repr {
+                    src_port: sport,
+                    dst_port: rc::UDP_PORT,
+                },
+                rc,
+            };
+            let payload = tap_payload(&m.repr);
+            let trimmed = p.trim.is_some();
+            if let Ok(bytes) = d.to_bytes(&payload) {
+                let full = bytes.len();
+                let cap = if trimmed {
+                    full - payload.len() - mrc::ICRC_LEN
+                } else {
+                    full
+                };
+                self.tap_record(&bytes[..cap], full);
+            }
+            return;
+        }
         let repr = stack::Repr {
             outer,
             srh: None,
@@ -233,11 +255,7 @@ impl<F: TransportFactory> Sim<F> {
         let full = repr.buffer_len();
         let payload_len = m.repr.payload_len();
         t.buf.clear();
-        if let Body::Write(w) = m.repr.body {
-            let va = w.reth.va;
-            t.buf
-                .extend((0..payload_len as u64).map(|i| (va.wrapping_add(i) % 251) as u8));
-        }
+        t.buf.extend(tap_payload(&m.repr));
         let mut bytes = vec![0u8; full];
         if repr.emit(&mut bytes, &t.buf).is_err() {
             return;
@@ -247,10 +265,30 @@ impl<F: TransportFactory> Sim<F> {
         } else {
             full
         };
-        if let Err(e) = t.w.write_packet(now_ns, &bytes[..cap], full) {
+        self.tap_record(&bytes[..cap], full);
+    }
+
+    /// Writes one record (`full` = the packet's length on the wire).
+    fn tap_record(&mut self, bytes: &[u8], full: usize) {
+        let now_ns = self.q.now() / PS_PER_NS;
+        let Some(t) = self.tap.as_deref_mut() else {
+            return;
+        };
+        if let Err(e) = t.w.write_packet(now_ns, bytes, full) {
             t.error = Some(e);
             return;
         }
         t.packets += 1;
+    }
+}
+
+/// Payload bytes of a captured data packet: a pattern of its address (packets stay typed in the
+/// simulator; the bytes are not kept).
+fn tap_payload(repr: &mrc::Repr) -> Vec<u8> {
+    match repr.body {
+        Body::Write(w) => (0..u64::from(w.payload_len))
+            .map(|i| (w.reth.va.wrapping_add(i) % 251) as u8)
+            .collect(),
+        _ => Vec::new(),
     }
 }
