@@ -56,6 +56,9 @@ pub(crate) struct Args {
     timing: bool,
 }
 
+/// Seconds between progress lines when stderr is not a terminal.
+const PROGRESS_EVERY_S: u64 = 5;
+
 pub(crate) fn run(args: &Args) -> Result<()> {
     let (text, path) = match &args.scenario {
         Some(p) => (
@@ -225,16 +228,26 @@ fn drive<F: TransportFactory>(
     let tty = std::io::stderr().is_terminal();
     let label = r.label.clone();
     let mut last = 0u64;
+    let started = std::time::Instant::now();
+    let mut last_line = started;
     let report = sim.run(&mut |p: Progress| {
-        if tty && p.events >= last + (1 << 20) {
-            last = p.events;
-            eprint!(
-                "\r{label}: {}/{} flows, {:.1} µs simulated, {} events   ",
-                p.flows_done,
-                p.flows_total,
-                p.sim_time_ps as f64 / 1e6,
-                p.events
-            );
+        if p.events < last + (1 << 20) {
+            return;
+        }
+        last = p.events;
+        let line = format!(
+            "{label}: {}/{} flows, {:.1} µs simulated, {} events",
+            p.flows_done,
+            p.flows_total,
+            p.sim_time_ps as f64 / 1e6,
+            p.events
+        );
+        if tty {
+            eprint!("\r{line}   ");
+        } else if last_line.elapsed().as_secs() >= PROGRESS_EVERY_S {
+            // Logs and CI: a line every few seconds, so a long run is visibly alive.
+            last_line = std::time::Instant::now();
+            eprintln!("{line} ({:.0} s)", started.elapsed().as_secs_f64());
         }
     });
     if tty {

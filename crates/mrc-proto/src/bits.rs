@@ -71,6 +71,18 @@ impl RingBits {
         None
     }
 
+    /// A ring of `min_len` bits holding this ring's bits `start .. start + count`.
+    pub(crate) fn regrown(&self, min_len: u32, start: u32, count: u32) -> Self {
+        let mut r = Self::new(min_len);
+        for k in 0..count.min(self.len()) {
+            let i = start.wrapping_add(k);
+            if self.get(i) {
+                r.set(i);
+            }
+        }
+        r
+    }
+
     /// 64 bits starting at index `start`: bit k of the result = bit `start + k`.
     pub(crate) fn window64(&self, start: u32) -> u64 {
         let s = start & self.mask;
@@ -88,6 +100,18 @@ impl RingBits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regrown_keeps_the_live_range() {
+        let mut r = RingBits::new(64);
+        r.set(70); // slot 6
+        r.set(100); // slot 36
+        let g = r.regrown(256, 60, 50);
+        assert_eq!(g.len(), 256);
+        assert!(g.get(70) && g.get(100));
+        assert_eq!(g.find_next(0, 256), Some(70));
+        assert!(!g.get(6) && !g.get(36));
+    }
 
     #[test]
     fn find_and_window_wrap() {

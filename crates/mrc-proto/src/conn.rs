@@ -39,6 +39,8 @@ const SUSPECT_FRACTION: f64 = 1.0 / 3.0;
 /// packet past its timer, costs a live path a packet here and there; a dead path loses
 /// everything sent on it. Uncongested QPs keep the paper's rule: the first loss retires.
 const CONGESTED_STRIKES: u8 = 3;
+/// PSNs the send ring holds at first (it grows by doubling up to the MPR window).
+const INITIAL_SEND_RING: u32 = 64;
 /// A congestion signal (trim NACK, ECN echo) keeps the QP "congested" for this many of its
 /// next acknowledged packets. Counted in packets, not time: a QP that gets 1/1000 of an
 /// incast's bottleneck sends a packet every few hundred RTTs.
@@ -230,6 +232,8 @@ pub struct Connection {
     next_rqmsn: u16,
     recs: Vec<SendRecord>,
     rec_mask: u32,
+    /// Largest send ring: the MPR window in PSNs, rounded up to a power of two.
+    rec_max: u32,
     inflight: RingBits,
     rtx: RingBits,
     rtx_count: u32,
@@ -316,6 +320,7 @@ impl Connection {
             next_rqmsn: 0,
             recs: Vec::new(),
             rec_mask: 0,
+            rec_max: 1,
             inflight: RingBits::new(64),
             rtx: RingBits::new(64),
             rtx_count: 0,
@@ -500,9 +505,10 @@ impl Connection {
                 self.attr.max_wimm = attr.max_wimm;
                 self.attr.timeout = attr.timeout;
                 self.attr.retry = attr.retry;
-                // The send ring is allocated by the first post_write: responder-only QPs (most
-                // of a simulated cluster's) never pay for it.
-                self.rec_mask = attr.mpr_psns().next_power_of_two() - 1;
+                // The send ring is allocated by the first post_write (responder-only QPs, most
+                // of a simulated cluster's, never pay for it) and grows with the PSNs in flight
+                // up to the MPR window (small writes of an all-to-all never need it all).
+                self.rec_max = attr.mpr_psns().next_power_of_two();
             }
             (from, to) => return Err(ModifyQpError::InvalidTransition { from, to }),
         }
@@ -756,6 +762,33 @@ impl Connection {
         }
     }
 
+    /// Doubles the send ring (up to [`Connection::rec_max`]), keeping the records and bits
+    /// of the PSNs in flight. False when it is at its largest already.
+    fn grow_send_ring(&mut self) -> bool {
+        let cap = self.rec_mask + 1;
+        let new = (cap * 2).min(self.rec_max);
+        if new <= cap {
+            return false;
+        }
+        let start = self.snd_una.value();
+        let n = self.outstanding_psns();
+        let mut recs = vec![SendRecord::default(); new as usize];
+        for k in 0..n {
+            let p = self.snd_una.add(k);
+            if let (Some(r), Some(slot)) = (
+                self.recs.get(self.idx(p)),
+                recs.get_mut((p.value() & (new - 1)) as usize),
+            ) {
+                *slot = *r;
+            }
+        }
+        self.recs = recs;
+        self.inflight = self.inflight.regrown(new, start, n);
+        self.rtx = self.rtx.regrown(new, start, n);
+        self.rec_mask = new - 1;
+        true
+    }
+
     fn send_window(&self) -> u32 {
         let own = self.attr.mpr_psns();
         match self.peer_mpr {
@@ -818,6 +851,9 @@ impl Connection {
         }
         // New data.
         if self.outstanding_psns() >= self.send_window() {
+            return None;
+        }
+        if self.outstanding_psns() > self.rec_mask && !self.grow_send_ring() {
             return None;
         }
         let mtu = self.cfg.mtu.max(1);
@@ -2135,7 +2171,8 @@ impl Transport for Connection {
             return Err(PostError::QueueFull);
         }
         if self.recs.is_empty() {
-            let cap = self.rec_mask + 1;
+            let cap = self.rec_max.min(INITIAL_SEND_RING);
+            self.rec_mask = cap - 1;
             self.recs = vec![SendRecord::default(); cap as usize];
             self.inflight = RingBits::new(cap);
             self.rtx = RingBits::new(cap);

@@ -56,10 +56,16 @@
 //!     explains it: a trim NACK within the QP's last 64 acked packets explains an overtaken
 //!     packet (only a full queue drops packets on a live path, as trimmed headers when the
 //!     control queue overflows); any congestion signal (trim or ECN echo) within the last 64
-//!     explains silence (a deep queue delays). Then the EV is retired at the third count in a
-//!     row; any delivery proven on it (an ack of a packet sent on it, a SACK echoing it, a trim
-//!     NACK from it: the header crossed the path) resets the run. A dead path loses
-//!     everything sent on it and still reaches three; a live congested one does not.
+//!     explains silence (a deep queue delays). A QP with fewer than 64 acked packets cannot
+//!     know its paths are quiet and counts as congested. Then the EV is retired at the third
+//!     count in a row; any delivery proven on it (an ack of a packet sent on it, a SACK
+//!     echoing it, a trim NACK from it: the header crossed the path) resets the run. A dead
+//!     path loses everything sent on it and still reaches three; a live congested one does not.
+//!   - *Patience.* While the QP sees congestion, silence counts only once twice the largest
+//!     recent RTT sample has passed since the packet left (a deep FIFO queue delays every
+//!     packet behind a late one, so two overdue packets on one EV are not evidence then); an
+//!     overtaken packet waits as long for a trim NACK that may travel a slower reverse path
+//!     than the SACK that overtook it.
 //!   - Retiring an EV declares lost every other packet in flight on it. At most 256 suspects
 //!     are held; beyond that an overdue packet is judged at once.
 //!   - Measured: the 1,023 → 1 incast of `scenarios/incast-1023.toml` retired 327,754 EVs
@@ -74,6 +80,11 @@
 //!   packet. It adapts like RACK: a retransmission acked sooner than the minimum RTT after it
 //!   was sent proves the loss was reordering, and doubles a multiplier (≤ 16) that halves
 //!   again after 16 quiet SRTTs.
+//! - **Load follows capacity.** A plane with EVs out of use (ASSUMED_BAD or DENIED) has lost
+//!   about that share of its paths, so it carries at most `1 − out/total` of what a healthy
+//!   plane of the QP carries (bytes counted since plane health last changed); a NIC port
+//!   drains at line rate whatever is behind it, so without this the plane keeps its equal
+//!   share and congests its remaining paths. Healthy planes are never held back.
 //! - **Probe budget.** Probes travel in the strict-priority control class, so a thousand
 //!   QPs probing on their own schedules would starve data. A QP has at most
 //!   [`ProbePolicy::max_outstanding`] probes out and earns one per
