@@ -150,6 +150,9 @@ pub struct PairInfo {
     pub planes: u8,
     /// QP number of the requester and of the responder.
     pub qpn: (u32, u32),
+    /// Distinct NICs writing to `dst` in the workload's flow list (0: unknown, e.g. DAG
+    /// workloads); the MRC factory passes it as the QP hint `num_remote_recv_peers`.
+    pub recv_peers: u32,
     /// Seed of this pair's random streams.
     pub seed: u64,
 }

@@ -345,6 +345,9 @@ pub struct Sim<F: TransportFactory> {
     nic_port_up: Vec<bool>,
     nic_eps: Vec<Vec<u32>>,
     nic_rr: Vec<u32>,
+    /// Per NIC: distinct NICs that write to it in the flow list (the QP hint
+    /// `num_remote_recv_peers` an application that knows its traffic would give).
+    recv_peers: Vec<u32>,
     eps: Vec<F::Ep>,
     ep_info: Vec<EpInfo>,
     pairs: Vec<PairState>,
@@ -367,6 +370,20 @@ pub struct Sim<F: TransportFactory> {
     rec: record::Recorder,
     /// Packet capture (`tap`), off unless set.
     tap: Option<Box<tap::Tap>>,
+}
+
+/// Distinct sources writing to each of `nics` NICs in `flows`.
+fn recv_peers(flows: &[mrc_workload::Flow], nics: u32) -> Vec<u32> {
+    let mut pairs: Vec<(u32, u32)> = flows.iter().map(|f| (f.dst, f.src)).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut n = vec![0u32; nics as usize];
+    for (dst, _) in pairs {
+        if let Some(c) = n.get_mut(dst as usize) {
+            *c += 1;
+        }
+    }
+    n
 }
 
 fn ser_ps(bytes: u32, gbps: u32) -> Time {
@@ -608,6 +625,7 @@ impl<F: TransportFactory> Sim<F> {
             nic_port_up: vec![true; (nics * planes) as usize],
             nic_eps: vec![Vec::new(); nics as usize],
             nic_rr: vec![0; nics as usize],
+            recv_peers: recv_peers(&spec.workload.flows, nics),
             eps: Vec::new(),
             ep_info: Vec::new(),
             pairs: Vec::new(),
@@ -1527,6 +1545,7 @@ impl<F: TransportFactory> Sim<F> {
                 bytes,
                 planes: self.planes as u8,
                 qpn: (2 * pair + 0x100, 2 * pair + 0x101),
+                recv_peers: self.recv_peers.get(dst as usize).copied().unwrap_or(0),
                 seed: stream(self.spec.seed, 4, u64::from(pair)),
             };
             let (a, b, base) = self.factory.make_pair(&info, &pi);

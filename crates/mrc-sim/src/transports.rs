@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use mrc_proto::{
     CcAlgorithm, CcProfile, Connection, ConnectionConfig, Duration, EvProfile, Event, Instant,
-    LbMode, MrcQpAttr, NsccConfig, PlaneEvs, PortMask, PostError, Received, RegionHandle,
+    LbMode, MrcQpAttr, NsccConfig, PlaneEvs, PortMask, PostError, QpHint, Received, RegionHandle,
     TrafficClass, Transport, Trim, WcStatus, WriteRequest,
 };
 
@@ -336,6 +336,12 @@ impl TransportFactory for MrcFactory {
         });
         attr.mpr = mpr;
         attr.mpr_dest = mpr;
+        if p.recv_peers > 1 {
+            attr.hint = Some(QpHint {
+                num_remote_recv_peers: p.recv_peers,
+                ..QpHint::default()
+            });
+        }
         let a = rts(self.config(f, qa, qb, p.seed), attr);
         let b = rts(self.config(f, qb, qa, p.seed ^ 0xABCD), attr);
         let responder = ProtoEndpoint::new(b, p.bytes, None);
