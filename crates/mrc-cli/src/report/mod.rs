@@ -267,7 +267,7 @@ fn scenario_section(h: &mut String, docs: &[Doc]) {
 type Row = (&'static str, fn(&RunV<'_>) -> Option<String>);
 
 fn summary_section(h: &mut String, runs: &[RunV<'_>]) {
-    let rows: [Row; 18] = [
+    let rows: [Row; 21] = [
         ("transport", |r| {
             r.v.get("transport")
                 .and_then(Value::as_str)
@@ -308,6 +308,21 @@ fn summary_section(h: &mut String, runs: &[RunV<'_>]) {
         }),
         ("trimmed", |r| Some(fmt(r.num(&["packets", "trimmed"]), 0))),
         ("dropped", |r| Some(fmt(r.num(&["packets", "dropped"]), 0))),
+        ("dropped data / control / trimmed / link", |r| {
+            let d = |k| fmt(r.num(&["packets", "dropped_by_class", k]), 0);
+            r.v.get("packets")?.get("dropped_by_class")?;
+            Some(format!(
+                "{} / {} / {} / {}",
+                d("data"),
+                d("control"),
+                d("trimmed_header"),
+                d("link")
+            ))
+        }),
+        ("spurious retransmissions", |r| {
+            r.num(&["packets", "spurious_retransmits"])
+                .map(|v| fmt(Some(v), 0))
+        }),
         ("ECN-marked", |r| {
             Some(fmt(r.num(&["packets", "ecn_marked"]), 0))
         }),
@@ -317,6 +332,9 @@ fn summary_section(h: &mut String, runs: &[RunV<'_>]) {
                 fmt(r.num(&["paths", "ev_retired"]), 0),
                 fmt(r.num(&["paths", "ev_resurrected"]), 0)
             ))
+        }),
+        ("probes sent", |r| {
+            r.num(&["paths", "probes_sent"]).map(|v| fmt(Some(v), 0))
         }),
         ("step time p50 (µs)", |r| {
             r.num(&["job", "step_time_us", "p50"])
