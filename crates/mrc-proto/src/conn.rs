@@ -35,10 +35,12 @@ const SUSPECT_CAP: usize = 256;
 /// different queue depths stays below the full threshold and costs no retransmission.
 const SUSPECT_FRACTION: f64 = 1.0 / 3.0;
 /// Unexplained losses in a row, with no delivery proven on the EV in between, that retire an
-/// EV of a congested QP. A full queue that drops trimmed headers, or a deep one that delays a
-/// packet past its timer, costs a live path a packet here and there; a dead path loses
-/// everything sent on it. Uncongested QPs keep the paper's rule: the first loss retires.
-const CONGESTED_STRIKES: u8 = 3;
+/// EV of a QP that met full queues (trims: they drop trimmed headers when the control queue
+/// overflows) or deep ones (ECN: they delay a packet past any timer now and then). Such
+/// queues cost a live path a packet here and there; a dead path loses everything sent on it.
+/// Uncongested QPs keep the paper's rule: the first loss retires.
+const TRIMMED_STRIKES: u8 = 3;
+const MARKED_STRIKES: u8 = 2;
 /// PSNs the send ring holds at first (it grows by doubling up to the MPR window).
 const INITIAL_SEND_RING: u32 = 64;
 /// A congestion signal (trim NACK, ECN echo) keeps the QP "congested" for this many of its
@@ -1727,21 +1729,21 @@ impl Connection {
     }
 
     /// An unexplained loss on `ev` of the transmission numbered `tx_seq`: one strike, enough
-    /// to retire it unless congestion could explain it ([`CONGESTED_STRIKES`]). A packet
-    /// overtaken on its own path was dropped, and only a full queue (trims) drops packets on
-    /// a live path; a packet that is merely unanswered may also be late in a deep queue (ECN).
-    /// Silence blames the path only if a later transmission (on another path) came back:
+    /// to retire it unless congestion could explain it ([`TRIMMED_STRIKES`],
+    /// [`MARKED_STRIKES`]). Silence blames the path only if a later transmission (on another path) came back:
     /// when nothing sent since did, the whole QP is waiting (its receiver's link, an incast
     /// burst whose trimmed headers were dropped), and no path is worse than another.
     fn unexplained_loss(&mut self, now: Instant, ev: u32, evidence: Evidence, tx_seq: u64) {
         if evidence == Evidence::Silence && self.high_acked_tx_seq <= tx_seq {
             return;
         }
-        let explained = match evidence {
-            Evidence::Overtaken => self.recent(self.trim_at),
-            Evidence::Silence => self.recent(self.queue_at),
+        let needed = if self.recent(self.trim_at) {
+            TRIMMED_STRIKES
+        } else if self.recent(self.queue_at) {
+            MARKED_STRIKES
+        } else {
+            1
         };
-        let needed = if explained { CONGESTED_STRIKES } else { 1 };
         let outcome = self.ev.strike(ev, needed, now);
         self.ev_outcome(now, ev, outcome);
     }

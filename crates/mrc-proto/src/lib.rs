@@ -52,15 +52,16 @@
 //!     (on another path) was acked: when nothing sent since came back, the whole QP waits (its
 //!     receiver's link, an incast burst whose trimmed headers were dropped) and no path is
 //!     worse than another; the QP timer owns that case.
-//!   - *Strikes.* The first count retires the EV (the paper's rule), unless congestion
-//!     explains it: a trim NACK within the QP's last 64 acked packets explains an overtaken
-//!     packet (only a full queue drops packets on a live path, as trimmed headers when the
-//!     control queue overflows); any congestion signal (trim or ECN echo) within the last 64
-//!     explains silence (a deep queue delays). A QP with fewer than 64 acked packets cannot
-//!     know its paths are quiet and counts as congested. Then the EV is retired at the third
-//!     count in a row; any delivery proven on it (an ack of a packet sent on it, a SACK
-//!     echoing it, a trim NACK from it: the header crossed the path) resets the run. A dead
-//!     path loses everything sent on it and still reaches three; a live congested one does not.
+//!   - *Strikes.* The first count retires the EV (the paper's rule) unless the QP saw
+//!     congestion within its last 64 acked packets (a QP with fewer acked packets cannot know
+//!     its paths are quiet and counts as congested). After a trim NACK it takes three counts in
+//!     a row (only a full queue loses packets on a live path, as trimmed headers dropped when
+//!     the control queue overflows); after an ECN echo, two (a deep queue delays packets past
+//!     any timer now and then). Any delivery proven on the EV (an ack of a packet sent on it,
+//!     a SACK echoing it, a trim NACK from it: the header crossed the path) resets the run. A
+//!     dead path loses everything sent on it and still gets there; a live congested one does
+//!     not. The price: under load a dead path costs one or two more packets before it is
+//!     retired (`scenarios/README.md`, `default.toml`).
 //!   - *Patience.* While the QP sees congestion, silence counts only once twice the largest
 //!     recent RTT sample has passed since the packet left (a deep FIFO queue delays every
 //!     packet behind a late one, so two overdue packets on one EV are not evidence then); an
