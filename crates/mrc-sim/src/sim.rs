@@ -12,6 +12,7 @@ use mrc_wire::usid::Carrier;
 use mrc_workload::TriggerKind;
 
 use crate::config::{FabricSpec, Failure, FailureKind, RunSpec, Target};
+use crate::coverage::{Added, Coverage};
 use crate::endpoint::{
     Class, Endpoint, EndpointEvent, FabricInfo, Incoming, Outgoing, PairInfo, Routing,
     TransportFactory, TrimKind,
@@ -243,7 +244,8 @@ struct PairState {
     src_ep: u32,
     bytes: u64,
     base: u64,
-    chunks: Vec<u64>,
+    /// Byte ranges received (one-shot flows; DAG writes keep theirs in `conns`).
+    seen: Coverage,
     covered: u64,
     done: bool,
     ok: bool,
@@ -1251,16 +1253,18 @@ impl<F: TransportFactory> Sim<F> {
             self.corrupt += 1;
             return;
         };
-        if !off.is_multiple_of(mtu) || off + u64::from(len) > ps.bytes {
+        if !off.is_multiple_of(mtu) || off.saturating_add(u64::from(len)) > ps.bytes {
             self.corrupt += 1;
             return;
         }
-        let chunk = (off / mtu) as usize;
-        let (w, b) = (chunk / 64, chunk % 64);
-        if ps.chunks[w] & (1 << b) != 0 {
-            return;
+        match ps.seen.add(off, u64::from(len)) {
+            Added::New => {}
+            Added::Duplicate => return,
+            Added::Overlap => {
+                self.corrupt += 1;
+                return;
+            }
         }
-        ps.chunks[w] |= 1 << b;
         ps.covered += u64::from(len);
         self.rec.delivered += u64::from(len);
         if ps.covered == ps.bytes {
@@ -1524,17 +1528,12 @@ impl<F: TransportFactory> Sim<F> {
                 seed: stream(self.spec.seed, 4, u64::from(pair)),
             };
             let (a, b, base) = self.factory.make_pair(&info, &pi);
-            let chunks = if flow == NONE {
-                0
-            } else {
-                bytes.div_ceil(u64::from(info.mtu)).div_ceil(64) as usize
-            };
             self.pairs.push(PairState {
                 flow,
                 src_ep,
                 bytes: if flow == NONE { 0 } else { bytes },
                 base,
-                chunks: vec![0; chunks],
+                seen: Coverage::default(),
                 covered: 0,
                 done: false,
                 ok: false,
