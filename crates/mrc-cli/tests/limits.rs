@@ -1,0 +1,261 @@
+#![allow(clippy::unwrap_used, reason = "test code")]
+//! Hostile scenario inputs: each is refused with exit 2 naming the field (or runs, where it now
+//! means something) under a 6 GB address-space cap and 60 s, never by a panic, abort or OOM.
+
+use std::path::PathBuf;
+
+mod common;
+use common::{assert_refused, mrc_capped, scratch_dir, text};
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let p = scratch_dir("limits").join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A 16-NIC Clos scenario with `fabric` extra lines, workload `workload` and `rest` appended.
+fn scenario(fabric: &str, workload: &str, rest: &str) -> String {
+    format!(
+        "name = \"t\"\nmax_time = \"20us\"\n[fabric]\nkind = \"clos\"\n{fabric}\n[workload]\n{workload}\n{rest}\n"
+    )
+}
+
+const NICS: &str = "nics = 16";
+const PERM: &str = "kind = \"permutation\"\nsize = \"64KB\"";
+
+fn sim(name: &str, body: &str) -> std::process::Output {
+    let p = write(name, body);
+    mrc_capped(&["sim", p.to_str().unwrap()])
+}
+
+#[test]
+fn huge_flow_sizes_run_without_allocating_by_size() {
+    // 10^15 B per flow: the coverage bookkeeping must not grow with the size.
+    let o = sim(
+        "big.toml",
+        &scenario(
+            NICS,
+            "kind = \"permutation\"\nsize = \"1000000GB\"",
+            "[[runs]]\ntransport = \"mrc\"\n[[runs]]\ntransport = \"roce\"",
+        ),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Beyond the documented 1 PiB bound, and beyond u64.
+    let o = sim(
+        "huge.toml",
+        &scenario(NICS, "kind = \"permutation\"\nsize = \"2000000TB\"", ""),
+    );
+    assert_refused(&o, &["huge.toml", "size"]);
+    let o = sim(
+        "pib.toml",
+        &scenario(NICS, "kind = \"permutation\"\nsize = \"2000000000GB\"", ""),
+    );
+    assert_refused(&o, &["pib.toml", "workload.size", "1 PiB"]);
+    let o = sim(
+        "u64.toml",
+        &scenario(
+            NICS,
+            "kind = \"permutation\"\nsize = \"18446744073709551615GiB\"",
+            "",
+        ),
+    );
+    assert_refused(&o, &["u64.toml", "18446744073709551615GiB", "2^64"]);
+}
+
+#[test]
+fn fabric_and_workload_sizes_are_checked_before_generating() {
+    let cases: [(&str, String, &[&str]); 4] = [
+        (
+            "nics.toml",
+            scenario("nics = 1000000000", PERM, ""),
+            &["field `fabric`", "NICs"],
+        ),
+        (
+            "a2a.toml",
+            scenario("nics = 100000", "kind = \"all-to-all\"\nsize = \"4KB\"", ""),
+            &["field `workload.nics`", "GiB"],
+        ),
+        (
+            "dense.toml",
+            scenario(NICS, "kind = \"training\"\nconfig = \"dense-400b\"", ""),
+            &["field `workload.config`", "16384 ranks", "fabric.nics"],
+        ),
+        (
+            "permn.toml",
+            scenario(
+                NICS,
+                "kind = \"permutation\"\nsize = \"4KB\"\nnics = 4000000000",
+                "",
+            ),
+            &["field `workload.nics`", "16"],
+        ),
+    ];
+    for (name, body, names) in cases {
+        let t = std::time::Instant::now();
+        let o = sim(name, &body);
+        assert_refused(&o, names);
+        assert!(t.elapsed().as_secs() < 10, "{name} took {:?}", t.elapsed());
+    }
+}
+
+#[test]
+fn meaningless_values_name_their_field() {
+    let fail = |body: &str| format!("[[failures]]\n{body}");
+    let link = "kind = \"link-down\"\nt0 = 0\nuplink = 0\n";
+    let flap = "kind = \"link-flap\"\nt0 = 0\nuplink = 0\nperiod = \"1us\"\n";
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        (
+            "evs.toml",
+            scenario(
+                NICS,
+                PERM,
+                "[[runs]]\ntransport = \"mrc\"\nevs_per_plane = 0",
+            ),
+            &["runs[0].evs_per_plane"],
+        ),
+        (
+            "rto.toml",
+            scenario(
+                NICS,
+                PERM,
+                "[[runs]]\ntransport = \"roce\"\nroce_timeout = 255",
+            ),
+            &["runs[0].roce_timeout", "0..=31"],
+        ),
+        (
+            "until.toml",
+            scenario(
+                NICS,
+                PERM,
+                &fail(&format!("{link}at = \"10us\"\nuntil = \"5us\"")),
+            ),
+            &["failures[0].until"],
+        ),
+        (
+            "wrap.toml",
+            scenario(
+                NICS,
+                PERM,
+                &fail(&format!(
+                    "{link}at = \"300000min\"\nduration = \"300000min\""
+                )),
+            ),
+            &["failures[0].duration"],
+        ),
+        (
+            "plane.toml",
+            scenario(NICS, PERM, &fail("kind = \"plane-down\"\nplane = 9")),
+            &["failures[0].plane", "fabric.planes"],
+        ),
+        (
+            "flaps.toml",
+            scenario(NICS, PERM, &fail(&format!("{flap}count = 4000000000"))),
+            &["failures[0].count"],
+        ),
+        (
+            "flapwrap.toml",
+            scenario(
+                NICS,
+                PERM,
+                &fail(
+                    "kind = \"link-flap\"\nt0 = 0\nuplink = 0\nperiod = \"1min\"\nat = \"300000min\"\ncount = 10000",
+                ),
+            ),
+            &["failures[0].count", "clock"],
+        ),
+        (
+            "flapboth.toml",
+            scenario(
+                NICS,
+                PERM,
+                &fail(&format!("{flap}until = \"10us\"\ncount = 3")),
+            ),
+            &["failures[0]", "`count` or `until`"],
+        ),
+        (
+            "latency.toml",
+            scenario(
+                &format!("{NICS}\nnic_link_latency = \"4294967296000ps\""),
+                PERM,
+                "",
+            ),
+            &["fabric.nic_link_latency"],
+        ),
+        (
+            "trim.toml",
+            scenario(NICS, PERM, "[switch]\ntrim_size = \"4294967297B\""),
+            &["switch.trim_size"],
+        ),
+        (
+            "kmin.toml",
+            scenario(NICS, PERM, "[switch]\nkmin = 0.9\nkmax = 0.1"),
+            &["switch.kmin", "kmax"],
+        ),
+        (
+            "runkmin.toml",
+            scenario(
+                NICS,
+                PERM,
+                "[[runs]]\ntransport = \"mrc\"\nswitch = { kmin = 2.0 }",
+            ),
+            &["runs[0].switch.kmin"],
+        ),
+        (
+            "pfc.toml",
+            scenario(
+                NICS,
+                PERM,
+                "[switch]\npfc = true\npfc_xon = \"200KB\"\npfc_xoff = \"100KB\"",
+            ),
+            &["switch.pfc_xon"],
+        ),
+    ];
+    for (name, body, names) in cases {
+        let o = sim(name, &body);
+        assert_refused(&o, names);
+    }
+}
+
+#[test]
+fn link_flap_until_bounds_the_flaps() {
+    // 1 µs period from 1 µs until 4 µs: three flaps, then the link stays up.
+    let body = scenario(
+        NICS,
+        PERM,
+        "[[failures]]\nkind = \"link-flap\"\nt0 = 0\nuplink = 0\nperiod = \"1us\"\nat = \"1us\"\nuntil = \"4us\"",
+    );
+    let p = write("flapuntil.toml", &body);
+    let j = scratch_dir("limits").join("flapuntil.json");
+    let o = mrc_capped(&["sim", p.to_str().unwrap(), "--json", j.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn cm_lines_are_named_in_the_cm_file() {
+    let dir = scratch_dir("limits");
+    let cases = [
+        (
+            "self.cm",
+            "Nodes 16\nConnections 1\n3->3 start 0 size 100\n",
+            ":3:",
+        ),
+        (
+            "barrier.cm",
+            "Nodes 16\nConnections 1\nTriggers 1\ntrigger id 1 barrier count 0\n0->1 start 0 size 100\n",
+            ":4:",
+        ),
+        (
+            "dup.cm",
+            "Nodes 16\nConnections 1\nTriggers 2\ntrigger id 1 oneshot\ntrigger id 1 oneshot\n0->1 start 0 size 100\n",
+            ":5:",
+        ),
+    ];
+    for (cm, text_cm, line) in cases {
+        std::fs::write(dir.join(cm), text_cm).unwrap();
+        let o = sim(
+            &format!("{cm}.toml"),
+            &scenario(NICS, &format!("kind = \"cm\"\nfile = \"{cm}\""), ""),
+        );
+        assert_refused(&o, &[&format!("{cm}{line}")]);
+    }
+}
