@@ -338,7 +338,22 @@ pub(crate) fn chakra(c: &ChakraCfg, nics: u32, scenario: &Path, file: &str) -> R
     if ranks < 2 {
         bad_input!("{file}: field `workload.ranks`: expected at least 2, got {ranks}");
     }
-    check_size(file, "workload.ranks", u64::from(ranks), nics, 0)?;
+    let comm = match trace.comm_nodes() {
+        Ok(c) => c,
+        Err(e) => bad_input!("{file}: field `workload.trace`: {}: {e}", p.display()),
+    };
+    if let Some(n) = comm.iter().find(|n| n.size_bytes > budget::MAX_FLOW_BYTES) {
+        bad_input!(
+            "{file}: field `workload.trace`: {}: node {}: comm_size {} exceeds {} bytes (1 PiB)",
+            p.display(),
+            n.id,
+            n.size_bytes,
+            budget::MAX_FLOW_BYTES
+        );
+    }
+    // Every rank takes part in every collective at least once.
+    let ops = (comm.len() as u64).saturating_mul(u64::from(ranks));
+    check_size(file, "workload.ranks", u64::from(ranks), nics, ops)?;
     let opts = ConvertOptions {
         ranks,
         include_compute: c.include_compute.unwrap_or(d.include_compute),

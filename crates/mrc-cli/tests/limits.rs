@@ -259,3 +259,25 @@ fn cm_lines_are_named_in_the_cm_file() {
         assert_refused(&o, &[&format!("{cm}{line}")]);
     }
 }
+
+#[test]
+fn chakra_gzip_bomb_is_refused() {
+    use std::io::Write as _;
+    // 300 MB of zeros in ~1.4 MB of gzip: past the 256 MiB decompression bound.
+    let dir = scratch_dir("limits");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..300 {
+        gz.write_all(&zeros).unwrap();
+    }
+    std::fs::write(dir.join("bomb.et.gz"), gz.finish().unwrap()).unwrap();
+    let o = sim(
+        "bomb.toml",
+        &scenario(
+            NICS,
+            "kind = \"chakra\"\ntrace = \"bomb.et.gz\"\nranks = 8",
+            "",
+        ),
+    );
+    assert_refused(&o, &["field `workload.trace`", "decompressed"]);
+}
