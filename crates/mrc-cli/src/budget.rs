@@ -59,6 +59,44 @@ pub(crate) fn check(file: &str, field: &str, what: &str, bytes: u64) -> Result<(
     Ok(())
 }
 
+/// Memory this process may use: the machine's RAM (`/proc/meminfo`), or the address-space
+/// limit (`ulimit -v`, `/proc/self/limits`) when lower; `None` when neither can be read.
+pub(crate) fn machine_bytes() -> Option<u64> {
+    let ram = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb.saturating_mul(1024))
+    });
+    let cap = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Max address space"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        });
+    match (ram, cap) {
+        (Some(r), Some(c)) => Some(r.min(c)),
+        (r, c) => r.or(c),
+    }
+}
+
+/// Headroom kept beyond what a command asks for (code, sockets, buffers, the allocator).
+const HEADROOM_BYTES: u64 = 1 << 30;
+
+/// Refuses `bytes` of buffers that would not fit next to [`HEADROOM_BYTES`] in
+/// [`machine_bytes`], naming `flag`.
+pub(crate) fn check_buffers(flag: &str, what: &str, bytes: u64) -> Result<()> {
+    if let Some(m) = machine_bytes()
+        && bytes > m.saturating_sub(HEADROOM_BYTES)
+    {
+        bad_input!(
+            "{flag}: {what} need {bytes} bytes of memory, more than this machine allows ({m} bytes of RAM or address space, less 1 GiB)"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

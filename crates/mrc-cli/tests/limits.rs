@@ -281,3 +281,57 @@ fn chakra_gzip_bomb_is_refused() {
     );
     assert_refused(&o, &["field `workload.trace`", "decompressed"]);
 }
+
+#[test]
+fn perf_flags_are_checked_up_front() {
+    let cases: [(&[&str], &[&str]); 8] = [
+        (
+            &["client", "--loopback", "--bytes", "18446744073709551615GiB"],
+            &["--bytes", "2^64"],
+        ),
+        (
+            &["client", "--loopback", "--bytes", "17179869185GiB"],
+            &["--bytes", "2^64"],
+        ),
+        (
+            &["bench", "--loopback", "--bytes", "1000000GiB"],
+            &["--bytes", "memory"],
+        ),
+        (&["client", "--loopback", "--evs", "0"], &["--evs 0"]),
+        (
+            &["client", "--loopback", "--deadline-s", "0"],
+            &["--deadline-s 0"],
+        ),
+        (
+            &["client", "--loopback", "--nic", "3", "--to", "3"],
+            &["--to 3", "--nic 3"],
+        ),
+        (&["bench", "--loopback", "--down-at", "NaN"], &["--down-at"]),
+        (
+            &["bench", "--loopback", "--down-at", "2", "--up-at", "1"],
+            &["--up-at"],
+        ),
+    ];
+    for (args, names) in cases {
+        let mut a = vec!["perf"];
+        a.extend_from_slice(args);
+        assert_refused(&mrc_capped(&a), names);
+    }
+}
+
+#[test]
+fn perf_nics_and_tcp_ev_are_checked_against_the_fabric() {
+    if !mrc_net::sys::is_root() {
+        eprintln!("skipped: the fabric flags are checked after the root check");
+        return;
+    }
+    // The default 4-NIC fabric spec; nothing needs to be up for the checks.
+    assert_refused(
+        &mrc_capped(&["perf", "client", "--to", "99"]),
+        &["--to 99", "0..4"],
+    );
+    assert_refused(
+        &mrc_capped(&["perf", "bench", "--tcp-ev", "4000000000"]),
+        &["--tcp-ev 4000000000"],
+    );
+}
