@@ -335,3 +335,23 @@ fn perf_nics_and_tcp_ev_are_checked_against_the_fabric() {
         &["--tcp-ev 4000000000"],
     );
 }
+
+#[test]
+fn truncated_pcap_records_name_the_record() {
+    let dir = scratch_dir("limits");
+    let full = dir.join("demo.pcap");
+    let o = mrc_capped(&["decode", "--demo", "--write-pcap", full.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let bytes = std::fs::read(&full).unwrap();
+    // The first record starts after the 24-byte file header: cut inside its data, then
+    // inside its 16-byte header.
+    for (cut, what) in [
+        (24 + 16 + 4, "truncated record ("),
+        (24 + 9, "truncated record header"),
+    ] {
+        let p = dir.join(format!("cut{cut}.pcap"));
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        let o = mrc_capped(&["decode", "--pcap", p.to_str().unwrap()]);
+        assert_refused(&o, &[&format!("cut{cut}.pcap"), "record 1", what]);
+    }
+}
