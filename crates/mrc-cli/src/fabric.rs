@@ -224,8 +224,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                     "nodes": st.nodes.iter().map(|(n, ok)| json!({"name": n, "present": ok})).collect::<Vec<_>>(),
                     "links": st.links.iter().map(|l| json!({"id": l.id, "a": l.a, "b": l.b, "up": l.up})).collect::<Vec<_>>(),
                 });
-                std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n")
-                    .with_context(|| format!("writing {}", j.display()))?;
+                let text = serde_json::to_string_pretty(&v)? + "\n";
+                crate::output::write_atomic("--json", j, text.as_bytes())?;
             }
             Ok(())
         }

@@ -9,6 +9,7 @@ mod capture;
 mod decode;
 mod fabric;
 mod input;
+mod output;
 mod perf;
 mod plan;
 mod report;

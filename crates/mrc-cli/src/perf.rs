@@ -174,6 +174,9 @@ fn setup(c: &Common, sides: u64) -> Result<Setup> {
     if c.deadline_s == 0 {
         bad_input!("--deadline-s 0: expected at least 1 second");
     }
+    if let Some(p) = &c.json {
+        crate::output::check("--json", p)?;
+    }
     let write = size("--write-size", &c.write_size)?;
     let Ok(write) = u32::try_from(write) else {
         bad_input!("--write-size {}: expected at most 4 GiB − 1", c.write_size);
@@ -282,8 +285,8 @@ fn line(name: &str, r: &PerfReport) -> String {
 
 fn write_json(path: &Option<PathBuf>, v: &Value) -> Result<()> {
     if let Some(p) = path {
-        std::fs::write(p, serde_json::to_string_pretty(v)? + "\n")
-            .with_context(|| format!("writing {}", p.display()))?;
+        let text = serde_json::to_string_pretty(v)? + "\n";
+        crate::output::write_atomic("--json", p, text.as_bytes())?;
     }
     Ok(())
 }

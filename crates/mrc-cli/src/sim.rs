@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mrc_proto::LbMode;
 use mrc_sim::roce::{RoceFactory, RoceSettings};
 use mrc_sim::sim::dag::DagOutcome;
@@ -57,6 +57,12 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
+    // Refuse bad output paths before simulating.
+    for (flag, p) in [("--json", &args.json), ("--report", &args.report)] {
+        if let Some(p) = p {
+            crate::output::check(flag, p)?;
+        }
+    }
     let (text, path) = match &args.scenario {
         Some(p) => (
             std::fs::read_to_string(p)
@@ -125,7 +131,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         v["scenario_toml"] = json!(text);
         if let Some(j) = &args.json {
             let s = crate::report::data::to_text(&v);
-            std::fs::write(j, s).with_context(|| format!("writing {}", j.display()))?;
+            crate::output::write_atomic("--json", j, s.as_bytes())?;
         }
         if let Some(out) = &args.report {
             let doc = crate::report::Doc {
@@ -133,7 +139,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 v,
             };
             let html = crate::report::render(std::slice::from_ref(&doc))?;
-            crate::report::write_atomic(out, html.as_bytes())?;
+            crate::output::write_atomic("--report", out, html.as_bytes())?;
             println!("report: {}", out.display());
         }
     }

@@ -355,3 +355,72 @@ fn truncated_pcap_records_name_the_record() {
         assert_refused(&o, &[&format!("cut{cut}.pcap"), "record 1", what]);
     }
 }
+
+#[test]
+fn output_paths_are_checked_first_and_nothing_is_half_written() {
+    let dir = scratch_dir("limits-out");
+    let sub = dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let s = sub.to_str().unwrap();
+    let missing = dir.join("missing/x.json");
+    let m = missing.to_str().unwrap();
+    let file = dir.join("file");
+    std::fs::write(&file, "x").unwrap();
+    let cases: [(&[&str], &[&str]); 7] = [
+        (
+            &["plan", "--nics", "64", "--json", s],
+            &["--json", "directory"],
+        ),
+        (
+            &["plan", "--nics", "64", "--json", m],
+            &["--json", "does not exist"],
+        ),
+        (
+            &[
+                "plan",
+                "--nics",
+                "64",
+                "--export",
+                "frr",
+                file.to_str().unwrap(),
+            ],
+            &["--export", "not a directory"],
+        ),
+        (
+            &["plan", "--nics", "64", "--verify", "18446744073709551615"],
+            &["--verify"],
+        ),
+        (&["sim", "--report", s], &["--report", "directory"]),
+        (&["sim", "--json", s], &["--json", "directory"]),
+        (&["report", "--out", s, "x.json"], &["--out", "directory"]),
+    ];
+    for (args, names) in cases {
+        assert_refused(&mrc_capped(args), names);
+    }
+    // No `.NAME.part` left behind anywhere.
+    let parts: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(parts.is_empty(), "{parts:?}");
+    // A good export and JSON land whole, with no temporary names.
+    let out = dir.join("exp");
+    let j = dir.join("plan.json");
+    let o = mrc_capped(&[
+        "plan",
+        "--nics",
+        "64",
+        "--json",
+        j.to_str().unwrap(),
+        "--export",
+        "iproute2",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(j.is_file());
+    for e in std::fs::read_dir(&out).unwrap() {
+        let n = e.unwrap().file_name();
+        assert!(!n.to_string_lossy().starts_with('.'), "{n:?}");
+    }
+}
