@@ -296,7 +296,14 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
         let Outcome::Done(rep, _) = out;
         let vals: Vec<String> = {
             vec![
-                format!("{}/{}", rep.flows, rep.flows_total),
+                if rep.flows_failed > 0 {
+                    format!(
+                        "{}/{} ({} failed)",
+                        rep.flows, rep.flows_total, rep.flows_failed
+                    )
+                } else {
+                    format!("{}/{}", rep.flows, rep.flows_total)
+                },
                 format!("{:.1}", us(rep.fct_ps.p50)),
                 format!("{:.1}", us(rep.fct_ps.p99)),
                 format!("{:.1}", us(rep.fct_ps.max)),
@@ -396,6 +403,10 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)], timing: bool) -> Value {
                     "ev_resurrected": rep.ev_resurrected,
                 },
             });
+            // Only when some failed, so runs without errors keep their shape.
+            if rep.flows_failed > 0 {
+                v["flows"]["failed"] = json!(rep.flows_failed);
+            }
             if timing {
                 v["wall_s"] = json!(round(rep.wall_s, 3));
                 v["events_per_s"] = json!(round(rep.events as f64 / rep.wall_s.max(1e-9), 0));

@@ -424,3 +424,21 @@ fn output_paths_are_checked_first_and_nothing_is_half_written() {
         assert!(!n.to_string_lossy().starts_with('.'), "{n:?}");
     }
 }
+
+#[test]
+fn roce_flows_that_die_with_a_qp_error_are_failed_not_done() {
+    // NIC 0's only lane is down: RoCE QPs to and from it time out and error.
+    let body = "name = \"qperr\"\nmax_time = \"50ms\"\n[fabric]\nkind = \"clos\"\nnics = 16\nplanes = 1\nnic_speed = \"100Gbps\"\nswitch_speed = \"1600Gbps\"\n[workload]\nkind = \"permutation\"\nsize = \"64KB\"\n[[failures]]\nkind = \"nic-lane-down\"\nnic = 0\nplane = 0\n[[runs]]\ntransport = \"roce\"\nroce_timeout = 1\n";
+    let p = write("qperr.toml", body);
+    let j = scratch_dir("limits").join("qperr.json");
+    let o = mrc_capped(&["sim", p.to_str().unwrap(), "--json", j.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("14/16 (2 failed)"), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    let f = &v["runs"][0]["flows"];
+    assert_eq!(
+        (f["count"].as_u64(), f["failed"].as_u64()),
+        (Some(14), Some(2))
+    );
+    assert_eq!(v["runs"][0]["data_intact"], false);
+}

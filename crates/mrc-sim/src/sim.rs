@@ -1833,15 +1833,21 @@ impl<F: TransportFactory> Sim<F> {
         let mut first_start = u64::MAX;
         let mut last_end = 0u64;
         let mut all_ok = true;
+        let mut failed = 0u64;
         for f in &self.flows {
             if let Some(s) = f.start {
                 first_start = first_start.min(s);
             }
             match (f.start, f.done) {
-                (Some(s), Some(d)) => {
+                (Some(s), Some(d)) if f.ok => {
                     fcts.push(d - s);
                     last_end = last_end.max(d);
-                    all_ok &= f.ok;
+                }
+                // Ended with an error (a QP error): failed, not done; no FCT.
+                (Some(_), Some(d)) => {
+                    failed += 1;
+                    last_end = last_end.max(d);
+                    all_ok = false;
                 }
                 _ => all_ok = false,
             }
@@ -1903,13 +1909,14 @@ impl<F: TransportFactory> Sim<F> {
             wall_s,
             events: self.q.popped(),
             flows: fcts.len() as u64,
+            flows_failed: failed,
             flows_total: self.flows.len() as u64,
             fct_ps: Percentiles::of(&mut fcts),
             fcts_ps: self
                 .flows
                 .iter()
                 .map(|f| match (f.start, f.done) {
-                    (Some(s), Some(d)) => Some(d - s),
+                    (Some(s), Some(d)) if f.ok => Some(d - s),
                     _ => None,
                 })
                 .collect(),
