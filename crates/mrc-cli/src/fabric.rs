@@ -149,6 +149,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             match f.up() {
                 Ok(()) => {}
                 Err(e @ NetError::Exists { .. }) => bad_input!("{e}"),
+                Err(NetError::Interrupted(sig)) => {
+                    // Rolled back; end as the signal asked, with the shell's code for it.
+                    eprintln!(
+                        "mrc fabric up: interrupted by signal {sig}; everything created was removed"
+                    );
+                    std::process::exit(128 + sig);
+                }
                 Err(e) => return Err(e).context("mrc fabric up (everything created was removed)"),
             }
             let d = f.clos().dims();
