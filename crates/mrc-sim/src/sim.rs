@@ -864,9 +864,16 @@ impl<F: TransportFactory> Sim<F> {
                     count,
                 } => {
                     for k in 0..u64::from(count) {
-                        let t = f.at_ps + k * period_ps;
+                        // Flaps beyond the clock never happen (scenario files are checked).
+                        let Some(t) = k
+                            .checked_mul(period_ps)
+                            .and_then(|t| t.checked_add(f.at_ps))
+                        else {
+                            break;
+                        };
                         push(t, Change::Down, &mut self.q, &mut self.acts);
-                        push(t + down_ps, Change::Up, &mut self.q, &mut self.acts);
+                        let up = t.saturating_add(down_ps);
+                        push(up, Change::Up, &mut self.q, &mut self.acts);
                     }
                 }
             }
