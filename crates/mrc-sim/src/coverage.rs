@@ -19,7 +19,10 @@ pub enum Added {
 /// Received byte ranges of one write (see the module doc).
 #[derive(Clone, Debug, Default)]
 pub struct Coverage {
-    /// Disjoint, non-adjacent `(start, end)` ranges, sorted by start.
+    /// The highest range, kept inline: the common in-order arrival touches no other memory.
+    /// Meaningless while `covered` is 0.
+    last: (u64, u64),
+    /// The other disjoint, non-adjacent `(start, end)` ranges, sorted, all below `last`.
     runs: Vec<(u64, u64)>,
     covered: u64,
 }
@@ -39,40 +42,51 @@ impl Coverage {
         if len == 0 {
             return Added::Duplicate;
         }
-        // Fast path: at or beyond the end of the last range.
-        if let Some(last) = self.runs.last_mut()
-            && start >= last.0
-        {
-            if start > last.1 {
-                self.runs.push((start, end));
-            } else if start == last.1 {
-                last.1 = end;
+        if self.covered == 0 {
+            self.last = (start, end);
+        } else if start >= self.last.0 {
+            // Fast path: at or beyond the start of the highest range.
+            if start > self.last.1 {
+                self.runs.push(self.last);
+                self.last = (start, end);
+            } else if start == self.last.1 {
+                self.last.1 = end;
             } else {
-                return Self::seen(*last, end);
+                return Self::seen(self.last, end);
             }
-            self.covered += len;
-            return Added::New;
-        }
-        // First range starting after `start`; the one before it may contain `start`.
-        let i = self.runs.partition_point(|r| r.0 <= start);
-        if i > 0 && start < self.runs[i - 1].1 {
-            return Self::seen(self.runs[i - 1], end);
-        }
-        if i < self.runs.len() && end > self.runs[i].0 {
-            return Added::Overlap;
-        }
-        let joins_prev = i > 0 && self.runs[i - 1].1 == start;
-        let joins_next = i < self.runs.len() && self.runs[i].0 == end;
-        match (joins_prev, joins_next) {
-            (true, true) => {
-                self.runs[i - 1].1 = self.runs[i].1;
-                self.runs.remove(i);
+        } else {
+            self.runs.push(self.last);
+            let r = Self::insert(&mut self.runs, start, end);
+            self.last = self.runs.pop().unwrap_or_default();
+            if r != Added::New {
+                return r;
             }
-            (true, false) => self.runs[i - 1].1 = end,
-            (false, true) => self.runs[i].0 = start,
-            (false, false) => self.runs.insert(i, (start, end)),
         }
         self.covered += len;
+        Added::New
+    }
+
+    /// Inserts `[start, end)` into sorted disjoint `runs`, coalescing neighbours.
+    fn insert(runs: &mut Vec<(u64, u64)>, start: u64, end: u64) -> Added {
+        // First range starting after `start`; the one before it may contain `start`.
+        let i = runs.partition_point(|r| r.0 <= start);
+        if i > 0 && start < runs[i - 1].1 {
+            return Self::seen(runs[i - 1], end);
+        }
+        if i < runs.len() && end > runs[i].0 {
+            return Added::Overlap;
+        }
+        let joins_prev = i > 0 && runs[i - 1].1 == start;
+        let joins_next = i < runs.len() && runs[i].0 == end;
+        match (joins_prev, joins_next) {
+            (true, true) => {
+                runs[i - 1].1 = runs[i].1;
+                runs.remove(i);
+            }
+            (true, false) => runs[i - 1].1 = end,
+            (false, true) => runs[i].0 = start,
+            (false, false) => runs.insert(i, (start, end)),
+        }
         Added::New
     }
 
@@ -83,6 +97,16 @@ impl Coverage {
         } else {
             Added::Overlap
         }
+    }
+
+    /// Every range, sorted (for tests).
+    #[cfg(test)]
+    fn ranges(&self) -> Vec<(u64, u64)> {
+        let mut v = self.runs.clone();
+        if self.covered > 0 {
+            v.push(self.last);
+        }
+        v
     }
 }
 
@@ -97,12 +121,34 @@ mod tests {
         for k in (1..1000u64).step_by(2) {
             assert_eq!(c.add(k * 10, 10), Added::New);
         }
-        assert_eq!(c.runs.len(), 500);
+        assert_eq!(c.ranges().len(), 500);
         for k in (0..500u64).rev().map(|k| 2 * k) {
             assert_eq!(c.add(k * 10, 10), Added::New);
         }
-        assert_eq!(c.runs, vec![(0, 10_000)]);
+        assert_eq!(c.ranges(), vec![(0, 10_000)]);
         assert_eq!(c.covered(), 10_000);
+    }
+
+    #[test]
+    fn matches_a_bitmap_on_random_arrivals_with_duplicates() {
+        let mut c = Coverage::default();
+        let mut seen = [false; 300];
+        let mut x = 12345u64;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let k = (x >> 33) as usize % seen.len();
+            let want = if seen[k] {
+                Added::Duplicate
+            } else {
+                Added::New
+            };
+            assert_eq!(c.add(k as u64 * 7, 7), want, "chunk {k}");
+            seen[k] = true;
+            let n = seen.iter().filter(|s| **s).count() as u64;
+            assert_eq!(c.covered(), 7 * n);
+            let r = c.ranges();
+            assert!(r.windows(2).all(|w| w[0].1 < w[1].0), "{r:?}");
+        }
     }
 
     #[test]
@@ -111,7 +157,7 @@ mod tests {
         let size = 1_000_000u64 * 1_000_000_000; // 1000000GB
         assert_eq!(c.add(size - 4096, 4096), Added::New);
         assert_eq!(c.add(0, 4096), Added::New);
-        assert_eq!(c.runs.len(), 2);
+        assert_eq!(c.ranges().len(), 2);
         assert_eq!(c.add(u64::MAX, 2), Added::Overlap);
     }
 
@@ -130,7 +176,7 @@ mod tests {
         assert_eq!(c.add(0, 0), Added::Duplicate);
         assert_eq!(c.covered(), 100);
         assert_eq!(c.add(150, 50), Added::New);
-        assert_eq!(c.runs, vec![(100, 250)]);
+        assert_eq!(c.ranges(), vec![(100, 250)]);
         assert_eq!(c.covered(), 150);
     }
 }
