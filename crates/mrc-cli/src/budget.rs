@@ -13,6 +13,9 @@ pub(crate) const LIMIT_BYTES: u64 = 16 << 30;
 /// Largest flow (one RDMA write): 1 PiB keeps every byte offset and address sum far from
 /// wrapping a `u64` and is exact in the `f64` the size units are parsed with.
 pub(crate) const MAX_FLOW_BYTES: u64 = 1 << 50;
+/// Most bytes a DAG workload may write in all: every persistent QP's region offsets stay far
+/// from wrapping a `u64`.
+pub(crate) const MAX_DAG_BYTES: u64 = 1 << 60;
 /// Most state changes one `link-flap` failure may schedule (each flap is a down and an up).
 pub(crate) const MAX_FLAPS: u64 = 1_000_000;
 

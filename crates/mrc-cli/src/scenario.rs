@@ -745,6 +745,33 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         )?),
         _ => None,
     };
+    if let Some(b) = &dag {
+        // Persistent QP pairs: one set per (source NIC, destination NIC) of the network flows,
+        // each sized to every byte the DAG writes on it.
+        let w = &b.workload;
+        let mut pairs = std::collections::BTreeSet::new();
+        let mut total = 0u64;
+        for op in &w.dag.ops {
+            if let mrc_workload::dag::OpKind::Flow(f) = op.kind
+                && !f.scale_up
+            {
+                let nic = |r: u32| w.nic_of_rank.get(r as usize).copied().unwrap_or(r);
+                pairs.insert((nic(f.src), nic(f.dst)));
+                total = total.saturating_add(f.bytes);
+            }
+        }
+        if total > budget::MAX_DAG_BYTES {
+            bad_input!(
+                "{file}: field `workload`: the DAG writes {total} bytes in all, more than {} (1 EiB)",
+                budget::MAX_DAG_BYTES
+            );
+        }
+        fits(
+            "workload",
+            &format!("{} NIC pairs of persistent QPs", pairs.len()),
+            pairs.len() as u64,
+        )?;
+    }
     if dag.is_some() && !sc.extra_flows.is_empty() {
         bad_input!(
             "{file}: field `extra_flows`: not supported with a collective, training or chakra workload"

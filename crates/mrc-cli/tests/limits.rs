@@ -201,6 +201,15 @@ fn meaningless_values_name_their_field() {
             &["runs[0].switch.kmin"],
         ),
         (
+            "dagbytes.toml",
+            scenario(
+                NICS,
+                "kind = \"collective\"\ncollective = \"all-reduce\"\nsizes = [\"1000000GB\"]\niterations = 100",
+                "",
+            ),
+            &["field `workload`", "1 EiB"],
+        ),
+        (
             "pfc.toml",
             scenario(
                 NICS,
