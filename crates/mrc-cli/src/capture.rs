@@ -76,7 +76,7 @@ impl Capture {
         label: &str,
     ) -> Result<Pending> {
         let path = self.file_for(label);
-        let tmp = crate::report::tmp_path(&path);
+        let tmp = crate::output::tmp_path(&path);
         let file = std::fs::File::create(&tmp).map_err(|e| {
             crate::BadInput(format!("--pcap {}: cannot create: {e}", path.display()))
         })?;

@@ -155,10 +155,21 @@ fn decode_pcap(path: &PathBuf) -> Result<()> {
         Err(e) => bad_input!("{}: {e}", path.display()),
     };
     let mut n = 0u64;
-    while let Some(rec) = reader
-        .next_record()
-        .with_context(|| format!("reading {}", path.display()))?
-    {
+    loop {
+        let rec = match reader.next_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            // A malformed or cut file is bad input; a failing disk is not.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                bad_input!("{}: record {}: {e}", path.display(), n + 1)
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
         n += 1;
         let t = rec.time_ns;
         print!("#{n:<4} {}.{:09}s ", t / 1_000_000_000, t % 1_000_000_000);

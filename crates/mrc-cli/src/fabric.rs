@@ -149,6 +149,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             match f.up() {
                 Ok(()) => {}
                 Err(e @ NetError::Exists { .. }) => bad_input!("{e}"),
+                Err(NetError::Interrupted(sig)) => {
+                    // Rolled back; end as the signal asked, with the shell's code for it.
+                    eprintln!(
+                        "mrc fabric up: interrupted by signal {sig}; everything created was removed"
+                    );
+                    std::process::exit(128 + sig);
+                }
                 Err(e) => return Err(e).context("mrc fabric up (everything created was removed)"),
             }
             let d = f.clos().dims();
@@ -224,8 +231,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                     "nodes": st.nodes.iter().map(|(n, ok)| json!({"name": n, "present": ok})).collect::<Vec<_>>(),
                     "links": st.links.iter().map(|l| json!({"id": l.id, "a": l.a, "b": l.b, "up": l.up})).collect::<Vec<_>>(),
                 });
-                std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n")
-                    .with_context(|| format!("writing {}", j.display()))?;
+                let text = serde_json::to_string_pretty(&v)? + "\n";
+                crate::output::write_atomic("--json", j, text.as_bytes())?;
             }
             Ok(())
         }

@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod budget;
 mod capture;
 mod decode;
 mod fabric;
 mod input;
+mod output;
 mod perf;
 mod plan;
 mod report;

@@ -13,8 +13,8 @@ use mrc_net::fabric::MARK_BASE;
 use mrc_net::perf::{self, PerfConfig, PerfReport, TcpConfig};
 use serde_json::{Value, json};
 
-use crate::bad_input;
 use crate::fabric::{Which, load, require_root};
+use crate::{bad_input, budget};
 
 /// Flags of `mrc perf`.
 #[derive(clap::Args)]
@@ -131,8 +131,14 @@ fn size(flag: &str, s: &str) -> Result<u64> {
     .iter()
     .find_map(|(suf, m)| t.strip_suffix(suf).map(|n| (n, *m)))
     .unwrap_or((t, 1));
-    match num.trim().parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n * mul),
+    match num
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|n| (n, n.checked_mul(mul)))
+    {
+        Some((n, Some(b))) if n > 0 => Ok(b),
+        Some((_, None)) => bad_input!("{flag} {s}: expected at most 2^64 − 1 bytes"),
         _ => bad_input!("{flag} {s}: expected a positive size like 64MiB, 1GiB or 4096"),
     }
 }
@@ -145,20 +151,41 @@ struct Setup {
     write: u32,
 }
 
-fn setup(c: &Common) -> Result<Setup> {
+/// Checks the common flags and loads the fabric; `sides` is how many ends of the transfer
+/// this process holds (each keeps `--qps` × `--bytes` in memory).
+fn setup(c: &Common, sides: u64) -> Result<Setup> {
     let bytes = size("--bytes", &c.bytes)?;
     if !bytes.is_multiple_of(1024) {
         bad_input!("--bytes {}: expected a multiple of 1 KiB", c.bytes);
+    }
+    if c.qps == 0 || c.qps > 64 {
+        bad_input!("--qps {}: expected 1..=64", c.qps);
+    }
+    // Refuse up front what the buffers cannot hold rather than abort mid-way.
+    let need = bytes.saturating_mul(u64::from(c.qps)).saturating_mul(sides);
+    budget::check_buffers(
+        &format!("--bytes {}", c.bytes),
+        &format!("{} QP(s) × {sides} side(s)", c.qps),
+        need,
+    )?;
+    if c.evs == Some(0) {
+        bad_input!("--evs 0: expected at least 1 EV per plane");
+    }
+    if c.deadline_s == 0 {
+        bad_input!("--deadline-s 0: expected at least 1 second");
+    }
+    if let Some(p) = &c.json {
+        crate::output::check("--json", p)?;
     }
     let write = size("--write-size", &c.write_size)?;
     let Ok(write) = u32::try_from(write) else {
         bad_input!("--write-size {}: expected at most 4 GiB − 1", c.write_size);
     };
-    if c.qps == 0 || c.qps > 64 {
-        bad_input!("--qps {}: expected 1..=64", c.qps);
-    }
     let (fabric, evs, max) = if c.loopback {
-        let n = c.evs.unwrap_or(4).clamp(1, 64);
+        let n = c.evs.unwrap_or(4);
+        if n > 64 {
+            bad_input!("--evs {n}: expected 1..=64 EVs per plane on loopback");
+        }
         let evs = (0..2u32)
             .map(|p| (0..n).map(|u| (p << 8) | u).collect())
             .collect();
@@ -258,8 +285,33 @@ fn line(name: &str, r: &PerfReport) -> String {
 
 fn write_json(path: &Option<PathBuf>, v: &Value) -> Result<()> {
     if let Some(p) = path {
-        std::fs::write(p, serde_json::to_string_pretty(v)? + "\n")
-            .with_context(|| format!("writing {}", p.display()))?;
+        let text = serde_json::to_string_pretty(v)? + "\n";
+        crate::output::write_atomic("--json", p, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The two ends of a transfer: distinct NICs of the fabric.
+fn check_ends(s: &Setup, a: (&str, u32), b: (&str, u32)) -> Result<()> {
+    if let Some(f) = &s.fabric {
+        for (flag, n) in [a, b] {
+            if n >= f.spec().nics {
+                bad_input!("{flag} {n}: the fabric has NICs 0..{}", f.spec().nics);
+            }
+        }
+    }
+    if a.1 == b.1 {
+        bad_input!("{} {}: expected a NIC other than {} {}", b.0, b.1, a.0, a.1);
+    }
+    Ok(())
+}
+
+/// The EV the TCP baseline is pinned to must be one the fabric routes (it names a route table).
+fn check_tcp_ev(s: &Setup, ev: u32) -> Result<()> {
+    if let Some(f) = &s.fabric
+        && !f.clos().evs().any(|e| e.0 == ev)
+    {
+        bad_input!("--tcp-ev {ev}: not an EV of the fabric (expected one of its plane/uplink EVs)");
     }
     Ok(())
 }
@@ -283,7 +335,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             tcp,
             tcp_ev,
         } => {
-            let s = setup(common)?;
+            let s = setup(common, 1)?;
+            check_tcp_ev(&s, *tcp_ev)?;
             let (me, peer) = addrs(&s, *nic, 0);
             enter(&s, *nic)?;
             let r = if *tcp {
@@ -323,7 +376,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             tcp,
             tcp_ev,
         } => {
-            let s = setup(common)?;
+            let s = setup(common, 1)?;
+            check_tcp_ev(&s, *tcp_ev)?;
+            check_ends(&s, ("--nic", *nic), ("--to", *to))?;
             let (srv, me) = addrs(&s, *to, *nic);
             enter(&s, *nic)?;
             let r = if *tcp {
@@ -444,17 +499,23 @@ fn bench(
     down_at: f64,
     up_at: f64,
 ) -> Result<()> {
-    let s = setup(c)?;
+    let s = setup(c, 2)?;
+    check_tcp_ev(&s, tcp_ev)?;
+    check_ends(&s, ("--from", from), ("--to", to))?;
+    for (flag, v) in [("--down-at", down_at), ("--up-at", up_at)] {
+        if !v.is_finite() {
+            bad_input!("{flag} {v}: expected a number of seconds");
+        }
+    }
+    if down_at < 0.0 {
+        bad_input!("{} {down_at}: expected ≥ 0 seconds", "--down-at");
+    }
+    if up_at > 0.0 && up_at <= down_at {
+        bad_input!("--up-at {up_at}: expected after --down-at {down_at} (or ≤ 0: never)");
+    }
     let (srv, cli) = addrs(&s, to, from);
     let (sns, cns) = match &s.fabric {
-        Some(f) => {
-            for n in [from, to] {
-                if n >= f.spec().nics {
-                    bad_input!("--from/--to {n}: the fabric has NICs 0..{}", f.spec().nics);
-                }
-            }
-            (Some(f.nic_ns(to)), Some(f.nic_ns(from)))
-        }
+        Some(f) => (Some(f.nic_ns(to)), Some(f.nic_ns(from))),
         None => (None, None),
     };
     let pull = match (pull, &s.fabric) {

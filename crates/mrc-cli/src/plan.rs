@@ -83,6 +83,9 @@ fn bad(err: &ParamError, args: &Args) -> anyhow::Error {
     anyhow::Error::new(crate::BadInput(format!("{} {value}: {err}", flag(p))))
 }
 
+/// Most random (src, dst, EV) triples `--verify` walks (about a minute of work).
+const MAX_VERIFY: u64 = 10_000_000;
+
 pub(crate) fn run(args: &Args) -> Result<()> {
     let params = PlanParams::new(args.nics, args.planes, args.nic_gbps, args.switch_gbps)
         .with_t0_uplinks(args.t0_uplinks);
@@ -99,6 +102,21 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         },
         Some(_) => bad_input!("--export: expected FORMAT DIR"),
     };
+    // Refuse bad output paths before any work.
+    if let Some(path) = &args.json {
+        crate::output::check("--json", path)?;
+    }
+    if let Some((_, dir)) = &format
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        bad_input!("--export {}: exists and is not a directory", dir.display());
+    }
+    if let Some(n) = args.verify
+        && n > MAX_VERIFY
+    {
+        bad_input!("--verify {n}: expected at most {MAX_VERIFY} triples");
+    }
 
     print!("{}", table(&plan, &params));
     println!(
@@ -113,7 +131,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         v["t0_table_entries"] = json!(dims.t0_table_entries());
         v["t1_table_entries"] = json!(dims.t1_table_entries());
         let text = serde_json::to_string_pretty(&v)?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        crate::output::write_atomic("--json", path, (text + "\n").as_bytes())?;
     }
 
     if format.is_some() || args.verify.is_some() {
@@ -127,9 +145,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let mut files = 0u64;
             for f in export::export(&clos, &tables, format) {
-                let path = dir.join(&f.name);
-                std::fs::write(&path, f.contents)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                crate::output::write_atomic("--export", &dir.join(&f.name), f.contents.as_bytes())?;
                 files += 1;
             }
             println!("exported {files} files to {}", dir.display());

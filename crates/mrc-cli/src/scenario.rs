@@ -11,7 +11,7 @@ use mrc_sim::config::{
 use mrc_workload::{ConnMatrix, Flow, traffic};
 use serde::Deserialize;
 
-use crate::bad_input;
+use crate::{bad_input, budget};
 
 // ------------------------------------------------------------------ units
 
@@ -41,9 +41,14 @@ impl TimeStr {
             "min" => 60e12,
             _ => return None,
         };
-        Some(Self((v * mul).round() as u64))
+        let ps = (v * mul).round();
+        // Beyond u64 (~213 days) would saturate silently.
+        (ps < U64_LIMIT).then_some(Self(ps as u64))
     }
 }
+
+/// 2⁶⁴ as an `f64`: the first value a `u64` cannot hold.
+const U64_LIMIT: f64 = 18_446_744_073_709_551_616.0;
 
 /// A rate written as `"100Gbps"`, `"800G"`, `"51.2Tbps"`; stored in Gb/s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +85,7 @@ impl SizeStr {
             _ => return None,
         };
         let b = v * mul;
-        (b.fract() == 0.0).then_some(Self(b as u64))
+        (b.fract() == 0.0 && b < U64_LIMIT).then_some(Self(b as u64))
     }
 }
 
@@ -116,12 +121,12 @@ macro_rules! unit_de {
 }
 unit_de!(
     TimeStr,
-    "a time like \"10us\", \"500ns\", \"2ms\" or \"1s\""
+    "a time like \"10us\", \"500ns\", \"2ms\" or \"1s\" (below 2^64 ps, ~213 days)"
 );
 unit_de!(RateStr, "a rate like \"100Gbps\", \"800G\" or \"51.2Tbps\"");
 unit_de!(
     SizeStr,
-    "a size like \"2MB\", \"4KiB\" or \"4096B\" (KB/MB/GB are powers of 10)"
+    "a size like \"2MB\", \"4KiB\" or \"4096B\" (KB/MB/GB are powers of 10; below 2^64 B)"
 );
 unit_de!(ProbStr, "a probability like \"0.1%\" or \"0.001\"");
 
@@ -356,7 +361,31 @@ pub(crate) struct Loaded {
     pub(crate) dag: Option<crate::workload_cfg::Built>,
 }
 
-fn fabric_spec(f: FabricCfg) -> (FabricSpec, u32) {
+/// A checked fabric: its spec, NICs and ports (for the memory estimate).
+struct Fabric {
+    spec: FabricSpec,
+    nics: u32,
+    ports: u64,
+}
+
+/// A cable latency in whole ns (the fabric's unit), refusing what a `u32` cannot hold.
+fn latency_ns(t: Option<TimeStr>, default: u32, file: &str, field: &str) -> Result<u32> {
+    let Some(t) = t else {
+        return Ok(default);
+    };
+    match u32::try_from(t.0 / 1000) {
+        Ok(ns) => Ok(ns),
+        Err(_) => bad_input!(
+            "{file}: field `{field}`: expected at most {} s, got {} ps",
+            u32::MAX / 1_000_000_000,
+            t.0
+        ),
+    }
+}
+
+/// Builds and checks a fabric's parameters (not the fabric: that comes after every check).
+/// `at` is the field path of the table (`fabric`, `runs[i].fabric`).
+fn fabric_spec(f: FabricCfg, file: &str, at: &str) -> Result<Fabric> {
     match f {
         FabricCfg::Clos {
             nics,
@@ -377,10 +406,29 @@ fn fabric_spec(f: FabricCfg) -> (FabricSpec, u32) {
                 p = p.with_t0_uplinks(u);
             }
             p = p.with_latency_ns(
-                nic_link_latency.map_or(500, |t| (t.0 / 1000) as u32),
-                switch_link_latency.map_or(500, |t| (t.0 / 1000) as u32),
+                latency_ns(
+                    nic_link_latency,
+                    500,
+                    file,
+                    &format!("{at}.nic_link_latency"),
+                )?,
+                latency_ns(
+                    switch_link_latency,
+                    500,
+                    file,
+                    &format!("{at}.switch_link_latency"),
+                )?,
             );
-            (FabricSpec::Clos(p), nics)
+            let d = match p.dims() {
+                Ok(d) => d,
+                Err(e) => bad_input!("{file}: field `{at}`: {e}"),
+            };
+            let ports = 2 * (d.switch_links() + d.nic_links());
+            Ok(Fabric {
+                spec: FabricSpec::Clos(p),
+                nics,
+                ports,
+            })
         }
         FabricCfg::FatTree {
             nics,
@@ -391,22 +439,60 @@ fn fabric_spec(f: FabricCfg) -> (FabricSpec, u32) {
             switch_link_latency,
         } => {
             let tiers = tiers.unwrap_or(3);
+            if !(2..=3).contains(&tiers) {
+                bad_input!("{file}: field `{at}.tiers`: expected 2 or 3, got {tiers}");
+            }
+            if nics == 0 {
+                bad_input!("{file}: field `{at}.nics`: expected at least 1, got 0");
+            }
             let mut p = FatTreeParams::for_nics(nics, tiers);
             if let Some(k) = k {
                 p = FatTreeParams::new(k, tiers).with_nics(nics);
             }
+            let hosts = mrc_fabric::fattree::max_hosts(p.k, tiers);
+            if u64::from(nics) > hosts {
+                bad_input!(
+                    "{file}: field `{at}.nics`: a {tiers}-tier fat tree of k = {} holds {hosts} NICs, got {nics}",
+                    p.k
+                );
+            }
             p = p.with_gbps(speed.map_or(100, |r| r.0)).with_latency_ns(
-                nic_link_latency.map_or(1000, |t| (t.0 / 1000) as u32),
-                switch_link_latency.map_or(1000, |t| (t.0 / 1000) as u32),
+                latency_ns(
+                    nic_link_latency,
+                    1000,
+                    file,
+                    &format!("{at}.nic_link_latency"),
+                )?,
+                latency_ns(
+                    switch_link_latency,
+                    1000,
+                    file,
+                    &format!("{at}.switch_link_latency"),
+                )?,
             );
-            (FabricSpec::FatTree(p), nics)
+            // Every tier has about as many links as hosts; two ports each.
+            let ports = 2 * u64::from(tiers) * hosts;
+            Ok(Fabric {
+                spec: FabricSpec::FatTree(p),
+                nics,
+                ports,
+            })
         }
     }
 }
 
+/// The switch settings of a run: its own `switch` table over the scenario's, checked. `at`
+/// names the run's table in messages (the scenario's `switch` fields when it does not set them).
 /// `dcqcn` = a RoCE run with DCQCN: its switches mark with absolute RED unless a file says
 /// `red = false`.
-fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>, roce: bool, dcqcn: bool) -> SwitchSpec {
+fn switch_spec(
+    base: SwitchCfg,
+    over: Option<SwitchCfg>,
+    roce: bool,
+    dcqcn: bool,
+    file: &str,
+    at: &str,
+) -> Result<SwitchSpec> {
     let o = over.unwrap_or_default();
     let red_on = o.red.or(base.red).unwrap_or_else(|| {
         dcqcn
@@ -423,33 +509,72 @@ fn switch_spec(base: SwitchCfg, over: Option<SwitchCfg>, roce: bool, dcqcn: bool
             .map_or(RedSpec::PAPER_PMAX_PPM, |p| p.0),
     });
     let d = SwitchSpec::default();
+    // The field a value came from, for messages.
+    let from = |own: bool, name: &str| {
+        if own {
+            format!("{at}.{name}")
+        } else {
+            format!("switch.{name}")
+        }
+    };
     let pfc = o.pfc.or(base.pfc).unwrap_or(false);
     let xoff = o.pfc_xoff.or(base.pfc_xoff).map_or(100_000, |s| s.0);
     let xon = o.pfc_xon.or(base.pfc_xon).map_or(xoff / 2, |s| s.0);
-    SwitchSpec {
+    if pfc && xon > xoff {
+        bad_input!(
+            "{file}: field `{}`: expected at most `pfc_xoff` ({xoff} B), got {xon} B",
+            from(o.pfc_xon.is_some(), "pfc_xon")
+        );
+    }
+    let trim = o
+        .trim_size
+        .or(base.trim_size)
+        .map_or(Ok(d.trim_bytes), |s| {
+            u32::try_from(s.0).ok().filter(|b| *b > 0).ok_or(s.0)
+        });
+    let trim_bytes = match trim {
+        Ok(b) => b,
+        Err(b) => bad_input!(
+            "{file}: field `{}`: expected 1 B ..= {} B, got {b} B",
+            from(o.trim_size.is_some(), "trim_size"),
+            u32::MAX
+        ),
+    };
+    for (name, v) in [("kmin", o.kmin), ("kmax", o.kmax)] {
+        if let Some(v) = v
+            && !(0.0..=1.0).contains(&v)
+        {
+            bad_input!(
+                "{file}: field `{at}.{name}`: expected a fraction of the queue in 0..=1, got {v}"
+            );
+        }
+    }
+    let permille = |f: f64| (f * 1000.0) as u32;
+    let kmin = o.kmin.or(base.kmin).map_or(d.kmin_permille, permille);
+    let kmax = o.kmax.or(base.kmax).map_or(d.kmax_permille, permille);
+    if kmin > kmax {
+        bad_input!(
+            "{file}: field `{}`: expected `kmin` ≤ `kmax`, got kmin {} > kmax {}",
+            from(o.kmin.is_some() || o.kmax.is_some(), "kmin"),
+            f64::from(kmin) / 1000.0,
+            f64::from(kmax) / 1000.0
+        );
+    }
+    Ok(SwitchSpec {
         queue_bytes: o.queue.or(base.queue).map(|s| s.0),
         // RoCE fabrics do not trim (drop-tail, or lossless with PFC) unless a file says so.
         trimming: o.trimming.or(base.trimming).unwrap_or(d.trimming && !roce),
-        trim_bytes: o
-            .trim_size
-            .or(base.trim_size)
-            .map_or(d.trim_bytes, |s| s.0 as u32),
+        trim_bytes,
         ecn: o.ecn.or(base.ecn).unwrap_or(d.ecn),
-        kmin_permille: o
-            .kmin
-            .or(base.kmin)
-            .map_or(d.kmin_permille, |f| (f * 1000.0) as u32),
-        kmax_permille: o
-            .kmax
-            .or(base.kmax)
-            .map_or(d.kmax_permille, |f| (f * 1000.0) as u32),
+        kmin_permille: kmin,
+        kmax_permille: kmax,
         ctrl_queue_bytes: o.control_queue.or(base.control_queue).map(|s| s.0),
         pfc: pfc.then_some(PfcSpec {
             xoff_bytes: xoff,
             xon_bytes: xon,
         }),
         red,
-    }
+    })
 }
 
 /// Parses and checks a scenario; `path` is used in messages and to resolve `.cm` files.
@@ -475,41 +600,119 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             );
         }
     }
-    let (fabric, nics) = fabric_spec(sc.fabric);
+    let file_s = file.to_string();
+    let Fabric {
+        spec: fabric,
+        nics,
+        ports,
+    } = fabric_spec(sc.fabric, &file_s, "fabric")?;
     let reconvergence_ps = sc.reconvergence.map_or(2_000_000_000_000, |t| t.0);
+    // The largest QP pair of any run, to estimate memory before generating flows.
+    let run_fabrics = sc
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match r.fabric {
+            Some(f) => fabric_spec(f, &file_s, &format!("runs[{i}].fabric")).map(|f| f.ports),
+            None => Ok(ports),
+        })
+        .collect::<Result<Vec<u64>>>()?;
+    let max_ports = run_fabrics.iter().copied().fold(ports, u64::max);
+    let planes_of = |f: FabricCfg| match f {
+        FabricCfg::Clos { planes, .. } => u64::from(planes.unwrap_or(8)),
+        FabricCfg::FatTree { .. } => 1,
+    };
+    let (pairs_per_flow, pair) = if sc.runs.is_empty() {
+        (1, budget::pair_bytes(false, planes_of(sc.fabric) * 32))
+    } else {
+        sc.runs.iter().fold((1, 0), |(q, b), r| {
+            let evs =
+                planes_of(r.fabric.unwrap_or(sc.fabric)) * u64::from(r.evs_per_plane.unwrap_or(32));
+            let roce = r.transport == TransportName::Roce;
+            (
+                q.max(u64::from(r.qps.unwrap_or(1))),
+                b.max(budget::pair_bytes(roce, evs)),
+            )
+        })
+    };
+    let fits = |field: &str, what: &str, flows: u64| {
+        let bytes = budget::estimate(max_ports, flows, pairs_per_flow, pair);
+        budget::check(&file_s, field, what, bytes)
+    };
+    fits("fabric", "the fabric", 0)?;
+    let ranks = |n: Option<u32>, field: &str| -> Result<u32> {
+        let n = n.unwrap_or(nics);
+        if n > nics {
+            bad_input!(
+                "{file}: field `{field}`: expected at most the fabric's {nics} NICs, got {n}"
+            );
+        }
+        Ok(n)
+    };
+    let size_ok = |size: SizeStr, field: &str| -> Result<u64> {
+        if size.0 > budget::MAX_FLOW_BYTES {
+            bad_input!(
+                "{file}: field `{field}`: expected at most {} bytes (1 PiB), got {}",
+                budget::MAX_FLOW_BYTES,
+                size.0
+            );
+        }
+        Ok(size.0)
+    };
     // Workload.
     let (mut flows, triggers) = match &sc.workload {
         WorkloadCfg::Permutation {
             size,
             nics: n,
             seed,
-        } => (
-            traffic::permutation(n.unwrap_or(nics), size.0, seed.unwrap_or(sc.seed)),
-            Vec::new(),
-        ),
+        } => {
+            let n = ranks(*n, "workload.nics")?;
+            let size = size_ok(*size, "workload.size")?;
+            fits("workload.nics", "the permutation", u64::from(n))?;
+            (
+                traffic::permutation(n, size, seed.unwrap_or(sc.seed)),
+                Vec::new(),
+            )
+        }
         WorkloadCfg::Incast {
             senders,
             receiver,
             size,
-        } => (traffic::incast(senders, *receiver, size.0), Vec::new()),
+        } => {
+            let size = size_ok(*size, "workload.size")?;
+            fits("workload.senders", "the incast", senders.len() as u64)?;
+            (traffic::incast(senders, *receiver, size), Vec::new())
+        }
         WorkloadCfg::AllToAll { size, nics: n } => {
-            (traffic::all_to_all(n.unwrap_or(nics), size.0), Vec::new())
+            let n = ranks(*n, "workload.nics")?;
+            let size = size_ok(*size, "workload.size")?;
+            let count = u64::from(n) * u64::from(n.saturating_sub(1));
+            fits("workload.nics", &format!("all-to-all over {n} NICs"), count)?;
+            (traffic::all_to_all(n, size), Vec::new())
         }
         WorkloadCfg::Uniform {
             flows,
             size,
             window,
             seed,
-        } => (
-            traffic::uniform_random(
-                nics,
-                *flows,
-                size.0,
-                window.map_or(0, |t| t.0),
-                seed.unwrap_or(sc.seed),
-            ),
-            Vec::new(),
-        ),
+        } => {
+            let size = size_ok(*size, "workload.size")?;
+            fits(
+                "workload.flows",
+                &format!("{flows} flows"),
+                u64::from(*flows),
+            )?;
+            (
+                traffic::uniform_random(
+                    nics,
+                    *flows,
+                    size,
+                    window.map_or(0, |t| t.0),
+                    seed.unwrap_or(sc.seed),
+                ),
+                Vec::new(),
+            )
+        }
         WorkloadCfg::Cm { file: f } => {
             let cm_path = resolve(path, f);
             let text = match std::fs::read_to_string(&cm_path) {
@@ -531,6 +734,20 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
                     cm.nodes
                 );
             }
+            if let Some(f) = cm.flows.iter().find(|f| f.bytes > budget::MAX_FLOW_BYTES) {
+                bad_input!(
+                    "{}: flow id {}: `size {}`: expected at most {} bytes (1 PiB)",
+                    cm_path.display(),
+                    f.id,
+                    f.bytes,
+                    budget::MAX_FLOW_BYTES
+                );
+            }
+            fits(
+                "workload.file",
+                &format!("{} flows", cm.flows.len()),
+                cm.flows.len() as u64,
+            )?;
             (cm.flows, cm.triggers)
         }
         WorkloadCfg::Flows {} => (Vec::new(), Vec::new()),
@@ -557,17 +774,45 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         )?),
         _ => None,
     };
+    if let Some(b) = &dag {
+        // Persistent QP pairs: one set per (source NIC, destination NIC) of the network flows,
+        // each sized to every byte the DAG writes on it.
+        let w = &b.workload;
+        let mut pairs = std::collections::BTreeSet::new();
+        let mut total = 0u64;
+        for op in &w.dag.ops {
+            if let mrc_workload::dag::OpKind::Flow(f) = op.kind
+                && !f.scale_up
+            {
+                let nic = |r: u32| w.nic_of_rank.get(r as usize).copied().unwrap_or(r);
+                pairs.insert((nic(f.src), nic(f.dst)));
+                total = total.saturating_add(f.bytes);
+            }
+        }
+        if total > budget::MAX_DAG_BYTES {
+            bad_input!(
+                "{file}: field `workload`: the DAG writes {total} bytes in all, more than {} (1 EiB)",
+                budget::MAX_DAG_BYTES
+            );
+        }
+        fits(
+            "workload",
+            &format!("{} NIC pairs of persistent QPs", pairs.len()),
+            pairs.len() as u64,
+        )?;
+    }
     if dag.is_some() && !sc.extra_flows.is_empty() {
         bad_input!(
             "{file}: field `extra_flows`: not supported with a collective, training or chakra workload"
         );
     }
     for (i, f) in sc.extra_flows.iter().enumerate() {
+        let size = size_ok(f.size, &format!("extra_flows[{i}].size"))?;
         flows.push(Flow::new(
             flows.len() as u64,
             f.src,
             f.dst,
-            f.size.0,
+            size,
             f.start.map_or(0, |t| t.0),
         ));
         if f.src >= nics || f.dst >= nics || f.src == f.dst {
@@ -629,13 +874,20 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
     };
     let mut runs = Vec::new();
     for (i, r) in run_cfgs.iter().enumerate() {
-        let (fab, n) = r.fabric.map_or((fabric, nics), fabric_spec);
+        let (fab, n) = match r.fabric {
+            Some(f) => {
+                let f = fabric_spec(f, &file_s, &format!("runs[{i}].fabric"))?;
+                (f.spec, f.nics)
+            }
+            None => (fabric, nics),
+        };
         let planes = match r.fabric.unwrap_or(sc.fabric) {
             FabricCfg::Clos { planes, .. } => planes.unwrap_or(8),
             FabricCfg::FatTree { .. } => 1,
         };
-        // A failure in plane p hits plane p mod P of a run's fabric with P planes (so a RoCE
-        // run on the single-plane equivalent sees the same switch or link, in its one plane).
+        // A failure in plane p (< the scenario's planes, checked) hits plane p mod P of a run's
+        // fabric with P planes (so a RoCE run on the single-plane equivalent sees the same
+        // switch or link, in its one plane).
         let remap = |mut f: Failure| {
             let p = |x: u32| x % planes.max(1);
             f.target = match f.target {
@@ -679,6 +931,26 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         if qps == 0 || qps > 1024 {
             bad_input!("{file}: field `runs[{i}].qps`: expected 1..=1024, got {qps}");
         }
+        let evs_per_plane = r.evs_per_plane.unwrap_or(32);
+        if evs_per_plane == 0 {
+            bad_input!("{file}: field `runs[{i}].evs_per_plane`: expected at least 1, got 0");
+        }
+        if let Some(t) = r.roce_timeout
+            && t > 31
+        {
+            // The IB local ACK timeout is a 5-bit exponent (4.096 µs × 2^t).
+            bad_input!("{file}: field `runs[{i}].roce_timeout`: expected 0..=31, got {t}");
+        }
+        let roce = r.transport == TransportName::Roce;
+        let dcqcn = r.dcqcn.unwrap_or(true);
+        let switch = switch_spec(
+            sc.switch,
+            r.switch,
+            roce,
+            roce && dcqcn,
+            &file_s,
+            &format!("runs[{i}].switch"),
+        )?;
         let label = r.label.clone().unwrap_or_else(|| {
             if r.transport == TransportName::Roce {
                 format!("roce-{qps}qp")
@@ -686,15 +958,12 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
                 r.transport.as_str().to_string()
             }
         });
-        let roce = r.transport == TransportName::Roce;
-        let dcqcn = r.dcqcn.unwrap_or(true);
         let dcqcn_params = match r.dcqcn_params.unwrap_or_default().resolve() {
             Ok(c) => c,
             Err((field, want)) => {
                 bad_input!("{file}: field `runs[{i}].dcqcn_params.{field}`: expected {want}")
             }
         };
-        let switch = switch_spec(sc.switch, r.switch, roce, roce && dcqcn);
         if let Some(red) = switch.red {
             if let (Some(lo), Some(hi)) = (red.kmin_bytes, red.kmax_bytes)
                 && lo >= hi
@@ -715,7 +984,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             dcqcn_params,
             roce_timeout: r.roce_timeout,
             roce_recovery: r.roce_recovery.map_or_else(Default::default, Into::into),
-            evs_per_plane: r.evs_per_plane.unwrap_or(32),
+            evs_per_plane,
             net: NetSpec {
                 fabric: fab,
                 switch,
@@ -752,12 +1021,24 @@ fn failure(f: &FailureCfg, field: &str, fabric: FabricCfg, file: &str) -> Result
     let at = f.at.map_or(0, |t| t.0);
     let until = match (f.until, f.duration) {
         (Some(u), None) => Some(u.0),
-        (None, Some(d)) => Some(at + d.0),
+        (None, Some(d)) => match at.checked_add(d.0) {
+            Some(u) => Some(u),
+            None => bad_input!(
+                "{file}: field `{field}.duration`: `at` + `duration` is beyond the simulator's clock (~213 days)"
+            ),
+        },
         (None, None) => None,
         (Some(_), Some(_)) => {
             bad_input!("{file}: field `{field}`: give `until` or `duration`, not both")
         }
     };
+    if let Some(u) = until
+        && u <= at
+    {
+        bad_input!(
+            "{file}: field `{field}.until`: expected a time after `at` ({at} ps), got {u} ps"
+        );
+    }
     let need = |v: Option<u32>, name: &str| -> Result<u32> {
         match v {
             Some(v) => Ok(v),
@@ -784,6 +1065,13 @@ fn failure(f: &FailureCfg, field: &str, fabric: FabricCfg, file: &str) -> Result
         FabricCfg::Clos { planes, .. } => planes.unwrap_or(8),
         FabricCfg::FatTree { .. } => 1,
     };
+    if let Some(p) = f.plane
+        && p >= planes
+    {
+        bad_input!(
+            "{file}: field `{field}.plane`: expected a plane < {planes} (field `fabric.planes`), got {p}"
+        );
+    }
     let one = |target, kind| {
         Ok(vec![Failure {
             target,
@@ -817,14 +1105,41 @@ fn failure(f: &FailureCfg, field: &str, fabric: FabricCfg, file: &str) -> Result
             if down >= period {
                 bad_input!("{file}: field `{field}.down`: expected less than `period`");
             }
-            one(
-                link_target()?,
-                FailureKind::Flap {
+            // With `until` the link flaps while a flap can start before it.
+            let count = match (f.count, until) {
+                (Some(_), Some(_)) => bad_input!(
+                    "{file}: field `{field}`: give `count` or `until`/`duration`, not both"
+                ),
+                (Some(c), None) => u64::from(c),
+                (None, Some(u)) => (u - at).div_ceil(period),
+                (None, None) => 3,
+            };
+            if count == 0 || count > budget::MAX_FLAPS {
+                bad_input!(
+                    "{file}: field `{field}.count`: expected 1..={} flaps, got {count}",
+                    budget::MAX_FLAPS
+                );
+            }
+            if (count - 1)
+                .checked_mul(period)
+                .and_then(|t| t.checked_add(at))
+                .and_then(|t| t.checked_add(down))
+                .is_none()
+            {
+                bad_input!(
+                    "{file}: field `{field}.count`: the last flap is beyond the simulator's clock (~213 days)"
+                );
+            }
+            Ok(vec![Failure {
+                target: link_target()?,
+                kind: FailureKind::Flap {
                     period_ps: period,
                     down_ps: down,
-                    count: f.count.unwrap_or(3),
+                    count: count as u32,
                 },
-            )
+                at_ps: at,
+                until_ps: None,
+            }])
         }
         FailKind::Lossy => {
             let Some(p) = f.probability else {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mrc_proto::LbMode;
 use mrc_sim::roce::{RoceFactory, RoceSettings};
 use mrc_sim::sim::dag::DagOutcome;
@@ -60,6 +60,12 @@ pub(crate) struct Args {
 const PROGRESS_EVERY_S: u64 = 5;
 
 pub(crate) fn run(args: &Args) -> Result<()> {
+    // Refuse bad output paths before simulating.
+    for (flag, p) in [("--json", &args.json), ("--report", &args.report)] {
+        if let Some(p) = p {
+            crate::output::check(flag, p)?;
+        }
+    }
     let (text, path) = match &args.scenario {
         Some(p) => (
             std::fs::read_to_string(p)
@@ -128,7 +134,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         v["scenario_toml"] = json!(text);
         if let Some(j) = &args.json {
             let s = crate::report::data::to_text(&v);
-            std::fs::write(j, s).with_context(|| format!("writing {}", j.display()))?;
+            crate::output::write_atomic("--json", j, s.as_bytes())?;
         }
         if let Some(out) = &args.report {
             let doc = crate::report::Doc {
@@ -136,7 +142,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 v,
             };
             let html = crate::report::render(std::slice::from_ref(&doc))?;
-            crate::report::write_atomic(out, html.as_bytes())?;
+            crate::output::write_atomic("--report", out, html.as_bytes())?;
             println!("report: {}", out.display());
         }
     }
@@ -307,7 +313,14 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
         let Outcome::Done(rep, _) = out;
         let vals: Vec<String> = {
             vec![
-                format!("{}/{}", rep.flows, rep.flows_total),
+                if rep.flows_failed > 0 {
+                    format!(
+                        "{}/{} ({} failed)",
+                        rep.flows, rep.flows_total, rep.flows_failed
+                    )
+                } else {
+                    format!("{}/{}", rep.flows, rep.flows_total)
+                },
                 format!("{:.1}", us(rep.fct_ps.p50)),
                 format!("{:.1}", us(rep.fct_ps.p99)),
                 format!("{:.1}", us(rep.fct_ps.max)),
@@ -424,6 +437,10 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)], timing: bool) -> Value {
                     "probes_sent": rep.probes_sent,
                 },
             });
+            // Only when some failed, so runs without errors keep their shape.
+            if rep.flows_failed > 0 {
+                v["flows"]["failed"] = json!(rep.flows_failed);
+            }
             if timing {
                 v["wall_s"] = json!(round(rep.wall_s, 3));
                 v["events_per_s"] = json!(round(rep.events as f64 / rep.wall_s.max(1e-9), 0));

@@ -20,8 +20,8 @@ use mrc_workload::training::{JobConfig, JobDag, JobOverrides};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::bad_input;
 use crate::scenario::{RateStr, SizeStr, TimeStr};
+use crate::{bad_input, budget};
 
 /// `kind = "collective"`.
 #[derive(Deserialize, Debug, Clone)]
@@ -116,6 +116,22 @@ fn nics_of(dag: &Dag, placement: &Placement, ranks: u32) -> Vec<u32> {
     (0..ranks).map(|r| placement.nic(r)).collect()
 }
 
+/// Refuses, before the DAG is built, `ranks` that need more NICs than the fabric has (one NIC
+/// per GPU) or a DAG of at least `ops` operations beyond the memory bound.
+fn check_size(file: &str, field: &str, ranks: u64, nics: u32, ops: u64) -> Result<()> {
+    if ranks > u64::from(nics) {
+        bad_input!(
+            "{file}: field `{field}`: {ranks} ranks need {ranks} NICs (one per GPU), the fabric has {nics} (field `fabric.nics`)"
+        );
+    }
+    budget::check(
+        file,
+        field,
+        &format!("a DAG of at least {ops} operations"),
+        ops.saturating_mul(budget::OP_BYTES),
+    )
+}
+
 fn check_nics(file: &str, nic_of_rank: &[u32], nics: u32) -> Result<()> {
     if let Some(m) = nic_of_rank.iter().max()
         && *m >= nics
@@ -178,6 +194,18 @@ pub(crate) fn collective(c: &CollectiveCfg, nics: u32, file: &str) -> Result<Bui
     if iterations == 0 {
         bad_input!("{file}: field `workload.iterations`: expected at least 1, got 0");
     }
+    if let Some(i) = sizes.iter().position(|&s| s > budget::MAX_FLOW_BYTES) {
+        bad_input!(
+            "{file}: field `workload.sizes[{i}]`: expected at most {} bytes (1 PiB), got {}",
+            budget::MAX_FLOW_BYTES,
+            sizes[i]
+        );
+    }
+    // Every rank does at least one operation per collective.
+    let ops = (sizes.len() as u64)
+        .saturating_mul(u64::from(iterations))
+        .saturating_mul(u64::from(ranks));
+    check_size(file, "workload.ranks", u64::from(ranks), nics, ops)?;
     let members: Vec<u32> = if kind == CollectiveKind::SendRecv {
         vec![0, ranks.saturating_sub(1)]
     } else {
@@ -256,6 +284,11 @@ pub(crate) fn training(
             "{file}: field `workload.checkpoint_interval_steps`: expected at least 1, got 0"
         );
     }
+    // Every rank does at least one operation per micro-batch of every step.
+    let ops = u64::from(steps)
+        .saturating_mul(u64::from(cfg.gpus))
+        .saturating_mul(u64::from(cfg.micro_batches_per_step));
+    check_size(file, "workload.config", u64::from(cfg.gpus), nics, ops)?;
     let job = match cfg.job_dag(steps, seed) {
         Ok(j) => j,
         Err(e) => bad_input!("{file}: field `workload` (config `{}`): {e}", c.config),
@@ -305,6 +338,22 @@ pub(crate) fn chakra(c: &ChakraCfg, nics: u32, scenario: &Path, file: &str) -> R
     if ranks < 2 {
         bad_input!("{file}: field `workload.ranks`: expected at least 2, got {ranks}");
     }
+    let comm = match trace.comm_nodes() {
+        Ok(c) => c,
+        Err(e) => bad_input!("{file}: field `workload.trace`: {}: {e}", p.display()),
+    };
+    if let Some(n) = comm.iter().find(|n| n.size_bytes > budget::MAX_FLOW_BYTES) {
+        bad_input!(
+            "{file}: field `workload.trace`: {}: node {}: comm_size {} exceeds {} bytes (1 PiB)",
+            p.display(),
+            n.id,
+            n.size_bytes,
+            budget::MAX_FLOW_BYTES
+        );
+    }
+    // Every rank takes part in every collective at least once.
+    let ops = (comm.len() as u64).saturating_mul(u64::from(ranks));
+    check_size(file, "workload.ranks", u64::from(ranks), nics, ops)?;
     let opts = ConvertOptions {
         ranks,
         include_compute: c.include_compute.unwrap_or(d.include_compute),

@@ -51,6 +51,9 @@ pub enum NetError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A stop signal arrived during an operation that was then undone.
+    #[error("interrupted by signal {0}; everything created was removed")]
+    Interrupted(i32),
     /// A transfer did not finish or the data did not verify.
     #[error("transfer failed: {0}")]
     Transfer(String),

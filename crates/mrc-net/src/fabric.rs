@@ -433,8 +433,9 @@ impl Fabric {
         lines
     }
 
-    /// Creates the fabric. Refuses if any namespace of this prefix exists; on any failure removes
-    /// everything it created and returns the first error.
+    /// Creates the fabric. Refuses if any namespace of this prefix exists; on any failure, or a
+    /// SIGINT, SIGTERM or SIGHUP meanwhile ([`NetError::Interrupted`]), removes everything it
+    /// created and returns the first error.
     pub fn up(&self) -> Result<()> {
         if let Some(ns) = namespaces_of(&self.spec.prefix)?.into_iter().next() {
             return Err(NetError::Exists {
@@ -442,8 +443,13 @@ impl Fabric {
                 ns,
             });
         }
+        let _signals = crate::sys::StopSignals::catch();
         let mut created = Vec::new();
-        let r = self.build(&mut created);
+        let mut r = self.build(&mut created);
+        if let Some(sig) = crate::sys::stop_signal() {
+            // A command killed by the same signal fails with a less useful error.
+            r = Err(NetError::Interrupted(sig));
+        }
         if r.is_err() {
             for ns in created.iter().rev() {
                 let _ = Cmd::ip().args(["netns", "del", ns]).run();
@@ -456,7 +462,10 @@ impl Fabric {
         let scripts = self.scripts()?;
         let topo = self.clos.topology();
         let nodes: Vec<NodeId> = (0..topo.nodes().len() as u32).map(NodeId).collect();
+        let stopped =
+            || crate::sys::stop_signal().map_or(Ok(()), |s| Err(NetError::Interrupted(s)));
         for &node in &nodes {
+            stopped()?;
             let ns = self.ns(node);
             Cmd::ip().args(["netns", "add", &ns]).run()?;
             created.push(ns.clone());
@@ -484,8 +493,10 @@ impl Fabric {
                 b.0
             ));
         }
+        stopped()?;
         Cmd::ip_batch(None, &cables, false).run()?;
         for &node in &nodes {
+            stopped()?;
             let name = self.node_name(node);
             let script = scripts.get(&name).ok_or_else(|| {
                 NetError::NotFound(format!("no exported script for node `{name}`"))
@@ -494,6 +505,7 @@ impl Fabric {
         }
         // Verify checksums like real hardware (§10.7); rate limits where asked.
         for i in 0..topo.links().len() as u32 {
+            stopped()?;
             let link = LinkId(i);
             let nic_lane = topo
                 .link(link)

@@ -419,3 +419,55 @@ pub fn os_random_u64() -> Result<u64> {
         })?;
     Ok(u64::from_le_bytes(b))
 }
+
+/// The stop signal (SIGINT, SIGTERM, SIGHUP) caught while a [`StopSignals`] guard is alive, or 0.
+static STOPPED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_stop(sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOPPED.store(sig, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// While alive, SIGINT, SIGTERM and SIGHUP are recorded (see [`stop_signal`]) instead of
+/// killing the process, so a multi-step operation can undo what it did; dropping it restores
+/// the previous dispositions. Commands run meanwhile start with default dispositions (exec
+/// resets caught signals).
+pub struct StopSignals {
+    old: [(libc::c_int, libc::sigaction); 3],
+}
+
+impl StopSignals {
+    /// Starts recording stop signals.
+    pub fn catch() -> Self {
+        STOPPED.store(0, std::sync::atomic::Ordering::SeqCst);
+        let sigs = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+        // SAFETY: sigaction is plain data; all-zero is a valid empty value.
+        let mut old: [(libc::c_int, libc::sigaction); 3] = sigs.map(|s| (s, unsafe { zeroed() }));
+        for (sig, prev) in &mut old {
+            // SAFETY: as above.
+            let mut act: libc::sigaction = unsafe { zeroed() };
+            act.sa_sigaction = on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            // SAFETY: `act` and `prev` are valid for the call; `on_stop` is async-signal-safe;
+            // an empty sa_mask (zeroed) blocks nothing extra.
+            unsafe { libc::sigaction(*sig, &act, prev) };
+        }
+        Self { old }
+    }
+}
+
+impl Drop for StopSignals {
+    fn drop(&mut self) {
+        for (sig, prev) in &self.old {
+            // SAFETY: `prev` is the disposition sigaction returned for `sig`.
+            unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
+        }
+    }
+}
+
+/// The stop signal caught since [`StopSignals::catch`], if any.
+pub fn stop_signal() -> Option<i32> {
+    match STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}

@@ -5,9 +5,11 @@
 //! - [`endpoint`]: the adapter trait a transport implements ([`Endpoint`], [`TransportFactory`]).
 //! - [`sim`]: ports, switches, NICs, failures, flows and the event loop ([`Sim`]).
 //! - [`config`]: the typed run configuration; [`report`]: what a run returns.
+//! - [`coverage`]: which byte ranges of a write have arrived (the data-integrity check).
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod coverage;
 pub mod endpoint;
 pub mod kernel;
 pub mod red;

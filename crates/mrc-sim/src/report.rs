@@ -90,13 +90,15 @@ pub struct RunReport {
     pub wall_s: f64,
     /// Events processed.
     pub events: u64,
-    /// Flows completed.
+    /// Flows completed successfully.
     pub flows: u64,
+    /// Flows that ended with an error (their QP failed): not completed, no FCT.
+    pub flows_failed: u64,
     /// Flows in the workload.
     pub flows_total: u64,
-    /// Flow completion times of completed flows, ps.
+    /// Flow completion times of successfully completed flows, ps.
     pub fct_ps: Percentiles,
-    /// Completion time of every flow in workload order (`None` = unfinished), ps.
+    /// Completion time of every flow in workload order (`None` = unfinished or failed), ps.
     pub fcts_ps: Vec<Option<Time>>,
     /// Ideal time of the busiest NIC at line rate over the makespan; `None` when the run did
     /// not finish its work (there is no makespan to compare).

@@ -12,6 +12,7 @@ use mrc_wire::usid::Carrier;
 use mrc_workload::TriggerKind;
 
 use crate::config::{FabricSpec, Failure, FailureKind, RunSpec, Target};
+use crate::coverage::{Added, Coverage};
 use crate::endpoint::{
     Class, Endpoint, EndpointEvent, FabricInfo, Incoming, Outgoing, PairInfo, Routing,
     TransportFactory, TrimKind,
@@ -243,7 +244,8 @@ struct PairState {
     src_ep: u32,
     bytes: u64,
     base: u64,
-    chunks: Vec<u64>,
+    /// Byte ranges received (one-shot flows; DAG writes keep theirs in `conns`).
+    seen: Coverage,
     covered: u64,
     done: bool,
     ok: bool,
@@ -879,9 +881,16 @@ impl<F: TransportFactory> Sim<F> {
                     count,
                 } => {
                     for k in 0..u64::from(count) {
-                        let t = f.at_ps + k * period_ps;
+                        // Flaps beyond the clock never happen (scenario files are checked).
+                        let Some(t) = k
+                            .checked_mul(period_ps)
+                            .and_then(|t| t.checked_add(f.at_ps))
+                        else {
+                            break;
+                        };
                         push(t, Change::Down, &mut self.q, &mut self.acts);
-                        push(t + down_ps, Change::Up, &mut self.q, &mut self.acts);
+                        let up = t.saturating_add(down_ps);
+                        push(up, Change::Up, &mut self.q, &mut self.acts);
                     }
                 }
             }
@@ -1275,16 +1284,18 @@ impl<F: TransportFactory> Sim<F> {
             self.corrupt += 1;
             return;
         };
-        if !off.is_multiple_of(mtu) || off + u64::from(len) > ps.bytes {
+        if !off.is_multiple_of(mtu) || off.saturating_add(u64::from(len)) > ps.bytes {
             self.corrupt += 1;
             return;
         }
-        let chunk = (off / mtu) as usize;
-        let (w, b) = (chunk / 64, chunk % 64);
-        if ps.chunks[w] & (1 << b) != 0 {
-            return;
+        match ps.seen.add(off, u64::from(len)) {
+            Added::New => {}
+            Added::Duplicate => return,
+            Added::Overlap => {
+                self.corrupt += 1;
+                return;
+            }
         }
-        ps.chunks[w] |= 1 << b;
         ps.covered += u64::from(len);
         self.rec.delivered += u64::from(len);
         if ps.covered == ps.bytes {
@@ -1549,17 +1560,12 @@ impl<F: TransportFactory> Sim<F> {
                 seed: stream(self.spec.seed, 4, u64::from(pair)),
             };
             let (a, b, base) = self.factory.make_pair(&info, &pi);
-            let chunks = if flow == NONE {
-                0
-            } else {
-                bytes.div_ceil(u64::from(info.mtu)).div_ceil(64) as usize
-            };
             self.pairs.push(PairState {
                 flow,
                 src_ep,
                 bytes: if flow == NONE { 0 } else { bytes },
                 base,
-                chunks: vec![0; chunks],
+                seen: Coverage::default(),
                 covered: 0,
                 done: false,
                 ok: false,
@@ -1859,15 +1865,21 @@ impl<F: TransportFactory> Sim<F> {
         let mut first_start = u64::MAX;
         let mut last_end = 0u64;
         let mut all_ok = true;
+        let mut failed = 0u64;
         for f in &self.flows {
             if let Some(s) = f.start {
                 first_start = first_start.min(s);
             }
             match (f.start, f.done) {
-                (Some(s), Some(d)) => {
+                (Some(s), Some(d)) if f.ok => {
                     fcts.push(d - s);
                     last_end = last_end.max(d);
-                    all_ok &= f.ok;
+                }
+                // Ended with an error (a QP error): failed, not done; no FCT.
+                (Some(_), Some(d)) => {
+                    failed += 1;
+                    last_end = last_end.max(d);
+                    all_ok = false;
                 }
                 _ => all_ok = false,
             }
@@ -1934,13 +1946,14 @@ impl<F: TransportFactory> Sim<F> {
             wall_s,
             events: self.q.popped(),
             flows: fcts.len() as u64,
+            flows_failed: failed,
             flows_total: self.flows.len() as u64,
             fct_ps: Percentiles::of(&mut fcts),
             fcts_ps: self
                 .flows
                 .iter()
                 .map(|f| match (f.start, f.done) {
-                    (Some(s), Some(d)) => Some(d - s),
+                    (Some(s), Some(d)) if f.ok => Some(d - s),
                     _ => None,
                 })
                 .collect(),

@@ -27,9 +27,11 @@ pub struct ProtoEndpoint<T: Transport> {
     local: RegionHandle,
     remote: Option<RegionHandle>,
     /// Posted writes not yet completed, in post order: (caller's id, work requests left, ok).
-    wrs: VecDeque<(u64, u32, bool)>,
-    /// Work requests refused with a full send queue, posted as completions free slots.
-    backlog: VecDeque<WriteRequest>,
+    wrs: VecDeque<(u64, u64, bool)>,
+    /// Byte ranges `(offset, len)` of the local region refused with a full send queue, posted
+    /// as completions free slots. Kept as ranges, not work requests, so a huge write costs one
+    /// entry rather than one per [`MAX_WR`].
+    backlog: VecDeque<(u64, u64)>,
     error: bool,
 }
 
@@ -59,12 +61,36 @@ impl<T: Transport> ProtoEndpoint<T> {
 }
 
 impl<T: Transport> ProtoEndpoint<T> {
+    /// The first work request (at most [`MAX_WR`] bytes) of `len` bytes at `offset` of the
+    /// regions; `None` on the responder side (no remote region).
+    fn request(&self, offset: u64, len: u64) -> Option<WriteRequest> {
+        let remote = self.remote?;
+        let n = len.min(MAX_WR);
+        Some(WriteRequest {
+            wr_id: offset / MAX_WR,
+            local_addr: self.local.addr + offset,
+            len: n as u32,
+            remote_addr: remote.addr + offset,
+            rkey: remote.rkey,
+            imm: None,
+        })
+    }
+
     /// Posts backlogged work requests while the send queue has room.
     fn drain_backlog(&mut self) {
-        while let Some(&wr) = self.backlog.front() {
+        while let Some(&(off, len)) = self.backlog.front() {
+            let Some(wr) = self.request(off, len) else {
+                self.backlog.clear();
+                return;
+            };
             match self.conn.post_write(wr) {
                 Ok(()) => {
-                    self.backlog.pop_front();
+                    let n = u64::from(wr.len);
+                    if n == len {
+                        self.backlog.pop_front();
+                    } else if let Some(f) = self.backlog.front_mut() {
+                        *f = (off + n, len - n);
+                    }
                 }
                 Err(PostError::QueueFull) => return,
                 Err(_) => {
@@ -78,7 +104,7 @@ impl<T: Transport> ProtoEndpoint<T> {
 }
 
 /// Whether the oldest posted write has no work request left.
-fn front_done(wrs: &VecDeque<(u64, u32, bool)>) -> bool {
+fn front_done(wrs: &VecDeque<(u64, u64, bool)>) -> bool {
     wrs.front().is_some_and(|w| w.1 == 0)
 }
 
@@ -159,39 +185,37 @@ impl<T: Transport + crate::sim::record::EvCounts> Endpoint for ProtoEndpoint<T> 
     }
 
     fn post_write_at(&mut self, wr_id: u64, offset: u64, len: u64) -> bool {
-        let Some(remote) = self.remote else {
+        if self.remote.is_none() {
             return false;
-        };
+        }
+        let total = len.div_ceil(MAX_WR);
         let mut parts = 0;
         let mut off = 0;
         while off < len {
-            let n = (len - off).min(MAX_WR);
-            let wr = WriteRequest {
-                wr_id: (offset + off) / MAX_WR,
-                local_addr: self.local.addr + offset + off,
-                len: n as u32,
-                remote_addr: remote.addr + offset + off,
-                rkey: remote.rkey,
-                imm: None,
-            };
             if !self.backlog.is_empty() {
-                self.backlog.push_back(wr);
-            } else {
-                match self.conn.post_write(wr) {
-                    Ok(()) => {}
-                    Err(PostError::QueueFull) => self.backlog.push_back(wr),
-                    Err(_) if parts == 0 => return false,
-                    Err(_) => {
-                        // Part of the write was accepted: it completes (failed) with them.
-                        self.wrs.push_back((wr_id, parts, false));
-                        return true;
-                    }
+                self.backlog.push_back((offset + off, len - off));
+                break;
+            }
+            let Some(wr) = self.request(offset + off, len - off) else {
+                return false;
+            };
+            match self.conn.post_write(wr) {
+                Ok(()) => {}
+                Err(PostError::QueueFull) => {
+                    self.backlog.push_back((offset + off, len - off));
+                    break;
+                }
+                Err(_) if parts == 0 => return false,
+                Err(_) => {
+                    // Part of the write was accepted: it completes (failed) with them.
+                    self.wrs.push_back((wr_id, parts, false));
+                    return true;
                 }
             }
             parts += 1;
-            off += n;
+            off += u64::from(wr.len);
         }
-        self.wrs.push_back((wr_id, parts, true));
+        self.wrs.push_back((wr_id, total, true));
         true
     }
 

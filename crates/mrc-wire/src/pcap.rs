@@ -103,13 +103,19 @@ impl<R: io::Read> Reader<R> {
         })
     }
 
-    /// The next record, or `None` at the end of the file.
+    /// The next record, or `None` at the end of the file. A file that ends inside a record
+    /// (its header or its data) is an [`io::ErrorKind::UnexpectedEof`] error, not an end.
     pub fn next_record(&mut self) -> io::Result<Option<Record>> {
         let mut h = [0u8; 16];
-        match self.input.read_exact(&mut h) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
+        match read_full(&mut self.input, &mut h)? {
+            0 => return Ok(None),
+            16 => {}
+            n => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("truncated record header ({n} of 16 bytes)"),
+                ));
+            }
         }
         let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
         let frac = u64::from(word(4));
@@ -120,7 +126,13 @@ impl<R: io::Read> Reader<R> {
             return Err(invalid("pcap record longer than the snapshot length"));
         }
         let mut data = vec![0u8; caplen as usize];
-        self.input.read_exact(&mut data)?;
+        let got = read_full(&mut self.input, &mut data)?;
+        if got < data.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("truncated record ({got} of {caplen} captured bytes)"),
+            ));
+        }
         Ok(Some(Record {
             time_ns,
             data,
@@ -129,9 +141,38 @@ impl<R: io::Read> Reader<R> {
     }
 }
 
+/// Reads until `buf` is full or the input ends; how many bytes were read.
+fn read_full(input: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_records_are_errors_not_ends() {
+        let mut w = Writer::new(Vec::new(), 100).unwrap();
+        w.write_packet(1, &[1, 2, 3], 3).unwrap();
+        let bytes = w.into_inner().unwrap();
+        // Cut inside the record header, then inside its data.
+        for cut in [bytes.len() - 3 - 5, bytes.len() - 1] {
+            let mut r = Reader::new(&bytes[..cut]).unwrap();
+            let e = r.next_record().unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
+        let mut r = Reader::new(&bytes[..24]).unwrap();
+        assert_eq!(r.next_record().unwrap(), None);
+    }
 
     #[test]
     fn header_and_record_layout() {

@@ -207,6 +207,14 @@ pub enum ChakraError {
     /// The trace has no metadata message.
     #[error("empty trace: no GlobalMetadata message")]
     Empty,
+    /// The trace is beyond a bound that keeps a small file from taking the machine down.
+    #[error("{what} exceeds the bound of {limit} (a larger trace is refused, not truncated)")]
+    TooLarge {
+        /// What is too large.
+        what: &'static str,
+        /// The bound.
+        limit: u64,
+    },
     /// An attribute had the wrong type or a negative size.
     #[error("node {node}: attribute {name}: {problem}")]
     BadAttribute {
@@ -393,14 +401,29 @@ impl Node {
     }
 }
 
+/// Largest trace, compressed or not, in bytes (a gzip bomb stops here).
+pub const MAX_TRACE_BYTES: u64 = 256 << 20;
+/// Most nodes in a trace.
+pub const MAX_NODES: usize = 2_000_000;
+
 impl Trace {
     /// Read a `.et` or `.et.gz` file (gzip detected by its magic bytes).
     pub fn read(path: impl AsRef<Path>) -> Result<Self, ChakraError> {
         let path = path.as_ref();
-        let raw = std::fs::read(path).map_err(|source| ChakraError::Io {
+        let io = |source| ChakraError::Io {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        let mut raw = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TRACE_BYTES + 1).read_to_end(&mut raw))
+            .map_err(io)?;
+        if raw.len() as u64 > MAX_TRACE_BYTES {
+            return Err(ChakraError::TooLarge {
+                what: "the trace file (bytes)",
+                limit: MAX_TRACE_BYTES,
+            });
+        }
         Self::from_bytes(&raw)
     }
 
@@ -409,8 +432,15 @@ impl Trace {
         if raw.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
             flate2::read::MultiGzDecoder::new(raw)
+                .take(MAX_TRACE_BYTES + 1)
                 .read_to_end(&mut out)
                 .map_err(ChakraError::Gzip)?;
+            if out.len() as u64 > MAX_TRACE_BYTES {
+                return Err(ChakraError::TooLarge {
+                    what: "the decompressed trace (bytes)",
+                    limit: MAX_TRACE_BYTES,
+                });
+            }
             Self::decode(&out)
         } else {
             Self::decode(raw)
@@ -432,6 +462,12 @@ impl Trace {
         })?;
         let mut nodes = Vec::new();
         while !buf.is_empty() {
+            if nodes.len() == MAX_NODES {
+                return Err(ChakraError::TooLarge {
+                    what: "the node count",
+                    limit: MAX_NODES as u64,
+                });
+            }
             let offset = total - buf.len();
             let node =
                 Node::decode_length_delimited(&mut buf).map_err(|source| ChakraError::Decode {
@@ -666,6 +702,30 @@ impl Trace {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
     use super::*;
+
+    #[test]
+    fn gzip_bomb_and_node_flood_are_bounded() {
+        use std::io::Write as _;
+        // One byte past the bound of zeros compresses to ~256 KB.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..=(MAX_TRACE_BYTES >> 20) {
+            gz.write_all(&zeros).unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 4 << 20);
+        assert!(matches!(
+            Trace::from_bytes(&bomb),
+            Err(ChakraError::TooLarge { .. })
+        ));
+        // Empty nodes are 1 byte each (a zero length prefix).
+        let mut flood = encode(&GlobalMetadata::default(), &[]);
+        flood.resize(flood.len() + MAX_NODES + 1, 0);
+        assert!(matches!(
+            Trace::decode(&flood),
+            Err(ChakraError::TooLarge { .. })
+        ));
+    }
 
     fn encode(meta: &GlobalMetadata, nodes: &[Node]) -> Vec<u8> {
         let mut buf = Vec::new();

@@ -66,7 +66,13 @@ impl ConnMatrix {
                 "Connections" => conns = Some(num::<usize>(ln, "Connections", toks.next())?),
                 "Triggers" => trigs = Some(num::<usize>(ln, "Triggers", toks.next())?),
                 "Failures" => fails = Some(num::<u32>(ln, "Failures", toks.next())?),
-                "trigger" => cm.triggers.push(parse_trigger(ln, toks)?),
+                "trigger" => {
+                    let t = parse_trigger(ln, toks)?;
+                    if cm.triggers.iter().any(|u| u.id == t.id) {
+                        return Err(err(ln, format!("trigger id {} declared twice", t.id)));
+                    }
+                    cm.triggers.push(t);
+                }
                 "failure" => cm.failures += 1,
                 _ if first.contains("->") => {
                     let n = nodes.ok_or_else(|| err(ln, "flow before the `Nodes N` line"))?;
@@ -158,9 +164,11 @@ fn parse_trigger<'a>(
             if toks.next() != Some("count") {
                 return Err(err(ln, "a barrier trigger expects `count N`"));
             }
-            TriggerKind::Barrier {
-                count: num::<u32>(ln, "count", toks.next())?,
+            let count = num::<u32>(ln, "count", toks.next())?;
+            if count == 0 {
+                return Err(err(ln, "a barrier expects `count N` with N ≥ 1, got 0"));
             }
+            TriggerKind::Barrier { count }
         }
         other => {
             return Err(err(
@@ -194,6 +202,9 @@ fn parse_flow<'a>(
                 format!("{what} {v} is not a node: expected < Nodes {nodes}"),
             ));
         }
+    }
+    if src == dst {
+        return Err(err(ln, format!("SRC and DST are the same node {src}")));
     }
     let mut flow = Flow::new(index as u64 + 1, src, dst, 0, 0);
     let (mut have_start, mut have_size) = (false, false);
@@ -253,6 +264,21 @@ mod tests {
         assert_eq!(cm.flows[1].trigger, Some(1));
         // trigger 2 is referenced but not declared: implicit oneshot.
         assert_eq!(cm.triggers.len(), 2);
+    }
+
+    #[test]
+    fn meaningless_lines_name_their_line() {
+        let bad = [
+            ("Nodes 4\nConnections 1\n2->2 start 0 size 5\n", 3),
+            ("Nodes 4\nConnections 0\ntrigger id 1 barrier count 0\n", 3),
+            (
+                "Nodes 4\nConnections 0\ntrigger id 1 oneshot\ntrigger id 1 multishot\n",
+                4,
+            ),
+        ];
+        for (text, line) in bad {
+            assert_eq!(ConnMatrix::parse(text).unwrap_err().line, line, "{text}");
+        }
     }
 
     #[test]

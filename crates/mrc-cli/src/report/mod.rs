@@ -10,9 +10,9 @@ pub(crate) mod data;
 mod plots;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::Value;
 
 use crate::bad_input;
@@ -38,6 +38,7 @@ pub(crate) struct Doc {
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
+    crate::output::check("--out", &args.out)?;
     let mut docs = Vec::new();
     for p in &args.inputs {
         let text = std::fs::read_to_string(p)
@@ -64,24 +65,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         });
     }
     let html = render(&docs)?;
-    write_atomic(&args.out, html.as_bytes())?;
+    crate::output::write_atomic("--out", &args.out, html.as_bytes())?;
     println!("report: {}", args.out.display());
     Ok(())
-}
-
-/// Writes `bytes` to a temporary file next to `path` and renames it (nothing half-written).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
-}
-
-/// `DIR/.NAME.part`: where a file is written before it is renamed into place.
-pub(crate) fn tmp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.part"))
 }
 
 fn esc(s: &str) -> String {

@@ -14,6 +14,32 @@ pub(crate) fn mrc(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the built `mrc` as the hardening acceptance does: address space capped at 6 GB and
+/// killed after 60 s (`timeout` exits 124 then).
+pub(crate) fn mrc_capped(args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 6000000 && exec timeout 60 \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_mrc"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Asserts that a run refused its input (exit 2) with a message containing every `names`.
+pub(crate) fn assert_refused(o: &Output, names: &[&str]) {
+    let t = text(o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit 2, got {:?}: {t}",
+        o.status
+    );
+    for n in names {
+        assert!(t.contains(n), "message does not name `{n}`: {t}");
+    }
+}
+
 /// Standard output and standard error of a run, together.
 pub(crate) fn text(o: &Output) -> String {
     format!(

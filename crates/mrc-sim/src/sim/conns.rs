@@ -12,13 +12,14 @@
 //! dead path by losing packets on every flow, and a RoCE QP opened on a dead port simply never
 //! sends (hang) where a persistent one times out and errors.
 //!
-//! Data integrity: every write keeps a bitmap of the MTU-sized chunks that reached the
-//! destination NIC while it is in flight; a packet below the oldest in-flight write of its
+//! Data integrity: every write keeps the byte ranges that reached the destination NIC
+//! ([`Coverage`]) while it is in flight; a packet below the oldest in-flight write of its
 //! pair is a duplicate of a completed write, one beyond the pair's posted bytes is corrupt.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use super::{NONE, Sim};
+use crate::coverage::{Added, Coverage};
 use crate::endpoint::{Endpoint, TransportFactory};
 
 /// One write in flight on a persistent pair.
@@ -28,8 +29,7 @@ struct Write {
     /// Offset in the pair's regions.
     off: u64,
     bytes: u64,
-    covered: u64,
-    chunks: Vec<u64>,
+    seen: Coverage,
 }
 
 /// The persistent pairs of a DAG run (every pair of the run is one; index = pair).
@@ -108,7 +108,6 @@ impl<F: TransportFactory> Sim<F> {
             f.recv_pending = qps as u32;
             f.pairs = (0, 0);
         }
-        let mtu = u64::from(self.info.mtu);
         for k in 0..qps {
             let bytes = part(spec.bytes, qps, k);
             let pair = first + k as u32;
@@ -121,8 +120,7 @@ impl<F: TransportFactory> Sim<F> {
                 flow,
                 off,
                 bytes,
-                covered: 0,
-                chunks: vec![0; bytes.div_ceil(mtu).div_ceil(64) as usize],
+                seen: Coverage::default(),
             });
             let src_ep = self.pairs[pair as usize].src_ep;
             if self.eps[src_ep as usize].post_write_at(u64::from(flow), off, bytes) {
@@ -178,18 +176,19 @@ impl<F: TransportFactory> Sim<F> {
             return;
         }
         let rel = off - w.off;
-        if !rel.is_multiple_of(mtu) || rel + u64::from(len) > w.bytes {
+        if !rel.is_multiple_of(mtu) || rel.saturating_add(u64::from(len)) > w.bytes {
             self.corrupt += 1;
             return;
         }
-        let chunk = (rel / mtu) as usize;
-        let (word, bit) = (chunk / 64, chunk % 64);
-        if w.chunks[word] & (1 << bit) != 0 {
-            return;
+        match w.seen.add(rel, u64::from(len)) {
+            Added::New => {}
+            Added::Duplicate => return,
+            Added::Overlap => {
+                self.corrupt += 1;
+                return;
+            }
         }
-        w.chunks[word] |= 1 << bit;
-        w.covered += u64::from(len);
-        let done = (w.covered == w.bytes).then_some(w.flow);
+        let done = (w.seen.covered() == w.bytes).then_some(w.flow);
         self.pairs[pair as usize].covered += u64::from(len);
         self.rec.delivered += u64::from(len);
         if let Some(flow) = done {
