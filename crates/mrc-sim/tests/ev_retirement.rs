@@ -13,27 +13,7 @@ use mrc_workload::traffic;
 /// 32-port 100G switches (the shape of `scenarios/default.toml`), nothing failing.
 fn permutation(nics: u32, size: u64, seed: u64) -> RunReport {
     let fabric = FabricSpec::Clos(ClosParams::new(nics, 8, 800, 3_200).with_latency_ns(500, 500));
-    let spec = RunSpec {
-        net: NetSpec {
-            fabric,
-            switch: SwitchSpec::default(),
-            mtu: 4096,
-            reconvergence_ps: 2_000_000_000_000,
-        },
-        workload: Workload {
-            flows: traffic::permutation(nics, size, seed),
-            triggers: Vec::new(),
-        },
-        failures: Vec::new(),
-        seed,
-        max_time_ps: 1_000_000_000_000,
-    };
-    let f = MrcFactory(MrcSettings {
-        lb: LbMode::Adaptive,
-        ..MrcSettings::default()
-    });
-    let mut sim = Sim::new(spec, f).unwrap();
-    sim.run(&mut |_| {})
+    congestion_only(fabric, traffic::permutation(nics, size, seed), seed)
 }
 
 /// 256 NICs, seed 2: before the late/lost distinction in `mrc-proto` this run retired 95 EVs
@@ -78,8 +58,7 @@ fn measure() {
     }
 }
 
-/// One congestion-only case: an 8-plane Clos (100G lanes, 32-port switches) or a 3-tier
-/// 100G fat tree, nothing failing.
+/// One run of MRC on `fabric` with `flows`, nothing failing.
 fn congestion_only(fabric: FabricSpec, flows: Vec<mrc_workload::Flow>, seed: u64) -> RunReport {
     let spec = RunSpec {
         net: NetSpec {
