@@ -1,4 +1,4 @@
-//! The multi-plane two-tier Clos (fabric-and-srv6.md §1–§2) and its SRv6 uSID addressing:
+//! The multi-plane two-tier Clos (docs/fabric-and-srv6.md §1–§2) and its SRv6 uSID addressing:
 //! EV ↔ path ↔ outer destination (§7.4–§7.5), self-probes (§8), failure localisation.
 //!
 //! Layout. NIC `n` sits on T0 `a = n / t0_down`, port `q = n % t0_down`, in every plane; its port

@@ -75,7 +75,7 @@ pub enum ParamError {
         /// Largest allowed.
         max: u32,
     },
-    /// The fabric does not fit the 16-bit uSID layout of fabric-and-srv6.md §7.2.
+    /// The fabric does not fit the 16-bit uSID layout of docs/fabric-and-srv6.md §7.2.
     #[error("does not fit the 16-bit uSID layout: {what} is {value}, at most {max}")]
     UsidSpace {
         /// The parameter that overflows.

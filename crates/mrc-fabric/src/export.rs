@@ -1,7 +1,7 @@
 //! Export of the static configuration as text, one file at a time (the caller writes them).
 //!
 //! - [`Format::Iproute2`]: one shell script per switch and NIC with the commands of
-//!   fabric-and-srv6.md §10.3–§10.5 (uN = `End flavors next-csid`, static /48 routes, uA =
+//!   docs/fabric-and-srv6.md §10.3–§10.5 (uN = `End flavors next-csid`, static /48 routes, uA =
 //!   `End.X … flavors next-csid` where parallel links need it, `End.DT6 table local` decap, first
 //!   hop per plane, `sr tunsrc`, the rule shuffle for self-probes), plus `links.tsv`, the cable
 //!   list the namespace fabric creates veth pairs from. Each script takes its namespace from `$NS`
@@ -23,7 +23,7 @@ use crate::usid::{key_addr, nic_addr};
 /// Configuration flavour.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Format {
-    /// Linux `ip` commands (tested recipe of fabric-and-srv6.md §10).
+    /// Linux `ip` commands (tested recipe of docs/fabric-and-srv6.md §10).
     Iproute2,
     /// FRR-style `frr.conf` (static routes and static SRv6 SIDs; not tested here).
     Frr,
@@ -169,7 +169,7 @@ fn iproute2(clos: &Clos, tables: &StaticTables, node: NodeId) -> String {
     );
     let _ = writeln!(
         s,
-        "# (fabric-and-srv6.md §10.3–10.5). Run after the cables of links.tsv exist."
+        "# (docs/fabric-and-srv6.md §10.3–10.5). Run after the cables of links.tsv exist."
     );
     let _ = writeln!(s, "set -e\nNS=${{NS:-{}}}", ns_name(clos, node));
     if is_switch {

@@ -1,7 +1,7 @@
 //! Fabric topologies (multi-plane two-tier Clos, single-plane fat trees), addressing, the static
 //! SRv6 uSID tables, EV ↔ path ↔ SRv6 destination mapping, planner figures and config export.
 //!
-//! Facts and the uSID scheme: `fabric-and-srv6.md` §1–§8, §10.3–§10.5.
+//! Facts and the uSID scheme: `docs/fabric-and-srv6.md` §1–§8, §10.3–§10.5.
 //!
 //! Main entry points:
 //! - [`Clos::new`]`(`[`ClosParams`]`)` — the multi-plane two-tier Clos; [`Clos::topology`] gives

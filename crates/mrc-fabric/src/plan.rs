@@ -1,4 +1,4 @@
-//! Planner figures (fabric-and-srv6.md §2–§4): the multi-plane two-tier Clos beside the
+//! Planner figures (docs/fabric-and-srv6.md §2–§4): the multi-plane two-tier Clos beside the
 //! equivalent single-plane design at full NIC speed.
 //!
 //! Counting rules:

@@ -1,4 +1,4 @@
-//! Static /48 SRv6 tables (fabric-and-srv6.md §7.3) and forwarding through them with the real
+//! Static /48 SRv6 tables (docs/fabric-and-srv6.md §7.3) and forwarding through them with the real
 //! uN shift-and-forward operation of [`mrc_wire::usid::Carrier`].
 //!
 //! The tables are highly regular, so each node stores a few *rules*; a rule covers a run of /48

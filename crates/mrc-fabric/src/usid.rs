@@ -1,4 +1,4 @@
-//! The 16-bit uSID layout of fabric-and-srv6.md §7.2 and the address plan of §7.1.
+//! The 16-bit uSID layout of docs/fabric-and-srv6.md §7.2 and the address plan of §7.1.
 //!
 //! ```text
 //!  15   13 12 11 10                    0

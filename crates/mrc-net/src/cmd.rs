@@ -1,5 +1,5 @@
 //! A small typed builder for the `ip`, `tc` and `ethtool` commands the fabric runs
-//! (netlink crates cannot express uN with NEXT-C-SID, fabric-and-srv6.md §10.11).
+//! (netlink crates cannot express uN with NEXT-C-SID, docs/fabric-and-srv6.md §10.11).
 
 use std::fmt;
 use std::io::Write as _;

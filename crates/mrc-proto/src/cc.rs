@@ -1,6 +1,6 @@
-//! Congestion control behind a trait; NSCC (`mrc-protocol.md` §8) is the default.
+//! Congestion control behind a trait; NSCC (`docs/mrc-protocol.md` §8) is the default.
 //!
-//! //= mrc-protocol.md §8.5–§8.7: the per-SACK algorithm, Quick Adapt, trim handling and the
+//! //= docs/mrc-protocol.md §8.5–§8.7: the per-SACK algorithm, Quick Adapt, trim handling and the
 //! responder penalty. Units: bytes and nanoseconds; gains as in §8.3 (α in bytes per µs).
 
 use crate::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! QP attributes (OCP `mrc_qp_attr` names and units), EV and CC profiles, connection config.
 //!
-//! //= mrc-protocol.md §3.2–§3.3, §3.7: attribute names, units and limits follow the OCP API.
+//! //= docs/mrc-protocol.md §3.2–§3.3, §3.7: attribute names, units and limits follow the OCP API.
 
 use crate::cc::NsccConfig;
 use crate::rng::Rng;
@@ -21,7 +21,7 @@ pub enum QpState {
     Error,
 }
 
-/// `mrc_qp_attr_mask` bits (`mrc-protocol.md` §3.2).
+/// `mrc_qp_attr_mask` bits (`docs/mrc-protocol.md` §3.2).
 pub mod attr_mask {
     /// `MRC_QP_MAX_WIMM`.
     pub const MAX_WIMM: u32 = 1 << 0;
@@ -267,7 +267,7 @@ pub struct EvProfile {
 }
 
 impl EvProfile {
-    /// SRv6-mode profile (`fabric-and-srv6.md` §7.5): per plane a seeded permutation of the 256 T1
+    /// SRv6-mode profile (`docs/fabric-and-srv6.md` §7.5): per plane a seeded permutation of the 256 T1
     /// indices; the first `active` are active, the next `backup` are backups; EV = plane << 8 | j.
     /// `ev_min_active` = a quarter of the active EVs (the API examples' choice).
     pub fn srv6(id: u64, seed: u64, planes: u8, active: u16, backup: u16) -> Self {
@@ -292,7 +292,7 @@ impl EvProfile {
         }
     }
 
-    /// The default profile: 8 planes × 32 active + 8 backup (`mrc-protocol.md` §13 item 7).
+    /// The default profile: 8 planes × 32 active + 8 backup (`docs/mrc-protocol.md` §13 item 7).
     pub fn default_srv6(seed: u64) -> Self {
         Self::srv6(1, seed, 8, 32, 8)
     }
@@ -353,7 +353,7 @@ pub enum LbMode {
     Oblivious,
 }
 
-/// SACK sending policy of the responder (`mrc-protocol.md` §13 item 10).
+/// SACK sending policy of the responder (`docs/mrc-protocol.md` §13 item 10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SackPolicy {
     /// Coalesce up to this many payload bytes (default 16 KB).
@@ -371,7 +371,7 @@ impl Default for SackPolicy {
     }
 }
 
-/// Resurrection probing of ASSUMED_BAD EVs (`mrc-protocol.md` §13 item 6).
+/// Resurrection probing of ASSUMED_BAD EVs (`docs/mrc-protocol.md` §13 item 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProbePolicy {
     /// Delay of the first probe after retirement (default 100 µs).
@@ -433,7 +433,7 @@ pub struct ConnectionConfig {
     /// Responder penalty: `rcv_cwnd_pen` grows linearly from 0 at this fraction of the tracking
     /// window held out of order to 127 at a full window (§13 item 12).
     pub penalty_start: f64,
-    /// Scale of the SLEEK out-of-order loss threshold (`docs/protocol.md`: max(min(1.5·cwnd,
+    /// Scale of the SLEEK out-of-order loss threshold (crate docs: max(min(1.5·cwnd,
     /// maxwnd), 5·MSS)/MSS packets) that resends a packet. Default 1 (the reference value):
     /// reordering across sprayed paths of different queue depths stays below it. Dead paths
     /// are found sooner by the suspect threshold (a third of this), which judges the path
@@ -442,7 +442,7 @@ pub struct ConnectionConfig {
 }
 
 impl ConnectionConfig {
-    /// A config with the defaults of `mrc-protocol.md` §13: default SRv6 EV profile, NSCC for
+    /// A config with the defaults of `docs/mrc-protocol.md` §13: default SRv6 EV profile, NSCC for
     /// an 800 Gb/s NIC and a 12 µs RTT.
     pub fn new(qpn: u32, remote_qpn: u32, seed: u64) -> Self {
         let base_rtt = Duration::from_micros(12);

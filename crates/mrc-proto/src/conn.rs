@@ -447,7 +447,7 @@ impl Connection {
                 self.attr.ev_profile_id = attr.ev_profile_id;
                 self.attr.cc_profile_id = attr.cc_profile_id;
                 self.attr.hint = attr.hint;
-                // //= mrc-protocol.md §13 item 12: with `num_remote_recv_peers` = k, initial
+                // //= docs/mrc-protocol.md §13 item 12: with `num_remote_recv_peers` = k, initial
                 // cwnd = BDP / k (BDP = max_cwnd / 1.5 under the §8.3 scaling).
                 if let (Some(h), CcAlgorithm::Nscc(c)) = (attr.hint, &self.cfg.cc_profile.algorithm)
                     && h.num_remote_recv_peers > 1

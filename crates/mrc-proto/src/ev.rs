@@ -1,6 +1,6 @@
 //! The EV set of a QP: per-plane active lists, backups, states, rotation and probing.
 //!
-//! //= mrc-protocol.md §6.2–§6.6 and §13 items 3–7:
+//! //= docs/mrc-protocol.md §6.2–§6.6 and §13 items 3–7:
 //! - only GOOD EVs carry new data; selection walks a per-QP pseudo-random permutation of each
 //!   plane's active list, reshuffled every rotation;
 //! - SKIP (ECN echo, mid-fabric trim) = skipped the next time the rotation reaches the EV (one
@@ -570,7 +570,7 @@ impl EvSet {
     }
 }
 
-/// Reverse-path EVs of the responder (`mrc-protocol.md` §11, §13 item 13): two per plane,
+/// Reverse-path EVs of the responder (`docs/mrc-protocol.md` §11, §13 item 13): two per plane,
 /// refreshed from the EVs on which data arrived intact (a just-proven path), used alternately.
 #[derive(Debug, Clone)]
 pub struct ReverseEvs {

@@ -5,7 +5,7 @@
 //! No sockets, threads, clock or global RNG: the caller owns time and randomness, so the same code
 //! runs unchanged in the simulator (`mrc-sim`) and over real sockets (`mrc-net`).
 //!
-//! # Shape (quinn-proto style, design.md §3)
+//! # Shape (quinn-proto style, docs/design.md §3)
 //!
 //! ```text
 //! conn.handle_packet(now, &Received { repr, ev, port, ecn_ce, trim, payload })

@@ -1,8 +1,8 @@
 //! Registered memory regions: (address, key, bounds) and, optionally, the bytes themselves.
 //!
-//! //= mrc-protocol.md §4.1: every data packet carries VA + R_Key + length; the responder places
+//! //= docs/mrc-protocol.md §4.1: every data packet carries VA + R_Key + length; the responder places
 //! each packet directly, in any order. A packet with a wrong key or outside its region is
-//! rejected and nothing is written (design.md §3).
+//! rejected and nothing is written (docs/design.md §3).
 
 use crate::rng::splitmix64;
 

@@ -8,7 +8,7 @@
 //!   PSN), or selective repeat as current RNICs do (the responder places packets past a gap and
 //!   NAKs the first missing PSN; the requester resends only the NAKed packet; completions and
 //!   immediates stay in order). A timeout resends from the oldest unacked PSN in both.
-//! - **RNIC retry semantics** (`workload.md` §9): local ACK timeout 4.096 µs × 2^timeout
+//! - **RNIC retry semantics** (`docs/workload.md` §9): local ACK timeout 4.096 µs × 2^timeout
 //!   restarted on progress; every expiry resends from the oldest unacked PSN and counts a retry;
 //!   more than `retry_cnt` (≤ 7) retries without progress → QP ERROR. A dead path therefore
 //!   stalls the QP for (retry_cnt + 1) timeouts and then kills it.

@@ -23,7 +23,7 @@ pub struct PfcSpec {
     pub xon_bytes: u64,
 }
 
-/// Switch behaviour (mrc-protocol.md §13 item 17 defaults).
+/// Switch behaviour (docs/mrc-protocol.md §13 item 17 defaults).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SwitchSpec {
     /// Data queue per egress port in bytes; `None` = 1 × BDP with trimming, 5 × BDP without

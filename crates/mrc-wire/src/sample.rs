@@ -27,7 +27,7 @@ fn nic_addr(n: u16) -> Ipv6Addr {
     Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, n)
 }
 
-/// An SRv6-encapsulated datagram from NIC 0x0a to NIC 0x0b (fabric-and-srv6.md §7.4 example
+/// An SRv6-encapsulated datagram from NIC 0x0a to NIC 0x0b (docs/fabric-and-srv6.md §7.4 example
 /// path, plane 0, T1 5), with the EV striped into the UDP source port and flow label.
 fn datagram(ev: u32, mrc: mrc::Repr) -> stack::Repr {
     let (sport, flow_label) = udp::stev_encode(ev);

@@ -1,7 +1,7 @@
 //! The SRv6 micro-SID (uSID) carrier: an IPv6 destination made of a 32-bit locator block
 //! followed by up to six 16-bit uSIDs, and the uN shift-and-forward operation.
 //!
-//! //= fabric-and-srv6.md §5: a switch whose /48 (block + own uSID) matches shifts the uSID part
+//! //= docs/fabric-and-srv6.md §5: a switch whose /48 (block + own uSID) matches shifts the uSID part
 //! left by 16 bits, zero-fills the tail and looks the new /48 up.
 
 use core::net::Ipv6Addr;
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn shift_and_forward_follows_the_reference_example() {
-        // fabric-and-srv6.md §7.4 worked example.
+        // docs/fabric-and-srv6.md §7.4 worked example.
         let mut c = Carrier::new(0xfc00_0000, &[0x0801, 0x1005, 0x0802, 0x1807]).unwrap();
         assert_eq!(
             c.addr(),

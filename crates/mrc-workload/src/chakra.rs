@@ -1,4 +1,4 @@
-//! MLCommons Chakra execution traces (workload.md §11): reader and conversion of the
+//! MLCommons Chakra execution traces (docs/workload.md §11): reader and conversion of the
 //! communication nodes into collectives with dependencies.
 //!
 //! A `.et` file (optionally gzip-compressed) is a stream of messages, each prefixed by its

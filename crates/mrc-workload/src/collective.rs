@@ -1,5 +1,5 @@
 //! Collectives as flow schedules with dependencies, independent of the network
-//! (workload.md §3; byte counts per rank in the tests).
+//! (docs/workload.md §3; byte counts per rank in the tests).
 //!
 //! A collective over `n` member ranks is a sequence of steps; in each step some members send
 //! one flow each to another member. Dependency rule (an MPI-style per-rank step barrier): a flow

@@ -64,7 +64,7 @@ pub struct CollectiveRecord {
     pub kind: crate::collective::CollectiveKind,
     /// Ranks taking part.
     pub ranks: u32,
-    /// Buffer size S in bytes, as nccl-tests counts it (§4 of workload.md).
+    /// Buffer size S in bytes, as nccl-tests counts it (§4 of docs/workload.md).
     pub size_bytes: u64,
     /// First op id of the collective.
     pub first_op: OpId,

@@ -1,4 +1,4 @@
-//! Failure accounting for a training job (workload.md §8–§10).
+//! Failure accounting for a training job (docs/workload.md §8–§10).
 //!
 //! - RoCE baseline (single path per QP): NCCL/RNIC semantics. The local ACK timeout is
 //!   `4.096 µs × 2^NCCL_IB_TIMEOUT`; a lost packet is retried every timeout, `NCCL_IB_RETRY_CNT`
@@ -37,7 +37,7 @@ pub struct RoceRetry {
 }
 
 impl Default for RoceRetry {
-    /// Current NCCL defaults (workload.md §9): timeout 20, retry count 7, watchdog 600 s; static
+    /// Current NCCL defaults (docs/workload.md §9): timeout 20, retry count 7, watchdog 600 s; static
     /// paths (no reconvergence), as with static SRv6 routing.
     fn default() -> Self {
         Self {
@@ -116,7 +116,7 @@ pub struct RestartCost {
 }
 
 impl Default for RestartCost {
-    /// Our choice (workload.md §8 gives no numbers): detect 10 s, restart 5 min, reload 2 min.
+    /// Our choice (docs/workload.md §8 gives no numbers): detect 10 s, restart 5 min, reload 2 min.
     fn default() -> Self {
         Self {
             detect_ns: 10_000_000_000,
@@ -374,7 +374,7 @@ mod tests {
     #[test]
     fn nccl_default_timeouts() {
         let r = RoceRetry::default();
-        // 4.096 µs × 2^20 = 4.295 s; (7 + 1) × that ≈ 34.4 s (workload.md §9).
+        // 4.096 µs × 2^20 = 4.295 s; (7 + 1) × that ≈ 34.4 s (docs/workload.md §9).
         assert_eq!(r.ack_timeout_ns(), 4_294_967_296);
         assert_eq!(r.retry_budget_ns(), 8 * 4_294_967_296);
         let old = RoceRetry {

@@ -1,4 +1,4 @@
-//! nccl-tests style numbers and rows (workload.md §4, `NVIDIA/nccl-tests:doc/PERFORMANCE.md`):
+//! nccl-tests style numbers and rows (docs/workload.md §4, `NVIDIA/nccl-tests:doc/PERFORMANCE.md`):
 //! `algbw = S / t`, `busbw = algbw × factor`, GB/s = 10^9 B/s.
 
 use std::fmt;
@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn reference_row_from_workload_md() {
-        // workload.md §4: 2×8 H100, 8 GiB all-reduce in 47,535 µs → algbw 180.71, busbw 338.82.
+        // docs/workload.md §4: 2×8 H100, 8 GiB all-reduce in 47,535 µs → algbw 180.71, busbw 338.82.
         let r = NcclRow::new(CollectiveKind::AllReduce, 16, 8 << 30, 47_535_000);
         assert!((r.algbw_gbps - 180.71).abs() < 0.01, "{}", r.algbw_gbps);
         // nccl-tests divides by its unrounded time; from the rounded 47,535 µs we get 338.83.

@@ -1,5 +1,5 @@
 //! Training-job model: a config → a per-step DAG of compute and communication per rank
-//! (workload.md §1, §5, §6, §8).
+//! (docs/workload.md §1, §5, §6, §8).
 //!
 //! Rank order is \[TP, CP, PP, DP\] (TP fastest, as Llama 3): `rank = tp + t·(cp + c·(pp + p·dp))`,
 //! so TP groups sit inside a scale-up domain and DP groups span nodes on one rail. Expert
@@ -244,7 +244,7 @@ pub enum StepDagError {
     Placement(#[from] PlacementError),
 }
 
-/// Per-GPU bytes sent per optimizer step, by parallelism dimension (workload.md §5), for the
+/// Per-GPU bytes sent per optimizer step, by parallelism dimension (docs/workload.md §5), for the
 /// busiest GPU of each dimension (interior pipeline stage for PP).
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub struct PerGpuBytes {
@@ -615,7 +615,7 @@ impl JobConfig {
             / (f64::from(self.layers) / f64::from(self.pp))
     }
 
-    /// Per-GPU bytes per step by dimension, from the formulas of workload.md §5.
+    /// Per-GPU bytes per step by dimension, from the formulas of docs/workload.md §5.
     pub fn per_gpu_bytes(&self) -> PerGpuBytes {
         let f = |x: u64| x as f64;
         let (t, p, d, c, e) = (

@@ -6,7 +6,7 @@
 //! 3,665 length-delimited messages (2,978,371 B unpacked) = 1 metadata + 3,643 COMP (type 4) +
 //! 21 COMM_COLL (type 7); 14 of the 21 COMM_COLL are host-side `c10d::*` records with
 //! `is_cpu_op = true` and no `comm_type`/`comm_size`; the other 7 are `ncclKernel_*` GPU nodes
-//! with `comm_type` and `comm_size` as `int64_val` (field 9). workload.md §11 independently
+//! with `comm_type` and `comm_size` as `int64_val` (field 9). docs/workload.md §11 independently
 //! states the same message/COMP/COMM_COLL counts and the 212,480-byte broadcast.
 #![allow(clippy::unwrap_used, reason = "test code")]
 

@@ -1,4 +1,4 @@
-//! Training-job model: proxy configs, figures of workload.md §6, DAG byte counts against the
+//! Training-job model: proxy configs, figures of docs/workload.md §6, DAG byte counts against the
 //! §5 formulas, validation errors.
 #![allow(clippy::unwrap_used, reason = "test code")]
 
@@ -15,7 +15,7 @@ fn rel(a: f64, b: f64) -> f64 {
 
 #[test]
 fn worked_example_llama3_405b() {
-    // workload.md §6 (Llama 3 405B, 16,384 H100, TP 8, PP 16, DP 128, s 8192, m 16).
+    // docs/workload.md §6 (Llama 3 405B, 16,384 H100, TP 8, PP 16, DP 128, s 8192, m 16).
     let c = builtin("dense-400b");
     assert_eq!(c.micro_batches_per_step, 16);
     assert_eq!(c.tokens_per_step(), 16 << 20);
