@@ -70,5 +70,27 @@ fn perf_bench_loopback_and_fabric_with_json_and_bad_input() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["mrc"]["client"]["verified"], true);
+    // A cable pulled and never repaired: the transfer still ends on both sides (the last
+    // acknowledgements must not take the dead path while the peer waits for them).
+    for _ in 0..3 {
+        let o = mrc(&[
+            "perf",
+            "bench",
+            "--prefix",
+            &prefix,
+            "--bytes",
+            "16MiB",
+            "--pull",
+            "p0-t0-0:u1,p0-t1-1",
+            "--down-at",
+            "0",
+            "--up-at",
+            "0",
+            "--no-tcp",
+            "--deadline-s",
+            "20",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -319,6 +319,12 @@ fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
     r.data_per_ev.sort_unstable();
 }
 
+/// How long each side keeps answering after its part is done, so the peer's retransmission
+/// of a packet whose acknowledgement was lost is still acknowledged (TCP's TIME_WAIT plays
+/// this role): without it the client could leave with the server's reply unacknowledged and
+/// the server would resend it to nobody until its deadline.
+const LINGER: StdDuration = StdDuration::from_millis(200);
+
 /// Serves one transfer (all `cfg.qps` QPs) and returns when the client has its digest.
 pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
     let cpu0 = crate::sys::thread_cpu_secs();
@@ -439,8 +445,7 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
         if finished_at.is_none() && done.iter().all(|d| *d) {
             finished_at = Some(StdInstant::now());
         }
-        // Linger a little so late retransmissions are still acknowledged.
-        if finished_at.is_some_and(|t| t.elapsed() > StdDuration::from_millis(200)) {
+        if finished_at.is_some_and(|t| t.elapsed() > LINGER) {
             break;
         }
         if StdInstant::now() > deadline {
@@ -538,6 +543,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
     let nwr = cfg.bytes.div_ceil(u64::from(cfg.write_size));
     let mut replies: Vec<Option<(bool, u64)>> = vec![None; cfg.qps as usize];
     let mut end: Option<StdInstant> = None;
+    let mut finished: Option<StdInstant> = None;
     loop {
         // Keep up to 256 writes posted per QP.
         for (i, qp) in ep.qps.iter_mut().enumerate() {
@@ -599,7 +605,10 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
             }
         }
         if replies.iter().all(Option::is_some) && completed.iter().all(|&c| c == nwr) {
-            break;
+            let done = *finished.get_or_insert_with(StdInstant::now);
+            if done.elapsed() > LINGER {
+                break;
+            }
         }
         if StdInstant::now() > deadline {
             return Err(NetError::Transfer(format!(
@@ -793,7 +802,27 @@ pub fn run_pair(
         let s = srv
             .join()
             .map_err(|_| NetError::Transfer("server thread panicked".into()))?;
-        Ok((s?, c?))
+        // Both sides' outcomes: which side stalled is the first thing to know.
+        let why = |e: NetError| match e {
+            NetError::Transfer(m) => m,
+            e => e.to_string(),
+        };
+        match (s, c) {
+            (Ok(s), Ok(c)) => Ok((s, c)),
+            (Err(e), Ok(_)) => Err(NetError::Transfer(format!(
+                "server: {} (the client finished)",
+                why(e)
+            ))),
+            (Ok(_), Err(e)) => Err(NetError::Transfer(format!(
+                "client: {} (the server finished)",
+                why(e)
+            ))),
+            (Err(s), Err(c)) => Err(NetError::Transfer(format!(
+                "server: {}; client: {}",
+                why(s),
+                why(c)
+            ))),
+        }
     })
 }
 

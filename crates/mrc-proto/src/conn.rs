@@ -933,12 +933,20 @@ impl Connection {
         (any != 0).then(|| any.trailing_zeros() as u8)
     }
 
+    /// A reverse EV on `plane` that this QP's own sending has not found out of use.
+    fn reverse_ev(&mut self, plane: u8) -> Option<u32> {
+        let own = &self.ev;
+        self.rev.pick(plane, |e| {
+            !matches!(own.state(e), Some(EvState::AssumedBad | EvState::Denied))
+        })
+    }
+
     fn poll_control(&mut self, now: Instant, up: u32) -> Option<Transmit> {
         if let Some(ps) = self.port_status
             && ps.next_at <= now
         {
             let plane = up.trailing_zeros() as u8;
-            let ev = self.rev.pick(plane).unwrap_or(0);
+            let ev = self.reverse_ev(plane).unwrap_or(0);
             let interval = self
                 .min_rtt
                 .saturating_mul(4)
@@ -978,8 +986,8 @@ impl Connection {
                 // Probe answers and NACKs go back on the packet's own EV (it tests that path);
                 // SACKs use the reverse set of the plane.
                 let ev = match c {
-                    Ctrl::Sack(t) if !t.pr => self.rev.pick(plane).unwrap_or(ev),
-                    _ if plane != want => self.rev.pick(plane).unwrap_or(ev),
+                    Ctrl::Sack(t) if !t.pr => self.reverse_ev(plane).unwrap_or(ev),
+                    _ if plane != want => self.reverse_ev(plane).unwrap_or(ev),
                     _ => ev,
                 };
                 let repr = match c {

@@ -575,6 +575,9 @@ impl EvSet {
 #[derive(Debug, Clone)]
 pub struct ReverseEvs {
     evs: Vec<[Option<u32>; 2]>,
+    /// Whether data arrived on the plane yet; until then its pair holds the profile's seeds,
+    /// which nothing has proven.
+    seen: Vec<bool>,
     turn: Vec<u8>,
 }
 
@@ -586,26 +589,44 @@ impl ReverseEvs {
             .iter()
             .map(|p| [p.active.first().copied(), p.active.get(1).copied()])
             .collect::<Vec<_>>();
-        let turn = vec![0; evs.len()];
-        Self { evs, turn }
+        let n = evs.len();
+        Self {
+            evs,
+            seen: vec![false; n],
+            turn: vec![0; n],
+        }
     }
 
-    /// Data arrived intact on `ev` over `plane`: adopt it as the newest reverse EV.
+    /// Data arrived intact on `ev` over `plane`: adopt it as the newest reverse EV. The first
+    /// arrival on a plane replaces both seeds, so an unproven seed (perhaps a dead path) is
+    /// never used once a proven EV exists.
     pub fn observe(&mut self, plane: u8, ev: u32) {
-        if let Some(pair) = self.evs.get_mut(usize::from(plane))
-            && pair[0] != Some(ev)
-        {
+        let i = usize::from(plane);
+        let (Some(pair), Some(seen)) = (self.evs.get_mut(i), self.seen.get_mut(i)) else {
+            return;
+        };
+        if !*seen {
+            *seen = true;
+            *pair = [Some(ev), None];
+        } else if pair[0] != Some(ev) {
             pair[1] = pair[0];
             pair[0] = Some(ev);
         }
     }
 
-    /// The reverse EV to use on `plane` now (alternating between the two).
-    pub fn pick(&mut self, plane: u8) -> Option<u32> {
+    /// The reverse EV to use on `plane` now: the two alternate, skipping one `usable` rejects
+    /// (the QP's own forward traffic found that path dead: §11, bidirectional traffic). If
+    /// both are rejected, the newest proven one.
+    pub fn pick(&mut self, plane: u8, usable: impl Fn(u32) -> bool) -> Option<u32> {
         let pair = self.evs.get(usize::from(plane))?;
         let t = self.turn.get_mut(usize::from(plane))?;
         *t ^= 1;
-        pair[usize::from(*t)].or(pair[0])
+        let (a, b) = (pair[usize::from(*t)], pair[usize::from(*t ^ 1)]);
+        [a, b]
+            .into_iter()
+            .flatten()
+            .find(|&e| usable(e))
+            .or(pair[0])
     }
 }
 
@@ -716,5 +737,22 @@ mod tests {
         assert!(!s.skip(0));
         assert_eq!(s.loss(0, Instant::ZERO), LossOutcome::Ignored);
         assert_eq!(s.state(0), Some(EvState::Good));
+    }
+
+    #[test]
+    fn reverse_evs_drop_unproven_seeds_and_skip_dead_paths() {
+        // Seeds are EVs 0 and 1 of the one plane; data arrives only on EV 0. EV 1 was never
+        // proven, so it must not carry a SACK (it may be the dead path).
+        let p = EvProfile::sequential(1, 1, 4, 0);
+        let mut r = ReverseEvs::new(&p);
+        r.observe(0, 0);
+        assert!((0..4).all(|_| r.pick(0, |_| true) == Some(0)));
+        r.observe(0, 2);
+        let picks: Vec<_> = (0..4).filter_map(|_| r.pick(0, |_| true)).collect();
+        assert!(picks.contains(&0) && picks.contains(&2), "{picks:?}");
+        // The QP's own sending found EV 2 dead: only EV 0 is used.
+        assert!((0..4).all(|_| r.pick(0, |e| e != 2) == Some(0)));
+        // Both rejected: the newest proven one rather than nothing.
+        assert_eq!(r.pick(0, |_| false), Some(2));
     }
 }
