@@ -84,6 +84,26 @@ pub(crate) fn machine_bytes() -> Option<u64> {
     }
 }
 
+/// Peak bytes per operation while a training DAG is built and handed over: the vector of ops
+/// doubling (old and new buffers alive, 3 × the op), and each op's dependency list on the
+/// heap, in the job and in the workload's copy.
+const DAG_OP_PEAK_BYTES: u64 = 3 * size_of::<mrc_workload::dag::Op>() as u64 + 2 * 32;
+
+/// Most operations a training DAG may have here: what fits in [`LIMIT_BYTES`] and in this
+/// machine's memory (less [`HEADROOM_BYTES`]), so a job too large is refused (exit 2) while
+/// it is built instead of aborting on a failed allocation.
+pub(crate) fn max_dag_ops() -> usize {
+    let mem = machine_bytes().map_or(LIMIT_BYTES, |m| {
+        m.saturating_sub(HEADROOM_BYTES).min(LIMIT_BYTES)
+    });
+    usize::try_from(mem / DAG_OP_PEAK_BYTES).unwrap_or(usize::MAX)
+}
+
+/// Peak memory of a training DAG of `ops` operations ([`DAG_OP_PEAK_BYTES`] each).
+pub(crate) fn dag_bytes(ops: usize) -> u64 {
+    (ops as u64).saturating_mul(DAG_OP_PEAK_BYTES)
+}
+
 /// Headroom kept beyond what a command asks for (code, sockets, buffers, the allocator).
 const HEADROOM_BYTES: u64 = 1 << 30;
 

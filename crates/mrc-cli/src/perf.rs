@@ -48,6 +48,11 @@ struct Common {
     /// Seed of the data pattern (both sides must agree).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Derive the QPs' memory keys from this seed instead of drawing them from the OS and
+    /// exchanging them over TCP first. Reproducible runs and packet traces; both sides must
+    /// give the same value, and anyone who knows it can forge writes: for tests, not for use.
+    #[arg(long, value_name = "N")]
+    key_seed: Option<u64>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     deadline_s: u64,
@@ -227,6 +232,7 @@ fn config(c: &Common, s: &Setup, bind: SocketAddrV6, peer: Option<SocketAddrV6>)
     p.write_size = s.write;
     p.payload = s.payload;
     p.seed = c.seed;
+    p.key_seed = c.key_seed;
     p.deadline = Duration::from_secs(c.deadline_s);
     p
 }

@@ -11,12 +11,12 @@ use mrc_sim::config::{Failure, FailureKind, Target};
 use mrc_sim::sim::dag::{DagOutcome, DagWorkload};
 use mrc_sim::{RunReport, Time};
 use mrc_workload::chakra::{ConvertOptions, Trace};
-use mrc_workload::collective::{Algorithm, Collective, CollectiveKind};
+use mrc_workload::collective::{Algorithm, Collective, CollectiveError, CollectiveKind};
 use mrc_workload::dag::{Dag, OpKind, ScaleUp};
 use mrc_workload::failure::{RestartCost, percentiles};
 use mrc_workload::nccl::{self, NcclRow};
 use mrc_workload::placement::Placement;
-use mrc_workload::training::{JobConfig, JobDag, JobOverrides};
+use mrc_workload::training::{JobConfig, JobDag, JobOverrides, StepDagError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -289,8 +289,15 @@ pub(crate) fn training(
         .saturating_mul(u64::from(cfg.gpus))
         .saturating_mul(u64::from(cfg.micro_batches_per_step));
     check_size(file, "workload.config", u64::from(cfg.gpus), nics, ops)?;
-    let job = match cfg.job_dag(steps, seed) {
+    let job = match cfg.job_dag_within(steps, seed, budget::max_dag_ops()) {
         Ok(j) => j,
+        Err(StepDagError::Collective(CollectiveError::DagFull(f))) => bad_input!(
+            "{file}: field `workload.config`: `{}` over {} GPUs × {steps} steps needs more than {} DAG operations, more than fit in this machine's memory (about {} GiB); use fewer `workload.steps` or a smaller config",
+            c.config,
+            cfg.gpus,
+            f.max_ops,
+            budget::dag_bytes(f.max_ops) >> 30
+        ),
         Err(e) => bad_input!("{file}: field `workload` (config `{}`): {e}", c.config),
     };
     let nic_of_rank: Vec<u32> = (0..job.ranks).map(|r| job.placement.nic(r)).collect();

@@ -99,6 +99,24 @@ fn fabric_and_workload_sizes_are_checked_before_generating() {
 }
 
 #[test]
+fn a_training_job_too_large_for_memory_is_refused_while_built() {
+    // dense-400b on a fabric with enough NICs: every check before the DAG passes, and the DAG
+    // alone would exceed the 6 GB cap. Refused with exit 2 (not an allocation abort).
+    let o = sim(
+        "dense16k.toml",
+        &scenario(
+            "nics = 16384",
+            "kind = \"training\"\nconfig = \"dense-400b\"",
+            "",
+        ),
+    );
+    assert_refused(
+        &o,
+        &["dense16k.toml", "field `workload.config`", "DAG operations"],
+    );
+}
+
+#[test]
 fn meaningless_values_name_their_field() {
     let fail = |body: &str| format!("[[failures]]\n{body}");
     let link = "kind = \"link-down\"\nt0 = 0\nuplink = 0\n";

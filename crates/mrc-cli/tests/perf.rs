@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 mod common;
-use common::{mrc, text};
+use common::{FabricGuard, mrc, netns_skip_reason, text};
 
 #[test]
 fn perf_bench_loopback_and_fabric_with_json_and_bad_input() {
@@ -28,27 +28,36 @@ fn perf_bench_loopback_and_fabric_with_json_and_bad_input() {
     assert_eq!(v["mrc"]["server"]["bytes"], 8 << 20);
     assert_eq!(v["tcp"]["result"]["verified"], true);
 
+    // Keys derived from a seed instead of exchanged: both sides compute them.
+    let o = mrc(&[
+        "perf",
+        "bench",
+        "--loopback",
+        "--bytes",
+        "1MiB",
+        "--key-seed",
+        "7",
+        "--no-tcp",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("verified"), "{}", text(&o));
+
     let o = mrc(&["perf", "bench", "--loopback", "--bytes", "lots"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--bytes"), "{}", text(&o));
 
-    if !mrc_net::sys::is_root() {
-        eprintln!("SKIPPED fabric part of the perf test: not root");
+    if let Some(why) = netns_skip_reason("mrcperfprobe") {
+        eprintln!("SKIPPED fabric part of the perf test: {why}");
         return;
     }
     let prefix = format!("tp{}", std::process::id());
-    struct Guard(String);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = mrc_net::fabric::down(&self.0);
+    let _fabric = match FabricGuard::up(&prefix, &[]) {
+        Ok(g) => g,
+        Err(why) => {
+            eprintln!("SKIPPED fabric part of the perf test: {why}");
+            return;
         }
-    }
-    let o = mrc(&["fabric", "up", "--prefix", &prefix]);
-    if !o.status.success() {
-        eprintln!("SKIPPED fabric part of the perf test: {}", text(&o));
-        return;
-    }
-    let _guard = Guard(prefix.clone());
+    };
     let o = mrc(&[
         "perf",
         "bench",

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::dag::{CollectiveRecord, Dag, OpId};
+use crate::dag::{CollectiveRecord, Dag, DagFull, OpId};
 
 /// Which collective.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -222,6 +222,9 @@ pub enum CollectiveError {
     /// Zero-byte buffer.
     #[error("size_bytes must be > 0")]
     ZeroSize,
+    /// The DAG's memory bound is reached.
+    #[error(transparent)]
+    DagFull(#[from] DagFull),
     /// Fewer than two ranks (send/recv: not exactly two).
     #[error("{kind} needs {expected} ranks, got {got}")]
     RankCount {
@@ -478,7 +481,7 @@ impl Collective {
         if self.algorithm == Algorithm::Hierarchical {
             return self.emit_hierarchical(dag, starts);
         }
-        Ok(emit_steps(dag, &self.ranks, &self.steps(), starts))
+        emit_steps(dag, &self.ranks, &self.steps(), starts)
     }
 
     /// The step program of a non-hierarchical algorithm, in member positions.
@@ -560,7 +563,7 @@ impl Collective {
             for node in 0..nodes {
                 let members = &self.ranks[node * g..(node + 1) * g];
                 let st = ring_reduce_scatter(pos(g), self.size_bytes);
-                let out = emit_steps(dag, members, &st, cursor[node * g..(node + 1) * g].to_vec());
+                let out = emit_steps(dag, members, &st, cursor[node * g..(node + 1) * g].to_vec())?;
                 for (j, o) in out.into_iter().enumerate() {
                     cursor[node * g + j] = vec![o];
                     done[node * g + j] = o;
@@ -579,7 +582,7 @@ impl Collective {
                 let mut st = ring_reduce_scatter(pos(nodes), bytes);
                 st.extend(ring_all_gather(pos(nodes), bytes));
                 let st_cursor = (0..nodes).map(|k| cursor[k * g + j].clone()).collect();
-                let out = emit_steps(dag, &members, &st, st_cursor);
+                let out = emit_steps(dag, &members, &st, st_cursor)?;
                 for (k, o) in out.into_iter().enumerate() {
                     cursor[k * g + j] = vec![o];
                     done[k * g + j] = o;
@@ -591,7 +594,7 @@ impl Collective {
             for node in 0..nodes {
                 let members = &self.ranks[node * g..(node + 1) * g];
                 let st = ring_all_gather(pos(g), self.size_bytes);
-                let out = emit_steps(dag, members, &st, cursor[node * g..(node + 1) * g].to_vec());
+                let out = emit_steps(dag, members, &st, cursor[node * g..(node + 1) * g].to_vec())?;
                 for (j, o) in out.into_iter().enumerate() {
                     done[node * g + j] = o;
                 }
@@ -693,8 +696,9 @@ fn emit_steps(
     ranks: &[u32],
     steps: &[Vec<StepFlow>],
     starts: Vec<Vec<OpId>>,
-) -> Vec<OpId> {
+) -> Result<Vec<OpId>, CollectiveError> {
     let n = ranks.len();
+    dag.room_for(steps.iter().map(Vec::len).sum::<usize>() + n + 1)?;
     // Ops member p took part in during its latest active step; starts to begin with.
     let mut last: Vec<Vec<OpId>> = starts;
     for step in steps {
@@ -711,7 +715,7 @@ fn emit_steps(
             }
         }
     }
-    last.into_iter().map(|deps| dag.marker(deps)).collect()
+    Ok(last.into_iter().map(|deps| dag.marker(deps)).collect())
 }
 
 #[cfg(test)]

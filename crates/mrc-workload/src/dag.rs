@@ -73,21 +73,59 @@ pub struct CollectiveRecord {
 }
 
 /// A schedule of flows, compute nodes and markers with dependencies.
-#[derive(Clone, Default, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Dag {
     /// Ops in topological order; an op's id is its index.
     pub ops: Vec<Op>,
     /// Collectives in the order they were added.
     pub collectives: Vec<CollectiveRecord>,
+    /// Most ops the builders may add ([`Dag::room_for`]): a caller's memory bound, checked
+    /// before each collective is emitted, so a large job is refused instead of exhausting
+    /// memory. Never above `u32::MAX` (op ids are `u32`).
+    max_ops: usize,
+}
+
+impl Default for Dag {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A DAG builder would go beyond [`Dag::with_max_ops`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the DAG would exceed {max_ops} operations (the memory bound given)")]
+pub struct DagFull {
+    /// The bound.
+    pub max_ops: usize,
 }
 
 impl Dag {
-    /// An empty DAG.
+    /// An empty DAG (bounded only by `u32` op ids).
     pub const fn new() -> Self {
+        Self::with_max_ops(u32::MAX as usize)
+    }
+
+    /// An empty DAG whose builders refuse to grow beyond `max_ops` operations.
+    pub const fn with_max_ops(max_ops: usize) -> Self {
         Self {
             ops: Vec::new(),
             collectives: Vec::new(),
+            max_ops: if max_ops < u32::MAX as usize {
+                max_ops
+            } else {
+                u32::MAX as usize
+            },
         }
+    }
+
+    /// Whether `extra` more ops fit in the bound.
+    pub fn room_for(&self, extra: usize) -> Result<(), DagFull> {
+        if self.ops.len().saturating_add(extra) > self.max_ops {
+            return Err(DagFull {
+                max_ops: self.max_ops,
+            });
+        }
+        Ok(())
     }
 
     /// Next op id.

@@ -676,9 +676,22 @@ impl JobConfig {
     /// The DAG of `steps` steps in a row. `seed` drives the compute jitter only (none when
     /// `compute_jitter_pct` = 0).
     pub fn job_dag(&self, steps: u32, seed: u64) -> Result<JobDag, StepDagError> {
+        self.job_dag_within(steps, seed, usize::MAX)
+    }
+
+    /// [`JobConfig::job_dag`], refused with [`CollectiveError::DagFull`] when the DAG would
+    /// hold more than `max_ops` operations: a memory bound, so a job too large for the machine
+    /// is refused before it exhausts memory (each collective is checked before it is emitted,
+    /// the ops between collectives at the end of each step).
+    pub fn job_dag_within(
+        &self,
+        steps: u32,
+        seed: u64,
+        max_ops: usize,
+    ) -> Result<JobDag, StepDagError> {
         self.validate()?;
         let placement = Placement::rail_aligned(self.gpus_per_scale_up_domain)?;
-        let mut b = Builder::new(self, seed);
+        let mut b = Builder::new(self, seed, max_ops);
         let mut step_end = Vec::new();
         let mut prev: Option<OpId> = None;
         for step in 0..steps {
@@ -687,6 +700,9 @@ impl JobConfig {
                 b.dp_cursor.iter_mut().for_each(|c| *c = p);
             }
             let end = b.step(step)?;
+            // Collectives check the bound before they emit; the compute and point-to-point
+            // ops between them are checked here, so the bound holds exactly at the end.
+            b.dag.room_for(0).map_err(CollectiveError::from)?;
             step_end.push(end);
             prev = Some(end);
         }
@@ -720,8 +736,8 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(c: &'a JobConfig, seed: u64) -> Self {
-        let mut dag = Dag::new();
+    fn new(c: &'a JobConfig, seed: u64, max_ops: usize) -> Self {
+        let mut dag = Dag::with_max_ops(max_ops);
         let start = dag.marker(Vec::new());
         let n = c.gpus as usize;
         Self {

@@ -2,6 +2,7 @@
 //! §5 formulas, validation errors.
 #![allow(clippy::unwrap_used, reason = "test code")]
 
+use mrc_workload::collective::CollectiveError;
 use mrc_workload::dag::{AlphaBeta, Dag, OpKind, ScaleUp, execute_alpha_beta};
 use mrc_workload::training::{JobConfig, JobConfigError, JobOverrides, StepDagError};
 
@@ -387,5 +388,21 @@ fn tracker_drains_a_job_dag_and_zero_stages_match_formulas() {
                 t.complete(id);
             }
         }
+    }
+}
+
+#[test]
+fn a_dag_beyond_its_memory_bound_is_refused_not_built() {
+    let c = small("omni-proxy");
+    let full = c.job_dag(2, 1).unwrap();
+    let n = full.dag.ops.len();
+    // Exactly enough room: the same DAG.
+    let bounded = c.job_dag_within(2, 1, n).unwrap();
+    assert_eq!(bounded.dag.ops, full.dag.ops);
+    assert_eq!(bounded.dag.collectives, full.dag.collectives);
+    // One op short: refused, naming the bound.
+    match c.job_dag_within(2, 1, n - 1) {
+        Err(StepDagError::Collective(CollectiveError::DagFull(f))) => assert_eq!(f.max_ops, n - 1),
+        other => panic!("expected DagFull, got {other:?}"),
     }
 }

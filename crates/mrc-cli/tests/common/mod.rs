@@ -75,3 +75,48 @@ pub(crate) fn netns_skip_reason(probe: &str) -> Option<String> {
         Err(e) => Some(format!("cannot run `ip`: {e}")),
     }
 }
+
+/// A namespace fabric made for one test: `mrc fabric up --prefix PREFIX`, torn down when the
+/// guard drops (also when the test panics) and when the test process gets SIGINT, SIGTERM or
+/// SIGHUP (a watcher thread tears it down and exits with 128 + signal).
+pub(crate) struct FabricGuard {
+    prefix: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _signals: mrc_net::sys::StopSignals,
+}
+
+impl FabricGuard {
+    /// Brings the fabric up, or says why it could not (the caller skips with that reason).
+    pub(crate) fn up(prefix: &str, extra: &[&str]) -> Result<Self, String> {
+        let signals = mrc_net::sys::StopSignals::catch();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut args = vec!["fabric", "up", "--prefix", prefix];
+        args.extend_from_slice(extra);
+        let o = mrc(&args);
+        if !o.status.success() {
+            return Err(text(&o));
+        }
+        let (p, s) = (prefix.to_owned(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Some(sig) = mrc_net::sys::stop_signal() {
+                    let _ = mrc(&["fabric", "down", "--prefix", &p]);
+                    std::process::exit(128 + sig);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            stop,
+            _signals: signals,
+        })
+    }
+}
+
+impl Drop for FabricGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = mrc(&["fabric", "down", "--prefix", &self.prefix]);
+    }
+}
