@@ -92,6 +92,9 @@ struct SendRecord {
     tx_count: u16,
     /// This transmission is held as a suspect (overdue, its path under judgment).
     suspected: bool,
+    /// A copy was trimmed (a trim NACK came back): that copy never arrived, so a quick ack
+    /// after the retransmission is not evidence of reordering.
+    trimmed: bool,
 }
 
 impl Default for SendRecord {
@@ -115,6 +118,7 @@ impl Default for SendRecord {
             tx_seq: 0,
             tx_count: 0,
             suspected: false,
+            trimmed: false,
         }
     }
 }
@@ -901,6 +905,7 @@ impl Connection {
             tx_seq: 0,
             tx_count: 0,
             suspected: false,
+            trimmed: false,
         };
         let i = self.idx(p);
         if let Some(slot) = self.recs.get_mut(i) {
@@ -1326,7 +1331,7 @@ impl Connection {
             return 0;
         };
         if self.inflight.get(p.value()) {
-            if r.tx_count >= 2 && now.saturating_since(r.sent_at) < self.min_rtt {
+            if r.tx_count >= 2 && !r.trimmed && now.saturating_since(r.sent_at) < self.min_rtt {
                 // Acked sooner than any round trip after the retransmission: the original
                 // arrived, the loss was reordering. Widen the out-of-order threshold (RACK).
                 self.stats.spurious_retransmits += 1;
@@ -1846,6 +1851,10 @@ impl Connection {
                     if self.ev.skip(n.entropy) {
                         self.stats.ev_skipped += 1;
                     }
+                }
+                let i = self.idx(p);
+                if let Some(rec) = self.recs.get_mut(i) {
+                    rec.trimmed = true;
                 }
                 let bytes = self.mark_lost_quiet(p, now);
                 self.cc.on_trim(now, bytes, last_hop, self.inflight_bytes);

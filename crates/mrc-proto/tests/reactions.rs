@@ -118,6 +118,41 @@ fn last_hop_trim_does_not_penalise_the_ev() {
 }
 
 #[test]
+fn a_trimmed_packet_resent_and_acked_soon_is_not_a_spurious_retransmission() {
+    // The original was trimmed: only the retransmission can have arrived, however soon its
+    // ack comes (the configured base RTT is the fabric's longest path, 10 µs here).
+    let (mut a, sent) = sender();
+    let t = sent[0];
+    let now = Instant::from_nanos(5_000);
+    a.handle_packet(
+        now,
+        &Received::new(
+            nack(t.repr.bth.psn, t.ev, NackReason::TrimmedLastHop),
+            t.ev,
+            t.port,
+            None,
+        ),
+    );
+    let r = a.poll_transmit(now, PortMask::ALL).unwrap();
+    assert!(r.repr.bth.retransmit);
+    let sack = mrc::Repr {
+        bth: bth::Repr::new(Opcode::Sack, 0x11, t.repr.bth.psn),
+        body: Body::Sack {
+            seth: seth::Repr {
+                entropy: r.ev,
+                cack_psn: t.repr.bth.psn,
+                sack_offset: 1,
+                ..seth::Repr::default()
+            },
+            cc: cc_state::Repr::default(),
+        },
+    };
+    a.handle_packet(Instant::from_nanos(6_000), &Received::new(sack, 0, 0, None));
+    assert_eq!(a.stats().sacks_received, 1);
+    assert_eq!(a.stats().spurious_retransmits, 0);
+}
+
+#[test]
 fn ecn_echo_skips_the_ev_for_one_pass() {
     let (mut a, sent) = sender();
     let t = sent[0];
