@@ -20,6 +20,7 @@ mod sim;
 mod train;
 #[cfg(feature = "train")]
 mod train_report;
+mod units;
 mod workload_cfg;
 
 pub(crate) use input::BadInput;

@@ -14,6 +14,7 @@ use mrc_net::perf::{self, PerfConfig, PerfReport, TcpConfig};
 use serde_json::{Value, json};
 
 use crate::fabric::{Which, load, require_root};
+use crate::units::SizeStr;
 use crate::{bad_input, budget};
 
 /// Flags of `mrc perf`.
@@ -33,7 +34,7 @@ struct Common {
     /// QPs (each moves `--bytes`).
     #[arg(long, default_value_t = 1)]
     qps: u32,
-    /// Bytes per QP (suffixes KiB, MiB, GiB).
+    /// Bytes per QP (KiB, MiB, GiB are powers of 2; KB, MB, GB powers of 10).
     #[arg(long, default_value = "256MiB")]
     bytes: String,
     /// Bytes per RDMA Write.
@@ -123,31 +124,6 @@ enum Role {
     },
 }
 
-fn size(flag: &str, s: &str) -> Result<u64> {
-    let t = s.trim();
-    let (num, mul) = [
-        ("GiB", 1u64 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-        ("G", 1 << 30),
-        ("M", 1 << 20),
-        ("K", 1 << 10),
-    ]
-    .iter()
-    .find_map(|(suf, m)| t.strip_suffix(suf).map(|n| (n, *m)))
-    .unwrap_or((t, 1));
-    match num
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|n| (n, n.checked_mul(mul)))
-    {
-        Some((n, Some(b))) if n > 0 => Ok(b),
-        Some((_, None)) => bad_input!("{flag} {s}: expected at most 2^64 − 1 bytes"),
-        _ => bad_input!("{flag} {s}: expected a positive size like 64MiB, 1GiB or 4096"),
-    }
-}
-
 struct Setup {
     fabric: Option<mrc_net::Fabric>,
     evs: Vec<Vec<u32>>,
@@ -159,7 +135,7 @@ struct Setup {
 /// Checks the common flags and loads the fabric; `sides` is how many ends of the transfer
 /// this process holds (each keeps `--qps` × `--bytes` in memory).
 fn setup(c: &Common, sides: u64) -> Result<Setup> {
-    let bytes = size("--bytes", &c.bytes)?;
+    let bytes = SizeStr::flag("--bytes", &c.bytes)?;
     if !bytes.is_multiple_of(1024) {
         bad_input!("--bytes {}: expected a multiple of 1 KiB", c.bytes);
     }
@@ -182,7 +158,7 @@ fn setup(c: &Common, sides: u64) -> Result<Setup> {
     if let Some(p) = &c.json {
         crate::output::check("--json", p)?;
     }
-    let write = size("--write-size", &c.write_size)?;
+    let write = SizeStr::flag("--write-size", &c.write_size)?;
     let Ok(write) = u32::try_from(write) else {
         bad_input!("--write-size {}: expected at most 4 GiB − 1", c.write_size);
     };

@@ -6,7 +6,7 @@ use mrc_proto::roce::{DcqcnConfig, Recovery};
 use mrc_proto::time::Duration;
 use serde::Deserialize;
 
-use crate::scenario::{SizeStr, TimeStr, split_num};
+use crate::units::{SizeStr, TimeStr, split_num};
 
 /// A rate written as `"40Mbps"`, `"5Mbps"`, `"1Gbps"`; stored in bits/s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

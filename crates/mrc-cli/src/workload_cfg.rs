@@ -20,7 +20,7 @@ use mrc_workload::training::{JobConfig, JobDag, JobOverrides, StepDagError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::scenario::{RateStr, SizeStr, TimeStr};
+use crate::units::{RateStr, SizeStr, TimeStr};
 use crate::{bad_input, budget};
 
 /// `kind = "collective"`.
