@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use mrc_fabric::{ClosParams, FatTreeParams};
 use mrc_sim::config::{
-    FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RedSpec, SwitchSpec, Target,
+    EcnAt, FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RedSpec, SwitchSpec, Target,
 };
 use mrc_workload::{ConnMatrix, Flow, traffic};
 use serde::Deserialize;
@@ -80,6 +80,10 @@ struct SwitchCfg {
     trimming: Option<bool>,
     trim_size: Option<SizeStr>,
     ecn: Option<bool>,
+    /// Where marking looks at the queue: `"dequeue"` (default, as UEC's htsim) or `"enqueue"`.
+    ecn_at: Option<EcnAtCfg>,
+    /// Also mark on the last hop (default false, as the paper).
+    ecn_last_hop: Option<bool>,
     kmin: Option<f64>,
     kmax: Option<f64>,
     control_queue: Option<SizeStr>,
@@ -91,6 +95,13 @@ struct SwitchCfg {
     red_kmin: Option<SizeStr>,
     red_kmax: Option<SizeStr>,
     red_pmax: Option<ProbStr>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum EcnAtCfg {
+    Enqueue,
+    Dequeue,
 }
 
 #[derive(Deserialize, Debug)]
@@ -450,6 +461,14 @@ fn switch_spec(
         trimming: o.trimming.or(base.trimming).unwrap_or(d.trimming && !roce),
         trim_bytes,
         ecn: o.ecn.or(base.ecn).unwrap_or(d.ecn),
+        ecn_at: o.ecn_at.or(base.ecn_at).map_or(d.ecn_at, |a| match a {
+            EcnAtCfg::Enqueue => EcnAt::Enqueue,
+            EcnAtCfg::Dequeue => EcnAt::Dequeue,
+        }),
+        ecn_last_hop: o
+            .ecn_last_hop
+            .or(base.ecn_last_hop)
+            .unwrap_or(d.ecn_last_hop),
         kmin_permille: kmin,
         kmax_permille: kmax,
         ctrl_queue_bytes: o.control_queue.or(base.control_queue).map(|s| s.0),

@@ -221,3 +221,58 @@ fn shipped_scenarios_mrc_data_intact() {
         }
     }
 }
+
+/// An 8 → 1 incast on a small Clos with the switch line `switch`: ECN marks counted.
+fn incast_marks(name: &str, switch: &str) -> u64 {
+    let text = format!(
+        r#"
+name = "{name}"
+seed = 1
+[fabric]
+kind = "clos"
+nics = 32
+planes = 2
+nic_speed = "200Gbps"
+switch_speed = "800Gbps"
+[switch]
+{switch}
+[workload]
+kind = "incast"
+senders = [8, 10, 12, 14, 16, 18, 20, 22]
+receiver = 0
+size = "512KB"
+[[runs]]
+transport = "mrc"
+"#
+    );
+    let f = write(&format!("{name}.toml"), &text);
+    let out = tmp(&format!("{name}.json"));
+    let o = mrc(&["sim", f.to_str().unwrap(), "--json", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&out);
+    assert_eq!(v["runs"][0]["data_intact"], true);
+    v["runs"][0]["packets"]["ecn_marked"].as_u64().unwrap()
+}
+
+#[test]
+fn ecn_placement_is_a_switch_option() {
+    // The incast's queue is at the last hop: unmarked unless the last hop marks (the paper's
+    // default is off).
+    assert_eq!(incast_marks("ecn-default", ""), 0);
+    let enq = incast_marks("ecn-enq", "ecn_last_hop = true\necn_at = \"enqueue\"");
+    let deq = incast_marks("ecn-deq", "ecn_last_hop = true\necn_at = \"dequeue\"");
+    assert!(enq > 0 && deq > 0, "enqueue {enq}, dequeue {deq}");
+    // Same scenario and seed: only where the queue is read differs, so must the marks.
+    assert_ne!(deq, enq, "the option changed nothing");
+    let f = write(
+        "ecn-bad.toml",
+        "name = \"x\"\n[fabric]\nkind = \"clos\"\nnics = 16\n[switch]\necn_at = \"later\"\n[workload]\nkind = \"permutation\"\nsize = \"4KB\"\n[[runs]]\ntransport = \"mrc\"\n",
+    );
+    let o = mrc(&["sim", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ecn_at"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

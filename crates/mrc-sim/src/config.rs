@@ -35,6 +35,11 @@ pub struct SwitchSpec {
     pub trim_bytes: u32,
     /// RED-style ECN marking between kmin and kmax on every hop but the last.
     pub ecn: bool,
+    /// Where the fractional marking looks at the queue (`docs/design.md` §5, switch model).
+    pub ecn_at: EcnAt,
+    /// Also mark on ports facing NICs. Off by default: the paper keeps ECN off at the last hop
+    /// and leaves incast to trimming and congestion control (`docs/mrc-protocol.md` §9).
+    pub ecn_last_hop: bool,
     /// kmin as a fraction of the queue in ‰ (default 200).
     pub kmin_permille: u32,
     /// kmax as a fraction of the queue in ‰ (default 800).
@@ -46,6 +51,15 @@ pub struct SwitchSpec {
     /// Absolute RED thresholds (DCQCN's congestion point, `crate::red`); replaces the
     /// `kmin`/`kmax` fractions and marks on every hop, the last included.
     pub red: Option<RedSpec>,
+}
+
+/// When a switch decides ECN marking.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EcnAt {
+    /// On arrival, on the queue the packet joins.
+    Enqueue,
+    /// When the packet leaves, on the queue behind it (UEC's reference simulator).
+    Dequeue,
 }
 
 /// RED marking with absolute thresholds (`docs/dcqcn.md`).
@@ -66,6 +80,8 @@ impl Default for SwitchSpec {
             trimming: true,
             trim_bytes: 64,
             ecn: true,
+            ecn_at: EcnAt::Dequeue,
+            ecn_last_hop: false,
             kmin_permille: 200,
             kmax_permille: 800,
             ctrl_queue_bytes: None,

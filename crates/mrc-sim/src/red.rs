@@ -5,7 +5,7 @@
 //! The probability is 0 up to `kmin`, rises linearly to `pmax` at `kmax` and is 1 above
 //! `kmax`, on the instantaneous queue (as the DCQCN paper's switches mark).
 
-use crate::config::{RedSpec, SwitchSpec};
+use crate::config::{EcnAt, RedSpec, SwitchSpec};
 use crate::rng::SplitMix64;
 
 /// Parts per million of a probability of 1.
@@ -22,11 +22,15 @@ pub struct Marking {
     pub pmax_ppm: u32,
     /// Also mark on ports facing NICs (DCQCN's incast bottleneck is the last hop).
     pub last_hop: bool,
+    /// On arrival or on departure.
+    pub at: EcnAt,
 }
 
 impl Marking {
-    /// The thresholds of `sw`: absolute RED ([`SwitchSpec::red`]) when set, otherwise the
-    /// `kmin`/`kmax` fractions of `base_queue` with probability 1 at `kmax`, not on the last hop.
+    /// The thresholds of `sw`: absolute RED ([`SwitchSpec::red`]) when set (every hop, on
+    /// arrival, as the DCQCN paper's switches), otherwise the `kmin`/`kmax` fractions of
+    /// `base_queue` with probability 1 at `kmax`, where [`SwitchSpec::ecn_at`] and
+    /// [`SwitchSpec::ecn_last_hop`] say.
     pub fn new(sw: &SwitchSpec, base_queue: u64, link_gbps: u32) -> Self {
         match sw.red {
             Some(r) => {
@@ -36,6 +40,7 @@ impl Marking {
                     kmax: kmax.max(kmin + 1),
                     pmax_ppm: r.pmax_ppm.min(PPM),
                     last_hop: true,
+                    at: EcnAt::Enqueue,
                 }
             }
             None => {
@@ -44,7 +49,8 @@ impl Marking {
                     kmin,
                     kmax: (base_queue * u64::from(sw.kmax_permille) / 1000).max(kmin + 1),
                     pmax_ppm: PPM,
-                    last_hop: false,
+                    last_hop: sw.ecn_last_hop,
+                    at: sw.ecn_at,
                 }
             }
         }

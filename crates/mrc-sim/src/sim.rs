@@ -11,7 +11,7 @@ use mrc_wire::mrc::{self, Body};
 use mrc_wire::usid::Carrier;
 use mrc_workload::TriggerKind;
 
-use crate::config::{FabricSpec, Failure, FailureKind, RunSpec, Target};
+use crate::config::{EcnAt, FabricSpec, Failure, FailureKind, RunSpec, Target};
 use crate::coverage::{Added, Coverage};
 use crate::endpoint::{
     Class, Endpoint, EndpointEvent, FabricInfo, Incoming, Outgoing, PairInfo, Routing,
@@ -935,10 +935,15 @@ impl<F: TransportFactory> Sim<F> {
             && let Some(p) = port.data.pop(&self.pkts)
         {
             port.data_bytes -= u64::from(self.pkts[p as usize].bytes);
+            if self.marking.at == EcnAt::Dequeue {
+                let behind = port.data_bytes;
+                self.ecn_mark(g, p, behind);
+            }
             p
         } else {
             return;
         };
+        let port = &mut self.ports[g as usize];
         let bytes = self.pkts[pk as usize].bytes;
         let t = ser_ps(bytes, port.gbps);
         port.busy_until = now + t;
@@ -1050,15 +1055,8 @@ impl<F: TransportFactory> Sim<F> {
             }
             true
         } else {
-            if sws.ecn
-                && (!to_nic || self.marking.last_hop)
-                && !self.pkts[pk as usize].ecn
-                && self
-                    .marking
-                    .mark(data_bytes, &mut self.sw_rng[node as usize])
-            {
-                self.pkts[pk as usize].ecn = true;
-                self.sw[node as usize].pkts_marked += 1;
+            if self.marking.at == EcnAt::Enqueue {
+                self.ecn_mark(g, pk, data_bytes);
             }
             false
         };
@@ -1091,6 +1089,24 @@ impl<F: TransportFactory> Sim<F> {
             }
         }
         self.start_tx(g);
+    }
+
+    /// ECN-marks data packet `pk` at switch port `g` whose data queue holds `q` bytes, as the
+    /// run's marking says (never at a NIC; at the last hop only if configured).
+    fn ecn_mark(&mut self, g: u32, pk: u32, q: u64) {
+        let (node, to_nic) = {
+            let p = &self.ports[g as usize];
+            (p.node, p.to_nic)
+        };
+        if self.spec.net.switch.ecn
+            && node >= self.nics
+            && (!to_nic || self.marking.last_hop)
+            && !self.pkts[pk as usize].ecn
+            && self.marking.mark(q, &mut self.sw_rng[node as usize])
+        {
+            self.pkts[pk as usize].ecn = true;
+            self.sw[node as usize].pkts_marked += 1;
+        }
     }
 
     fn usable(&self, g: u32) -> bool {
