@@ -145,6 +145,7 @@ mod conn;
 pub mod ev;
 pub mod fuzzing;
 pub mod mr;
+pub mod nic;
 pub mod rng;
 pub mod roce;
 pub mod testing;
@@ -158,6 +159,7 @@ pub use config::{
 pub use conn::Connection;
 pub use ev::{EvSet, EvState};
 pub use mr::{AccessError, MemoryRegions, RegionHandle};
+pub use nic::{Demux, Nic, NicError, NicQp, NicStats, PathProfile, PeerId, QpId};
 pub use time::{Duration, Instant};
 
 use mrc_wire::mrc;
