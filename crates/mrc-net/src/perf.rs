@@ -15,13 +15,13 @@ use std::net::{Ipv6Addr, SocketAddrV6, TcpListener};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use mrc_proto::{
-    CcAlgorithm, CcProfile, Connection, ConnectionConfig, Duration, EvProfile, EvState, Event,
-    MemoryRegions, MrcQpAttr, NsccConfig, PlaneEvs, RegionHandle, Transport, WcStatus,
-    WriteRequest,
+    Connection, ConnectionConfig, Duration, EvState, Event, MemoryRegions, MrcQpAttr, PlaneEvs,
+    RegionHandle, Transport, WcStatus, WriteRequest,
 };
 
 use crate::endpoint::{Endpoint, PathMode, Qp};
 use crate::error::{NetError, Result};
+use mrc_proto::nic::{PathProfile, QpId};
 
 /// First client QPN.
 pub const CLIENT_QPN: u32 = 0x100;
@@ -118,6 +118,19 @@ impl PerfConfig {
         (self.mode == PathMode::Srv6).then_some(crate::fabric::MARK_BASE + first)
     }
 
+    /// An endpoint for this side; in SRv6 mode it watches the NIC's lanes (`p<plane>`), so a
+    /// lane that loses carrier is a port down for every QP.
+    fn endpoint(&self) -> Result<Endpoint> {
+        let mut ep = Endpoint::bind(self.bind, self.mode, &self.all_evs())?;
+        if self.mode == PathMode::Srv6 {
+            let lanes: Vec<(u8, String)> = (0..self.evs.len().min(32) as u8)
+                .map(|p| (p, crate::fabric::nic_lane(p)))
+                .collect();
+            ep.watch_links(&lanes)?;
+        }
+        Ok(ep)
+    }
+
     fn attr(&self) -> MrcQpAttr {
         MrcQpAttr {
             timeout: self.timeout_exp,
@@ -146,35 +159,26 @@ pub struct QpProfile<'a> {
 
 impl QpProfile<'_> {
     /// The core's configuration for QP `qpn` talking to `remote`: the EVs as one active set per
-    /// plane (a quarter of them as `ev_min_active`) and NSCC scaled for `rate_bps` and `base_rtt`.
+    /// plane (a quarter of them as `ev_min_active`) and NSCC scaled for `rate_bps` and
+    /// `base_rtt`; built by the core's one constructor, [`mrc_proto::nic::PathProfile`].
     pub fn conn_config(&self, qpn: u32, remote: u32) -> ConnectionConfig {
-        let mut c = ConnectionConfig::new(qpn, remote, self.seed);
-        let total: u32 = self.evs.iter().map(|p| p.len() as u32).sum();
-        c.ev_profile = EvProfile {
-            id: 1,
-            planes: self
-                .evs
-                .iter()
-                .map(|p| PlaneEvs {
-                    active: p.clone(),
-                    backup: Vec::new(),
-                })
-                .collect(),
-            ev_min_active: (total / 4).max(1),
-        };
-        c.mtu = self.payload;
-        c.base_rtt = self.base_rtt;
-        c.sleek_scale = self.sleek_scale;
-        c.cc_profile = CcProfile {
-            id: 1,
-            algorithm: CcAlgorithm::Nscc(NsccConfig::for_network(
-                self.rate_bps,
-                self.base_rtt,
-                self.payload,
-                true,
-            )),
-        };
-        c
+        self.path().conn_config(qpn, remote, self.seed)
+    }
+
+    /// The same settings as the core's [`mrc_proto::nic::PathProfile`].
+    pub fn path(&self) -> PathProfile {
+        let planes = self
+            .evs
+            .iter()
+            .map(|p| PlaneEvs {
+                active: p.clone(),
+                backup: Vec::new(),
+            })
+            .collect();
+        PathProfile {
+            sleek_scale: self.sleek_scale,
+            ..PathProfile::new(planes, self.rate_bps, self.base_rtt, self.payload)
+        }
     }
 }
 
@@ -293,7 +297,7 @@ fn ev_counts(conn: &Connection) -> (u32, u32, u32, u32) {
 
 fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
     let mut ev = (0, 0, 0, 0);
-    for qp in &ep.qps {
+    for qp in ep.qps() {
         let s = qp.conn.stats();
         r.retransmits += s.data_retransmitted;
         r.nacks += s.nacks_trimmed + s.nacks_trimmed_last_hop + s.nacks_resource + s.nacks_fatal;
@@ -328,7 +332,7 @@ const LINGER: StdDuration = StdDuration::from_millis(200);
 /// Serves one transfer (all `cfg.qps` QPs) and returns when the client has its digest.
 pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
     let cpu0 = crate::sys::thread_cpu_secs();
-    let mut ep = Endpoint::bind(cfg.bind, cfg.mode, &cfg.all_evs())?;
+    let mut ep = cfg.endpoint()?;
     let deadline = StdInstant::now() + cfg.deadline;
     let mut report = PerfReport::default();
     let mut done = vec![false; cfg.qps as usize];
@@ -348,24 +352,23 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
                 .map_err(|e| NetError::Transfer(format!("QP: {e}")))?;
         conn.regions_mut().register(cfg.bytes);
         conn.regions_mut().register(RESULT_LEN);
-        ep.qps.push(Qp {
+        ep.add_qp(Qp {
             conn,
             peer: cfg.peer,
-        });
+        })?;
     }
     // The client's result region per QP (None: derived from the seed once its size is known).
     let mut client_results: Vec<Option<RegionHandle>> = vec![None; cfg.qps as usize];
     if cfg.key_seed.is_none() {
         let mine: Vec<RegionHandle> = ep
-            .qps
+            .qps()
             .iter()
             .flat_map(|q| q.conn.regions().handles())
             .collect();
         let (client, theirs) =
             crate::handshake::serve(cfg.bind, cfg.handshake_mark(), deadline, &mine)?;
-        for (qp, r) in ep.qps.iter_mut().zip(&mut client_results) {
-            qp.peer = Some(cfg.peer.unwrap_or(client));
-            let i = (qp.conn.config().qpn - SERVER_QPN) as usize;
+        for (i, r) in client_results.iter_mut().enumerate() {
+            ep.set_peer(QpId(i as u32), cfg.peer.unwrap_or(client))?;
             *r = theirs.get(2 * i + 1).copied();
         }
     }
@@ -381,8 +384,8 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
             }
             last_data = now;
         }
-        for qi in 0..ep.qps.len() {
-            let Some(qp) = ep.qps.get_mut(qi) else {
+        for qi in 0..ep.qps().len() {
+            let Some(qp) = ep.qp_mut(QpId(qi as u32)) else {
                 continue;
             };
             let qpn = qp.conn.config().qpn;
@@ -476,7 +479,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
             msg: "bytes must be a positive multiple of 1 KiB and write size positive".into(),
         });
     }
-    let mut ep = Endpoint::bind(cfg.bind, cfg.mode, &cfg.all_evs())?;
+    let mut ep = cfg.endpoint()?;
     let mut src_digest = Vec::new();
     let mut posts = Vec::new();
     let key_seed = cfg.key_seed_or_os()?;
@@ -501,10 +504,10 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
         }
         src_digest.push(d);
         locals.push(data);
-        ep.qps.push(Qp {
+        ep.add_qp(Qp {
             conn,
             peer: Some(peer),
-        });
+        })?;
     }
     // The server's data region of each QP: exchanged, or derived from the seed.
     let remote: Vec<RegionHandle> = match cfg.key_seed {
@@ -517,7 +520,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
             .collect(),
         None => {
             let mine: Vec<RegionHandle> = ep
-                .qps
+                .qps()
                 .iter()
                 .flat_map(|q| q.conn.regions().handles())
                 .collect();
@@ -546,7 +549,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
     let mut finished: Option<StdInstant> = None;
     loop {
         // Keep up to 256 writes posted per QP.
-        for (i, qp) in ep.qps.iter_mut().enumerate() {
+        for (i, qp) in ep.qps_mut().iter_mut().enumerate() {
             let Some(&(_, data, rdata)) = posts.get(i) else {
                 continue;
             };
@@ -570,7 +573,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
         }
         ep.step(1_000_000, &mut |_, _| None)?;
         hook(start.elapsed());
-        for (i, qp) in ep.qps.iter_mut().enumerate() {
+        for (i, qp) in ep.qps_mut().iter_mut().enumerate() {
             while let Some(e) = qp.conn.poll_event() {
                 match e {
                     Event::SendComplete { status, .. } => {
