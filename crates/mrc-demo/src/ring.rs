@@ -125,6 +125,7 @@ impl MrcRingConfig {
             base_rtt: Duration::from_micros(1000),
             sleek_scale: 1.0,
             rate_bps: 10_000_000_000,
+            share: 1,
         }
         .conn_config(qpn, remote)
     }

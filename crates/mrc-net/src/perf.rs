@@ -103,6 +103,7 @@ impl PerfConfig {
             base_rtt: self.base_rtt,
             sleek_scale: self.sleek_scale,
             rate_bps: self.rate_bps,
+            share: self.qps,
         }
         .conn_config(qpn, remote)
     }
@@ -155,6 +156,9 @@ pub struct QpProfile<'a> {
     pub sleek_scale: f64,
     /// Line rate NSCC is scaled for, in bit/s.
     pub rate_bps: u64,
+    /// QPs of this endpoint sharing that rate: each QP's window is sized for `rate_bps /
+    /// share` (`PathProfile::share`), so k QPs together keep one QP's bytes in flight.
+    pub share: u32,
 }
 
 impl QpProfile<'_> {
@@ -177,6 +181,7 @@ impl QpProfile<'_> {
             .collect();
         PathProfile {
             sleek_scale: self.sleek_scale,
+            share: self.share,
             ..PathProfile::new(planes, self.rate_bps, self.base_rtt, self.payload)
         }
     }
@@ -329,6 +334,19 @@ fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
 /// the server would resend it to nobody until its deadline.
 const LINGER: StdDuration = StdDuration::from_millis(200);
 
+/// The server's check of one QP's region against the pattern, in progress.
+#[derive(Clone, Copy, Debug)]
+struct Check {
+    /// Bytes the client wrote (from its last Write-with-Immediate).
+    bytes: u64,
+    /// Bytes checked so far.
+    off: u64,
+    /// Digest of those bytes.
+    digest: u64,
+    /// No mismatch so far.
+    ok: bool,
+}
+
 /// Serves one transfer (all `cfg.qps` QPs) and returns when the client has its digest.
 pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
     let cpu0 = crate::sys::thread_cpu_secs();
@@ -337,6 +355,9 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
     let mut report = PerfReport::default();
     let mut done = vec![false; cfg.qps as usize];
     let mut replied = vec![false; cfg.qps as usize];
+    // The byte-for-byte check of each QP whose last write arrived, one chunk per round.
+    let mut checks: Vec<Option<Check>> = vec![None; cfg.qps as usize];
+    let mut want = vec![0u8; 1 << 20];
     let mut all_ok = true;
     let mut h = 0u64;
     let mut first_data: Option<StdInstant> = None;
@@ -392,56 +413,72 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
             let i = (qpn - SERVER_QPN) as usize;
             while let Some(e) = qp.conn.poll_event() {
                 match e {
-                    Event::RecvImm { imm, .. } if !replied[i] => {
-                        let bytes = u64::from(imm) << 10;
-                        let data = qp.conn.regions().handles().next();
-                        let res = qp.conn.regions().handles().nth(1);
-                        let (Some(data), Some(res)) = (data, res) else {
-                            continue;
-                        };
-                        let mut ok = bytes <= data.len;
-                        let mut d = 0u64;
-                        let mut want = vec![0u8; 1 << 20];
-                        let mut off = 0u64;
-                        while ok && off < bytes {
-                            let n = (bytes - off).min(1 << 20);
-                            let got = qp.conn.regions().read(data.addr + off, n).unwrap_or(&[]);
-                            let w = want.get_mut(..n as usize).unwrap_or(&mut []);
-                            pattern(cfg.seed, i as u32, off, w);
-                            ok &= got == &w[..];
-                            d = digest(d, got);
-                            off += n;
-                        }
-                        all_ok &= ok;
-                        h ^= d;
-                        report.bytes += bytes;
-                        let _ = qp
-                            .conn
-                            .regions_mut()
-                            .write_local(res.addr, &d.to_le_bytes());
-                        let target = client_results[i].or_else(|| {
-                            let c =
-                                region_of(key_seed, CLIENT_QPN + i as u32, &[bytes, RESULT_LEN]);
-                            c.get(1).copied()
+                    Event::RecvImm { imm, .. } if !replied[i] && checks[i].is_none() => {
+                        checks[i] = Some(Check {
+                            bytes: u64::from(imm) << 10,
+                            off: 0,
+                            digest: 0,
+                            ok: true,
                         });
-                        let Some(target) = target else {
-                            continue;
-                        };
-                        let wr = WriteRequest {
-                            wr_id: 1,
-                            local_addr: res.addr,
-                            len: 8,
-                            remote_addr: target.addr,
-                            rkey: target.rkey,
-                            imm: None,
-                        };
-                        qp.conn
-                            .post_write_imm(wr, u32::from(ok))
-                            .map_err(|e| NetError::Transfer(format!("reply: {e}")))?;
-                        replied[i] = true;
                     }
                     Event::SendComplete { .. } => done[i] = true,
                     _ => {}
+                }
+            }
+        }
+        // One MiB of checking per round: checking a QP's region in one go (~0.1 s per
+        // 128 MiB) would stall every other QP's acknowledgements meanwhile, and their senders
+        // would time out and resend what had arrived.
+        if let Some(i) = (0..checks.len()).find(|&i| checks[i].is_some()) {
+            let Some(qp) = ep.qp_mut(QpId(i as u32)) else {
+                continue;
+            };
+            let Some(c) = checks.get_mut(i).and_then(Option::as_mut) else {
+                continue;
+            };
+            let data = qp.conn.regions().handles().next();
+            let res = qp.conn.regions().handles().nth(1);
+            let (Some(data), Some(res)) = (data, res) else {
+                checks[i] = None;
+                continue;
+            };
+            c.ok &= c.bytes <= data.len;
+            if c.ok && c.off < c.bytes {
+                let n = (c.bytes - c.off).min(1 << 20);
+                let got = qp.conn.regions().read(data.addr + c.off, n).unwrap_or(&[]);
+                let w = want.get_mut(..n as usize).unwrap_or(&mut []);
+                pattern(cfg.seed, i as u32, c.off, w);
+                c.ok &= got == &w[..];
+                c.digest = digest(c.digest, got);
+                c.off += n;
+            }
+            if !c.ok || c.off >= c.bytes {
+                let (ok, d, bytes) = (c.ok, c.digest, c.bytes);
+                checks[i] = None;
+                all_ok &= ok;
+                h ^= d;
+                report.bytes += bytes;
+                let _ = qp
+                    .conn
+                    .regions_mut()
+                    .write_local(res.addr, &d.to_le_bytes());
+                let target = client_results[i].or_else(|| {
+                    let c = region_of(key_seed, CLIENT_QPN + i as u32, &[bytes, RESULT_LEN]);
+                    c.get(1).copied()
+                });
+                if let Some(target) = target {
+                    let wr = WriteRequest {
+                        wr_id: 1,
+                        local_addr: res.addr,
+                        len: 8,
+                        remote_addr: target.addr,
+                        rkey: target.rkey,
+                        imm: None,
+                    };
+                    qp.conn
+                        .post_write_imm(wr, u32::from(ok))
+                        .map_err(|e| NetError::Transfer(format!("reply: {e}")))?;
+                    replied[i] = true;
                 }
             }
         }
