@@ -19,6 +19,11 @@
 //! Both [`Connection`] (MRC) and [`roce::Connection`] (RoCEv2 RC baseline) implement
 //! [`Transport`], so the simulator and the test harness drive them the same way.
 //!
+//! Above the QPs sits the NIC layer, [`nic::Nic`] (docs/design.md §2): it owns one NIC's QPs,
+//! demultiplexes packets by (peer, QPN), fans port status out, shares the ports round robin
+//! between QPs and keeps their timers; [`nic::PathProfile`] is the one constructor of a QP's
+//! configuration for the paths it runs on.
+//!
 //! # Decisions where the references leave room
 //!
 //! - **Payload.** [`Transmit::payload`] names a local address range; the caller reads the bytes

@@ -1,4 +1,4 @@
-//! The sans-IO NIC: the layer above [`Connection`](crate::Connection) that owns one NIC's QPs
+//! The sans-IO NIC: the layer above [`Connection`] that owns one NIC's QPs
 //! (docs/design.md §2, "the same transport code runs in the simulator and on real sockets").
 //!
 //! A real MRC NIC does more than run QPs side by side: it finds the QP a packet is for, tells
