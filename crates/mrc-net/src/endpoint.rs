@@ -257,8 +257,9 @@ impl Endpoint {
     /// mode only).
     pub fn add_qp(&mut self, qp: Qp) -> Result<QpId> {
         let peer = qp.peer.map(|a| self.peer_id(a));
+        let now = self.now();
         self.nic
-            .add_qp(qp, peer)
+            .add_qp(now, qp, peer)
             .map_err(|e| NetError::Transfer(format!("adding a QP: {e}")))
     }
 
@@ -413,7 +414,7 @@ impl Endpoint {
                     demux = match accept(qpn, src) {
                         Some(qp) => {
                             let bound = qp.peer.map(|a| peer_id(&mut self.peers, self.mode, a));
-                            match self.nic.add_qp(qp, bound) {
+                            match self.nic.add_qp(now, qp, bound) {
                                 Ok(_) => self.nic.handle_packet(now, peer, &rx),
                                 Err(_) => Demux::UnknownQp(qpn),
                             }

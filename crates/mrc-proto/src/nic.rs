@@ -248,8 +248,14 @@ impl<Q> Nic<Q> {
 }
 
 impl<Q: NicQp> Nic<Q> {
-    /// Adds a QP, bound to `peer` or (None) to the first sender that names it.
-    pub fn add_qp(&mut self, qp: Q, peer: Option<PeerId>) -> Result<QpId, NicError> {
+    /// Adds a QP, bound to `peer` or (None) to the first sender that names it. A port that is
+    /// down now is reported to it at once (it would otherwise believe every port up).
+    pub fn add_qp(
+        &mut self,
+        now: Instant,
+        mut qp: Q,
+        peer: Option<PeerId>,
+    ) -> Result<QpId, NicError> {
         let qpn = qp.qpn();
         let id = QpId(self.qps.len() as u32);
         match peer {
@@ -268,6 +274,12 @@ impl<Q: NicQp> Nic<Q> {
             }
         }
         *self.qpn_count.entry(qpn).or_insert(0) += 1;
+        let mut down = !self.ports_up.0;
+        while down != 0 {
+            let p = down.trailing_zeros() as u8;
+            qp.conn_mut().handle_port_status(now, p, false);
+            down &= down - 1;
+        }
         self.qps.push(qp);
         self.peer_of.push(peer);
         self.deadline.push(None);

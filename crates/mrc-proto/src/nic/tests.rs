@@ -4,6 +4,7 @@ use mrc_wire::mrc::{ENDPOINT_QPN, EndpointOp};
 
 const A: PeerId = PeerId(1);
 const B: PeerId = PeerId(2);
+const T0: Instant = Instant::from_nanos(0);
 
 fn config(qpn: u32, remote: u32, seed: u64) -> ConnectionConfig {
     let mut c = PathProfile::new(
@@ -32,8 +33,10 @@ fn pair(n: u32) -> (Nic<Connection>, Nic<Connection>) {
     let mut a = Nic::new();
     let mut b = Nic::new();
     for i in 0..n {
-        a.add_qp(qp(0x100 + i, 0x200 + i), Some(B)).expect("fresh");
-        b.add_qp(qp(0x200 + i, 0x100 + i), Some(A)).expect("fresh");
+        a.add_qp(T0, qp(0x100 + i, 0x200 + i), Some(B))
+            .expect("fresh");
+        b.add_qp(T0, qp(0x200 + i, 0x100 + i), Some(A))
+            .expect("fresh");
     }
     (a, b)
 }
@@ -163,9 +166,9 @@ fn foreign_and_unknown_are_dropped_and_counted() {
 #[test]
 fn first_packet_binds_an_unbound_qp() {
     let mut b: Nic<Connection> = Nic::new();
-    let id = b.add_qp(qp(0x200, 0x100), None).expect("fresh");
+    let id = b.add_qp(T0, qp(0x200, 0x100), None).expect("fresh");
     let mut a: Nic<Connection> = Nic::new();
-    a.add_qp(qp(0x100, 0x200), Some(B)).expect("fresh");
+    a.add_qp(T0, qp(0x100, 0x200), Some(B)).expect("fresh");
     post(&mut a, QpId(0), 8192);
     let now = Instant::from_nanos(1_000);
     let (_, t1) = a.poll_transmit(now, PortMask::ALL).expect("packet");
@@ -191,11 +194,11 @@ fn first_packet_binds_an_unbound_qp() {
     // With binding off, an unbound QP takes nothing.
     let mut c: Nic<Connection> = Nic::new();
     c.set_bind_on_first_packet(false);
-    c.add_qp(qp(0x200, 0x100), None).expect("fresh");
+    c.add_qp(T0, qp(0x200, 0x100), None).expect("fresh");
     assert_eq!(c.handle_packet(now, A, &r1), Demux::Foreign);
     // Duplicates are refused.
     assert_eq!(
-        b.add_qp(qp(0x200, 0x100), Some(A)).err(),
+        b.add_qp(T0, qp(0x200, 0x100), Some(A)).err(),
         Some(NicError::DuplicateQpn(0x200))
     );
 }
@@ -240,6 +243,15 @@ fn port_status_reaches_every_qp_and_endpoint_packets_the_bound_ones() {
         }
     }
     assert!(seen >= 3, "every responder heard the peer's ports ({seen})");
+    // A QP added while the port is down learns it at once (and announces it).
+    a.add_qp(now, qp(0x103, 0x203), Some(B)).expect("fresh");
+    let mut late = 0;
+    while let Some((id, tx)) = a.poll_transmit(now, PortMask::ALL) {
+        if id == QpId(3) && matches!(tx.repr.body, Body::EndpointRequest(_)) {
+            late += 1;
+        }
+    }
+    assert_eq!(late, 1);
 }
 
 #[test]
