@@ -125,6 +125,7 @@ impl MrcRingConfig {
             base_rtt: Duration::from_micros(1000),
             sleek_scale: 1.0,
             rate_bps: 10_000_000_000,
+            share: 1,
         }
         .conn_config(qpn, remote)
     }
@@ -302,14 +303,14 @@ impl Worker {
             ));
         }
         let remote = region_of(cfg.seed, RX_QPN + right, len);
-        ep.qps.push(Qp {
+        ep.add_qp(Qp {
             conn: tx,
             peer: Some(raddr),
-        });
-        ep.qps.push(Qp {
+        })?;
+        ep.add_qp(Qp {
             conn: rx,
             peer: Some(laddr),
-        });
+        })?;
         Ok(Self {
             ep,
             send,
@@ -325,7 +326,7 @@ impl Worker {
 
     fn stats(&self) -> CommStats {
         let mut s = CommStats::default();
-        for qp in &self.ep.qps {
+        for qp in self.ep.qps() {
             let st = qp.conn.stats();
             s.retransmits += st.data_retransmitted;
             s.ev_retired += st.ev_retired;
@@ -335,7 +336,7 @@ impl Worker {
     }
 
     fn events(&mut self) {
-        for (i, qp) in self.ep.qps.iter_mut().enumerate() {
+        for (i, qp) in self.ep.qps_mut().iter_mut().enumerate() {
             while let Some(e) = qp.conn.poll_event() {
                 match e {
                     Event::RecvImm { imm, .. } if i == RX => {
@@ -376,7 +377,7 @@ impl Worker {
                 let bytes = to_bytes(a.data.get(r).unwrap_or(&[]));
                 let local = self.slot_addr(self.send.addr, a.seq, a.phase, phases);
                 let remote = self.slot_addr(self.remote.addr, a.seq, a.phase, phases);
-                let Some(tx) = self.ep.qps.get_mut(TX) else {
+                let Some(tx) = self.ep.qps_mut().get_mut(TX) else {
                     return Err(DemoError::AllReduce("no QP".into()));
                 };
                 if !tx.conn.regions_mut().write_local(local, &bytes) {
@@ -401,7 +402,7 @@ impl Worker {
             }
             let r = ranges.get(rc as usize).cloned().unwrap_or(0..0);
             let at = self.slot_addr(self.recv.addr, a.seq, a.phase, phases);
-            let Some(rx) = self.ep.qps.get(RX) else {
+            let Some(rx) = self.ep.qps().get(RX) else {
                 return Err(DemoError::AllReduce("no QP".into()));
             };
             let bytes = rx

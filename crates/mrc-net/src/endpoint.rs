@@ -13,21 +13,38 @@
 //! Datagrams are batched with `sendmmsg` (each with its own mark) and `recvmmsg`; timers come
 //! from `poll_timeout`; memory regions live in process memory (`Connection::regions`).
 //!
+//! **The NIC layer is `mrc_proto::nic::Nic`**, the same one the simulator drives: it owns the
+//! QPs, finds a datagram's QP in O(1) by (peer, QPN), fans port status out to every QP, shares
+//! the send batch round robin between QPs with something to send on a port that is up, and
+//! keeps the QPs' timers in a heap. This module only turns addresses into the NIC's
+//! [`PeerId`]s, bytes into typed packets and back, and link state into port status.
+//!
 //! **Who may talk to a QP.** A QP is bound to its peer: the address given at connect
 //! ([`Qp::peer`]), or, for a server that does not know its client, the source of the first
 //! packet that names the QP (trust on first use). Afterwards a datagram reaches the QP only if
 //! it comes from that peer (SRv6: same address and port; loopback: same address, from an EV
 //! port) and, where the headers carry it (SACK, NACK, probe), from the peer's QPN. Anything else
 //! is dropped and counted in [`IoStats::foreign`]. Endpoint-scoped packets (destination QP
-//! [`ENDPOINT_QPN`]: port status, EV probes) go to every QP bound to the sender. This is the RC
+//! `ENDPOINT_QPN`: port status, EV probes) go to every QP bound to the sender. This is the RC
 //! trust model: it stops off-path senders, not an attacker on the path who can read and forge
 //! the peer's packets (see the `mrc-proto` crate docs).
+//!
+//! **ECN.** Datagrams leave ECN-capable (traffic class ECT(0)); the traffic class of each
+//! received datagram comes back with `IPV6_RECVTCLASS`, and CE reaches the QP as
+//! `Received::ecn_ce`, as a switch's mark does in the simulator.
+//!
+//! **Link state.** [`Endpoint::watch_links`] names the interface of each port (the NIC's lanes
+//! `p<plane>` in the namespace fabric); the endpoint polls their carrier every millisecond and
+//! a lane that loses it (its cable pulled, the lane or the switch port down) is a port down for
+//! every QP, as in the simulator.
 
-use std::net::{SocketAddrV6, UdpSocket};
+use std::collections::HashMap;
+use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 
+use mrc_proto::nic::{Demux, Nic, NicQp, NicStats, PeerId, QpId};
 use mrc_proto::{Connection, Instant, PortMask, Received, Transport};
-use mrc_wire::mrc::{Body, ENDPOINT_QPN, Packet, Repr};
+use mrc_wire::mrc::{Body, Packet, Repr};
 
 use crate::error::{NetError, Result};
 use crate::fabric::MARK_BASE;
@@ -74,6 +91,8 @@ pub struct IoStats {
     pub data_received: u64,
     /// Longest time between two data packets received, in ns (after the first).
     pub max_data_gap_ns: u64,
+    /// Datagrams delivered to a QP that arrived ECN-CE marked.
+    pub ecn_ce: u64,
 }
 
 /// Datagrams sent per EV.
@@ -89,31 +108,24 @@ pub struct Qp {
     pub peer: Option<SocketAddrV6>,
 }
 
-impl Qp {
-    /// True if a datagram from `src` carrying `repr` may come from this QP's peer (binding it
-    /// to `src` if it has none yet).
-    fn admits(&mut self, src: SocketAddrV6, repr: &Repr, mode: PathMode) -> bool {
-        let src = SocketAddrV6::new(*src.ip(), src.port(), 0, 0);
-        // A loopback sender's source port is an EV port, not where to answer: no binding.
-        if self.peer.is_none() && mode == PathMode::Loopback {
-            return false;
-        }
-        let peer = *self.peer.get_or_insert(src);
-        let from_peer = match mode {
-            PathMode::Srv6 => peer.ip() == src.ip() && peer.port() == src.port(),
-            // Loopback datagrams leave from the sender's EV ports, not its receive port.
-            PathMode::Loopback => peer.ip() == src.ip() && src.port() >= SPORT_BASE,
-        };
-        let remote = self.conn.config().remote_qpn as u16;
-        let from_qp = match &repr.body {
-            Body::Sack { seth, .. } => seth.spdcid == remote,
-            Body::Nack(n) => n.spdcid == remote,
-            Body::Probe(p) => p.spdcid == remote,
-            _ => true,
-        };
-        from_peer && from_qp
+impl NicQp for Qp {
+    type Conn = Connection;
+    fn conn(&self) -> &Connection {
+        &self.conn
+    }
+    fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+    fn qpn(&self) -> u32 {
+        self.conn.config().qpn
+    }
+    fn remote_qpn(&self) -> u32 {
+        self.conn.config().remote_qpn
     }
 }
+
+/// How long link state may be stale before it is polled again (ns).
+const LINK_POLL_NS: u64 = 1_000_000;
 
 struct Pending {
     buf: Vec<u8>,
@@ -131,8 +143,12 @@ pub struct Endpoint {
     ev_socks: Vec<(u32, UdpSocket)>,
     mode: PathMode,
     epoch: std::time::Instant,
-    /// The QPs (index = order of creation).
-    pub qps: Vec<Qp>,
+    nic: Nic<Qp>,
+    /// Peers by address key (see `peer_id`).
+    peers: HashMap<(Ipv6Addr, u16), PeerId>,
+    /// Watched interfaces: (port, name, last state seen).
+    links: Vec<(u8, String, bool)>,
+    links_at: u64,
     pending: Vec<Pending>,
     pending_at: usize,
     free: Vec<Vec<u8>>,
@@ -151,7 +167,7 @@ impl core::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
             .field("mode", &self.mode)
-            .field("qps", &self.qps.len())
+            .field("qps", &self.nic.len())
             .field("io", &self.io)
             .finish_non_exhaustive()
     }
@@ -171,6 +187,8 @@ impl Endpoint {
         let sock = UdpSocket::bind(bind).map_err(io_err("bind"))?;
         sock.set_nonblocking(true).map_err(io_err("nonblocking"))?;
         sys::prepare_udp(sock.as_raw_fd(), 32 << 20)?;
+        // ECN-capable transport, so a marking queue sets CE instead of dropping.
+        sys::setsockopt_int(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_TCLASS, 2)?;
         let mut ev_socks = Vec::new();
         if mode == PathMode::Loopback {
             for &ev in evs {
@@ -188,7 +206,15 @@ impl Endpoint {
             ev_socks,
             mode,
             epoch: std::time::Instant::now(),
-            qps: Vec::new(),
+            nic: {
+                let mut nic = Nic::new();
+                // A loopback sender's source port is an EV port, not where to answer.
+                nic.set_bind_on_first_packet(mode == PathMode::Srv6);
+                nic
+            },
+            peers: HashMap::new(),
+            links: Vec::new(),
+            links_at: 0,
             pending: Vec::new(),
             pending_at: 0,
             free: Vec::new(),
@@ -199,6 +225,101 @@ impl Endpoint {
             last_data: None,
             batch: 64,
         })
+    }
+
+    /// The QPs, in order of creation (index = [`QpId`]).
+    pub fn qps(&self) -> &[Qp] {
+        self.nic.qps()
+    }
+
+    /// The QPs, mutably (post work requests, read events). Change a QP's peer with
+    /// [`Endpoint::set_peer`], not here: the NIC's binding would not follow.
+    pub fn qps_mut(&mut self) -> &mut [Qp] {
+        self.nic.qps_mut()
+    }
+
+    /// One QP, mutably.
+    pub fn qp_mut(&mut self, id: QpId) -> Option<&mut Qp> {
+        self.nic.qp_mut(id)
+    }
+
+    /// The NIC layer (its counters, ports, bindings).
+    pub fn nic(&self) -> &Nic<Qp> {
+        &self.nic
+    }
+
+    /// Counters of the NIC layer.
+    pub fn nic_stats(&self) -> &NicStats {
+        self.nic.stats()
+    }
+
+    /// Adds a QP, bound to `qp.peer` (or, if None, to the first sender that names it; SRv6
+    /// mode only).
+    pub fn add_qp(&mut self, qp: Qp) -> Result<QpId> {
+        let peer = qp.peer.map(|a| self.peer_id(a));
+        let now = self.now();
+        self.nic
+            .add_qp(now, qp, peer)
+            .map_err(|e| NetError::Transfer(format!("adding a QP: {e}")))
+    }
+
+    /// Binds QP `id` to `peer` (where it sends, and the only sender it takes packets from).
+    pub fn set_peer(&mut self, id: QpId, peer: SocketAddrV6) -> Result<()> {
+        let pid = self.peer_id(peer);
+        self.nic
+            .bind(id, pid)
+            .map_err(|e| NetError::Transfer(format!("binding a QP: {e}")))?;
+        if let Some(q) = self.nic.qp_mut(id) {
+            q.peer = Some(SocketAddrV6::new(*peer.ip(), peer.port(), 0, 0));
+        }
+        Ok(())
+    }
+
+    fn peer_id(&mut self, a: SocketAddrV6) -> PeerId {
+        peer_id(&mut self.peers, self.mode, a)
+    }
+
+    /// Port `port` goes down (`up = false`) or comes up: every QP is told.
+    pub fn handle_port_status(&mut self, port: u8, up: bool) {
+        let now = self.now();
+        self.nic.handle_port_status(now, port, up);
+    }
+
+    /// Watches the carrier of one interface per port (`(port, interface)`, e.g. `(0, "p0")`
+    /// for the namespace fabric's NIC lanes) and turns changes into port status. The current
+    /// state is applied at once.
+    pub fn watch_links(&mut self, links: &[(u8, String)]) -> Result<()> {
+        self.links.clear();
+        for (port, name) in links {
+            let up = sys::link_up(self.sock.as_raw_fd(), name)?;
+            self.links.push((*port, name.clone(), up));
+            if !up {
+                self.handle_port_status(*port, false);
+            }
+        }
+        self.links_at = self.now().as_nanos();
+        Ok(())
+    }
+
+    fn poll_links(&mut self) -> Result<()> {
+        let now = self.now();
+        if self.links.is_empty() || now.as_nanos() < self.links_at + LINK_POLL_NS {
+            return Ok(());
+        }
+        self.links_at = now.as_nanos();
+        for i in 0..self.links.len() {
+            let Some((port, name, was)) = self.links.get(i).cloned() else {
+                continue;
+            };
+            let up = sys::link_up(self.sock.as_raw_fd(), &name)?;
+            if up != was {
+                if let Some(l) = self.links.get_mut(i) {
+                    l.2 = up;
+                }
+                self.nic.handle_port_status(now, port, up);
+            }
+        }
+        Ok(())
     }
 
     /// The bound address.
@@ -223,23 +344,21 @@ impl Endpoint {
     /// nothing happened wait (at most `max_wait_ns`) for the socket or the next timer.
     /// Returns true if any packet moved.
     pub fn step(&mut self, max_wait_ns: u64, accept: &mut Acceptor<'_>) -> Result<bool> {
+        self.poll_links()?;
         let mut moved = self.receive(accept)?;
         let now = self.now();
-        for qp in &mut self.qps {
-            if qp.conn.poll_timeout().is_some_and(|t| t <= now) {
-                qp.conn.handle_timeout(now);
-            }
-        }
+        self.nic.handle_timeout(now);
         moved |= self.transmit()?;
         if !moved {
             let now = self.now();
             let next = self
-                .qps
-                .iter()
-                .filter_map(|q| q.conn.poll_timeout())
-                .min()
+                .nic
+                .poll_timeout()
                 .map_or(max_wait_ns, |t| t.saturating_since(now).as_nanos());
-            let wait_ns = next.min(max_wait_ns);
+            let mut wait_ns = next.min(max_wait_ns);
+            if !self.links.is_empty() {
+                wait_ns = wait_ns.min(LINK_POLL_NS);
+            }
             if wait_ns > 0 {
                 sys::wait(
                     self.sock.as_raw_fd(),
@@ -266,6 +385,7 @@ impl Endpoint {
                 let Some(&(src, _, label)) = self.rx.meta.get(i) else {
                     continue;
                 };
+                let ecn_ce = self.rx.tclass.get(i).is_some_and(|t| t & 3 == 3);
                 let ev = match self.mode {
                     PathMode::Srv6 if label & LABEL_EXPLICIT != 0 => {
                         mrc_wire::udp::stev_decode(0, label)
@@ -274,49 +394,54 @@ impl Endpoint {
                     PathMode::Srv6 => 0,
                     PathMode::Loopback => u32::from(src.port().saturating_sub(SPORT_BASE)),
                 };
+                // Loopback datagrams leave from the sender's EV ports, never from below them.
+                if self.mode == PathMode::Loopback && src.port() < SPORT_BASE {
+                    self.io.foreign += 1;
+                    continue;
+                }
                 let bytes = self.rx.datagram(i);
                 let Ok((repr, payload)) = Repr::parse_bytes(bytes) else {
                     self.io.dropped += 1;
                     continue;
                 };
-                let qpn = repr.bth.dest_qp;
-                if qpn == ENDPOINT_QPN {
-                    // Node-scoped: every QP bound to this sender (none binds on it).
-                    let mut to_any = false;
-                    for qp in &mut self.qps {
-                        if qp.peer.is_some() && qp.admits(src, &repr, self.mode) {
-                            let plane = ((ev >> 8) & 7) as u8;
-                            qp.conn
-                                .handle_packet(now, &Received::new(repr, ev, plane, None));
-                            to_any = true;
-                        }
-                    }
-                    if !to_any {
-                        self.io.foreign += 1;
-                    }
-                    continue;
-                }
-                let idx = match self.qps.iter().position(|q| q.conn.config().qpn == qpn) {
-                    Some(i) => i,
-                    None => match accept(qpn, src) {
-                        Some(qp) => {
-                            self.qps.push(qp);
-                            self.qps.len() - 1
-                        }
-                        None => {
-                            self.io.dropped += 1;
-                            continue;
-                        }
-                    },
-                };
-                let Some(qp) = self.qps.get_mut(idx) else {
-                    continue;
-                };
-                if !qp.admits(src, &repr, self.mode) {
-                    self.io.foreign += 1;
-                    continue;
-                }
                 let is_data = matches!(repr.body, Body::Write(_));
+                let plane = ((ev >> 8) & 7) as u8;
+                let mut rx = Received::new(repr, ev, plane, is_data.then_some(payload));
+                rx.ecn_ce = ecn_ce;
+                let peer = peer_id(&mut self.peers, self.mode, src);
+                let mut demux = self.nic.handle_packet(now, peer, &rx);
+                if let Demux::UnknownQp(qpn) = demux {
+                    demux = match accept(qpn, src) {
+                        Some(qp) => {
+                            let bound = qp.peer.map(|a| peer_id(&mut self.peers, self.mode, a));
+                            match self.nic.add_qp(now, qp, bound) {
+                                Ok(_) => self.nic.handle_packet(now, peer, &rx),
+                                Err(_) => Demux::UnknownQp(qpn),
+                            }
+                        }
+                        None => Demux::UnknownQp(qpn),
+                    };
+                }
+                match demux {
+                    Demux::Delivered { qp, bound } => {
+                        if bound && let Some(q) = self.nic.qp_mut(qp) {
+                            q.peer = Some(SocketAddrV6::new(*src.ip(), src.port(), 0, 0));
+                        }
+                    }
+                    Demux::Endpoint(_) => continue,
+                    Demux::UnknownQp(_) => {
+                        self.nic.count_unknown();
+                        self.io.dropped += 1;
+                        continue;
+                    }
+                    Demux::Foreign => {
+                        self.io.foreign += 1;
+                        continue;
+                    }
+                }
+                if ecn_ce {
+                    self.io.ecn_ce += 1;
+                }
                 if is_data {
                     self.io.data_received += 1;
                     match self.data_per_ev.iter_mut().find(|(e, _)| *e == ev) {
@@ -330,9 +455,6 @@ impl Endpoint {
                     }
                     self.last_data = Some(t);
                 }
-                let plane = ((ev >> 8) & 7) as u8;
-                let rx = Received::new(repr, ev, plane, is_data.then_some(payload));
-                qp.conn.handle_packet(now, &rx);
             }
         }
         Ok(any)
@@ -354,54 +476,50 @@ impl Endpoint {
                     return Ok(any);
                 }
             }
-            // Refill: round-robin over QPs, one packet each per turn.
+            // Refill: the NIC shares the batch round robin between QPs with something to
+            // send on a port that is up.
             let now = self.now();
             let mut got = 0;
-            'fill: loop {
-                let mut progress = false;
-                for qp in &mut self.qps {
-                    if got >= self.batch {
-                        break 'fill;
-                    }
-                    let Some(peer) = qp.peer else { continue };
-                    let Some(tx) = qp.conn.poll_transmit(now, PortMask::ALL) else {
-                        continue;
-                    };
-                    progress = true;
-                    let len = tx.wire_len();
-                    let mut buf = self.free.pop().unwrap_or_default();
-                    if buf.len() < len {
-                        buf.resize(len.max(9000), 0);
-                    }
-                    let Some(slot) = buf.get_mut(..len) else {
-                        continue;
-                    };
-                    let mut pkt = Packet::new_unchecked(slot);
-                    if tx.repr.emit(&mut pkt).is_err() {
-                        self.io.dropped += 1;
-                        self.free.push(buf);
-                        continue;
-                    }
-                    if let Some(p) = tx.payload
-                        && let Some(src) = qp.conn.regions().read(p.addr, u64::from(p.len))
-                    {
-                        let dst = pkt.payload_mut();
-                        let n = dst.len().min(src.len());
-                        if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
-                            d.copy_from_slice(s);
-                        }
-                    }
-                    self.pending.push(Pending {
-                        buf,
-                        len,
-                        dst: peer,
-                        ev: tx.ev,
-                    });
-                    got += 1;
-                }
-                if !progress {
+            while got < self.batch {
+                let Some((id, tx)) = self.nic.poll_transmit(now, PortMask::ALL) else {
                     break;
+                };
+                let Some(qp) = self.nic.qp(id) else { continue };
+                let Some(peer) = qp.peer else {
+                    // Unbound (a server QP before its first packet): nowhere to send.
+                    self.io.dropped += 1;
+                    continue;
+                };
+                let len = tx.wire_len();
+                let mut buf = self.free.pop().unwrap_or_default();
+                if buf.len() < len {
+                    buf.resize(len.max(9000), 0);
                 }
+                let Some(slot) = buf.get_mut(..len) else {
+                    continue;
+                };
+                let mut pkt = Packet::new_unchecked(slot);
+                if tx.repr.emit(&mut pkt).is_err() {
+                    self.io.dropped += 1;
+                    self.free.push(buf);
+                    continue;
+                }
+                if let Some(p) = tx.payload
+                    && let Some(src) = qp.conn.regions().read(p.addr, u64::from(p.len))
+                {
+                    let dst = pkt.payload_mut();
+                    let n = dst.len().min(src.len());
+                    if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+                        d.copy_from_slice(s);
+                    }
+                }
+                self.pending.push(Pending {
+                    buf,
+                    len,
+                    dst: peer,
+                    ev: tx.ev,
+                });
+                got += 1;
             }
             if got == 0 {
                 return Ok(any);
@@ -491,6 +609,21 @@ impl Endpoint {
         }
         Ok(total)
     }
+}
+
+/// The NIC's id of a sender. What identifies one: SRv6, its address and port; loopback, its
+/// address (its datagrams leave from per-EV ports).
+fn peer_id(
+    peers: &mut HashMap<(Ipv6Addr, u16), PeerId>,
+    mode: PathMode,
+    a: SocketAddrV6,
+) -> PeerId {
+    let key = match mode {
+        PathMode::Srv6 => (*a.ip(), a.port()),
+        PathMode::Loopback => (*a.ip(), 0),
+    };
+    let next = PeerId(peers.len() as u32);
+    *peers.entry(key).or_insert(next)
 }
 
 fn bind_reuseport(addr: SocketAddrV6) -> Result<UdpSocket> {

@@ -28,6 +28,11 @@ pub const ENCAP_OVERHEAD: u32 = 40;
 /// Inner IPv6 + UDP headers.
 pub const IP_UDP_OVERHEAD: u32 = 48;
 
+/// The interface of a NIC's lane `plane` in its namespace (the export's `p<plane>`).
+pub fn nic_lane(plane: u8) -> String {
+    format!("p{plane}")
+}
+
 /// What to build: a multi-plane two-tier Clos of namespaces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FabricSpec {

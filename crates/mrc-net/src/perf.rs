@@ -15,13 +15,13 @@ use std::net::{Ipv6Addr, SocketAddrV6, TcpListener};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use mrc_proto::{
-    CcAlgorithm, CcProfile, Connection, ConnectionConfig, Duration, EvProfile, EvState, Event,
-    MemoryRegions, MrcQpAttr, NsccConfig, PlaneEvs, RegionHandle, Transport, WcStatus,
-    WriteRequest,
+    Connection, ConnectionConfig, Duration, EvState, Event, MemoryRegions, MrcQpAttr, PlaneEvs,
+    RegionHandle, Transport, WcStatus, WriteRequest,
 };
 
 use crate::endpoint::{Endpoint, PathMode, Qp};
 use crate::error::{NetError, Result};
+use mrc_proto::nic::{PathProfile, QpId};
 
 /// First client QPN.
 pub const CLIENT_QPN: u32 = 0x100;
@@ -103,6 +103,7 @@ impl PerfConfig {
             base_rtt: self.base_rtt,
             sleek_scale: self.sleek_scale,
             rate_bps: self.rate_bps,
+            share: self.qps,
         }
         .conn_config(qpn, remote)
     }
@@ -116,6 +117,19 @@ impl PerfConfig {
     fn handshake_mark(&self) -> Option<u32> {
         let first = self.evs.iter().flatten().next().copied().unwrap_or(0);
         (self.mode == PathMode::Srv6).then_some(crate::fabric::MARK_BASE + first)
+    }
+
+    /// An endpoint for this side; in SRv6 mode it watches the NIC's lanes (`p<plane>`), so a
+    /// lane that loses carrier is a port down for every QP.
+    fn endpoint(&self) -> Result<Endpoint> {
+        let mut ep = Endpoint::bind(self.bind, self.mode, &self.all_evs())?;
+        if self.mode == PathMode::Srv6 {
+            let lanes: Vec<(u8, String)> = (0..self.evs.len().min(32) as u8)
+                .map(|p| (p, crate::fabric::nic_lane(p)))
+                .collect();
+            ep.watch_links(&lanes)?;
+        }
+        Ok(ep)
     }
 
     fn attr(&self) -> MrcQpAttr {
@@ -142,39 +156,34 @@ pub struct QpProfile<'a> {
     pub sleek_scale: f64,
     /// Line rate NSCC is scaled for, in bit/s.
     pub rate_bps: u64,
+    /// QPs of this endpoint sharing that rate: each QP's window is sized for `rate_bps /
+    /// share` (`PathProfile::share`), so k QPs together keep one QP's bytes in flight.
+    pub share: u32,
 }
 
 impl QpProfile<'_> {
     /// The core's configuration for QP `qpn` talking to `remote`: the EVs as one active set per
-    /// plane (a quarter of them as `ev_min_active`) and NSCC scaled for `rate_bps` and `base_rtt`.
+    /// plane (a quarter of them as `ev_min_active`) and NSCC scaled for `rate_bps` and
+    /// `base_rtt`; built by the core's one constructor, [`mrc_proto::nic::PathProfile`].
     pub fn conn_config(&self, qpn: u32, remote: u32) -> ConnectionConfig {
-        let mut c = ConnectionConfig::new(qpn, remote, self.seed);
-        let total: u32 = self.evs.iter().map(|p| p.len() as u32).sum();
-        c.ev_profile = EvProfile {
-            id: 1,
-            planes: self
-                .evs
-                .iter()
-                .map(|p| PlaneEvs {
-                    active: p.clone(),
-                    backup: Vec::new(),
-                })
-                .collect(),
-            ev_min_active: (total / 4).max(1),
-        };
-        c.mtu = self.payload;
-        c.base_rtt = self.base_rtt;
-        c.sleek_scale = self.sleek_scale;
-        c.cc_profile = CcProfile {
-            id: 1,
-            algorithm: CcAlgorithm::Nscc(NsccConfig::for_network(
-                self.rate_bps,
-                self.base_rtt,
-                self.payload,
-                true,
-            )),
-        };
-        c
+        self.path().conn_config(qpn, remote, self.seed)
+    }
+
+    /// The same settings as the core's [`mrc_proto::nic::PathProfile`].
+    pub fn path(&self) -> PathProfile {
+        let planes = self
+            .evs
+            .iter()
+            .map(|p| PlaneEvs {
+                active: p.clone(),
+                backup: Vec::new(),
+            })
+            .collect();
+        PathProfile {
+            sleek_scale: self.sleek_scale,
+            share: self.share,
+            ..PathProfile::new(planes, self.rate_bps, self.base_rtt, self.payload)
+        }
     }
 }
 
@@ -293,7 +302,7 @@ fn ev_counts(conn: &Connection) -> (u32, u32, u32, u32) {
 
 fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
     let mut ev = (0, 0, 0, 0);
-    for qp in &ep.qps {
+    for qp in ep.qps() {
         let s = qp.conn.stats();
         r.retransmits += s.data_retransmitted;
         r.nacks += s.nacks_trimmed + s.nacks_trimmed_last_hop + s.nacks_resource + s.nacks_fatal;
@@ -325,14 +334,30 @@ fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
 /// the server would resend it to nobody until its deadline.
 const LINGER: StdDuration = StdDuration::from_millis(200);
 
+/// The server's check of one QP's region against the pattern, in progress.
+#[derive(Clone, Copy, Debug)]
+struct Check {
+    /// Bytes the client wrote (from its last Write-with-Immediate).
+    bytes: u64,
+    /// Bytes checked so far.
+    off: u64,
+    /// Digest of those bytes.
+    digest: u64,
+    /// No mismatch so far.
+    ok: bool,
+}
+
 /// Serves one transfer (all `cfg.qps` QPs) and returns when the client has its digest.
 pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
     let cpu0 = crate::sys::thread_cpu_secs();
-    let mut ep = Endpoint::bind(cfg.bind, cfg.mode, &cfg.all_evs())?;
+    let mut ep = cfg.endpoint()?;
     let deadline = StdInstant::now() + cfg.deadline;
     let mut report = PerfReport::default();
     let mut done = vec![false; cfg.qps as usize];
     let mut replied = vec![false; cfg.qps as usize];
+    // The byte-for-byte check of each QP whose last write arrived, one chunk per round.
+    let mut checks: Vec<Option<Check>> = vec![None; cfg.qps as usize];
+    let mut want = vec![0u8; 1 << 20];
     let mut all_ok = true;
     let mut h = 0u64;
     let mut first_data: Option<StdInstant> = None;
@@ -348,24 +373,23 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
                 .map_err(|e| NetError::Transfer(format!("QP: {e}")))?;
         conn.regions_mut().register(cfg.bytes);
         conn.regions_mut().register(RESULT_LEN);
-        ep.qps.push(Qp {
+        ep.add_qp(Qp {
             conn,
             peer: cfg.peer,
-        });
+        })?;
     }
     // The client's result region per QP (None: derived from the seed once its size is known).
     let mut client_results: Vec<Option<RegionHandle>> = vec![None; cfg.qps as usize];
     if cfg.key_seed.is_none() {
         let mine: Vec<RegionHandle> = ep
-            .qps
+            .qps()
             .iter()
             .flat_map(|q| q.conn.regions().handles())
             .collect();
         let (client, theirs) =
             crate::handshake::serve(cfg.bind, cfg.handshake_mark(), deadline, &mine)?;
-        for (qp, r) in ep.qps.iter_mut().zip(&mut client_results) {
-            qp.peer = Some(cfg.peer.unwrap_or(client));
-            let i = (qp.conn.config().qpn - SERVER_QPN) as usize;
+        for (i, r) in client_results.iter_mut().enumerate() {
+            ep.set_peer(QpId(i as u32), cfg.peer.unwrap_or(client))?;
             *r = theirs.get(2 * i + 1).copied();
         }
     }
@@ -381,64 +405,80 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
             }
             last_data = now;
         }
-        for qi in 0..ep.qps.len() {
-            let Some(qp) = ep.qps.get_mut(qi) else {
+        for qi in 0..ep.qps().len() {
+            let Some(qp) = ep.qp_mut(QpId(qi as u32)) else {
                 continue;
             };
             let qpn = qp.conn.config().qpn;
             let i = (qpn - SERVER_QPN) as usize;
             while let Some(e) = qp.conn.poll_event() {
                 match e {
-                    Event::RecvImm { imm, .. } if !replied[i] => {
-                        let bytes = u64::from(imm) << 10;
-                        let data = qp.conn.regions().handles().next();
-                        let res = qp.conn.regions().handles().nth(1);
-                        let (Some(data), Some(res)) = (data, res) else {
-                            continue;
-                        };
-                        let mut ok = bytes <= data.len;
-                        let mut d = 0u64;
-                        let mut want = vec![0u8; 1 << 20];
-                        let mut off = 0u64;
-                        while ok && off < bytes {
-                            let n = (bytes - off).min(1 << 20);
-                            let got = qp.conn.regions().read(data.addr + off, n).unwrap_or(&[]);
-                            let w = want.get_mut(..n as usize).unwrap_or(&mut []);
-                            pattern(cfg.seed, i as u32, off, w);
-                            ok &= got == &w[..];
-                            d = digest(d, got);
-                            off += n;
-                        }
-                        all_ok &= ok;
-                        h ^= d;
-                        report.bytes += bytes;
-                        let _ = qp
-                            .conn
-                            .regions_mut()
-                            .write_local(res.addr, &d.to_le_bytes());
-                        let target = client_results[i].or_else(|| {
-                            let c =
-                                region_of(key_seed, CLIENT_QPN + i as u32, &[bytes, RESULT_LEN]);
-                            c.get(1).copied()
+                    Event::RecvImm { imm, .. } if !replied[i] && checks[i].is_none() => {
+                        checks[i] = Some(Check {
+                            bytes: u64::from(imm) << 10,
+                            off: 0,
+                            digest: 0,
+                            ok: true,
                         });
-                        let Some(target) = target else {
-                            continue;
-                        };
-                        let wr = WriteRequest {
-                            wr_id: 1,
-                            local_addr: res.addr,
-                            len: 8,
-                            remote_addr: target.addr,
-                            rkey: target.rkey,
-                            imm: None,
-                        };
-                        qp.conn
-                            .post_write_imm(wr, u32::from(ok))
-                            .map_err(|e| NetError::Transfer(format!("reply: {e}")))?;
-                        replied[i] = true;
                     }
                     Event::SendComplete { .. } => done[i] = true,
                     _ => {}
+                }
+            }
+        }
+        // One MiB of checking per round: checking a QP's region in one go (~0.1 s per
+        // 128 MiB) would stall every other QP's acknowledgements meanwhile, and their senders
+        // would time out and resend what had arrived.
+        if let Some(i) = (0..checks.len()).find(|&i| checks[i].is_some()) {
+            let Some(qp) = ep.qp_mut(QpId(i as u32)) else {
+                continue;
+            };
+            let Some(c) = checks.get_mut(i).and_then(Option::as_mut) else {
+                continue;
+            };
+            let data = qp.conn.regions().handles().next();
+            let res = qp.conn.regions().handles().nth(1);
+            let (Some(data), Some(res)) = (data, res) else {
+                checks[i] = None;
+                continue;
+            };
+            c.ok &= c.bytes <= data.len;
+            if c.ok && c.off < c.bytes {
+                let n = (c.bytes - c.off).min(1 << 20);
+                let got = qp.conn.regions().read(data.addr + c.off, n).unwrap_or(&[]);
+                let w = want.get_mut(..n as usize).unwrap_or(&mut []);
+                pattern(cfg.seed, i as u32, c.off, w);
+                c.ok &= got == &w[..];
+                c.digest = digest(c.digest, got);
+                c.off += n;
+            }
+            if !c.ok || c.off >= c.bytes {
+                let (ok, d, bytes) = (c.ok, c.digest, c.bytes);
+                checks[i] = None;
+                all_ok &= ok;
+                h ^= d;
+                report.bytes += bytes;
+                let _ = qp
+                    .conn
+                    .regions_mut()
+                    .write_local(res.addr, &d.to_le_bytes());
+                let target = client_results[i].or_else(|| {
+                    let c = region_of(key_seed, CLIENT_QPN + i as u32, &[bytes, RESULT_LEN]);
+                    c.get(1).copied()
+                });
+                if let Some(target) = target {
+                    let wr = WriteRequest {
+                        wr_id: 1,
+                        local_addr: res.addr,
+                        len: 8,
+                        remote_addr: target.addr,
+                        rkey: target.rkey,
+                        imm: None,
+                    };
+                    qp.conn
+                        .post_write_imm(wr, u32::from(ok))
+                        .map_err(|e| NetError::Transfer(format!("reply: {e}")))?;
+                    replied[i] = true;
                 }
             }
         }
@@ -476,7 +516,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
             msg: "bytes must be a positive multiple of 1 KiB and write size positive".into(),
         });
     }
-    let mut ep = Endpoint::bind(cfg.bind, cfg.mode, &cfg.all_evs())?;
+    let mut ep = cfg.endpoint()?;
     let mut src_digest = Vec::new();
     let mut posts = Vec::new();
     let key_seed = cfg.key_seed_or_os()?;
@@ -501,10 +541,10 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
         }
         src_digest.push(d);
         locals.push(data);
-        ep.qps.push(Qp {
+        ep.add_qp(Qp {
             conn,
             peer: Some(peer),
-        });
+        })?;
     }
     // The server's data region of each QP: exchanged, or derived from the seed.
     let remote: Vec<RegionHandle> = match cfg.key_seed {
@@ -517,7 +557,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
             .collect(),
         None => {
             let mine: Vec<RegionHandle> = ep
-                .qps
+                .qps()
                 .iter()
                 .flat_map(|q| q.conn.regions().handles())
                 .collect();
@@ -546,7 +586,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
     let mut finished: Option<StdInstant> = None;
     loop {
         // Keep up to 256 writes posted per QP.
-        for (i, qp) in ep.qps.iter_mut().enumerate() {
+        for (i, qp) in ep.qps_mut().iter_mut().enumerate() {
             let Some(&(_, data, rdata)) = posts.get(i) else {
                 continue;
             };
@@ -570,7 +610,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
         }
         ep.step(1_000_000, &mut |_, _| None)?;
         hook(start.elapsed());
-        for (i, qp) in ep.qps.iter_mut().enumerate() {
+        for (i, qp) in ep.qps_mut().iter_mut().enumerate() {
             while let Some(e) = qp.conn.poll_event() {
                 match e {
                     Event::SendComplete { status, .. } => {

@@ -51,7 +51,8 @@ pub fn setsockopt_int(
 }
 
 /// Prepares a UDP socket for the transport: big buffers (forced when root), per-datagram flow
-/// labels on send (`IPV6_FLOWINFO_SEND`), the flow label on receive (`IPV6_FLOWINFO`).
+/// labels on send (`IPV6_FLOWINFO_SEND`), the flow label and the traffic class (ECN) on
+/// receive (`IPV6_FLOWINFO`, `IPV6_RECVTCLASS`).
 pub fn prepare_udp(fd: RawFd, buf_bytes: i32) -> Result<()> {
     for (force, plain) in [
         (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
@@ -63,6 +64,7 @@ pub fn prepare_udp(fd: RawFd, buf_bytes: i32) -> Result<()> {
     }
     setsockopt_int(fd, libc::IPPROTO_IPV6, IPV6_FLOWINFO_SEND, 1)?;
     setsockopt_int(fd, libc::IPPROTO_IPV6, IPV6_FLOWINFO, 1)?;
+    setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS, 1)?;
     Ok(())
 }
 
@@ -189,6 +191,8 @@ pub struct RecvBatch {
     bufs: Vec<Vec<u8>>,
     /// Per datagram: (source, length, flow label).
     pub meta: Vec<(SocketAddrV6, usize, u32)>,
+    /// Per datagram: IPv6 traffic class (low two bits = ECN; 0 if the kernel gave none).
+    pub tclass: Vec<u8>,
 }
 
 impl RecvBatch {
@@ -197,6 +201,7 @@ impl RecvBatch {
         Self {
             bufs: vec![vec![0; size]; n.clamp(1, MAX_BATCH)],
             meta: Vec::with_capacity(n),
+            tclass: Vec::with_capacity(n),
         }
     }
 
@@ -212,6 +217,7 @@ impl RecvBatch {
 /// `recvmmsg` without blocking; fills `batch.meta`; returns the datagram count (0: none).
 pub fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> Result<usize> {
     batch.meta.clear();
+    batch.tclass.clear();
     let n = batch.bufs.len();
     // SAFETY: plain old data arrays; all-zero is valid for each.
     let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
@@ -255,8 +261,10 @@ pub fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> Result<usize> {
     for i in 0..r as usize {
         let h = &hdrs[i].msg_hdr;
         let mut label = 0u32;
+        let mut tclass = 0u8;
         // SAFETY: the kernel filled msg_control/msg_controllen of this header; CMSG_FIRSTHDR /
-        // CMSG_NXTHDR walk only inside that buffer, and IPV6_FLOWINFO data is 4 bytes.
+        // CMSG_NXTHDR walk only inside that buffer; IPV6_FLOWINFO data is 4 bytes and
+        // IPV6_TCLASS data an int (4 bytes), read unaligned.
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(h);
             while !c.is_null() {
@@ -264,14 +272,44 @@ pub fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> Result<usize> {
                     label =
                         u32::from_be(libc::CMSG_DATA(c).cast::<u32>().read_unaligned()) & 0xF_FFFF;
                 }
+                if (*c).cmsg_level == libc::IPPROTO_IPV6 && (*c).cmsg_type == libc::IPV6_TCLASS {
+                    tclass = libc::CMSG_DATA(c).cast::<libc::c_int>().read_unaligned() as u8;
+                }
                 c = libc::CMSG_NXTHDR(h, c);
             }
         }
+        batch.tclass.push(tclass);
         batch
             .meta
             .push((from_sockaddr(&names[i]), hdrs[i].msg_len as usize, label));
     }
     Ok(r as usize)
+}
+
+/// True if interface `name` (in the namespace of socket `fd`) is up and has carrier
+/// (`IFF_UP` and `IFF_RUNNING`): a veth whose other end is down, or that is down itself, is not.
+pub fn link_up(fd: RawFd, name: &str) -> Result<bool> {
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= req.ifr_name.len() || bytes.contains(&0) {
+        return Err(NetError::Spec {
+            field: "interface",
+            msg: format!("{name:?} is not an interface name"),
+        });
+    }
+    for (d, &b) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = b as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq with a NUL-terminated name (zeroed beyond it), alive for
+    // the call; SIOCGIFFLAGS only writes `ifr_ifru.ifru_flags` inside it.
+    let r = unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &raw mut req) };
+    if r != 0 {
+        return Err(last_os(&format!("SIOCGIFFLAGS {name}")));
+    }
+    // SAFETY: SIOCGIFFLAGS succeeded, so the flags member of the union is the one written.
+    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
+    Ok(flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0)
 }
 
 /// Waits until `fd` is readable (or writable, with `write`) or `timeout_ns` passes.

@@ -19,6 +19,11 @@
 //! Both [`Connection`] (MRC) and [`roce::Connection`] (RoCEv2 RC baseline) implement
 //! [`Transport`], so the simulator and the test harness drive them the same way.
 //!
+//! Above the QPs sits the NIC layer, [`nic::Nic`] (docs/design.md §2): it owns one NIC's QPs,
+//! demultiplexes packets by (peer, QPN), fans port status out, shares the ports round robin
+//! between QPs and keeps their timers; [`nic::PathProfile`] is the one constructor of a QP's
+//! configuration for the paths it runs on.
+//!
 //! # Decisions where the references leave room
 //!
 //! - **Payload.** [`Transmit::payload`] names a local address range; the caller reads the bytes
@@ -145,6 +150,7 @@ mod conn;
 pub mod ev;
 pub mod fuzzing;
 pub mod mr;
+pub mod nic;
 pub mod rng;
 pub mod roce;
 pub mod testing;
@@ -158,6 +164,7 @@ pub use config::{
 pub use conn::Connection;
 pub use ev::{EvSet, EvState};
 pub use mr::{AccessError, MemoryRegions, RegionHandle};
+pub use nic::{Demux, Nic, NicError, NicQp, NicStats, PathProfile, PeerId, QpId};
 pub use time::{Duration, Instant};
 
 use mrc_wire::mrc;

@@ -6,9 +6,9 @@
 use std::collections::VecDeque;
 
 use mrc_proto::{
-    CcAlgorithm, CcProfile, Connection, ConnectionConfig, Duration, EvProfile, Event, Instant,
-    LbMode, MrcQpAttr, NsccConfig, PlaneEvs, PortMask, PostError, QpHint, Received, RegionHandle,
-    TrafficClass, Transport, Trim, WcStatus, WriteRequest,
+    Connection, ConnectionConfig, Duration, EvProfile, Event, Instant, LbMode, MrcQpAttr,
+    PathProfile, PlaneEvs, PortMask, PostError, QpHint, Received, RegionHandle, TrafficClass,
+    Transport, Trim, WcStatus, WriteRequest,
 };
 
 use crate::endpoint::{
@@ -307,22 +307,19 @@ impl MrcFactory {
         }
     }
 
+    /// The QP's configuration, from the core's one constructor ([`PathProfile`]): NSCC for
+    /// the NIC's line rate (all lanes) and the fabric's base RTT, this fabric's EVs.
     fn config(&self, f: &FabricInfo, qpn: u32, peer: u32, seed: u64) -> ConnectionConfig {
-        let mut c = ConnectionConfig::new(qpn, peer, seed);
-        c.mtu = f.mtu;
-        c.ev_profile = self.ev_profile(f, seed);
-        c.lb_mode = self.0.lb;
-        let rtt = Duration::from_nanos(f.base_rtt_ns);
-        c.base_rtt = rtt;
-        c.cc_profile = CcProfile {
-            id: 1,
-            algorithm: CcAlgorithm::Nscc(NsccConfig::for_network(
-                u64::from(f.lane_gbps) * u64::from(f.planes) * 1_000_000_000,
-                rtt,
-                f.mtu,
-                f.trimming,
-            )),
+        let ev = self.ev_profile(f, seed);
+        let rate = u64::from(f.lane_gbps) * u64::from(f.planes) * 1_000_000_000;
+        let profile = PathProfile {
+            ev_min_active: Some(ev.ev_min_active),
+            trimming: f.trimming,
+            ..PathProfile::new(ev.planes, rate, Duration::from_nanos(f.base_rtt_ns), f.mtu)
         };
+        let mut c = profile.conn_config(qpn, peer, seed);
+        c.ev_profile.id = ev.id;
+        c.lb_mode = self.0.lb;
         c
     }
 }
