@@ -1,0 +1,430 @@
+//! The data path of one MRC context: its QPs' `mrc_proto::Connection`s driven over UDP/IPv6 by a
+//! progress thread (`docs/capi.md` §Data path).
+//!
+//! - **Sockets** (`mrclo`): one receive socket bound to `[::1]:0` (an ephemeral port P) and one
+//!   send socket per EV bound to `[::1]:49152 + EV` with `SO_REUSEPORT`, as `mrc perf`'s
+//!   loopback mode: the receiver reads the EV from the source port.
+//! - **QPNs** carry the receive port: QPN = P << 8 | n (n = 1…255 within the context), so the
+//!   peer's address follows from the GID and QPN the application exchanges (`IBV_QP_AV`,
+//!   `IBV_QP_DEST_QPN`).
+//! - **Memory.** The QP's connection knows each MR of its PD by bounds and key only
+//!   (`MemoryRegions::register_external`): local key always, remote key only with
+//!   `IBV_ACCESS_REMOTE_WRITE`. Outgoing payload is read from the application's buffer;
+//!   an incoming Write's payload is copied to the application's buffer only after the
+//!   connection accepted it (its `bytes_placed` counter grew by the payload length: key, bounds,
+//!   PSN window and QP state all checked).
+//! - **Completions** are generated from the connection's events under the state lock; a CQ
+//!   armed with `mrc_req_notify_cq` queues itself on its channel and bumps the channel's eventfd.
+
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use mrc_proto::{Event, Instant, PortMask, Received, Transport, WcStatus};
+use mrc_wire::mrc::{Body, ENDPOINT_QPN, Packet, Repr};
+
+use crate::state::{Mr, Qp, State};
+use crate::types::*;
+
+/// First UDP source port of the EV send sockets (source port = base + EV).
+pub(crate) const SPORT_BASE: u16 = 49152;
+/// EVs of the built-in loopback EV profile (one plane).
+pub(crate) const LOOPBACK_EVS: u32 = 16;
+/// Payload bytes per packet.
+pub(crate) const PAYLOAD: u32 = 8192;
+/// Largest datagram.
+const MAX_DGRAM: usize = 65_536;
+
+/// Sockets and progress thread of one context.
+pub(crate) struct Engine {
+    sock: UdpSocket,
+    /// The receive port (QPN bits 23..8).
+    pub port: u16,
+    ev_socks: Vec<(u32, UdpSocket)>,
+    kick: OwnedFd,
+    epoch: std::time::Instant,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+}
+
+impl Engine {
+    /// Binds the sockets on `addr` (loopback).
+    pub(crate) fn new(addr: Ipv6Addr) -> std::io::Result<Self> {
+        let sock = UdpSocket::bind(SocketAddrV6::new(addr, 0, 0, 0))?;
+        sock.set_nonblocking(true)?;
+        let _ = mrc_net::sys::prepare_udp(sock.as_raw_fd(), 32 << 20);
+        let port = sock.local_addr()?.port();
+        let mut ev_socks = Vec::new();
+        for ev in 0..LOOPBACK_EVS {
+            let s =
+                mrc_net::sys::udp_reuseport(SocketAddrV6::new(addr, SPORT_BASE + ev as u16, 0, 0))
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            s.set_nonblocking(true)?;
+            let _ = mrc_net::sys::prepare_udp(s.as_raw_fd(), 8 << 20);
+            ev_socks.push((ev, s));
+        }
+        // SAFETY: plain syscall; the result is checked before use.
+        let kfd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if kfd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `kfd` is a new descriptor we own.
+        let kick = unsafe { OwnedFd::from_raw_fd(kfd) };
+        Ok(Self {
+            sock,
+            port,
+            ev_socks,
+            kick,
+            epoch: std::time::Instant::now(),
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+            rx: vec![0; MAX_DGRAM],
+            tx: vec![0; MAX_DGRAM],
+        })
+    }
+
+    /// Protocol time now.
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
+    }
+
+    /// Wakes the progress thread (work was posted).
+    pub(crate) fn kick(&self) {
+        crate::state::signal(&self.kick);
+    }
+
+    /// Starts the progress thread of context `key`.
+    pub(crate) fn start(&mut self, key: usize) -> std::io::Result<()> {
+        let stop = Arc::clone(&self.stop);
+        let fds = [self.sock.as_raw_fd(), self.kick.as_raw_fd()];
+        let t = std::thread::Builder::new()
+            .name("mrc-progress".into())
+            .spawn(move || progress(key, &stop, fds))?;
+        self.thread = Some(t);
+        Ok(())
+    }
+
+    /// Stops and joins the progress thread (call without holding the state lock).
+    pub(crate) fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.kick();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn progress(key: usize, stop: &AtomicBool, fds: [RawFd; 2]) {
+    while !stop.load(Ordering::SeqCst) {
+        let wait_ns = {
+            let mut st = crate::state::lock();
+            match step(&mut st, key) {
+                Some(w) => w,
+                None => return,
+            }
+        };
+        if wait_ns == 0 {
+            continue;
+        }
+        let mut p = [
+            libc::pollfd {
+                fd: fds[0],
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: fds[1],
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ms = wait_ns.div_ceil(1_000_000).min(50) as i32;
+        // SAFETY: `p` is a local array of two pollfds; both descriptors stay open until this
+        // thread is joined (Engine::shutdown).
+        unsafe {
+            libc::poll(p.as_mut_ptr(), 2, ms);
+        }
+        if p[1].revents & libc::POLLIN != 0 {
+            let mut v = 0u64;
+            // SAFETY: reads 8 bytes into a local from our own non-blocking eventfd.
+            unsafe {
+                libc::read(fds[1], (&raw mut v).cast(), 8);
+            }
+        }
+    }
+}
+
+fn wc_status(s: WcStatus) -> u32 {
+    match s {
+        WcStatus::Success => IBV_WC_SUCCESS,
+        WcStatus::RemoteAccessError => IBV_WC_REM_ACCESS_ERR,
+        WcStatus::RetryExceeded => IBV_WC_RETRY_EXC_ERR,
+        WcStatus::WimmLimit | WcStatus::RemoteOperationError => IBV_WC_REM_OP_ERR,
+        WcStatus::Flushed => IBV_WC_WR_FLUSH_ERR,
+    }
+}
+
+/// One round of context `key`: receive, timers, transmit, completions. Returns how long the
+/// thread may sleep (ns), or None if the context is gone.
+fn step(st: &mut State, key: usize) -> Option<u64> {
+    let mut wcs: Vec<(usize, IbvWc)> = Vec::new();
+    let mut asyncs: Vec<(usize, u32)> = Vec::new();
+    let mut busy = false;
+    {
+        let State { ctxs, qps, .. } = &mut *st;
+        let ctx = ctxs.get_mut(&key)?;
+        let eng = &mut ctx.engine;
+        // Receive.
+        let now = eng.now();
+        for _ in 0..512 {
+            let (n, src) = match eng.sock.recv_from(&mut eng.rx) {
+                Ok((n, SocketAddr::V6(src))) => (n, src),
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            let Some(ev) = src.port().checked_sub(SPORT_BASE) else {
+                continue;
+            };
+            let ev = u32::from(ev);
+            let Some(bytes) = eng.rx.get(..n) else {
+                continue;
+            };
+            let Ok((repr, payload)) = Repr::parse_bytes(bytes) else {
+                continue;
+            };
+            let qpn = repr.bth.dest_qp;
+            let targets: Vec<usize> = if qpn == ENDPOINT_QPN {
+                ctx.by_qpn.values().copied().collect()
+            } else {
+                ctx.by_qpn.get(&qpn).copied().into_iter().collect()
+            };
+            for h in targets {
+                let Some(qp) = qps.get_mut(&h) else { continue };
+                if qp.peer.map(|p| *p.ip()) != Some(*src.ip()) {
+                    continue;
+                }
+                let Some(conn) = qp.conn.as_mut() else {
+                    continue;
+                };
+                let write = match repr.body {
+                    Body::Write(w) => Some(w),
+                    _ => None,
+                };
+                let before = conn.stats().bytes_placed;
+                let rx = Received::new(repr, ev, 0, write.map(|_| payload));
+                conn.handle_packet(now, &rx);
+                if let Some(w) = write
+                    && !payload.is_empty()
+                    && conn.stats().bytes_placed == before + payload.len() as u64
+                {
+                    // SAFETY: the connection accepted this write: its key names an MR of this
+                    // QP's PD registered with IBV_ACCESS_REMOTE_WRITE and
+                    // [va, va + len) lies inside it (checked by MemoryRegions::check_remote,
+                    // which mirrors the ibv_mr bounds); the application keeps registered
+                    // memory valid until ibv_dereg_mr, which removes the key first.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            payload.as_ptr(),
+                            w.reth.va as *mut u8,
+                            payload.len(),
+                        );
+                    }
+                }
+            }
+        }
+        // Timers, transmit, events.
+        let now = eng.now();
+        let handles: Vec<usize> = ctx.by_qpn.values().copied().collect();
+        for h in handles {
+            let Some(qp) = qps.get_mut(&h) else { continue };
+            let Some(conn) = qp.conn.as_mut() else {
+                continue;
+            };
+            if conn.poll_timeout().is_some_and(|t| t <= now) {
+                conn.handle_timeout(now);
+            }
+            if let Some(peer) = qp.peer {
+                let mut sent = 0;
+                while let Some(tx) = conn.poll_transmit(now, PortMask::ALL) {
+                    let len = tx.wire_len();
+                    let Some(slot) = eng.tx.get_mut(..len) else {
+                        continue;
+                    };
+                    let mut pkt = Packet::new_unchecked(slot);
+                    if tx.repr.emit(&mut pkt).is_err() {
+                        continue;
+                    }
+                    if let Some(p) = tx.payload {
+                        let dst = pkt.payload_mut();
+                        let n = dst.len().min(p.len as usize);
+                        // SAFETY: [addr, addr + len) was checked at post time to lie inside an
+                        // MR of this QP's PD (mrc_post_send), which the application keeps
+                        // valid while registered.
+                        unsafe {
+                            core::ptr::copy_nonoverlapping(
+                                p.addr as *const u8,
+                                dst.as_mut_ptr(),
+                                n,
+                            );
+                        }
+                    }
+                    let sock = eng
+                        .ev_socks
+                        .iter()
+                        .find(|(e, _)| *e == tx.ev)
+                        .map_or(&eng.sock, |(_, s)| s);
+                    if let Some(b) = eng.tx.get(..len) {
+                        let _ = sock.send_to(b, peer);
+                    }
+                    sent += 1;
+                    if sent >= 256 {
+                        busy = true;
+                        break;
+                    }
+                }
+            }
+            collect_events(qp, h, &mut wcs, &mut asyncs);
+        }
+    }
+    for (cq, wc) in wcs {
+        st.push_wc(cq, wc);
+    }
+    if let Some(ctx) = st.ctxs.get_mut(&key) {
+        for a in asyncs {
+            ctx.async_events.push_back(a);
+            crate::state::signal(&ctx.async_fd);
+        }
+    }
+    let ctx = st.ctxs.get(&key)?;
+    if busy {
+        return Some(0);
+    }
+    let now = ctx.engine.now();
+    let next = ctx
+        .by_qpn
+        .values()
+        .filter_map(|h| st.qps.get(h)?.conn.as_ref()?.poll_timeout())
+        .min()
+        .map_or(50_000_000, |t| t.saturating_since(now).as_nanos());
+    Some(next.min(50_000_000))
+}
+
+/// Turns a QP's connection events into work completions and async events.
+fn collect_events(
+    qp: &mut Qp,
+    h: usize,
+    wcs: &mut Vec<(usize, IbvWc)>,
+    asyncs: &mut Vec<(usize, u32)>,
+) {
+    let Some(conn) = qp.conn.as_mut() else {
+        return;
+    };
+    while let Some(e) = conn.poll_event() {
+        match e {
+            Event::SendComplete { wr_id, status } => {
+                let w = qp.sends.pop_front();
+                let wr_id = w.map_or(wr_id, |w| w.wr_id);
+                let signaled = w.is_none_or(|w| w.signaled || qp.sq_sig_all);
+                if signaled || status != WcStatus::Success {
+                    wcs.push((
+                        qp.send_cq,
+                        IbvWc {
+                            wr_id,
+                            status: wc_status(status),
+                            opcode: IBV_WC_RDMA_WRITE,
+                            byte_len: w.map_or(0, |w| w.len),
+                            qp_num: qp.qpn,
+                            ..IbvWc::default()
+                        },
+                    ));
+                }
+            }
+            Event::RecvImm { imm, len, .. } => qp.imms.push_back((imm, len)),
+            Event::QpError(reason) => {
+                qp.state = IBV_QPS_ERR;
+                let t = match reason {
+                    mrc_proto::QpErrorReason::RemoteAccess => IBV_EVENT_QP_ACCESS_ERR,
+                    _ => IBV_EVENT_QP_FATAL,
+                };
+                asyncs.push((h, t));
+            }
+            _ => {}
+        }
+    }
+    while !qp.recvs.is_empty() && !qp.imms.is_empty() {
+        let (Some(wr_id), Some((imm, len))) = (qp.recvs.pop_front(), qp.imms.pop_front()) else {
+            break;
+        };
+        wcs.push((
+            qp.recv_cq,
+            IbvWc {
+                wr_id,
+                status: IBV_WC_SUCCESS,
+                opcode: IBV_WC_RECV_RDMA_WITH_IMM,
+                byte_len: len,
+                imm_data: imm.to_be(),
+                qp_num: qp.qpn,
+                src_qp: qp.dest_qpn,
+                wc_flags: IBV_WC_WITH_IMM,
+                ..IbvWc::default()
+            },
+        ));
+    }
+    if qp.state == IBV_QPS_ERR {
+        flush_recvs(qp, wcs);
+    }
+}
+
+/// Completes every posted receive of an ERROR QP with `IBV_WC_WR_FLUSH_ERR`.
+pub(crate) fn flush_recvs(qp: &mut Qp, wcs: &mut Vec<(usize, IbvWc)>) {
+    while let Some(wr_id) = qp.recvs.pop_front() {
+        wcs.push((
+            qp.recv_cq,
+            IbvWc {
+                wr_id,
+                status: IBV_WC_WR_FLUSH_ERR,
+                opcode: IBV_WC_RECV_RDMA_WITH_IMM,
+                qp_num: qp.qpn,
+                ..IbvWc::default()
+            },
+        ));
+    }
+}
+
+/// Registers MR `m` in the connection of QP `qp` (local key; remote key if remote-writable).
+pub(crate) fn register_in(qp: &mut Qp, m: &Mr) {
+    let Some(conn) = qp.conn.as_mut() else {
+        return;
+    };
+    let r = conn.regions_mut();
+    if r.register_external(m.addr, m.len, m.lkey).is_some() {
+        qp.keys.push(m.lkey);
+    }
+    if m.access & IBV_ACCESS_REMOTE_WRITE != 0
+        && r.register_external(m.addr, m.len, m.rkey).is_some()
+    {
+        qp.keys.push(m.rkey);
+    }
+}
+
+/// A new MR: known to every connected QP of its PD.
+pub(crate) fn mr_added(st: &mut State, m: &Mr) {
+    for qp in st.qps.values_mut().filter(|q| q.pd == m.pd) {
+        register_in(qp, m);
+    }
+}
+
+/// An MR is gone: its keys leave every QP.
+pub(crate) fn mr_removed(st: &mut State, m: &Mr) {
+    for qp in st.qps.values_mut().filter(|q| q.pd == m.pd) {
+        if let Some(conn) = qp.conn.as_mut() {
+            conn.regions_mut().deregister(m.lkey);
+            conn.regions_mut().deregister(m.rkey);
+        }
+        qp.keys.retain(|&k| k != m.lkey && k != m.rkey);
+    }
+}
