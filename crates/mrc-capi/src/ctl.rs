@@ -6,7 +6,7 @@
 //! the controller has not configured gets the built-in profile of its device.
 
 use core::ffi::{c_char, c_int, c_void};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::evgen::{self, FieldError};
 use crate::state::{self, State};
@@ -47,14 +47,14 @@ pub(crate) struct EvProfile {
     /// The EV array with each entry's state.
     pub evs: Vec<(MrcCtlEv, u32)>,
     /// Value → positions in `evs`.
-    pub index: HashMap<MrcCtlEv, Vec<usize>>,
+    pub index: HashMap<MrcCtlEv, BTreeSet<usize>>,
 }
 
 impl EvProfile {
     fn reindex(&mut self) {
         self.index.clear();
         for (i, (e, _)) in self.evs.iter().enumerate() {
-            self.index.entry(*e).or_default().push(i);
+            self.index.entry(*e).or_default().insert(i);
         }
     }
 }
@@ -536,9 +536,44 @@ pub(crate) fn modify_ev(
     if !ctl.evps.contains_key(&id) && ctl.evps.len() >= EV_MAX_PROFILES as usize {
         return Err(libc::ENOMEM);
     }
-    let old = ctl.evps.get(&id).cloned().unwrap_or_default();
-    let mut p = old.clone();
-    let online = old.state == MRC_CTL_PROFILE_ONLINE;
+    let mut p = ctl.evps.remove(&id).unwrap_or_default();
+    let saved = (
+        p.state,
+        p.mode,
+        p.fmt_id,
+        p.count,
+        p.min_active,
+        p.event_mask,
+        p.fields.clone(),
+    );
+    let r = apply_ev(ctl, id, &mut p, a, ops, mask);
+    if r.is_err() {
+        // Attribute changes are all or nothing; EV operations may have partly succeeded
+        // (the header's per-entry semantics) and stay.
+        (
+            p.state,
+            p.mode,
+            p.fmt_id,
+            p.count,
+            p.min_active,
+            p.event_mask,
+            p.fields,
+        ) = saved;
+    }
+    ctl.evps.insert(id, p);
+    r
+}
+
+fn apply_ev(
+    ctl: &CtlState,
+    id: u64,
+    p: &mut EvProfile,
+    a: &MrcCtlEvProfileAttr,
+    ops: &EvOps,
+    mask: c_int,
+) -> Result<Events, c_int> {
+    let old_state = p.state;
+    let online = old_state == MRC_CTL_PROFILE_ONLINE;
     let has = |b: c_int| mask & b != 0;
     let mut events = Vec::new();
     if online
@@ -588,7 +623,7 @@ pub(crate) fn modify_ev(
                 if ops.fields.is_empty() {
                     return Err(libc::EINVAL);
                 }
-                let fmt = fmt_fields(ctl, &p).ok_or(libc::EINVAL)?;
+                let fmt = fmt_fields(ctl, p).ok_or(libc::EINVAL)?;
                 evgen::check_fields(&ops.fields, &fmt).map_err(err_of)?;
                 p.fields = ops.fields.clone();
                 if p.mode == MRC_CTL_EV_MODE_GEN && p.state != MRC_CTL_PROFILE_INIT {
@@ -606,14 +641,14 @@ pub(crate) fn modify_ev(
     // State transition (before EV operations: the examples move to OFFLINE and then populate).
     if has(MRC_CTL_EV_PROFILE_STATE) {
         let to = a.profile_state;
-        match (old.state, to) {
+        match (old_state, to) {
             (x, y) if x == y => {}
             (MRC_CTL_PROFILE_INIT, MRC_CTL_PROFILE_OFFLINE) => {
                 if p.mode == 0 {
                     return Err(libc::EINVAL);
                 }
                 if p.mode != MRC_CTL_EV_MODE_AUTO {
-                    let fmt = fmt_fields(ctl, &p).ok_or(libc::EINVAL)?;
+                    let fmt = fmt_fields(ctl, p).ok_or(libc::EINVAL)?;
                     if p.count == 0 {
                         return Err(libc::EINVAL);
                     }
@@ -647,7 +682,7 @@ pub(crate) fn modify_ev(
             }
             (MRC_CTL_PROFILE_ONLINE, MRC_CTL_PROFILE_OFFLINE) => {}
             (MRC_CTL_PROFILE_OFFLINE, MRC_CTL_PROFILE_INIT) => {
-                p = EvProfile::default();
+                *p = EvProfile::default();
             }
             _ => return Err(libc::EINVAL),
         }
@@ -663,24 +698,31 @@ pub(crate) fn modify_ev(
                     return Err(libc::EINVAL);
                 }
                 for e in &ops.entries {
-                    let Some(pos) = p.index.get(&e.ev).cloned().filter(|v| !v.is_empty()) else {
-                        ctl.evps.insert(id, p);
-                        return Err(libc::ENOENT);
-                    };
                     let all = e.flags & MRC_CTL_EV_OP_F_ALL_COPIES != 0;
                     let st = if e.state == 0 {
                         MRC_CTL_EV_GOOD
                     } else {
                         e.state
                     };
-                    for &i in pos.iter().take(if all { usize::MAX } else { 1 }) {
+                    let pos: Vec<usize> = match p.index.get(&e.ev) {
+                        Some(v) if all => v.iter().copied().collect(),
+                        Some(v) => v.first().copied().into_iter().collect(),
+                        None => Vec::new(),
+                    };
+                    if pos.is_empty() {
+                        return Err(libc::ENOENT);
+                    }
+                    for i in pos {
                         if let Some(slot) = p.evs.get_mut(i) {
                             *slot = (e.ev_new, st);
                         }
                         if let Some(v) = p.index.get_mut(&e.ev) {
-                            v.retain(|&j| j != i);
+                            v.remove(&i);
+                            if v.is_empty() {
+                                p.index.remove(&e.ev);
+                            }
                         }
-                        p.index.entry(e.ev_new).or_default().push(i);
+                        p.index.entry(e.ev_new).or_default().insert(i);
                     }
                 }
             }
@@ -690,13 +732,16 @@ pub(crate) fn modify_ev(
                         e.state,
                         MRC_CTL_EV_GOOD | MRC_CTL_EV_ASSUMED_BAD | MRC_CTL_EV_DENIED
                     ) {
-                        ctl.evps.insert(id, p);
                         return Err(libc::EINVAL);
                     }
-                    let Some(pos) = p.index.get(&e.ev).cloned().filter(|v| !v.is_empty()) else {
-                        ctl.evps.insert(id, p);
+                    let pos: Vec<usize> = p
+                        .index
+                        .get(&e.ev)
+                        .map(|v| v.iter().copied().collect())
+                        .unwrap_or_default();
+                    if pos.is_empty() {
                         return Err(libc::ENOENT);
-                    };
+                    }
                     for i in pos {
                         if let Some(slot) = p.evs.get_mut(i)
                             && slot.1 != e.state
@@ -711,7 +756,6 @@ pub(crate) fn modify_ev(
             _ => return Err(libc::EINVAL),
         }
     }
-    ctl.evps.insert(id, p);
     Ok(events)
 }
 
