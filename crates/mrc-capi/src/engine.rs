@@ -142,11 +142,15 @@ fn progress(key: usize, stop: &AtomicBool, fds: [RawFd; 2]) {
                 revents: 0,
             },
         ];
-        let ms = wait_ns.div_ceil(1_000_000).min(50) as i32;
-        // SAFETY: `p` is a local array of two pollfds; both descriptors stay open until this
-        // thread is joined (Engine::shutdown).
+        let ns = wait_ns.min(50_000_000);
+        let ts = libc::timespec {
+            tv_sec: (ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+        };
+        // SAFETY: `p` is a local array of two pollfds and `ts` a local timespec; both
+        // descriptors stay open until this thread is joined (Engine::shutdown).
         unsafe {
-            libc::poll(p.as_mut_ptr(), 2, ms);
+            libc::ppoll(p.as_mut_ptr(), 2, &raw const ts, core::ptr::null());
         }
         if p[1].revents & libc::POLLIN != 0 {
             let mut v = 0u64;
@@ -155,6 +159,24 @@ fn progress(key: usize, stop: &AtomicBool, fds: [RawFd; 2]) {
                 libc::read(fds[1], (&raw mut v).cast(), 8);
             }
         }
+    }
+}
+
+/// Sends one datagram; if the socket buffer is full, waits (at most 5 ms) for room once.
+fn send(sock: &UdpSocket, b: &[u8], peer: SocketAddrV6) {
+    if let Err(e) = sock.send_to(b, peer)
+        && e.kind() == std::io::ErrorKind::WouldBlock
+    {
+        let mut p = libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one local pollfd on our own open socket.
+        unsafe {
+            libc::poll(&raw mut p, 1, 5);
+        }
+        let _ = sock.send_to(b, peer);
     }
 }
 
@@ -278,7 +300,7 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
                         .find(|(e, _)| *e == tx.ev)
                         .map_or(&eng.sock, |(_, s)| s);
                     if let Some(b) = eng.tx.get(..len) {
-                        let _ = sock.send_to(b, peer);
+                        send(sock, b, peer);
                     }
                     sent += 1;
                     if sent >= 256 {
