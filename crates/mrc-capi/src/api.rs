@@ -934,15 +934,10 @@ fn transition(st: &mut State, key: usize, from: u32, to: u32, vmask: c_int) -> c
     let mut wcs = Vec::new();
     let rc = {
         let cfg = match st.qps.get(&key) {
-            Some(q) if from == IBV_QPS_INIT && to == IBV_QPS_RTR => {
-                if q.dest_qpn == 0 || q.dgid == IbvGid::default() {
-                    return libc::EINVAL;
-                }
-                match conn_config(st, q) {
-                    Ok(c) => Some(c),
-                    Err(e) => return e,
-                }
-            }
+            Some(q) if from == IBV_QPS_INIT && to == IBV_QPS_RTR => match conn_config(st, q) {
+                Ok(c) => Some(c),
+                Err(e) => return e,
+            },
             Some(_) => None,
             None => return libc::EINVAL,
         };
@@ -985,8 +980,11 @@ fn transition(st: &mut State, key: usize, from: u32, to: u32, vmask: c_int) -> c
                         )
                     });
                 if r.is_ok() {
+                    // Without IBV_QP_AV and IBV_QP_DEST_QPN (the QP walkthrough's RTR step)
+                    // the QP has no peer: it accepts nothing and posting to it fails.
                     let ip = Ipv6Addr::from(q.dgid.raw);
-                    q.peer = Some(SocketAddrV6::new(ip, (q.dest_qpn >> 8) as u16, 0, 0));
+                    q.peer = (q.dest_qpn != 0 && q.dgid != IbvGid::default())
+                        .then(|| SocketAddrV6::new(ip, (q.dest_qpn >> 8) as u16, 0, 0));
                     q.conn = Some(c);
                     let pd = q.pd;
                     for m in mrs.iter().filter(|m| m.pd == pd) {
@@ -1019,8 +1017,9 @@ fn transition(st: &mut State, key: usize, from: u32, to: u32, vmask: c_int) -> c
 }
 
 /// `mrc_modify_qp`. Attributes the transition requires but the mask omits keep their current
-/// values (the defaults of the API examples: MPR 8, WIMM 128, timeout 8, retries 7 + 25); RTR
-/// needs `IBV_QP_AV` (the peer's GID) and `IBV_QP_DEST_QPN` (now or earlier).
+/// values (the defaults of the API examples: MPR 8, WIMM 128, timeout 8, retries 7 + 25). The
+/// peer is `IBV_QP_AV` (its GID) and `IBV_QP_DEST_QPN`, given at RTR or before; a QP that
+/// reaches RTR without them has no peer (posting to it fails with EINVAL).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mrc_modify_qp(
     qp: *mut MrcQp,
@@ -1172,7 +1171,7 @@ pub unsafe extern "C" fn mrc_post_send(
             return fail_code(libc::EINVAL);
         };
         let mut w = wr;
-        let mut err = if wr.is_null() || q.state != IBV_QPS_RTS {
+        let mut err = if wr.is_null() || q.state != IBV_QPS_RTS || q.peer.is_none() {
             libc::EINVAL
         } else {
             0

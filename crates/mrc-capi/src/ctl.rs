@@ -23,8 +23,8 @@ pub const EV_MAX_FMT_PROFILES: u32 = 16;
 pub const EV_MAX_COUNT: u32 = 1 << 22;
 /// Widest EV value in bits (SRv6 + SRH).
 pub const EV_MAX_WIDTH: u32 = 256;
-/// Largest EV event CQ backlog before events are counted as dropped.
-const EV_EVENT_QUEUE: usize = 4096;
+/// Largest EV event CQ backlog (and at most the CQ's `cqe`) before events count as dropped.
+const EV_EVENT_QUEUE: usize = 1 << 20;
 
 /// An EV Format profile.
 #[derive(Debug, Clone, Default)]
@@ -121,17 +121,44 @@ impl CtlState {
         }
     }
 
-    /// Queues an EV event on every EV event CQ (profile event mask permitting).
-    fn ev_event(&mut self, cqs: &mut HashMap<usize, state::Cq>, id: u64, ev: MrcCtlEv, st: u32) {
-        let Some(p) = self.evps.get(&id) else { return };
-        if p.event_mask as u32 & st == 0 {
+    /// The EV value of transport EV `ev` of profile `id` (its array entry; for the built-in
+    /// profile a STEV value holding the EV number).
+    pub(crate) fn ev_value(&self, id: u64, ev: u32) -> MrcCtlEv {
+        if let Some((e, _)) = self.evps.get(&id).and_then(|p| p.evs.get(ev as usize)) {
+            return *e;
+        }
+        let mut e = MrcCtlEv::default();
+        e.val[..4].copy_from_slice(&ev.to_le_bytes());
+        e.port = 1;
+        e
+    }
+
+    /// Queues an EV event on every EV event CQ (the profile's event mask permitting; the
+    /// built-in profile reports GOOD and ASSUMED_BAD). A full CQ counts the event as dropped:
+    /// the next event delivered carries the count.
+    pub(crate) fn ev_event(
+        &mut self,
+        cqs: &mut HashMap<usize, state::Cq>,
+        id: u64,
+        ev: MrcCtlEv,
+        st: u32,
+    ) {
+        let mask = self
+            .evps
+            .get(&id)
+            .map_or((MRC_CTL_EV_GOOD | MRC_CTL_EV_ASSUMED_BAD) as c_int, |p| {
+                p.event_mask
+            });
+        if mask as u32 & st == 0 {
             return;
         }
         for h in &self.ev_cqs {
-            let Some(q) = cqs.get_mut(h).and_then(|c| c.ev_events.as_mut()) else {
+            let Some(c) = cqs.get_mut(h) else { continue };
+            let cap = c.cqe.min(EV_EVENT_QUEUE);
+            let Some(q) = c.ev_events.as_mut() else {
                 continue;
             };
-            if q.events.len() >= EV_EVENT_QUEUE {
+            if q.events.len() >= cap {
                 q.dropped = q.dropped.saturating_add(1);
                 continue;
             }
@@ -802,7 +829,7 @@ pub unsafe extern "C" fn mrc_ctl_modify_ev_profile(
 }
 
 /// Signals the channels of EV event CQs that hold events and are armed.
-fn notify_ev_cqs(st: &mut State) {
+pub(crate) fn notify_ev_cqs(st: &mut State) {
     let cqs: Vec<usize> = st.ctl.ev_cqs.clone();
     for h in cqs {
         let Some(c) = st.cqs.get_mut(&h) else {

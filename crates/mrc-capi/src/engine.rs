@@ -195,6 +195,7 @@ fn wc_status(s: WcStatus) -> u32 {
 fn step(st: &mut State, key: usize) -> Option<u64> {
     let mut wcs: Vec<(usize, IbvWc)> = Vec::new();
     let mut asyncs: Vec<(usize, u32)> = Vec::new();
+    let mut ev_changes: Vec<(u64, u32, u32)> = Vec::new();
     let mut busy = false;
     {
         let State { ctxs, qps, .. } = &mut *st;
@@ -309,11 +310,19 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
                     }
                 }
             }
-            collect_events(qp, h, &mut wcs, &mut asyncs);
+            collect_events(qp, h, &mut wcs, &mut asyncs, &mut ev_changes);
         }
     }
     for (cq, wc) in wcs {
         st.push_wc(cq, wc);
+    }
+    if !ev_changes.is_empty() {
+        let State { ctl, cqs, .. } = &mut *st;
+        for (id, ev, s) in ev_changes {
+            let v = ctl.ev_value(id, ev);
+            ctl.ev_event(cqs, id, v, s);
+        }
+        crate::ctl::notify_ev_cqs(st);
     }
     if let Some(ctx) = st.ctxs.get_mut(&key) {
         for a in asyncs {
@@ -341,6 +350,7 @@ fn collect_events(
     h: usize,
     wcs: &mut Vec<(usize, IbvWc)>,
     asyncs: &mut Vec<(usize, u32)>,
+    ev_changes: &mut Vec<(u64, u32, u32)>,
 ) {
     let Some(conn) = qp.conn.as_mut() else {
         return;
@@ -366,6 +376,15 @@ fn collect_events(
                 }
             }
             Event::RecvImm { imm, len, .. } => qp.imms.push_back((imm, len)),
+            Event::EvState { ev, state, .. } => {
+                let s = match state {
+                    mrc_proto::EvState::Good => MRC_CTL_EV_GOOD,
+                    mrc_proto::EvState::AssumedBad => MRC_CTL_EV_ASSUMED_BAD,
+                    mrc_proto::EvState::Denied => MRC_CTL_EV_DENIED,
+                    mrc_proto::EvState::Skip => continue,
+                };
+                ev_changes.push((qp.attr.ev_profile_id, ev, s));
+            }
             Event::QpError(reason) => {
                 qp.state = IBV_QPS_ERR;
                 let t = match reason {
