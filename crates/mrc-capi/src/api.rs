@@ -150,9 +150,21 @@ pub unsafe extern "C" fn mrc_create_context(
                 version = a.mrc_api_version_used;
             }
         }
-        let addr = st.devices.get(dev).map_or(Ipv6Addr::LOCALHOST, |d| d.addr);
-        let (Ok(engine), Some(async_fd)) = (Engine::new(addr), state::eventfd()) else {
-            set_errno(libc::EIO);
+        let Some(d) = st.devices.get(dev) else {
+            set_errno(libc::EINVAL);
+            return core::ptr::null_mut();
+        };
+        let engine = match Engine::new(d.addr, d.netns.as_deref()) {
+            Ok(e) => e,
+            Err(e) => {
+                // A fabric NIC's port 4791 is taken by another context: EBUSY.
+                let busy = e.kind() == std::io::ErrorKind::AddrInUse;
+                set_errno(if busy { libc::EBUSY } else { libc::EIO });
+                return core::ptr::null_mut();
+            }
+        };
+        let Some(async_fd) = state::eventfd() else {
+            set_errno(libc::EMFILE);
             return core::ptr::null_mut();
         };
         let h = state::new_handle();
@@ -160,6 +172,7 @@ pub unsafe extern "C" fn mrc_create_context(
             h,
             Ctx {
                 ibv_ctx: vcontext as usize,
+                dev,
                 api_version: version,
                 engine,
                 async_events: VecDeque::new(),
@@ -779,9 +792,26 @@ const MRC_MASK_ALL: c_int = MRC_QP_MAX_WIMM
 /// attributes name (the controller's, or the built-in loopback profile), with the timing
 /// `mrc perf` uses over kernel sockets.
 fn conn_config(st: &State, q: &Qp) -> Result<ConnectionConfig, c_int> {
-    let evs = st.ctl.qp_evs(q.attr.ev_profile_id)?;
+    let dev_evs = st
+        .ctxs
+        .get(&q.ctx)
+        .and_then(|c| st.devices.get(c.dev))
+        .map(|d| d.evs.clone())
+        .unwrap_or_default();
+    let evs = st.ctl.qp_evs(q.attr.ev_profile_id, &dev_evs)?;
     let seed = mrc_net::sys::os_random_u64().unwrap_or_else(|_| u64::from(q.qpn) ^ 0x5eed);
-    let planes = vec![evs];
+    // One plane per `EV >> 8` (the fabric's EV = plane << 8 | uplink).
+    let mut planes: Vec<Vec<u32>> = Vec::new();
+    for ev in evs {
+        let p = (ev >> 8) as usize;
+        if planes.len() <= p {
+            planes.resize(p + 1, Vec::new());
+        }
+        if let Some(v) = planes.get_mut(p) {
+            v.push(ev);
+        }
+    }
+    planes.retain(|p| !p.is_empty());
     let mut c = mrc_net::perf::QpProfile {
         evs: &planes,
         seed,

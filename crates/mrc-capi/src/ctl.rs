@@ -92,12 +92,13 @@ impl CtlState {
         self.ev_cqs.retain(|&c| c != cq);
     }
 
-    /// The EVs (transport EV numbers) a QP naming EV profile `id` uses: the built-in profile
-    /// for unconfigured 0 / 1 and AUTO profiles; otherwise the indexes of the profile's usable
-    /// (not DENIED, not unpopulated) EVs among the first 16 (one send socket per EV on
-    /// `mrclo`). EINVAL if the profile is not ONLINE or leaves none.
-    pub(crate) fn qp_evs(&self, id: u64) -> Result<Vec<u32>, c_int> {
-        let builtin = (0..crate::engine::LOOPBACK_EVS).collect();
+    /// The EVs (transport EV numbers) a QP naming EV profile `id` uses on a device whose
+    /// built-in EVs are `dev`: the built-in ones for unconfigured profiles 0 / 1 and AUTO
+    /// profiles; otherwise entry i of the profile's array stands for the device's EV i, and the
+    /// usable entries (not DENIED, not unpopulated) among the first `dev.len()` are taken.
+    /// EINVAL if the profile is not ONLINE or leaves none.
+    pub(crate) fn qp_evs(&self, id: u64, dev: &[u32]) -> Result<Vec<u32>, c_int> {
+        let builtin = dev.to_vec();
         match self.evps.get(&id) {
             None if id <= 1 => Ok(builtin),
             None => Err(libc::EINVAL),
@@ -107,10 +108,9 @@ impl CtlState {
                 let evs: Vec<u32> = p
                     .evs
                     .iter()
-                    .take(crate::engine::LOOPBACK_EVS as usize)
-                    .enumerate()
-                    .filter(|(_, (e, s))| *s != MRC_CTL_EV_DENIED && *e != MrcCtlEv::default())
-                    .map(|(i, _)| i as u32)
+                    .zip(dev)
+                    .filter(|((e, s), _)| *s != MRC_CTL_EV_DENIED && *e != MrcCtlEv::default())
+                    .map(|(_, &d)| d)
                     .collect();
                 if evs.is_empty() {
                     Err(libc::EINVAL)

@@ -36,6 +36,8 @@ pub(crate) const LOOPBACK_EVS: u32 = 16;
 pub(crate) const PAYLOAD: u32 = 8192;
 /// Largest datagram.
 const MAX_DGRAM: usize = 65_536;
+/// The UDP port of fabric devices (RoCEv2 / MRC): a fabric QPN is 4791 << 8 | n.
+pub(crate) const FABRIC_PORT: u16 = 4791;
 
 /// Sockets and progress thread of one context.
 pub(crate) struct Engine {
@@ -43,30 +45,54 @@ pub(crate) struct Engine {
     /// The receive port (QPN bits 23..8).
     pub port: u16,
     ev_socks: Vec<(u32, UdpSocket)>,
+    /// Fabric mode: `SO_MARK = 1000 + EV` picks the SRv6 path, the EV travels in the flow label.
+    srv6: bool,
     kick: OwnedFd,
     epoch: std::time::Instant,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     rx: Vec<u8>,
+    rxb: mrc_net::sys::RecvBatch,
     tx: Vec<u8>,
 }
 
 impl Engine {
-    /// Binds the sockets on `addr` (loopback).
-    pub(crate) fn new(addr: Ipv6Addr) -> std::io::Result<Self> {
-        let sock = UdpSocket::bind(SocketAddrV6::new(addr, 0, 0, 0))?;
+    /// Binds the sockets: loopback (`netns` None) on `addr`; a fabric NIC: `[addr]:4791` inside
+    /// the NIC's namespace (bound on a helper thread that enters it; the socket stays there).
+    pub(crate) fn new(addr: Ipv6Addr, netns: Option<&str>) -> std::io::Result<Self> {
+        let io = |e: mrc_net::NetError| std::io::Error::other(e.to_string());
+        let (sock, ev_socks, srv6) = match netns {
+            None => {
+                let sock = UdpSocket::bind(SocketAddrV6::new(addr, 0, 0, 0))?;
+                let mut ev_socks = Vec::new();
+                for ev in 0..LOOPBACK_EVS {
+                    let s = mrc_net::sys::udp_reuseport(SocketAddrV6::new(
+                        addr,
+                        SPORT_BASE + ev as u16,
+                        0,
+                        0,
+                    ))
+                    .map_err(io)?;
+                    s.set_nonblocking(true)?;
+                    let _ = mrc_net::sys::prepare_udp(s.as_raw_fd(), 8 << 20);
+                    ev_socks.push((ev, s));
+                }
+                (sock, ev_socks, false)
+            }
+            Some(ns) => {
+                let ns = ns.to_string();
+                let sock = std::thread::spawn(move || -> std::io::Result<UdpSocket> {
+                    mrc_net::sys::enter_netns(&ns).map_err(io)?;
+                    UdpSocket::bind(SocketAddrV6::new(addr, FABRIC_PORT, 0, 0))
+                })
+                .join()
+                .map_err(|_| std::io::Error::other("netns helper thread panicked"))??;
+                (sock, Vec::new(), true)
+            }
+        };
         sock.set_nonblocking(true)?;
         let _ = mrc_net::sys::prepare_udp(sock.as_raw_fd(), 32 << 20);
         let port = sock.local_addr()?.port();
-        let mut ev_socks = Vec::new();
-        for ev in 0..LOOPBACK_EVS {
-            let s =
-                mrc_net::sys::udp_reuseport(SocketAddrV6::new(addr, SPORT_BASE + ev as u16, 0, 0))
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-            s.set_nonblocking(true)?;
-            let _ = mrc_net::sys::prepare_udp(s.as_raw_fd(), 8 << 20);
-            ev_socks.push((ev, s));
-        }
         // SAFETY: plain syscall; the result is checked before use.
         let kfd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if kfd < 0 {
@@ -78,11 +104,13 @@ impl Engine {
             sock,
             port,
             ev_socks,
+            srv6,
             kick,
             epoch: std::time::Instant::now(),
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
             rx: vec![0; MAX_DGRAM],
+            rxb: mrc_net::sys::RecvBatch::new(32, MAX_DGRAM),
             tx: vec![0; MAX_DGRAM],
         })
     }
@@ -180,6 +208,35 @@ fn send(sock: &UdpSocket, b: &[u8], peer: SocketAddrV6) {
     }
 }
 
+/// Flow-label bit 19 on every label we send (a zero label would be replaced by the kernel's).
+const LABEL_EXPLICIT: u32 = 1 << 19;
+
+/// Fabric mode: one datagram with `SO_MARK = 1000 + EV` and the EV in the flow label.
+fn send_marked(sock: &UdpSocket, b: &[u8], peer: SocketAddrV6, ev: u32) {
+    let (_, label) = mrc_wire::udp::stev_encode(ev);
+    let msg = [mrc_net::sys::OutMsg {
+        dst: SocketAddrV6::new(*peer.ip(), peer.port(), label | LABEL_EXPLICIT, 0),
+        mark: Some(mrc_net::fabric::MARK_BASE + ev),
+        buf: b,
+    }];
+    for _ in 0..2 {
+        match mrc_net::sys::send_batch(sock.as_raw_fd(), &msg) {
+            Ok(mrc_net::sys::SendOutcome::Full) => {
+                let mut p = libc::pollfd {
+                    fd: sock.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one local pollfd on our own open socket.
+                unsafe {
+                    libc::poll(&raw mut p, 1, 5);
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
 fn wc_status(s: WcStatus) -> u32 {
     match s {
         WcStatus::Success => IBV_WC_SUCCESS,
@@ -203,22 +260,44 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
         let eng = &mut ctx.engine;
         // Receive.
         let now = eng.now();
-        for _ in 0..512 {
-            let (n, src) = match eng.sock.recv_from(&mut eng.rx) {
-                Ok((n, SocketAddr::V6(src))) => (n, src),
-                Ok(_) => continue,
-                Err(_) => break,
-            };
-            let Some(ev) = src.port().checked_sub(SPORT_BASE) else {
-                continue;
-            };
-            let ev = u32::from(ev);
-            let Some(bytes) = eng.rx.get(..n) else {
-                continue;
-            };
+        let mut got: Vec<(SocketAddrV6, u32, Vec<u8>)> = Vec::new();
+        if eng.srv6 {
+            for _ in 0..16 {
+                let n = mrc_net::sys::recv_batch(eng.sock.as_raw_fd(), &mut eng.rxb).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                for i in 0..n {
+                    let Some(&(src, _, label)) = eng.rxb.meta.get(i) else {
+                        continue;
+                    };
+                    let ev = if label & LABEL_EXPLICIT != 0 {
+                        mrc_wire::udp::stev_decode(0, label)
+                    } else {
+                        0
+                    };
+                    got.push((src, ev, eng.rxb.datagram(i).to_vec()));
+                }
+            }
+        } else {
+            for _ in 0..512 {
+                let (n, src) = match eng.sock.recv_from(&mut eng.rx) {
+                    Ok((n, SocketAddr::V6(src))) => (n, src),
+                    Ok(_) => continue,
+                    Err(_) => break,
+                };
+                let Some(ev) = src.port().checked_sub(SPORT_BASE) else {
+                    continue;
+                };
+                got.push((src, u32::from(ev), eng.rx.get(..n).unwrap_or(&[]).to_vec()));
+            }
+        }
+        for (src, ev, bytes) in &got {
+            let ev = *ev;
             let Ok((repr, payload)) = Repr::parse_bytes(bytes) else {
                 continue;
             };
+            let plane = ((ev >> 8) & 7) as u8;
             let qpn = repr.bth.dest_qp;
             let targets: Vec<usize> = if qpn == ENDPOINT_QPN {
                 ctx.by_qpn.values().copied().collect()
@@ -238,7 +317,7 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
                     _ => None,
                 };
                 let before = conn.stats().bytes_placed;
-                let rx = Received::new(repr, ev, 0, write.map(|_| payload));
+                let rx = Received::new(repr, ev, plane, write.map(|_| payload));
                 conn.handle_packet(now, &rx);
                 if let Some(w) = write
                     && !payload.is_empty()
@@ -295,13 +374,17 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
                             );
                         }
                     }
-                    let sock = eng
-                        .ev_socks
-                        .iter()
-                        .find(|(e, _)| *e == tx.ev)
-                        .map_or(&eng.sock, |(_, s)| s);
                     if let Some(b) = eng.tx.get(..len) {
-                        send(sock, b, peer);
+                        if eng.srv6 {
+                            send_marked(&eng.sock, b, peer, tx.ev);
+                        } else {
+                            let sock = eng
+                                .ev_socks
+                                .iter()
+                                .find(|(e, _)| *e == tx.ev)
+                                .map_or(&eng.sock, |(_, s)| s);
+                            send(sock, b, peer);
+                        }
                     }
                     sent += 1;
                     if sent >= 256 {
@@ -317,9 +400,20 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
         st.push_wc(cq, wc);
     }
     if !ev_changes.is_empty() {
+        let dev_evs = st
+            .ctxs
+            .get(&key)
+            .and_then(|c| st.devices.get(c.dev))
+            .map(|d| d.evs.clone())
+            .unwrap_or_default();
         let State { ctl, cqs, .. } = &mut *st;
         for (id, ev, s) in ev_changes {
-            let v = ctl.ev_value(id, ev);
+            // Profile entry i stands for the device's EV i.
+            let index = dev_evs
+                .iter()
+                .position(|&e| e == ev)
+                .map_or(ev, |i| i as u32);
+            let v = ctl.ev_value(id, index);
             ctl.ev_event(cqs, id, v, s);
         }
         crate::ctl::notify_ev_cqs(st);

@@ -20,6 +20,11 @@ pub(crate) struct Device {
     pub addr: Ipv6Addr,
     /// The `struct ibv_device` handed to C (leaked: valid for the life of the process).
     pub ibv: *mut IbvDevice,
+    /// The NIC's network namespace (fabric devices); None for `mrclo`.
+    pub netns: Option<String>,
+    /// The EVs of the built-in EV profile: `mrclo` 0–15; a fabric NIC the EVs its namespace
+    /// routes (one policy rule `fwmark 1000 + EV` each).
+    pub evs: Vec<u32>,
 }
 
 /// A memory region (`ibv_reg_mr`).
@@ -119,6 +124,8 @@ pub(crate) struct Qp {
 /// An MRC context.
 pub(crate) struct Ctx {
     pub ibv_ctx: usize,
+    /// Device index.
+    pub dev: usize,
     /// `mrc_api_version_used` (0 = current).
     pub api_version: u32,
     pub engine: Engine,

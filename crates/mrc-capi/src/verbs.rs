@@ -8,7 +8,8 @@
 //! out has `abi_compat = NULL`, so the header's inline wrappers (`ibv_query_port`,
 //! `ibv_reg_mr`) call the exported functions below rather than provider ops.
 //!
-//! Devices: `mrclo` (loopback, GID `::1`).
+//! Devices: `mrclo` (loopback, GID `::1`) and `mrcnic<N>` for each NIC of the running namespace
+//! fabric (`MRC_FABRIC_PREFIX`, default `mrc`; GID = the NIC's address).
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use std::net::Ipv6Addr;
@@ -17,15 +18,74 @@ use crate::state::{self, Device, Mr, State};
 use crate::types::*;
 use crate::{fail_code, guard, set_errno};
 
-/// Fills the device list once.
-fn ensure_devices(st: &mut State) {
-    if !st.devices.is_empty() {
-        return;
-    }
-    st.devices.push(make_device("mrclo", Ipv6Addr::LOCALHOST));
+/// Namespace prefix of the fabric whose NICs become devices (`MRC_FABRIC_PREFIX`, default
+/// `mrc`, as `mrc fabric up`).
+fn fabric_prefix() -> String {
+    std::env::var("MRC_FABRIC_PREFIX").unwrap_or_else(|_| "mrc".into())
 }
 
-fn make_device(name: &str, addr: Ipv6Addr) -> Device {
+/// The NICs of the running fabric: (N, namespace `<prefix>-nic<N>`), by N.
+fn fabric_nics() -> Vec<(u32, String)> {
+    let head = format!("{}-nic", fabric_prefix());
+    let mut v: Vec<(u32, String)> = std::fs::read_dir("/var/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = name.strip_prefix(&head)?.parse().ok()?;
+            Some((n, name))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The EVs a NIC namespace routes: its policy rules `fwmark 1000 + EV` (EV < 2048).
+fn netns_evs(ns: &str) -> Vec<u32> {
+    let Ok(out) = std::process::Command::new("ip")
+        .args(["-n", ns, "-6", "rule", "show"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    let mut evs: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let hex = l.split("fwmark ").nth(1)?.split_whitespace().next()?;
+            let m = u32::from_str_radix(hex.trim_start_matches("0x"), 16).ok()?;
+            let ev = m.checked_sub(mrc_net::fabric::MARK_BASE)?;
+            (ev < 2048).then_some(ev)
+        })
+        .collect();
+    evs.sort_unstable();
+    evs.dedup();
+    evs
+}
+
+/// Fills the device list: `mrclo` first, then every NIC of the running fabric not yet listed
+/// (devices are never removed: their `ibv_device` pointers stay valid).
+fn ensure_devices(st: &mut State) {
+    if st.devices.is_empty() {
+        let evs = (0..crate::engine::LOOPBACK_EVS).collect();
+        st.devices
+            .push(make_device("mrclo", Ipv6Addr::LOCALHOST, None, evs));
+    }
+    for (n, ns) in fabric_nics() {
+        let name = format!("mrcnic{n}");
+        if st.devices.iter().any(|d| d.name == name) {
+            continue;
+        }
+        let evs = netns_evs(&ns);
+        if evs.is_empty() {
+            continue;
+        }
+        let addr = mrc_fabric::usid::nic_addr(n);
+        st.devices.push(make_device(&name, addr, Some(ns), evs));
+    }
+}
+
+fn make_device(name: &str, addr: Ipv6Addr, netns: Option<String>, evs: Vec<u32>) -> Device {
     let mut d = IbvDevice {
         _ops: [core::ptr::null_mut(); 2],
         node_type: IBV_NODE_RNIC,
@@ -49,6 +109,8 @@ fn make_device(name: &str, addr: Ipv6Addr) -> Device {
         name: name.to_string(),
         addr,
         ibv: Box::into_raw(Box::new(d)),
+        netns,
+        evs,
     }
 }
 

@@ -2,8 +2,10 @@
 
 #![allow(dead_code, reason = "each test binary uses a subset")]
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The directory of the OCP MRC headers, found beside the repository checkout as
 /// `docs/capi.md` §Building describes (override with `MRC_API_INCLUDE`).
@@ -71,4 +73,63 @@ pub(crate) fn build(src: &str, extra: &[&str], out: &str) -> PathBuf {
         String::from_utf8_lossy(&o.stderr)
     );
     exe
+}
+
+/// Waits for `c` at most `limit`; kills it after.
+fn wait(mut c: Child, limit: Duration) -> (bool, String) {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(Some(st)) = c.try_wait() {
+            let mut out = String::new();
+            if let Some(mut o) = c.stdout.take() {
+                let _ = o.read_to_string(&mut out);
+            }
+            if let Some(mut e) = c.stderr.take() {
+                let _ = e.read_to_string(&mut out);
+            }
+            return (st.success(), out);
+        }
+        if t0.elapsed() > limit {
+            let _ = c.kill();
+            let _ = c.wait();
+            return (false, "timed out".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `prog server SDEV` and `prog client PORT CDEV` (with `envs`); returns both outputs.
+pub(crate) fn run_pair(
+    prog: &Path,
+    sdev: &str,
+    cdev: &str,
+    envs: &[(&str, &str)],
+) -> (String, String) {
+    let mut server = Command::new(prog)
+        .args(["server", sdev])
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let mut line = String::new();
+    let mut rd = BufReader::new(server.stdout.take().expect("stdout"));
+    rd.read_line(&mut line).expect("server port line");
+    let port = line
+        .strip_prefix("PORT ")
+        .map(|p| p.trim().to_string())
+        .unwrap_or_else(|| panic!("server said {line:?}"));
+    let client = Command::new(prog)
+        .args(["client", &port, cdev])
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let (cok, cout) = wait(client, Duration::from_secs(180));
+    server.stdout = Some(rd.into_inner());
+    let (sok, sout) = wait(server, Duration::from_secs(30));
+    assert!(cok, "client failed:\n{cout}\nserver:\n{sout}");
+    assert!(sok, "server failed:\n{sout}\nclient:\n{cout}");
+    (sout, cout)
 }

@@ -1,0 +1,90 @@
+//! The C transfer program between two NICs of a namespace SRv6 fabric (`mrcnic0` server,
+//! `mrcnic3` client: different T0s, so every EV is a distinct path through the T1s), and the
+//! traffic spread over both planes. Needs root (namespaces); skipped with the reason otherwise.
+
+mod common;
+
+use mrc_net::{Fabric, FabricSpec};
+
+const PREFIX: &str = "capi15t";
+
+struct Down;
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = mrc_net::fabric::down(PREFIX);
+    }
+}
+
+/// Bytes received by the T1 switches of plane `p`.
+fn plane_rx(p: u32) -> u64 {
+    (0..2)
+        .map(|i| {
+            let ns = format!("{PREFIX}-p{p}-t1-{i}");
+            let out = std::process::Command::new("ip")
+                .args(["-n", &ns, "-s", "link"])
+                .output()
+                .expect("ip -s link");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let mut lines = text.lines();
+            let mut sum = 0u64;
+            while let Some(l) = lines.next() {
+                if l.trim_start().starts_with("RX:") {
+                    sum += lines
+                        .next()
+                        .and_then(|n| n.split_whitespace().next())
+                        .and_then(|b| b.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
+            }
+            sum
+        })
+        .sum()
+}
+
+#[test]
+fn c_xfer_between_fabric_nics() {
+    if let Some(why) = common::skip_reason() {
+        eprintln!("SKIPPED c_fabric: {why}");
+        return;
+    }
+    if !mrc_net::sys::is_root() {
+        eprintln!("SKIPPED c_fabric: needs root (network namespaces)");
+        return;
+    }
+    let _ = mrc_net::fabric::down(PREFIX);
+    let fabric = match Fabric::new(FabricSpec::small(PREFIX)).and_then(|f| f.up().map(|()| f)) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = mrc_net::fabric::down(PREFIX);
+            eprintln!("SKIPPED c_fabric: fabric up failed: {e}");
+            return;
+        }
+    };
+    let _down = Down;
+    assert_eq!(fabric.evs().len(), 8);
+    let names = {
+        // SAFETY: this test binary has one test; no other thread reads the environment now.
+        unsafe { std::env::set_var("MRC_FABRIC_PREFIX", PREFIX) };
+        _mrc::verbs::device_names()
+    };
+    for n in ["mrclo", "mrcnic0", "mrcnic1", "mrcnic2", "mrcnic3"] {
+        assert!(names.iter().any(|d| d == n), "{n} missing from {names:?}");
+    }
+    let prog = common::build("xfer.c", &["common.c"], "mrc_capi_xfer_fabric");
+    let before = [plane_rx(0), plane_rx(1)];
+    let (sout, cout) = common::run_pair(
+        &prog,
+        "mrcnic0",
+        "mrcnic3",
+        &[("MRC_FABRIC_PREFIX", PREFIX)],
+    );
+    println!("{sout}{cout}");
+    assert!(sout.contains("server: verified 13 sizes"), "{sout}");
+    assert!(cout.contains("client: verified 13 sizes"), "{cout}");
+    // About 85 MB crossed the T1s; both planes carried a fair share.
+    let moved = [plane_rx(0) - before[0], plane_rx(1) - before[1]];
+    println!("T1 bytes received per plane: {moved:?}");
+    for m in moved {
+        assert!(m > 20_000_000, "plane carried only {m} bytes: {moved:?}");
+    }
+}
