@@ -16,3 +16,34 @@ fn c_write_and_write_imm_1b_to_64mib_on_mrclo() {
     assert!(sout.contains("server: verified 13 sizes"), "{sout}");
     assert!(cout.contains("client: verified 13 sizes"), "{cout}");
 }
+
+/// Linked the other way round (`-libverbs -l_mrc`), Debian's libibverbs answers the program's
+/// `ibv_*` calls (no device: the program fails); with `LD_PRELOAD=lib_mrc.so` the software
+/// device answers and the transfer verifies.
+#[test]
+fn c_xfer_with_ld_preload() {
+    if let Some(why) = common::skip_reason() {
+        eprintln!("SKIPPED c_xfer_with_ld_preload: {why}");
+        return;
+    }
+    let prog = common::build_with(
+        "xfer.c",
+        &["common.c"],
+        "mrc_capi_xfer_preload",
+        &["-libverbs", "-l_mrc"],
+    );
+    let plain = std::process::Command::new(&prog)
+        .args(["server", "mrclo"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        !plain.status.success() && err.contains("no devices"),
+        "{err}"
+    );
+    let lib = common::lib_dir().expect("lib").join("lib_mrc.so");
+    let lib = lib.to_string_lossy();
+    let (sout, cout) = common::run_pair(&prog, "mrclo", "mrclo", &[("LD_PRELOAD", &lib)]);
+    assert!(sout.contains("server: verified 13 sizes"), "{sout}");
+    assert!(cout.contains("client: verified 13 sizes"), "{cout}");
+}

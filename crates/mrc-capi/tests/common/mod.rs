@@ -49,6 +49,11 @@ pub(crate) fn skip_reason() -> Option<String> {
 /// Compiles `tests/c/<src>` (plus `extra` sources) into a program in the target directory,
 /// linked with `-l_mrc -libverbs`; panics with gcc's output on failure.
 pub(crate) fn build(src: &str, extra: &[&str], out: &str) -> PathBuf {
+    build_with(src, extra, out, &["-l_mrc", "-libverbs"])
+}
+
+/// As [`build`], linked with `libs` in that order.
+pub(crate) fn build_with(src: &str, extra: &[&str], out: &str, libs: &[&str]) -> PathBuf {
     let c = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
     let lib = lib_dir().expect("lib_mrc.so");
     let exe = lib.join(out);
@@ -65,7 +70,8 @@ pub(crate) fn build(src: &str, extra: &[&str], out: &str) -> PathBuf {
         .arg("-L")
         .arg(&lib)
         .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-l_mrc", "-libverbs", "-lpthread"]);
+        .args(libs)
+        .arg("-lpthread");
     let o = cmd.output().expect("run gcc");
     assert!(
         o.status.success(),
