@@ -6,7 +6,7 @@
 //! the controller has not configured gets the built-in profile of its device.
 
 use core::ffi::{c_char, c_int, c_void};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::evgen::{self, FieldError};
 use crate::state::{self, State};
@@ -70,9 +70,9 @@ pub(crate) struct CcProfile {
 /// The controller state of the process.
 #[derive(Default)]
 pub(crate) struct CtlState {
-    pub fmts: HashMap<u64, FmtProfile>,
-    pub evps: HashMap<u64, EvProfile>,
-    pub ccps: HashMap<u64, CcProfile>,
+    pub fmts: BTreeMap<u64, FmtProfile>,
+    pub evps: BTreeMap<u64, EvProfile>,
+    pub ccps: BTreeMap<u64, CcProfile>,
     pub port_disabled: bool,
     /// EV event CQs (handle).
     pub ev_cqs: Vec<usize>,
@@ -196,7 +196,8 @@ pub fn device_attr() -> MrcCtlDeviceAttr {
         phy_port_mask: 1 << 1,
         opt_attr: MRC_CTL_OPT_CAP_EV_PROFILE_MODIFY_ONLINE
             | MRC_CTL_OPT_CAP_EV_EVENT
-            | MRC_CTL_OPT_CAP_EV_EVENT_PRECISE_DROP_CNT,
+            | MRC_CTL_OPT_CAP_EV_EVENT_PRECISE_DROP_CNT
+            | MRC_CTL_OPT_CAP_EP_OP_EV_PROBE,
     }
 }
 
@@ -1140,7 +1141,27 @@ pub unsafe extern "C" fn mrc_ctl_poll_ev_event(
     })
 }
 
-/// `mrc_ctl_ep_batch_send_wait`: not supported yet (ENOTSUP; `docs/capi.md`).
+/// The transport EV an EV probe names: an entry of an ONLINE EV profile (entry i = the device's
+/// EV i), or a STEV value that is one of the device's EVs.
+pub(crate) fn probe_ev(ctl: &CtlState, ev: &MrcCtlEv, dev: &[u32]) -> Option<u32> {
+    for p in ctl.evps.values() {
+        if p.state != MRC_CTL_PROFILE_ONLINE {
+            continue;
+        }
+        if let Some(&i) = p.index.get(ev).and_then(|v| v.first()) {
+            return dev.get(i).copied();
+        }
+    }
+    let v = u32::from_le_bytes([ev.val[0], ev.val[1], ev.val[2], ev.val[3]]);
+    let rest_zero = ev.val[4..].iter().all(|&b| b == 0);
+    (rest_zero && ev.port == 1 && dev.contains(&v)).then_some(v)
+}
+
+/// `mrc_ctl_ep_batch_send_wait`: EV probes (`MRC_CTL_EP_OP_EV_PROBE`) on the paths the
+/// requests' EVs name; each answered probe gives its RTT. `sgid` must be the device's GID;
+/// on `mrclo` a probe reaches the probing context itself, on a fabric NIC the context that has
+/// the `dgid` NIC open. ETIMEDOUT (with `*num_rsp` set) if not all answers came in time; port
+/// status updates: ENOTSUP.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
     mrc_ctx: *mut MrcContext,
@@ -1152,17 +1173,98 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
     rsp: *mut MrcCtlEpRsp,
     num_rsp: *mut c_int,
 ) -> c_int {
-    let _ = (req_tc, rsp_timeout, rsp);
+    let _ = req_tc;
     guard(-1, || {
-        let st = state::lock();
-        if !ctx_ok(&st, mrc_ctx) || req.is_null() || num_req <= 0 || num_rsp.is_null() {
-            return fail(libc::EINVAL);
-        }
-        if op_type != MRC_CTL_EP_OP_EV_PROBE && op_type != MRC_CTL_EP_OP_PORT_STATUS_UPDATE {
+        let key = mrc_ctx as usize;
+        if req.is_null() || rsp.is_null() || num_rsp.is_null() || !(1..=4096).contains(&num_req) {
             return fail(libc::EINVAL);
         }
         // SAFETY: non-NULL; the caller passes a writable int.
         unsafe { num_rsp.write(0) };
-        fail(libc::ENOTSUP)
+        if op_type == MRC_CTL_EP_OP_PORT_STATUS_UPDATE {
+            return fail(libc::ENOTSUP);
+        }
+        if op_type != MRC_CTL_EP_OP_EV_PROBE {
+            return fail(libc::EINVAL);
+        }
+        // SAFETY: `req` holds num_req readable requests (header contract).
+        let reqs = unsafe { core::slice::from_raw_parts(req, num_req as usize) }.to_vec();
+        {
+            let mut st = state::lock();
+            let Some(c) = st.ctxs.get(&key) else {
+                return fail(libc::EINVAL);
+            };
+            let Some(dev) = st.devices.get(c.dev) else {
+                return fail(libc::EINVAL);
+            };
+            let (gid, dev_evs) = (
+                IbvGid {
+                    raw: dev.addr.octets(),
+                },
+                dev.evs.clone(),
+            );
+            let mut plan = Vec::new();
+            for r in &reqs {
+                let Some(ev) = probe_ev(&st.ctl, &r.req_ev, &dev_evs) else {
+                    return fail(libc::EINVAL);
+                };
+                if r.sgid != gid || r.ev_fmt_mode & device_attr().ev.ev_fmt_mode_mask == 0 {
+                    return fail(libc::EINVAL);
+                }
+                if plan.iter().any(|&(id, _, _)| id == r.req_id) {
+                    return fail(libc::EINVAL);
+                }
+                plan.push((r.req_id, std::net::Ipv6Addr::from(r.dgid.raw), ev));
+            }
+            let Some(c) = st.ctxs.get_mut(&key) else {
+                return fail(libc::EINVAL);
+            };
+            let eng = &mut c.engine;
+            eng.probes.clear();
+            eng.probe_answers.clear();
+            for (id, dgid, ev) in plan {
+                let to = eng.endpoint_addr(dgid);
+                eng.probes.insert(id, std::time::Instant::now());
+                if !eng.send_repr(&crate::engine::Engine::probe_request(id), to, ev) {
+                    return fail(libc::EIO);
+                }
+            }
+            eng.kick();
+        }
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_nanos(u64::from(rsp_timeout));
+        let mut answers: Vec<(u16, u64)> = Vec::new();
+        loop {
+            {
+                let mut st = state::lock();
+                let Some(c) = st.ctxs.get_mut(&key) else {
+                    return fail(libc::EINVAL);
+                };
+                answers.append(&mut c.engine.probe_answers);
+                if answers.len() >= reqs.len() || std::time::Instant::now() >= deadline {
+                    c.engine.probes.clear();
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        for (i, &(id, rtt)) in answers.iter().take(reqs.len()).enumerate() {
+            // SAFETY: `rsp` has room for num_req responses and i < num_req.
+            unsafe {
+                rsp.add(i).write(MrcCtlEpRsp {
+                    req_id: id,
+                    port: 1,
+                    rtt: rtt.min(u64::from(u32::MAX)) as u32,
+                    adj_svc_time: 0,
+                });
+            }
+        }
+        let n = answers.len().min(reqs.len());
+        // SAFETY: non-NULL; the caller passes a writable int.
+        unsafe { num_rsp.write(n as c_int) };
+        if n < reqs.len() {
+            return fail(libc::ETIMEDOUT);
+        }
+        0
     })
 }

@@ -23,7 +23,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use mrc_proto::{Event, Instant, PortMask, Received, Transport, WcStatus};
-use mrc_wire::mrc::{Body, ENDPOINT_QPN, Packet, Repr};
+use mrc_wire::Psn;
+use mrc_wire::mrc::{
+    Body, ENDPOINT_QPN, EndpointOp, Opcode, Packet, Repr, TypeNext, bth, eeth, erth, tseth,
+};
 
 use crate::state::{Mr, Qp, State};
 use crate::types::*;
@@ -54,6 +57,10 @@ pub(crate) struct Engine {
     rx: Vec<u8>,
     rxb: mrc_net::sys::RecvBatch,
     tx: Vec<u8>,
+    /// EV probes sent by `mrc_ctl_ep_batch_send_wait` and not answered: request id → when.
+    pub probes: std::collections::HashMap<u16, std::time::Instant>,
+    /// Answers to them: (request id, RTT in ns).
+    pub probe_answers: Vec<(u16, u64)>,
 }
 
 impl Engine {
@@ -112,12 +119,68 @@ impl Engine {
             rx: vec![0; MAX_DGRAM],
             rxb: mrc_net::sys::RecvBatch::new(32, MAX_DGRAM),
             tx: vec![0; MAX_DGRAM],
+            probes: std::collections::HashMap::new(),
+            probe_answers: Vec::new(),
         })
     }
 
     /// Protocol time now.
     pub(crate) fn now(&self) -> Instant {
         Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
+    }
+
+    /// Where a node-scoped packet for `dgid` goes: a fabric NIC's port 4791; on `mrclo` this
+    /// context's own port (a loopback probe reaches the probing context).
+    pub(crate) fn endpoint_addr(&self, dgid: Ipv6Addr) -> SocketAddrV6 {
+        let port = if self.srv6 { FABRIC_PORT } else { self.port };
+        SocketAddrV6::new(dgid, port, 0, 0)
+    }
+
+    /// Sends an MRC packet on EV `ev` (fabric: its SRv6 path; loopback: its source port).
+    pub(crate) fn send_repr(&mut self, repr: &Repr, peer: SocketAddrV6, ev: u32) -> bool {
+        let len = repr.buffer_len();
+        let Some(slot) = self.tx.get_mut(..len) else {
+            return false;
+        };
+        let mut pkt = Packet::new_unchecked(slot);
+        if repr.emit(&mut pkt).is_err() {
+            return false;
+        }
+        let Some(b) = self.tx.get(..len) else {
+            return false;
+        };
+        if self.srv6 {
+            send_marked(&self.sock, b, peer, ev);
+        } else {
+            let sock = self
+                .ev_socks
+                .iter()
+                .find(|(e, _)| *e == ev)
+                .map_or(&self.sock, |(_, s)| s);
+            send(sock, b, peer);
+        }
+        true
+    }
+
+    /// An EV probe request with id `req_id`.
+    pub(crate) fn probe_request(req_id: u16) -> Repr {
+        Repr {
+            bth: bth::Repr::new(
+                Opcode::EndpointRequest,
+                ENDPOINT_QPN,
+                Psn::new(req_id.into()),
+            ),
+            body: Body::EndpointRequest(erth::Repr {
+                type_next: TypeNext::default(),
+                op: EndpointOp::EvProbe,
+                vendor_info: 0,
+                port_status_mask: 0,
+                timestamp: tseth::Repr {
+                    tx_timestamp: req_id,
+                    ..Default::default()
+                },
+            }),
+        }
     }
 
     /// Wakes the progress thread (work was posted).
@@ -299,6 +362,35 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
             };
             let plane = ((ev >> 8) & 7) as u8;
             let qpn = repr.bth.dest_qp;
+            // EV probes are node-scoped: this context answers them on the probed EV, and
+            // matches the answers to its own (mrc_ctl_ep_batch_send_wait).
+            match repr.body {
+                Body::EndpointRequest(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::EvProbe => {
+                    let answer = Repr {
+                        bth: bth::Repr::new(Opcode::EndpointResponse, ENDPOINT_QPN, repr.bth.psn),
+                        body: Body::EndpointResponse(eeth::Repr {
+                            type_next: r.type_next,
+                            op: EndpointOp::EvProbe,
+                            tx_timestamp: r.timestamp.tx_timestamp,
+                        }),
+                    };
+                    let to = if eng.srv6 {
+                        *src
+                    } else {
+                        eng.endpoint_addr(*src.ip())
+                    };
+                    eng.send_repr(&answer, to, ev);
+                    continue;
+                }
+                Body::EndpointResponse(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::EvProbe => {
+                    if let Some(t) = eng.probes.remove(&r.tx_timestamp) {
+                        eng.probe_answers
+                            .push((r.tx_timestamp, t.elapsed().as_nanos() as u64));
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             let targets: Vec<usize> = if qpn == ENDPOINT_QPN {
                 ctx.by_qpn.values().copied().collect()
             } else {

@@ -1,6 +1,6 @@
 //! The C transfer program between two NICs of a namespace SRv6 fabric (`mrcnic0` server,
-//! `mrcnic3` client: different T0s, so every EV is a distinct path through the T1s), and the
-//! traffic spread over both planes. Needs root (namespaces); skipped with the reason otherwise.
+//! `mrcnic3` client: different T0s, so every EV is a distinct path through the T1s), the
+//! traffic spread over both planes, and EV probes answered on all 8 EVs. Needs root (namespaces); skipped with the reason otherwise.
 
 mod common;
 
@@ -87,4 +87,19 @@ fn c_xfer_between_fabric_nics() {
     for m in moved {
         assert!(m > 20_000_000, "plane carried only {m} bytes: {moved:?}");
     }
+    // EV probes from NIC 3 to NIC 0 on all 8 EVs (both planes): each answered with an RTT.
+    let ctl = common::build("walk_ctl.c", &[], "mrc_capi_walk_ctl_fabric");
+    let out = std::process::Command::new(&ctl)
+        .args(["probes", "mrcnic3", "mrcnic0"])
+        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .output()
+        .expect("walk_ctl probes");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("probes answered: 8 of 8"), "{text}");
 }

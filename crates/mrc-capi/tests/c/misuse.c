@@ -101,14 +101,24 @@ int main(void)
 	NULL_WITH(mrc_create_cq(a.ctx, 16, NULL, b.chan, 0), EINVAL); /* other context's channel */
 	FAILS(mrc_ctl_query_ev_profile(a.ctx, 1, NULL, 0), EINVAL);
 	{
+		/* Probes: a zero source GID is not the device's (EINVAL); port status updates are
+		 * not supported (ENOTSUP). */
 		struct mrc_ctl_ep_req req;
 		struct mrc_ctl_ep_rsp rsp;
 		int nrsp = -1;
 		memset(&req, 0, sizeof(req));
+		req.ev_fmt_mode = MRC_CTL_EV_FMT_MODE_STEV;
+		req.req_ev.port = 1;
 		FAILS(mrc_ctl_ep_batch_send_wait(a.ctx, 0, MRC_CTL_EP_OP_EV_PROBE, &req, 1, 1000,
 						 &rsp, &nrsp),
-		      ENOTSUP);
+		      EINVAL);
 		EXPECT(nrsp == 0, "no responses");
+		FAILS(mrc_ctl_ep_batch_send_wait(a.ctx, 0, MRC_CTL_EP_OP_PORT_STATUS_UPDATE, &req, 1,
+						 1000, &rsp, &nrsp),
+		      ENOTSUP);
+		FAILS(mrc_ctl_ep_batch_send_wait(a.ctx, 0, MRC_CTL_EP_OP_EV_PROBE, NULL, 1, 1000,
+						 &rsp, &nrsp),
+		      EINVAL);
 	}
 
 	/* Posting before RTS. */

@@ -5,8 +5,9 @@
  *   walk_ctl exp     explicit EV profiles: STEV 16/16 populated with (i << 16) | i, ONLINE,
  *                    deny 13..42, replace 13..42 by +128, query; SRv6 and SRv6+SRH formats
  *   walk_ctl events  EV event CQ, event mask on a profile, state changes, drop counts
- *   walk_ctl probes  EV probes: the library answers ENOTSUP (not supported yet)
+ *   walk_ctl probes [DEV [RESPONDER]]  EV probes on 8 EVs (RTT each), a timeout, an unknown EV
  * Each prints what the walkthrough prints (a sample) and "walkthrough <name>: ok". */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,29 +409,107 @@ static int walk_events(void)
 	return 0;
 }
 
-static int walk_probes(void)
+static struct mrc_context *open_named(const char *name, struct ibv_context **ibv_ctx)
 {
-	struct ibv_context *ibv_ctx;
-	struct mrc_context *c = open_ctx(&ibv_ctx);
-	struct mrc_ctl_ep_req req;
-	struct mrc_ctl_ep_rsp rsp;
-	int num_rsp = -1;
+	int num = 0, i;
+	struct ibv_device **dev_list = ibv_get_device_list(&num);
+	struct mrc_context_attr a = { .mrc_api_version_used = MRC_API_CURRENT_VERSION };
+	struct mrc_context *c;
 
-	memset(&req, 0, sizeof(req));
-	req.req_id = 1;
-	CHK(ibv_query_gid(ibv_ctx, 1, 0, &req.sgid) == 0, "sgid");
-	req.dgid = req.sgid;
-	req.ev_fmt_mode = MRC_CTL_EV_FMT_MODE_STEV;
-	req.req_ev.port = 1;
+	CHK(dev_list, "device list");
+	for (i = 0; i < num; i++)
+		if (strcmp(ibv_get_device_name(dev_list[i]), name) == 0)
+			break;
+	CHK(i < num, "device not found");
+	*ibv_ctx = ibv_open_device(dev_list[i]);
+	ibv_free_device_list(dev_list);
+	CHK(*ibv_ctx, "open device");
+	CHK(mrc_ctl_query_device(*ibv_ctx, &mrc_ctl_attr) == 0, "ctl query device");
+	c = mrc_create_context(*ibv_ctx, &a);
+	CHK(c, "create context");
+	return c;
+}
+
+/* EV probes from DEV to RESPONDER (a second context of this process; default: DEV itself,
+ * which on mrclo is where a loopback probe goes). The probed EVs are the 8 entries of a
+ * generated profile: entry i names the device's EV i (docs/capi.md). */
+static int walk_probes(const char *dev, const char *responder)
+{
+	struct ibv_context *ibv_ctx, *ibv_rsp = NULL;
+	struct mrc_context *c = open_named(dev, &ibv_ctx), *rc_ctx = NULL;
+	union ibv_gid sgid, dgid;
+
+	CHK(mrc_ctl_attr.opt_attr & MRC_CTL_OPT_CAP_EP_OP_EV_PROBE, "EV probes supported");
+	CHK(ibv_query_gid(ibv_ctx, 1, 0, &sgid) == 0, "sgid");
+	dgid = sgid;
+	if (responder) {
+		rc_ctx = open_named(responder, &ibv_rsp);
+		CHK(ibv_query_gid(ibv_rsp, 1, 0, &dgid) == 0, "dgid");
+	}
+	const uint8_t stev[] = { 16, 16 };
+	fmt_profile(c, 33, MRC_CTL_EV_FMT_MODE_STEV, stev, 2);
+	struct mrc_ctl_ev_field f[2] = { { .width = 16, .init_val = 0x5 },
+					 { .width = 16, .max_val = 7, .mask = 0x7 } };
+	gen_profile(c, 31, 33, 8, f, 2);
+	uint32_t n;
+	struct mrc_ctl_ev_op_entry *evs = query_array(c, 31, &n);
+	CHK(n == 8, "8 EVs");
+
+	struct mrc_ctl_ep_req ep_reqs[8];
+	struct mrc_ctl_ep_rsp ep_rsps[8];
+	int i, num_rsps;
+	memset(ep_reqs, 0, sizeof(ep_reqs));
+	memset(ep_rsps, 0, sizeof(ep_rsps));
+	for (i = 0; i < 8; i++) {
+		ep_reqs[i].req_id = 100 + i;
+		ep_reqs[i].sgid = sgid;
+		ep_reqs[i].dgid = dgid;
+		ep_reqs[i].ev_fmt_mode = MRC_CTL_EV_FMT_MODE_STEV;
+		ep_reqs[i].req_ev = evs[i].ev;
+	}
+	CHK(mrc_ctl_ep_batch_send_wait(c, 0, MRC_CTL_EP_OP_EV_PROBE, ep_reqs, 8, 2000000000,
+				       ep_rsps, &num_rsps) == 0,
+	    "probe batch");
+	int seen = 0;
+	for (i = 0; i < num_rsps; i++) {
+		printf("Probe Response:\n");
+		printf("  req_id:       %u\n", ep_rsps[i].req_id);
+		printf("  port:         %u\n", ep_rsps[i].port);
+		printf("  rtt:          %u ns\n", ep_rsps[i].rtt);
+		printf("  adj_svc_time: %d\n", ep_rsps[i].adj_svc_time);
+		CHK(ep_rsps[i].req_id >= 100 && ep_rsps[i].req_id < 108, "req id");
+		CHK(ep_rsps[i].rtt > 0 && ep_rsps[i].port == 1, "rtt and port");
+		seen |= 1 << (ep_rsps[i].req_id - 100);
+	}
+	CHK(num_rsps == 8 && seen == 0xff, "every probe answered once");
+	printf("probes answered: %d of 8\n", num_rsps);
+
+	/* Nobody at the destination: ETIMEDOUT, no responses. */
+	inet_pton(AF_INET6, "fd99::99", &ep_reqs[0].dgid);
 	errno = 0;
-	int rc = mrc_ctl_ep_batch_send_wait(c, 0, MRC_CTL_EP_OP_EV_PROBE, &req, 1, 1000000, &rsp,
-					    &num_rsp);
-	printf("EV probe: rc %d errno %d (%s), %d responses\n", rc, errno, strerror(errno),
-	       num_rsp);
-	CHK(rc == -1 && errno == ENOTSUP && num_rsp == 0, "EV probes: ENOTSUP");
-	CHK(!(mrc_ctl_attr.opt_attr & MRC_CTL_OPT_CAP_EP_OP_EV_PROBE), "probe cap not advertised");
+	CHK(mrc_ctl_ep_batch_send_wait(c, 0, MRC_CTL_EP_OP_EV_PROBE, ep_reqs, 1, 20000000, ep_rsps,
+				       &num_rsps) == -1 &&
+		    errno == ETIMEDOUT && num_rsps == 0,
+	    "ETIMEDOUT");
+	printf("probe to fd99::99: timed out, %d responses\n", num_rsps);
+	/* An EV no profile holds and the device does not route: EINVAL. */
+	ep_reqs[0].dgid = dgid;
+	memset(&ep_reqs[0].req_ev, 0, sizeof(ep_reqs[0].req_ev));
+	ep_reqs[0].req_ev.val[0] = 0x78;
+	ep_reqs[0].req_ev.val[3] = 0x12;
+	ep_reqs[0].req_ev.port = 1;
+	errno = 0;
+	CHK(mrc_ctl_ep_batch_send_wait(c, 0, MRC_CTL_EP_OP_EV_PROBE, ep_reqs, 1, 1000000, ep_rsps,
+				       &num_rsps) == -1 &&
+		    errno == EINVAL,
+	    "unknown EV: EINVAL");
+	free(evs);
+	const uint64_t evp[] = { 31 }, fmts[] = { 33 };
+	teardown(c, evp, 1, fmts, 1);
+	if (rc_ctx)
+		close_ctx(rc_ctx, ibv_rsp);
 	close_ctx(c, ibv_ctx);
-	printf("walkthrough mrc_ctl_ev_probes: not supported (ENOTSUP), as documented\n");
+	printf("walkthrough mrc_ctl_ev_probes: ok\n");
 	return 0;
 }
 
@@ -444,7 +523,7 @@ int main(int argc, char **argv)
 	if (strcmp(w, "events") == 0)
 		return walk_events();
 	if (strcmp(w, "probes") == 0)
-		return walk_probes();
-	fprintf(stderr, "usage: walk_ctl gen|exp|events|probes\n");
+		return walk_probes(argc > 2 ? argv[2] : "mrclo", argc > 3 ? argv[3] : NULL);
+	fprintf(stderr, "usage: walk_ctl gen|exp|events|probes [DEV [RESPONDER_DEV]]\n");
 	return 2;
 }
