@@ -370,6 +370,12 @@ pub unsafe extern "C" fn mrc_poll_cq(cq: *mut MrcCq, num_entries: c_int, wc: *mu
             unsafe { wc.add(n as usize).write(e) };
             n += 1;
         }
+        drop(st);
+        if n == 0 {
+            // An empty poll gives the CPU away once: applications spin on mrc_poll_cq, and
+            // the progress thread that fills the CQ needs a core too.
+            std::thread::yield_now();
+        }
         n
     })
 }

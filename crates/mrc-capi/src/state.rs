@@ -57,7 +57,7 @@ pub(crate) struct Cq {
     pub channel: usize,
     pub armed: bool,
     pub entries: VecDeque<IbvWc>,
-    /// Completions lost because the CQ was full.
+    /// Completions lost since the CQ was last not full.
     pub overrun: u64,
     pub unacked_events: u64,
     /// QPs using it.
@@ -209,9 +209,20 @@ impl State {
             return;
         };
         if c.entries.len() >= c.cqe {
+            // Overrun: the completion is lost and the CQ's context gets IBV_EVENT_CQ_ERR
+            // (once per overrun episode: until the CQ has room again).
             c.overrun += 1;
+            if c.overrun == 1 {
+                let ctx = c.ctx;
+                if let Some(x) = self.ctxs.get_mut(&ctx) {
+                    x.async_events
+                        .push_back((cq, crate::types::IBV_EVENT_CQ_ERR));
+                    signal(&x.async_fd);
+                }
+            }
             return;
         }
+        c.overrun = 0;
         c.entries.push_back(wc);
         if c.armed && c.channel != 0 {
             c.armed = false;

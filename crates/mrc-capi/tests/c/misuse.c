@@ -161,6 +161,40 @@ int main(void)
 	EXPECT(wait_wc(&a, &wc, 10000) && wc.status == IBV_WC_SUCCESS, "good write completes");
 	EXPECT(b.buf[0] == 0x5a && b.buf[63] == 0x5a, "data placed");
 
+	/* CQ overrun: a CQ of one entry gets two completions; the second is lost and the
+	 * context gets IBV_EVENT_CQ_ERR naming the CQ. */
+	{
+		struct mrc_cq *small = mrc_create_cq(a.ctx, 1, NULL, NULL, 0);
+		EXPECT(small != NULL, "small cq");
+		struct mrc_qp_init_attr qi = {
+			.send_cq = small, .recv_cq = small, .pd = a.pd,
+			.cap = { .max_send_wr = 4, .max_recv_wr = 4, .max_send_sge = 1,
+				 .max_recv_sge = 1 },
+		};
+		struct mrc_qp *q2 = mrc_create_qp(a.ctx, &qi);
+		EXPECT(q2 != NULL, "second qp");
+		/* q2 talks to itself (its own QPN), writing into a's buffer. */
+		struct node tmp = a;
+		tmp.qp = q2;
+		tmp.cq = small;
+		CHECK(mrc_get_qpn(q2, &tmp.qpn) == 0, "qpn");
+		struct peer_info self = node_info(&tmp);
+		node_connect(&tmp, &self);
+		struct ibv_send_wr w2[2];
+		struct ibv_sge s2[2];
+		w2[0] = write_wr(&a, &s2[0], (uintptr_t)a.buf + 1024, a.mr->rkey);
+		w2[1] = write_wr(&a, &s2[1], (uintptr_t)a.buf + 2048, a.mr->rkey);
+		w2[0].next = &w2[1];
+		EXPECT(mrc_post_send(q2, &w2[0], &bad_wr) == 0, "two writes");
+		struct mrc_async_event ev;
+		EXPECT(mrc_get_async_event(a.ctx, &ev) == 0, "async event");
+		EXPECT(ev.event_type == IBV_EVENT_CQ_ERR && ev.element.cq == small,
+		       "CQ_ERR event %d", ev.event_type);
+		mrc_ack_async_event(&ev);
+		EXPECT(mrc_poll_cq(small, 4, &wc) == 1, "one completion kept");
+		EXPECT(mrc_destroy_qp(q2) == 0 && mrc_destroy_cq(small) == 0, "destroy");
+	}
+
 	/* A remote access error (rkey not ours): the WR fails with REM_ACCESS_ERR, the QP goes to
 	 * ERROR with an async event, and posting to it is refused. */
 	wr = write_wr(&a, &sge, (uintptr_t)b.buf, b.mr->rkey ^ 0x100);
