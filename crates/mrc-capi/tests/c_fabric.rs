@@ -102,4 +102,44 @@ fn c_xfer_between_fabric_nics() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("probes answered: 8 of 8"), "{text}");
+
+    // Pull the plane-0 cable between NIC 3's T0 and T1 0: the EVs routed over it stop
+    // answering, every plane-1 EV still does (each EV is its own SRv6 path).
+    let topo = fabric.clos().topology();
+    let nic = topo.nic_node(3);
+    let t0 = topo
+        .ports(nic)
+        .iter()
+        .flatten()
+        .map(|&l| fabric.node_name(topo.link(l).other(nic).node))
+        .find(|n| n.starts_with("p0-"))
+        .expect("NIC 3's plane-0 T0");
+    fabric.set_link(&t0, "p0-t1-0", false).expect("pull cable");
+    let out = std::process::Command::new(&ctl)
+        .args(["probes", "mrcnic3", "mrcnic0", "partial"])
+        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .output()
+        .expect("walk_ctl probes partial");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("cable {t0} -- p0-t1-0 pulled:\n{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Vec<u32> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("answered ids:"))
+        .expect("answered ids")
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    for id in 104..108 {
+        assert!(ids.contains(&id), "plane-1 probe {id} unanswered: {ids:?}");
+    }
+    let plane0 = ids.iter().filter(|&&id| id < 104).count();
+    assert!(
+        plane0 < 4,
+        "every plane-0 probe answered with a cable down: {ids:?}"
+    );
 }
