@@ -318,7 +318,7 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
     let mut ev_changes: Vec<(u64, u32, u32)> = Vec::new();
     let mut busy = false;
     {
-        let State { ctxs, qps, .. } = &mut *st;
+        let State { ctxs, qps, mrs, .. } = &mut *st;
         let ctx = ctxs.get_mut(&key)?;
         let eng = &mut ctx.engine;
         // Receive.
@@ -453,11 +453,22 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
                         continue;
                     }
                     if let Some(p) = tx.payload {
+                        // The source must still be registered (a retransmission after
+                        // ibv_dereg_mr would read memory the application may have freed):
+                        // otherwise the packet is not sent (lost; the QP's timers take over).
+                        let end = p.addr.saturating_add(u64::from(p.len));
+                        let registered = mrs
+                            .values()
+                            .any(|m| m.pd == qp.pd && p.addr >= m.addr && end <= m.addr + m.len);
+                        if !registered {
+                            continue;
+                        }
                         let dst = pkt.payload_mut();
                         let n = dst.len().min(p.len as usize);
-                        // SAFETY: [addr, addr + len) was checked at post time to lie inside an
-                        // MR of this QP's PD (mrc_post_send), which the application keeps
-                        // valid while registered.
+                        // SAFETY: [addr, addr + len) lies inside an MR of this QP's PD that is
+                        // still registered (checked just above, under the state lock that
+                        // ibv_dereg_mr takes), which the application keeps valid while
+                        // registered.
                         unsafe {
                             core::ptr::copy_nonoverlapping(
                                 p.addr as *const u8,
