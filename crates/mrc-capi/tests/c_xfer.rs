@@ -47,3 +47,49 @@ fn c_xfer_with_ld_preload() {
     assert!(sout.contains("server: verified 13 sizes"), "{sout}");
     assert!(cout.contains("client: verified 13 sizes"), "{cout}");
 }
+
+/// The plain makefile of `tests/c` builds every program against the headers and
+/// libibverbs-dev (into a directory of the target dir), and its `xfer` runs.
+#[test]
+fn c_makefile_builds_and_xfer_runs() {
+    if let Some(why) = common::skip_reason() {
+        eprintln!("SKIPPED c_makefile: {why}");
+        return;
+    }
+    if std::process::Command::new("make")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED c_makefile: make not found");
+        return;
+    }
+    let lib = common::lib_dir().expect("lib");
+    let out = lib.join("capi-make");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
+    let o = std::process::Command::new("make")
+        .arg("-B")
+        .arg("-C")
+        .arg(&dir)
+        .arg(format!("O={}", out.display()))
+        .arg(format!("LIBDIR={}", lib.display()))
+        .arg(format!(
+            "MRC_API={}",
+            common::headers().expect("headers").display()
+        ))
+        .output()
+        .expect("make");
+    assert!(
+        o.status.success(),
+        "make failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for p in ["layout", "xfer", "misuse", "bench", "walk_qp", "walk_ctl"] {
+        assert!(out.join(p).is_file(), "{p} not built");
+    }
+    let (sout, cout) = common::run_pair(&out.join("xfer"), "mrclo", "mrclo", &[]);
+    assert!(sout.contains("server: verified 13 sizes"), "{sout}");
+    assert!(cout.contains("client: verified 13 sizes"), "{cout}");
+}
