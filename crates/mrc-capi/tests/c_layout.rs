@@ -21,6 +21,10 @@ fn c_layout_matches_headers() {
         text.contains(&format!("layout: {rows} of {rows} rows match")),
         "{text}"
     );
+    assert!(
+        text.contains("versions: mrc 01000001, ctl 01000001 as the headers"),
+        "{text}"
+    );
     // Every struct the headers define (a line `struct NAME {`) is in the table.
     let dir = common::headers().expect("headers");
     let mut seen = 0;

@@ -329,5 +329,24 @@ int main(void)
 		bad = 1;
 	}
 	printf("layout: %zu of %zu rows match\n", checked, n);
+
+	/* Versions: the library reports the headers' values. */
+	uint32_t v[4] = { 1, 1, 1, 1 };
+	mrc_query_version(&v[0], &v[1], &v[2], &v[3]);
+	if (v[0] != MRC_API_CURRENT_VERSION || v[1] != MRC_API_LAST_SUPPORTED_VERSION ||
+	    v[2] != MRC_VENDOR_API_CURRENT_VERSION || v[3] != MRC_VENDOR_API_LAST_SUPPORTED_VERSION) {
+		printf("VERSION mrc_query_version %08x %08x %08x %08x\n", v[0], v[1], v[2], v[3]);
+		bad = 1;
+	}
+	mrc_ctl_query_version(&v[0], &v[1], &v[2], &v[3]);
+	if (v[0] != MRC_CTL_API_CURRENT_VERSION || v[1] != MRC_CTL_API_LAST_SUPPORTED_VERSION ||
+	    v[2] != MRC_CTL_VENDOR_API_CURRENT_VERSION ||
+	    v[3] != MRC_CTL_VENDOR_API_LAST_SUPPORTED_VERSION) {
+		printf("VERSION mrc_ctl_query_version %08x %08x %08x %08x\n", v[0], v[1], v[2], v[3]);
+		bad = 1;
+	}
+	if (!bad)
+		printf("versions: mrc %08x, ctl %08x as the headers\n", MRC_API_CURRENT_VERSION,
+		       MRC_CTL_API_CURRENT_VERSION);
 	return bad;
 }

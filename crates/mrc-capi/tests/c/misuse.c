@@ -121,6 +121,24 @@ int main(void)
 		      EINVAL);
 	}
 
+	/* Port administrative state: disabled shows as IBV_PORT_DOWN; bad values are EINVAL. */
+	{
+		struct mrc_ctl_port_attr pa = { .port_admin_state = MRC_CTL_PORT_ADMIN_DISABLED };
+		struct ibv_port_attr st;
+		EXPECT(mrc_ctl_modify_port(a.ctx, 1, &pa, MRC_CTL_PORT_ADMIN_STATE) == 0, "disable");
+		EXPECT(ibv_query_port(a.ibv, 1, &st) == 0 && st.state == IBV_PORT_DOWN, "port down");
+		pa.port_admin_state = 7;
+		FAILS(mrc_ctl_modify_port(a.ctx, 1, &pa, MRC_CTL_PORT_ADMIN_STATE), EINVAL);
+		FAILS(mrc_ctl_modify_port(a.ctx, 2, &pa, MRC_CTL_PORT_ADMIN_STATE), EINVAL);
+		pa.port_admin_state = MRC_CTL_PORT_ADMIN_ENABLED;
+		EXPECT(mrc_ctl_modify_port(a.ctx, 1, &pa, MRC_CTL_PORT_ADMIN_STATE) == 0, "enable");
+		pa.port_admin_state = 9;
+		EXPECT(mrc_ctl_query_port(a.ctx, 1, &pa, MRC_CTL_PORT_ADMIN_STATE) == 0 &&
+			       pa.port_admin_state == MRC_CTL_PORT_ADMIN_ENABLED,
+		       "query enabled");
+		EXPECT(ibv_query_port(a.ibv, 1, &st) == 0 && st.state == IBV_PORT_ACTIVE, "port up");
+	}
+
 	/* Posting before RTS. */
 	wr = write_wr(&a, &sge, (uintptr_t)b.buf, b.mr->rkey);
 	FAILS_CODE(mrc_post_send(a.qp, &wr, &bad_wr), EINVAL);
