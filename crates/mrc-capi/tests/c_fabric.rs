@@ -87,6 +87,20 @@ fn c_xfer_between_fabric_nics() {
     for m in moved {
         assert!(m > 20_000_000, "plane carried only {m} bytes: {moved:?}");
     }
+    // The bandwidth benchmark between the same NICs (Write, then Write-with-Immediate).
+    let bench = common::build("bench.c", &["common.c"], "mrc_capi_bench_fabric");
+    for mode in ["write", "imm"] {
+        let (sout, cout) = common::run_pair_args(
+            &bench,
+            "mrcnic0",
+            &["mrcnic3", mode, "1048576", "67108864", "16"],
+            &[("MRC_FABRIC_PREFIX", PREFIX)],
+        );
+        println!("{sout}{cout}");
+        let tag = format!("{mode} 1048576 B x 64:");
+        assert!(sout.contains(&tag) && cout.contains(&tag), "{sout}{cout}");
+    }
+
     // EV probes from NIC 3 to NIC 0 on all 8 EVs (both planes): each answered with an RTT.
     let ctl = common::build("walk_ctl.c", &[], "mrc_capi_walk_ctl_fabric");
     let out = std::process::Command::new(&ctl)

@@ -111,6 +111,16 @@ pub(crate) fn run_pair(
     cdev: &str,
     envs: &[(&str, &str)],
 ) -> (String, String) {
+    run_pair_args(prog, sdev, &[cdev], envs)
+}
+
+/// Runs `prog server SDEV` and `prog client PORT CARGS…` (with `envs`); returns both outputs.
+pub(crate) fn run_pair_args(
+    prog: &Path,
+    sdev: &str,
+    cargs: &[&str],
+    envs: &[(&str, &str)],
+) -> (String, String) {
     let mut server = Command::new(prog)
         .args(["server", sdev])
         .envs(envs.iter().copied())
@@ -126,7 +136,8 @@ pub(crate) fn run_pair(
         .map(|p| p.trim().to_string())
         .unwrap_or_else(|| panic!("server said {line:?}"));
     let client = Command::new(prog)
-        .args(["client", &port, cdev])
+        .args(["client", &port])
+        .args(cargs)
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
