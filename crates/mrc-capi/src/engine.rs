@@ -16,7 +16,7 @@
 //! - **Completions** are generated from the connection's events under the state lock; a CQ
 //!   armed with `mrc_req_notify_cq` queues itself on its channel and bumps the channel's eventfd.
 
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,13 +54,16 @@ pub(crate) struct Engine {
     epoch: std::time::Instant,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    rx: Vec<u8>,
     rxb: mrc_net::sys::RecvBatch,
     tx: Vec<u8>,
     /// EV probes sent by `mrc_ctl_ep_batch_send_wait` and not answered: request id → when.
     pub probes: std::collections::HashMap<u16, std::time::Instant>,
     /// Answers to them: (request id, RTT in ns).
     pub probe_answers: Vec<(u16, u64)>,
+    /// Fabric mode: datagrams of this round to send in batches: (bytes, destination, EV).
+    out: Vec<(Vec<u8>, SocketAddrV6, u32)>,
+    /// Buffers to reuse for `out`.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Engine {
@@ -116,11 +119,12 @@ impl Engine {
             epoch: std::time::Instant::now(),
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
-            rx: vec![0; MAX_DGRAM],
-            rxb: mrc_net::sys::RecvBatch::new(32, MAX_DGRAM),
+            rxb: mrc_net::sys::RecvBatch::new(64, MAX_DGRAM),
             tx: vec![0; MAX_DGRAM],
             probes: std::collections::HashMap::new(),
             probe_answers: Vec::new(),
+            out: Vec::new(),
+            spare: Vec::new(),
         })
     }
 
@@ -180,6 +184,54 @@ impl Engine {
                     ..Default::default()
                 },
             }),
+        }
+    }
+
+    /// Fabric mode: sends the queued datagrams with `sendmmsg` (each with its own mark and
+    /// flow label), 64 at a time; a full socket buffer is waited for (5 ms, three times) and
+    /// what still does not fit is dropped (the transport resends it).
+    fn flush(&mut self) {
+        let fd = self.sock.as_raw_fd();
+        let mut at = 0;
+        let mut stalls = 0;
+        while at < self.out.len() {
+            let msgs: Vec<mrc_net::sys::OutMsg<'_>> = self
+                .out
+                .get(at..)
+                .unwrap_or(&[])
+                .iter()
+                .take(64)
+                .map(|(b, peer, ev)| {
+                    let (_, label) = mrc_wire::udp::stev_encode(*ev);
+                    mrc_net::sys::OutMsg {
+                        dst: SocketAddrV6::new(*peer.ip(), peer.port(), label | LABEL_EXPLICIT, 0),
+                        mark: Some(mrc_net::fabric::MARK_BASE + ev),
+                        buf: b,
+                    }
+                })
+                .collect();
+            match mrc_net::sys::send_batch(fd, &msgs) {
+                Ok(mrc_net::sys::SendOutcome::Sent(n)) if n > 0 => at += n,
+                Ok(mrc_net::sys::SendOutcome::FirstDropped) | Err(_) => at += 1,
+                Ok(_) => {
+                    stalls += 1;
+                    if stalls > 3 {
+                        break;
+                    }
+                    let mut p = libc::pollfd {
+                        fd,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    // SAFETY: one local pollfd on our own open socket.
+                    unsafe {
+                        libc::poll(&raw mut p, 1, 5);
+                    }
+                }
+            }
+        }
+        for (b, _, _) in self.out.drain(..) {
+            self.spare.push(b);
         }
     }
 
@@ -300,6 +352,100 @@ fn send_marked(sock: &UdpSocket, b: &[u8], peer: SocketAddrV6, ev: u32) {
     }
 }
 
+/// Where and when a datagram arrived.
+struct Rx {
+    now: Instant,
+    src: SocketAddrV6,
+    ev: u32,
+    srv6: bool,
+    own_port: u16,
+}
+
+/// Hands one received datagram to its QP(s); answers EV probes (into `answers`) and matches
+/// answers to our own probes.
+fn deliver(
+    rx: &Rx,
+    bytes: &[u8],
+    by_qpn: &std::collections::HashMap<u32, usize>,
+    qps: &mut std::collections::HashMap<usize, Qp>,
+    probes: &mut std::collections::HashMap<u16, std::time::Instant>,
+    probe_answers: &mut Vec<(u16, u64)>,
+    answers: &mut Vec<(Repr, SocketAddrV6, u32)>,
+) {
+    let (src, ev) = (rx.src, rx.ev);
+    let Ok((repr, payload)) = Repr::parse_bytes(bytes) else {
+        return;
+    };
+    let plane = ((ev >> 8) & 7) as u8;
+    let qpn = repr.bth.dest_qp;
+    // EV probes are node-scoped: this context answers them on the probed EV, and matches the
+    // answers to its own (mrc_ctl_ep_batch_send_wait).
+    match repr.body {
+        Body::EndpointRequest(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::EvProbe => {
+            let answer = Repr {
+                bth: bth::Repr::new(Opcode::EndpointResponse, ENDPOINT_QPN, repr.bth.psn),
+                body: Body::EndpointResponse(eeth::Repr {
+                    type_next: r.type_next,
+                    op: EndpointOp::EvProbe,
+                    tx_timestamp: r.timestamp.tx_timestamp,
+                }),
+            };
+            let to = if rx.srv6 {
+                src
+            } else {
+                SocketAddrV6::new(*src.ip(), rx.own_port, 0, 0)
+            };
+            answers.push((answer, to, ev));
+            return;
+        }
+        Body::EndpointResponse(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::EvProbe => {
+            if let Some(t) = probes.remove(&r.tx_timestamp) {
+                probe_answers.push((r.tx_timestamp, t.elapsed().as_nanos() as u64));
+            }
+            return;
+        }
+        _ => {}
+    }
+    let targets: Vec<usize> = if qpn == ENDPOINT_QPN {
+        by_qpn.values().copied().collect()
+    } else {
+        by_qpn.get(&qpn).copied().into_iter().collect()
+    };
+    for h in targets {
+        let Some(qp) = qps.get_mut(&h) else { continue };
+        if qp.peer.map(|p| *p.ip()) != Some(*src.ip()) {
+            continue;
+        }
+        let Some(conn) = qp.conn.as_mut() else {
+            continue;
+        };
+        let write = match repr.body {
+            Body::Write(w) => Some(w),
+            _ => None,
+        };
+        let before = conn.stats().bytes_placed;
+        let pkt = Received::new(repr, ev, plane, write.map(|_| payload));
+        conn.handle_packet(rx.now, &pkt);
+        if let Some(w) = write
+            && !payload.is_empty()
+            && conn.stats().bytes_placed == before + payload.len() as u64
+        {
+            // SAFETY: the connection accepted this write: its key names an MR of this QP's PD
+            // registered with IBV_ACCESS_REMOTE_WRITE and [va, va + len) lies inside it
+            // (checked by MemoryRegions::check_remote, which mirrors the ibv_mr bounds); the
+            // application keeps registered memory valid until ibv_dereg_mr, which removes the
+            // key first, under the state lock this runs under.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    payload.as_ptr(),
+                    w.reth.va as *mut u8,
+                    payload.len(),
+                );
+            }
+        }
+    }
+}
+
 fn wc_status(s: WcStatus) -> u32 {
     match s {
         WcStatus::Success => IBV_WC_SUCCESS,
@@ -321,114 +467,50 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
         let State { ctxs, qps, mrs, .. } = &mut *st;
         let ctx = ctxs.get_mut(&key)?;
         let eng = &mut ctx.engine;
-        // Receive.
+        // Receive (recvmmsg batches; the EV from the flow label or the source port).
         let now = eng.now();
-        let mut got: Vec<(SocketAddrV6, u32, Vec<u8>)> = Vec::new();
-        if eng.srv6 {
-            for _ in 0..16 {
-                let n = mrc_net::sys::recv_batch(eng.sock.as_raw_fd(), &mut eng.rxb).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                for i in 0..n {
-                    let Some(&(src, _, label)) = eng.rxb.meta.get(i) else {
-                        continue;
-                    };
-                    let ev = if label & LABEL_EXPLICIT != 0 {
+        let mut answers: Vec<(Repr, SocketAddrV6, u32)> = Vec::new();
+        for _ in 0..16 {
+            let n = mrc_net::sys::recv_batch(eng.sock.as_raw_fd(), &mut eng.rxb).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            for i in 0..n {
+                let Some(&(src, _, label)) = eng.rxb.meta.get(i) else {
+                    continue;
+                };
+                let ev = if eng.srv6 {
+                    if label & LABEL_EXPLICIT != 0 {
                         mrc_wire::udp::stev_decode(0, label)
                     } else {
                         0
-                    };
-                    got.push((src, ev, eng.rxb.datagram(i).to_vec()));
-                }
-            }
-        } else {
-            for _ in 0..512 {
-                let (n, src) = match eng.sock.recv_from(&mut eng.rx) {
-                    Ok((n, SocketAddr::V6(src))) => (n, src),
-                    Ok(_) => continue,
-                    Err(_) => break,
+                    }
+                } else {
+                    match src.port().checked_sub(SPORT_BASE) {
+                        Some(e) => u32::from(e),
+                        None => continue,
+                    }
                 };
-                let Some(ev) = src.port().checked_sub(SPORT_BASE) else {
-                    continue;
+                let rx = Rx {
+                    now,
+                    src,
+                    ev,
+                    srv6: eng.srv6,
+                    own_port: eng.port,
                 };
-                got.push((src, u32::from(ev), eng.rx.get(..n).unwrap_or(&[]).to_vec()));
+                deliver(
+                    &rx,
+                    eng.rxb.datagram(i),
+                    &ctx.by_qpn,
+                    qps,
+                    &mut eng.probes,
+                    &mut eng.probe_answers,
+                    &mut answers,
+                );
             }
         }
-        for (src, ev, bytes) in &got {
-            let ev = *ev;
-            let Ok((repr, payload)) = Repr::parse_bytes(bytes) else {
-                continue;
-            };
-            let plane = ((ev >> 8) & 7) as u8;
-            let qpn = repr.bth.dest_qp;
-            // EV probes are node-scoped: this context answers them on the probed EV, and
-            // matches the answers to its own (mrc_ctl_ep_batch_send_wait).
-            match repr.body {
-                Body::EndpointRequest(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::EvProbe => {
-                    let answer = Repr {
-                        bth: bth::Repr::new(Opcode::EndpointResponse, ENDPOINT_QPN, repr.bth.psn),
-                        body: Body::EndpointResponse(eeth::Repr {
-                            type_next: r.type_next,
-                            op: EndpointOp::EvProbe,
-                            tx_timestamp: r.timestamp.tx_timestamp,
-                        }),
-                    };
-                    let to = if eng.srv6 {
-                        *src
-                    } else {
-                        eng.endpoint_addr(*src.ip())
-                    };
-                    eng.send_repr(&answer, to, ev);
-                    continue;
-                }
-                Body::EndpointResponse(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::EvProbe => {
-                    if let Some(t) = eng.probes.remove(&r.tx_timestamp) {
-                        eng.probe_answers
-                            .push((r.tx_timestamp, t.elapsed().as_nanos() as u64));
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            let targets: Vec<usize> = if qpn == ENDPOINT_QPN {
-                ctx.by_qpn.values().copied().collect()
-            } else {
-                ctx.by_qpn.get(&qpn).copied().into_iter().collect()
-            };
-            for h in targets {
-                let Some(qp) = qps.get_mut(&h) else { continue };
-                if qp.peer.map(|p| *p.ip()) != Some(*src.ip()) {
-                    continue;
-                }
-                let Some(conn) = qp.conn.as_mut() else {
-                    continue;
-                };
-                let write = match repr.body {
-                    Body::Write(w) => Some(w),
-                    _ => None,
-                };
-                let before = conn.stats().bytes_placed;
-                let rx = Received::new(repr, ev, plane, write.map(|_| payload));
-                conn.handle_packet(now, &rx);
-                if let Some(w) = write
-                    && !payload.is_empty()
-                    && conn.stats().bytes_placed == before + payload.len() as u64
-                {
-                    // SAFETY: the connection accepted this write: its key names an MR of this
-                    // QP's PD registered with IBV_ACCESS_REMOTE_WRITE and
-                    // [va, va + len) lies inside it (checked by MemoryRegions::check_remote,
-                    // which mirrors the ibv_mr bounds); the application keeps registered
-                    // memory valid until ibv_dereg_mr, which removes the key first.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            payload.as_ptr(),
-                            w.reth.va as *mut u8,
-                            payload.len(),
-                        );
-                    }
-                }
-            }
+        for (repr, to, ev) in &answers {
+            eng.send_repr(repr, *to, *ev);
         }
         // Timers, transmit, events.
         let now = eng.now();
@@ -479,7 +561,11 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
                     }
                     if let Some(b) = eng.tx.get(..len) {
                         if eng.srv6 {
-                            send_marked(&eng.sock, b, peer, tx.ev);
+                            // Queued: sent in sendmmsg batches after this round.
+                            let mut v = eng.spare.pop().unwrap_or_default();
+                            v.clear();
+                            v.extend_from_slice(b);
+                            eng.out.push((v, peer, tx.ev));
                         } else {
                             let sock = eng
                                 .ev_socks
@@ -498,6 +584,7 @@ fn step(st: &mut State, key: usize) -> Option<u64> {
             }
             collect_events(qp, h, &mut wcs, &mut asyncs, &mut ev_changes);
         }
+        eng.flush();
     }
     for (cq, wc) in wcs {
         st.push_wc(cq, wc);
