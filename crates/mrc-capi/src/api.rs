@@ -1068,13 +1068,13 @@ pub unsafe extern "C" fn mrc_modify_qp(
         if vattr.is_null() && vattr_mask != 0 {
             return fail_code(libc::EINVAL);
         }
-        // SAFETY: each pointer is NULL or a readable struct of its type (header contract).
         let v = if vattr.is_null() {
             IbvQpAttr::default()
         } else {
+            // SAFETY: non-NULL; the caller passes a readable ibv_qp_attr (header contract).
             unsafe { vattr.read() }
         };
-        // SAFETY: as above.
+        // SAFETY: read only when non-NULL; the caller passes a readable mrc_qp_attr.
         let m = (!mrc_attr.is_null()).then(|| unsafe { mrc_attr.read() });
         let mut st = state::lock();
         let rc = modify_qp(
