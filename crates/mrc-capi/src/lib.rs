@@ -12,6 +12,7 @@
     unsafe_code,
     reason = "a C ABI library: every entry point takes raw pointers"
 )]
+#![warn(clippy::undocumented_unsafe_blocks)]
 #![allow(
     clippy::missing_safety_doc,
     reason = "C entry points: the contract is the OCP header's (docs/capi.md)"
