@@ -1188,9 +1188,9 @@ fn collect_pending_imms(q: &mut Qp, wcs: &mut Vec<(usize, IbvWc)>, _e: &mut Vec<
     }
 }
 
-/// `mrc_post_send`: RDMA Write / Write-with-Immediate, one SGE of 1 byte or more inside an MR
-/// of the QP's PD (EINVAL otherwise, and EINVAL unless the QP is in RTS); ENOMEM when the send
-/// queue is full.
+/// `mrc_post_send`: RDMA Write / Write-with-Immediate with one SGE inside an MR of the QP's PD,
+/// or none (a zero-length Write: the remote address and key must still name a remote MR);
+/// EINVAL otherwise, and EINVAL unless the QP is in RTS; ENOMEM when the send queue is full.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mrc_post_send(
     qp: *mut MrcQp,
@@ -1224,19 +1224,37 @@ pub unsafe extern "C" fn mrc_post_send(
                     break;
                 }
             };
-            if r.num_sge != 1 || r.sg_list.is_null() || r.send_flags & IBV_SEND_INLINE != 0 {
+            if !(0..=1).contains(&r.num_sge)
+                || (r.num_sge == 1 && r.sg_list.is_null())
+                || r.send_flags & IBV_SEND_INLINE != 0
+            {
                 err = libc::EINVAL;
                 break;
             }
-            // SAFETY: num_sge == 1 and sg_list is non-NULL: one readable ibv_sge.
-            let sge = unsafe { r.sg_list.read() };
+            let sge = if r.num_sge == 1 {
+                // SAFETY: num_sge == 1 and sg_list is non-NULL: one readable ibv_sge.
+                unsafe { r.sg_list.read() }
+            } else {
+                // A zero-length Write: no local bytes; any MR of the PD anchors the request.
+                match mrs.values().filter(|m| m.pd == q.pd).map(|m| m.addr).min() {
+                    Some(addr) => IbvSge {
+                        addr,
+                        length: 0,
+                        lkey: 0,
+                    },
+                    None => {
+                        err = libc::EINVAL;
+                        break;
+                    }
+                }
+            };
             let inside = mrs.values().any(|m| {
-                m.lkey == sge.lkey
+                (r.num_sge == 0 || m.lkey == sge.lkey)
                     && m.pd == q.pd
                     && sge.addr >= m.addr
-                    && sge.addr + u64::from(sge.length) <= m.addr + m.len
+                    && sge.addr.saturating_add(u64::from(sge.length)) <= m.addr + m.len
             });
-            if !inside || sge.length == 0 {
+            if !inside {
                 err = libc::EINVAL;
                 break;
             }

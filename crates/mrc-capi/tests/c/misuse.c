@@ -179,6 +179,23 @@ int main(void)
 	EXPECT(wait_wc(&a, &wc, 10000) && wc.status == IBV_WC_SUCCESS, "good write completes");
 	EXPECT(b.buf[0] == 0x5a && b.buf[63] == 0x5a, "data placed");
 
+	/* A zero-length Write-with-Immediate (no SGE) completes on both sides. */
+	{
+		rwr = (struct ibv_recv_wr){ .wr_id = 55 };
+		EXPECT(mrc_post_recv(b.qp, &rwr, &bad_rwr) == 0, "post recv on b");
+		wr = write_wr(&a, &sge, (uintptr_t)b.buf, b.mr->rkey);
+		wr.num_sge = 0;
+		wr.sg_list = NULL;
+		wr.opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
+		wr.imm_data = htonl(0xabcd);
+		EXPECT(mrc_post_send(a.qp, &wr, &bad_wr) == 0, "zero-length write-imm");
+		EXPECT(wait_wc(&a, &wc, 10000) && wc.status == IBV_WC_SUCCESS && wc.wr_id == 7,
+		       "zero-length send completion");
+		EXPECT(wait_wc(&b, &wc, 10000) && wc.status == IBV_WC_SUCCESS && wc.wr_id == 55 &&
+			       wc.byte_len == 0 && ntohl(wc.imm_data) == 0xabcd,
+		       "zero-length receive completion");
+	}
+
 	/* CQ overrun: a CQ of one entry gets two completions; the second is lost and the
 	 * context gets IBV_EVENT_CQ_ERR naming the CQ. */
 	{
