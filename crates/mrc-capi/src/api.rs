@@ -829,6 +829,12 @@ fn conn_config(st: &State, q: &Qp) -> Result<ConnectionConfig, c_int> {
     .conn_config(q.qpn, q.dest_qpn);
     c.ev_profile.id = q.attr.ev_profile_id;
     c.cc_profile.id = q.attr.cc_profile_id;
+    if let Some(alg) = st
+        .ctl
+        .qp_cc(q.attr.cc_profile_id, &c.cc_profile.algorithm)?
+    {
+        c.cc_profile.algorithm = alg;
+    }
     c.max_send_wr = q.cap.max_send_wr;
     Ok(c)
 }
@@ -1430,4 +1436,135 @@ pub unsafe extern "C" fn mrc_ack_cq_events(cq: *mut MrcCq, nevents: c_uint) {
             c.unacked_events = c.unacked_events.saturating_sub(u64::from(nevents));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::*;
+    use crate::verbs::*;
+
+    /// A QP naming an ONLINE CC profile runs NSCC with the profile's parameters: its window
+    /// starts at (and stays under) the profile's `max_cwnd`; a QP naming no configured profile
+    /// keeps the device default; a configured but OFFLINE profile is refused.
+    #[test]
+    fn cc_profile_reaches_the_qp() {
+        // SAFETY: calls into this library with valid, live arguments throughout.
+        unsafe {
+            let mut n = 0;
+            let list = ibv_get_device_list(&raw mut n);
+            let ibv = ibv_open_device(*list);
+            ibv_free_device_list(list);
+            let ctx = mrc_create_context(ibv, core::ptr::null_mut());
+            assert!(!ctx.is_null());
+            let cfg = MrcCtlCcNsccCfg {
+                base_rtt: 20_000,
+                max_cwnd: 16_384,
+                target_delay: 15_000,
+                qa_threshold: 60_000,
+                adjust_period_threshold: 20_000,
+                adjust_bytes_threshold: 65_536,
+                eta: 100.0,
+                fi: 1000.0,
+                fi_scale: 0.5,
+                gamma: 0.8,
+                max_md_jump: 0.5,
+                qa_gate: 3,
+                disable_qa: 0,
+            };
+            let mut a = MrcCtlCcProfileAttr {
+                profile_state: MRC_CTL_PROFILE_OFFLINE,
+                cur_profile_state: 0,
+                algorithm: c"uet-1.0-nscc".as_ptr(),
+                cc_config: (&raw const cfg).cast(),
+                vendor_cfg: [0; 128],
+            };
+            let m =
+                MRC_CTL_CC_PROFILE_STATE | MRC_CTL_CC_PROFILE_ALGORITHM | MRC_CTL_CC_PROFILE_CONFIG;
+            assert_eq!(mrc_ctl_modify_cc_profile(ctx, 41, &raw mut a, m), 0);
+            let mut on = a;
+            on.profile_state = MRC_CTL_PROFILE_ONLINE;
+            let st_mask = MRC_CTL_CC_PROFILE_STATE;
+            assert_eq!(mrc_ctl_modify_cc_profile(ctx, 41, &raw mut on, st_mask), 0);
+            let pd = ibv_alloc_pd(ibv);
+            let cq = mrc_create_cq(ctx, 64, core::ptr::null_mut(), core::ptr::null_mut(), 0);
+            let mut init = MrcQpInitAttr {
+                qp_context: core::ptr::null_mut(),
+                send_cq: cq,
+                recv_cq: cq,
+                cap: IbvQpCap {
+                    max_send_wr: 8,
+                    max_recv_wr: 8,
+                    max_send_sge: 1,
+                    max_recv_sge: 1,
+                    max_inline_data: 0,
+                },
+                sq_sig_all: 0,
+                pd,
+                send_ops_flags: 0,
+                protocol_version: 0,
+            };
+            let to_rtr = |qp: *mut MrcQp, cc: u64, peer: u32| -> c_int {
+                let mut v = IbvQpAttr {
+                    qp_state: IBV_QPS_INIT,
+                    ..IbvQpAttr::default()
+                };
+                let mut m = MrcQpAttrC {
+                    mpr: MrcQpAttrMpr::default(),
+                    wimm: MrcQpAttrWimm::default(),
+                    timeout: 8,
+                    profile: MrcQpAttrProfile {
+                        ev_profile_id: 1,
+                        cc_profile_id: cc,
+                    },
+                    retry: MrcQpAttrRetry::default(),
+                    qp_hint: core::ptr::null_mut(),
+                    cap: 0,
+                    vendor_cfg: [0; 128],
+                };
+                let mm = MRC_QP_EV_PROFILE_ID | MRC_QP_CC_PROFILE_ID;
+                assert_eq!(
+                    mrc_modify_qp(qp, &raw mut v, IBV_QP_STATE, &raw mut m, mm),
+                    0
+                );
+                v.qp_state = IBV_QPS_RTR;
+                v.dest_qp_num = peer;
+                v.ah_attr.grh.dgid.raw = Ipv6Addr::LOCALHOST.octets();
+                mrc_modify_qp(
+                    qp,
+                    &raw mut v,
+                    IBV_QP_STATE | IBV_QP_AV | IBV_QP_DEST_QPN,
+                    core::ptr::null_mut(),
+                    0,
+                )
+            };
+            let q1 = mrc_create_qp(ctx, &raw mut init);
+            let q2 = mrc_create_qp(ctx, &raw mut init);
+            let (mut n1, mut n2) = (0, 0);
+            assert_eq!(mrc_get_qpn(q1, &raw mut n1), 0);
+            assert_eq!(mrc_get_qpn(q2, &raw mut n2), 0);
+            assert_eq!(to_rtr(q1, 41, n2), 0);
+            assert_eq!(to_rtr(q2, 1, n1), 0);
+            {
+                let st = state::lock();
+                let w1 = st.qps[&(q1 as usize)].conn.as_ref().map(|c| c.cwnd());
+                let w2 = st.qps[&(q2 as usize)].conn.as_ref().map(|c| c.cwnd());
+                assert!(w1.is_some_and(|w| w <= 16_384), "profile 41 window {w1:?}");
+                assert!(w2.is_some_and(|w| w > 1 << 20), "default window {w2:?}");
+            }
+            // Profile 41 OFFLINE: a new QP naming it is refused at RTR.
+            let mut off = a;
+            off.profile_state = MRC_CTL_PROFILE_OFFLINE;
+            assert_eq!(mrc_ctl_modify_cc_profile(ctx, 41, &raw mut off, st_mask), 0);
+            let q3 = mrc_create_qp(ctx, &raw mut init);
+            assert_eq!(to_rtr(q3, 41, n1), libc::EINVAL);
+            for q in [q1, q2, q3] {
+                assert_eq!(mrc_destroy_qp(q), 0);
+            }
+            assert_eq!(mrc_destroy_cq(cq), 0);
+            assert_eq!(mrc_destroy_context(ctx), 0);
+            assert_eq!(ibv_dealloc_pd(pd), 0);
+            assert_eq!(ibv_close_device(ibv), 0);
+        }
+    }
 }

@@ -121,6 +121,55 @@ impl CtlState {
         }
     }
 
+    /// The congestion control of a QP naming CC profile `id`, given the device default `dflt`:
+    /// None (keep the default) for a profile the controller never configured; for an ONLINE
+    /// profile NSCC with the profile's `mrc_ctl_cc_nscc_cfg` (the fields the API does not
+    /// carry, α, MSS, minimum and initial window, stay the default's; the initial window is
+    /// capped at `max_cwnd`), or a fixed 64 MiB window if its algorithm is NULL (CC disabled).
+    /// EINVAL for a configured profile that is not ONLINE.
+    pub(crate) fn qp_cc(
+        &self,
+        id: u64,
+        dflt: &mrc_proto::CcAlgorithm,
+    ) -> Result<Option<mrc_proto::CcAlgorithm>, c_int> {
+        let Some(p) = self.ccps.get(&id) else {
+            return Ok(None);
+        };
+        if p.state != MRC_CTL_PROFILE_ONLINE {
+            return Err(libc::EINVAL);
+        }
+        let (Some(_), Some(c)) = (p.algorithm, p.config.as_deref()) else {
+            return Ok(Some(mrc_proto::CcAlgorithm::Fixed(64 << 20)));
+        };
+        let base = match dflt {
+            mrc_proto::CcAlgorithm::Nscc(n) => n.clone(),
+            _ => mrc_proto::NsccConfig::for_network(
+                10_000_000_000,
+                mrc_proto::Duration::from_micros(1000),
+                crate::engine::PAYLOAD,
+                true,
+            ),
+        };
+        Ok(Some(mrc_proto::CcAlgorithm::Nscc(mrc_proto::NsccConfig {
+            disable_qa: c.disable_qa,
+            adjust_bytes_threshold: c.adjust_bytes_threshold,
+            adjust_period_threshold: c.adjust_period_threshold,
+            base_rtt: c.base_rtt,
+            eta: c.eta,
+            fi: c.fi,
+            fi_scale: c.fi_scale,
+            gamma: c.gamma,
+            max_md_jump: c.max_md_jump,
+            max_cwnd: c.max_cwnd,
+            qa_gate: c.qa_gate,
+            qa_threshold: c.qa_threshold,
+            target_delay: c.target_delay,
+            initial_cwnd: base.initial_cwnd.min(c.max_cwnd),
+            min_cwnd: base.min_cwnd.min(c.max_cwnd.max(1)),
+            ..base
+        })))
+    }
+
     /// The EV value of transport EV `ev` of profile `id` (its array entry; for the built-in
     /// profile a STEV value holding the EV number).
     pub(crate) fn ev_value(&self, id: u64, ev: u32) -> MrcCtlEv {
@@ -951,8 +1000,8 @@ const CC_MASK: c_int = MRC_CTL_CC_PROFILE_STATE
     | MRC_CTL_CC_PROFILE_VENDOR_CFG;
 
 /// `mrc_ctl_modify_cc_profile`: algorithm `"uet-1.0-nscc"` (or NULL: CC disabled) with a
-/// `struct mrc_ctl_cc_nscc_cfg`. The profile is validated and kept; QPs use the transport's
-/// NSCC tuned for the device (`docs/capi.md`).
+/// `struct mrc_ctl_cc_nscc_cfg`; QPs created in this process that name the profile run NSCC
+/// with these parameters (`CtlState::qp_cc`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mrc_ctl_modify_cc_profile(
     mrc_ctx: *mut MrcContext,
