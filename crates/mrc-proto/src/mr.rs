@@ -84,6 +84,29 @@ impl MemoryRegions {
         self.add(len, None)
     }
 
+    /// Registers a region whose bytes live outside this table (a C program's buffer, see
+    /// `docs/capi.md`): the caller chooses the address and key; [`Self::place`] checks it and
+    /// writes nothing, and [`Self::read`] returns None, so the caller moves the bytes itself.
+    /// None if `rkey` is 0 or already used, or the range wraps.
+    pub fn register_external(&mut self, addr: u64, len: u64, rkey: u32) -> Option<RegionHandle> {
+        if rkey == 0
+            || addr.checked_add(len).is_none()
+            || self.regions.iter().any(|r| r.handle.rkey == rkey)
+        {
+            return None;
+        }
+        let handle = RegionHandle { addr, len, rkey };
+        self.regions.push(Region { handle, data: None });
+        Some(handle)
+    }
+
+    /// Removes the region of `rkey`; false if there is none.
+    pub fn deregister(&mut self, rkey: u32) -> bool {
+        let before = self.regions.len();
+        self.regions.retain(|r| r.handle.rkey != rkey);
+        self.regions.len() != before
+    }
+
     /// Every registered region.
     pub fn handles(&self) -> impl Iterator<Item = RegionHandle> + '_ {
         self.regions.iter().map(|r| r.handle)
@@ -195,5 +218,30 @@ mod tests {
         assert_eq!(m.read(a.addr + 95, 5), Some(&[7u8; 5][..]));
         assert!(m.place(b.rkey, b.addr, 4096, None).is_ok());
         assert!(m.read(b.addr, 1).is_none());
+    }
+
+    #[test]
+    fn external_regions() {
+        let mut m = MemoryRegions::new(1);
+        let e = m
+            .register_external(0x7f00_0000_1000, 64, 77)
+            .expect("free key");
+        assert_eq!(e.rkey, 77);
+        assert!(m.register_external(0x1000, 8, 77).is_none(), "key in use");
+        assert!(m.register_external(u64::MAX - 3, 8, 78).is_none(), "wraps");
+        assert!(m.register_external(0x1000, 8, 0).is_none(), "key 0");
+        assert!(m.contains(0x7f00_0000_1000 + 60, 4));
+        assert_eq!(m.place(77, 0x7f00_0000_1000, 64, Some(&[1; 64])), Ok(()));
+        assert!(m.read(0x7f00_0000_1000, 1).is_none());
+        assert_eq!(
+            m.place(77, 0x7f00_0000_1000 + 1, 64, None),
+            Err(AccessError::OutOfBounds)
+        );
+        assert!(m.deregister(77));
+        assert!(!m.deregister(77));
+        assert_eq!(
+            m.place(77, 0x7f00_0000_1000, 1, None),
+            Err(AccessError::BadKey)
+        );
     }
 }

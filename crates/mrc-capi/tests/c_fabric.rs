@@ -1,0 +1,159 @@
+//! The C transfer program between two NICs of a namespace SRv6 fabric (`mrcnic0` server,
+//! `mrcnic3` client: different T0s, so every EV is a distinct path through the T1s), the
+//! traffic spread over both planes, and EV probes answered on all 8 EVs. Needs root (namespaces); skipped with the reason otherwise.
+
+mod common;
+
+use mrc_net::{Fabric, FabricSpec};
+
+const PREFIX: &str = "capi15t";
+
+struct Down;
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = mrc_net::fabric::down(PREFIX);
+    }
+}
+
+/// Bytes received by the T1 switches of plane `p`.
+fn plane_rx(p: u32) -> u64 {
+    (0..2)
+        .map(|i| {
+            let ns = format!("{PREFIX}-p{p}-t1-{i}");
+            let out = std::process::Command::new("ip")
+                .args(["-n", &ns, "-s", "link"])
+                .output()
+                .expect("ip -s link");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let mut lines = text.lines();
+            let mut sum = 0u64;
+            while let Some(l) = lines.next() {
+                if l.trim_start().starts_with("RX:") {
+                    sum += lines
+                        .next()
+                        .and_then(|n| n.split_whitespace().next())
+                        .and_then(|b| b.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
+            }
+            sum
+        })
+        .sum()
+}
+
+#[test]
+fn c_xfer_between_fabric_nics() {
+    if let Some(why) = common::skip_reason() {
+        eprintln!("SKIPPED c_fabric: {why}");
+        return;
+    }
+    if !mrc_net::sys::is_root() {
+        eprintln!("SKIPPED c_fabric: needs root (network namespaces)");
+        return;
+    }
+    let _ = mrc_net::fabric::down(PREFIX);
+    let fabric = match Fabric::new(FabricSpec::small(PREFIX)).and_then(|f| f.up().map(|()| f)) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = mrc_net::fabric::down(PREFIX);
+            eprintln!("SKIPPED c_fabric: fabric up failed: {e}");
+            return;
+        }
+    };
+    let _down = Down;
+    assert_eq!(fabric.evs().len(), 8);
+    let names = {
+        // SAFETY: this test binary has one test; no other thread reads the environment now.
+        unsafe { std::env::set_var("MRC_FABRIC_PREFIX", PREFIX) };
+        _mrc::verbs::device_names()
+    };
+    for n in ["mrclo", "mrcnic0", "mrcnic1", "mrcnic2", "mrcnic3"] {
+        assert!(names.iter().any(|d| d == n), "{n} missing from {names:?}");
+    }
+    let prog = common::build("xfer.c", &["common.c"], "mrc_capi_xfer_fabric");
+    let before = [plane_rx(0), plane_rx(1)];
+    let (sout, cout) = common::run_pair(
+        &prog,
+        "mrcnic0",
+        "mrcnic3",
+        &[("MRC_FABRIC_PREFIX", PREFIX)],
+    );
+    println!("{sout}{cout}");
+    assert!(sout.contains("server: verified 13 sizes"), "{sout}");
+    assert!(cout.contains("client: verified 13 sizes"), "{cout}");
+    // About 85 MB crossed the T1s; both planes carried a fair share.
+    let moved = [plane_rx(0) - before[0], plane_rx(1) - before[1]];
+    println!("T1 bytes received per plane: {moved:?}");
+    for m in moved {
+        assert!(m > 20_000_000, "plane carried only {m} bytes: {moved:?}");
+    }
+    // The bandwidth benchmark between the same NICs (Write, then Write-with-Immediate).
+    let bench = common::build("bench.c", &["common.c"], "mrc_capi_bench_fabric");
+    for mode in ["write", "imm"] {
+        let (sout, cout) = common::run_pair_args(
+            &bench,
+            "mrcnic0",
+            &["mrcnic3", mode, "1048576", "67108864", "16"],
+            &[("MRC_FABRIC_PREFIX", PREFIX)],
+        );
+        println!("{sout}{cout}");
+        let tag = format!("{mode} 1048576 B x 64:");
+        assert!(sout.contains(&tag) && cout.contains(&tag), "{sout}{cout}");
+    }
+
+    // EV probes from NIC 3 to NIC 0 on all 8 EVs (both planes): each answered with an RTT.
+    let ctl = common::build("walk_ctl.c", &[], "mrc_capi_walk_ctl_fabric");
+    let out = std::process::Command::new(&ctl)
+        .args(["probes", "mrcnic3", "mrcnic0"])
+        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .output()
+        .expect("walk_ctl probes");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("probes answered: 8 of 8"), "{text}");
+
+    // Pull the plane-0 cable between NIC 3's T0 and T1 0: the EVs routed over it stop
+    // answering, every plane-1 EV still does (each EV is its own SRv6 path).
+    let topo = fabric.clos().topology();
+    let nic = topo.nic_node(3);
+    let t0 = topo
+        .ports(nic)
+        .iter()
+        .flatten()
+        .map(|&l| fabric.node_name(topo.link(l).other(nic).node))
+        .find(|n| n.starts_with("p0-"))
+        .expect("NIC 3's plane-0 T0");
+    fabric.set_link(&t0, "p0-t1-0", false).expect("pull cable");
+    let out = std::process::Command::new(&ctl)
+        .args(["probes", "mrcnic3", "mrcnic0", "partial"])
+        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .output()
+        .expect("walk_ctl probes partial");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("cable {t0} -- p0-t1-0 pulled:\n{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Vec<u32> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("answered ids:"))
+        .expect("answered ids")
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    for id in 104..108 {
+        assert!(ids.contains(&id), "plane-1 probe {id} unanswered: {ids:?}");
+    }
+    let plane0 = ids.iter().filter(|&&id| id < 104).count();
+    assert!(
+        plane0 < 4,
+        "every plane-0 probe answered with a cable down: {ids:?}"
+    );
+}
