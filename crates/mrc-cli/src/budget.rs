@@ -84,6 +84,27 @@ pub(crate) fn machine_bytes() -> Option<u64> {
     }
 }
 
+/// Starts a new peak-RSS measurement (`VmHWM` back to the current RSS; Linux
+/// `/proc/self/clear_refs`); false where that is not possible.
+pub(crate) fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Peak resident memory of this process since it started or since [`reset_peak_rss`]
+/// (`VmHWM` of `/proc/self/status`); `None` where it cannot be read.
+pub(crate) fn peak_rss_bytes() -> Option<u64> {
+    let t = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = t
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb.saturating_mul(1024))
+}
+
 /// Peak bytes per operation while a training DAG is built and handed over: the vector of ops
 /// doubling (old and new buffers alive, 3 × the op), and each op's dependency list on the
 /// heap, in the job and in the workload's copy.

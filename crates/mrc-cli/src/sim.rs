@@ -110,8 +110,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let mut results: Vec<(Run, Outcome)> = Vec::new();
     let mut pcaps: Vec<crate::capture::Pending> = Vec::new();
     for r in runs {
+        let measured = crate::budget::reset_peak_rss();
         match run_one(&sc, &r, &path, cap.as_ref()) {
-            Ok((out, p)) => {
+            Ok((mut out, p)) => {
+                let Outcome::Done(_, _, rss) = &mut out;
+                *rss = crate::budget::peak_rss_bytes().filter(|_| measured);
                 pcaps.extend(p);
                 results.push((r, out));
             }
@@ -150,8 +153,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 }
 
 enum Outcome {
-    /// The report, and what happened to a DAG workload.
-    Done(Box<RunReport>, Option<Box<DagOutcome>>),
+    /// The report, what happened to a DAG workload, and the process's peak RSS during the run.
+    Done(Box<RunReport>, Option<Box<DagOutcome>>, Option<u64>),
 }
 
 fn spec(sc: &Loaded, r: &Run) -> RunSpec {
@@ -187,7 +190,8 @@ fn run_one(
                 active_per_plane: r.evs_per_plane,
                 ..MrcSettings::default()
             });
-            drive(s, f, sc, r, path, cap).map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o), p))
+            drive(s, f, sc, r, path, cap)
+                .map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o, None), p))
         }
         TransportName::Roce => {
             let f = RoceFactory(RoceSettings {
@@ -197,7 +201,8 @@ fn run_one(
                 dcqcn_params: r.dcqcn_params,
                 recovery: r.roce_recovery,
             });
-            drive(s, f, sc, r, path, cap).map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o), p))
+            drive(s, f, sc, r, path, cap)
+                .map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o, None), p))
         }
     }
 }
@@ -306,11 +311,13 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
         ("simulated (µs)", vec![]),
         ("wall (s)", vec![]),
         ("events/s (M)", vec![]),
+        ("peak RSS (MiB)", vec![]),
+        ("RSS per NIC (KiB)", vec![]),
     ];
     let mut heads = Vec::new();
     for (r, out) in results {
         heads.push(r.label.clone());
-        let Outcome::Done(rep, _) = out;
+        let Outcome::Done(rep, _, rss) = out;
         let vals: Vec<String> = {
             vec![
                 if rep.flows_failed > 0 {
@@ -345,6 +352,11 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
                 format!("{:.1}", us(rep.sim_time_ps)),
                 format!("{:.2}", rep.wall_s),
                 format!("{:.2}", rep.events as f64 / rep.wall_s.max(1e-9) / 1e6),
+                rss.map_or_else(|| "-".into(), |b| format!("{:.0}", b as f64 / 1048576.0)),
+                rss.map_or_else(
+                    || "-".into(),
+                    |b| format!("{:.1}", b as f64 / 1024.0 / f64::from(rep.nics.max(1))),
+                ),
             ]
         };
         for (row, v) in rows.iter_mut().zip(vals) {
@@ -382,7 +394,7 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
     }
     if let Some(b) = &sc.dag {
         for (r, out) in results {
-            let Outcome::Done(rep, Some(d)) = out else {
+            let Outcome::Done(rep, Some(d), _) = out else {
                 continue;
             };
             let _ = writeln!(o);
@@ -397,7 +409,7 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)], timing: bool) -> Value {
     let runs: Vec<Value> = results
         .iter()
         .map(|(r, out)| {
-            let Outcome::Done(rep, dag) = out;
+            let Outcome::Done(rep, dag, rss) = out;
             let mut v = json!({
                 "transport": r.transport.as_str(),
                 "label": r.label,
@@ -444,6 +456,10 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)], timing: bool) -> Value {
             if timing {
                 v["wall_s"] = json!(round(rep.wall_s, 3));
                 v["events_per_s"] = json!(round(rep.events as f64 / rep.wall_s.max(1e-9), 0));
+                if let Some(b) = rss {
+                    v["peak_rss_bytes"] = json!(b);
+                    v["peak_rss_per_nic_bytes"] = json!(b / u64::from(rep.nics.max(1)));
+                }
             }
             v["timeline"] = crate::report::data::timeline_json(rep, &r.failures);
             if let (Some(b), Some(o)) = (&sc.dag, dag) {

@@ -2,36 +2,8 @@
 
 use crate::kernel::Time;
 
-/// p50 / p99 / max of a sample (nearest-rank), in the sample's unit.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// Maximum.
-    pub max: u64,
-}
-
-impl Percentiles {
-    /// Nearest-rank percentiles of `v` (sorted in place); zeros for an empty sample.
-    pub fn of(v: &mut [u64]) -> Self {
-        if v.is_empty() {
-            return Self::default();
-        }
-        v.sort_unstable();
-        let rank = |q: u64| {
-            let n = v.len() as u64;
-            let r = (q * n).div_ceil(100).clamp(1, n);
-            v[(r - 1) as usize]
-        };
-        Self {
-            p50: rank(50),
-            p99: rank(99),
-            max: v[v.len() - 1],
-        }
-    }
-}
+/// p50 / p99 / max of a sample (nearest rank): the workload crate's one implementation.
+pub use mrc_workload::failure::Percentiles;
 
 /// Byte and packet counters of a switch (or a sum over switches).
 ///
@@ -88,6 +60,8 @@ pub struct RunReport {
     pub sim_time_ps: Time,
     /// Wall-clock seconds.
     pub wall_s: f64,
+    /// NICs of the fabric (for per-NIC figures such as memory).
+    pub nics: u32,
     /// Events processed.
     pub events: u64,
     /// Flows completed successfully.

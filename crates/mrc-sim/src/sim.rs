@@ -18,7 +18,7 @@ use crate::endpoint::{
     TransportFactory, TrimKind,
 };
 use crate::kernel::{EventQueue, PS_PER_NS, Time};
-use crate::report::{Percentiles, RunReport, SwitchCounters};
+use crate::report::{RunReport, SwitchCounters};
 use crate::rng::{SplitMix64, mix, stream};
 
 /// Bytes added to every packet on the wire besides the MRC packet: Ethernet header + FCS (18),
@@ -1960,11 +1960,12 @@ impl<F: TransportFactory> Sim<F> {
             transport: self.factory.name(),
             sim_time_ps: end,
             wall_s,
+            nics: self.nics,
             events: self.q.popped(),
             flows: fcts.len() as u64,
             flows_failed: failed,
             flows_total: self.flows.len() as u64,
-            fct_ps: Percentiles::of(&mut fcts),
+            fct_ps: mrc_workload::failure::percentiles(&fcts),
             fcts_ps: self
                 .flows
                 .iter()
