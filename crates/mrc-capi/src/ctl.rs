@@ -1206,11 +1206,12 @@ pub(crate) fn probe_ev(ctl: &CtlState, ev: &MrcCtlEv, dev: &[u32]) -> Option<u32
     (rest_zero && ev.port == 1 && dev.contains(&v)).then_some(v)
 }
 
-/// `mrc_ctl_ep_batch_send_wait`: EV probes (`MRC_CTL_EP_OP_EV_PROBE`) on the paths the
-/// requests' EVs name; each answered probe gives its RTT. `sgid` must be the device's GID;
-/// on `mrclo` a probe reaches the probing context itself, on a fabric NIC the context that has
-/// the `dgid` NIC open. ETIMEDOUT (with `*num_rsp` set) if not all answers came in time; port
-/// status updates: ENOTSUP.
+/// `mrc_ctl_ep_batch_send_wait`: EV probes (`MRC_CTL_EP_OP_EV_PROBE`) or port status updates
+/// (`MRC_CTL_EP_OP_PORT_STATUS_UPDATE`: the QPs of the `dgid` endpoint bound to this device stop
+/// sending on the planes whose ports the mask leaves out) on the paths the requests' EVs name;
+/// each answer gives its RTT. `sgid` must be the device's GID; on `mrclo` a request reaches the
+/// requesting context itself, on a fabric NIC the context that has the `dgid` NIC open.
+/// ETIMEDOUT (with `*num_rsp` set) if not all answers came in time.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
     mrc_ctx: *mut MrcContext,
@@ -1230,12 +1231,11 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
         }
         // SAFETY: non-NULL; the caller passes a writable int.
         unsafe { num_rsp.write(0) };
-        if op_type == MRC_CTL_EP_OP_PORT_STATUS_UPDATE {
-            return fail(libc::ENOTSUP);
-        }
-        if op_type != MRC_CTL_EP_OP_EV_PROBE {
-            return fail(libc::EINVAL);
-        }
+        let port_status = match op_type {
+            MRC_CTL_EP_OP_EV_PROBE => false,
+            MRC_CTL_EP_OP_PORT_STATUS_UPDATE => true,
+            _ => return fail(libc::EINVAL),
+        };
         // SAFETY: `req` holds num_req readable requests (header contract).
         let reqs = unsafe { core::slice::from_raw_parts(req, num_req as usize) }.to_vec();
         {
@@ -1260,10 +1260,14 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
                 if r.sgid != gid || r.ev_fmt_mode & device_attr().ev.ev_fmt_mode_mask == 0 {
                     return fail(libc::EINVAL);
                 }
-                if plan.iter().any(|&(id, _, _)| id == r.req_id) {
+                if plan.iter().any(|&(id, _, _, _)| id == r.req_id) {
                     return fail(libc::EINVAL);
                 }
-                plan.push((r.req_id, std::net::Ipv6Addr::from(r.dgid.raw), ev));
+                // SAFETY: `port_status_update` is the union's only member.
+                let mask = unsafe { r.op.port_status_update.port_status };
+                // API: bit N = port N (1-based); wire: bit p = port p + 1.
+                let ports = port_status.then_some(mask >> 1);
+                plan.push((r.req_id, std::net::Ipv6Addr::from(r.dgid.raw), ev, ports));
             }
             let Some(c) = st.ctxs.get_mut(&key) else {
                 return fail(libc::EINVAL);
@@ -1271,10 +1275,16 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
             let eng = &mut c.engine;
             eng.probes.clear();
             eng.probe_answers.clear();
-            for (id, dgid, ev) in plan {
+            for (id, dgid, ev, ports) in plan {
                 let to = eng.endpoint_addr(dgid);
-                eng.probes.insert(id, std::time::Instant::now());
-                if !eng.send_repr(&crate::engine::Engine::probe_request(id), to, ev) {
+                let op = if ports.is_some() {
+                    mrc_wire::mrc::EndpointOp::PortStatusUpdate
+                } else {
+                    mrc_wire::mrc::EndpointOp::EvProbe
+                };
+                eng.probes.insert(id, (op, std::time::Instant::now()));
+                let request = crate::engine::Engine::probe_request(id, ports);
+                if !eng.send_repr(&request, to, ev) {
                     return fail(libc::EIO);
                 }
             }

@@ -101,8 +101,8 @@ int main(void)
 	NULL_WITH(mrc_create_cq(a.ctx, 16, NULL, b.chan, 0), EINVAL); /* other context's channel */
 	FAILS(mrc_ctl_query_ev_profile(a.ctx, 1, NULL, 0), EINVAL);
 	{
-		/* Probes: a zero source GID is not the device's (EINVAL); port status updates are
-		 * not supported (ENOTSUP). */
+		/* Endpoint requests: a zero source GID is not the device's, an unknown operation
+		 * (EINVAL). */
 		struct mrc_ctl_ep_req req;
 		struct mrc_ctl_ep_rsp rsp;
 		int nrsp = -1;
@@ -115,7 +115,10 @@ int main(void)
 		EXPECT(nrsp == 0, "no responses");
 		FAILS(mrc_ctl_ep_batch_send_wait(a.ctx, 0, MRC_CTL_EP_OP_PORT_STATUS_UPDATE, &req, 1,
 						 1000, &rsp, &nrsp),
-		      ENOTSUP);
+		      EINVAL);
+		FAILS(mrc_ctl_ep_batch_send_wait(a.ctx, 0, (enum mrc_ctl_ep_op_type)9, &req, 1, 1000,
+						 &rsp, &nrsp),
+		      EINVAL);
 		FAILS(mrc_ctl_ep_batch_send_wait(a.ctx, 0, MRC_CTL_EP_OP_EV_PROBE, NULL, 1, 1000,
 						 &rsp, &nrsp),
 		      EINVAL);
