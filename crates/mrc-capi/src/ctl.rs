@@ -508,6 +508,12 @@ pub unsafe extern "C" fn mrc_ctl_modify_ev_fmt_profile(
         }
         // SAFETY: non-NULL; the caller passes a readable attribute struct.
         let a = unsafe { attr.read() };
+        let n = a.ev_fmt_op.fmt_field_count;
+        if attr_mask & MRC_CTL_EV_FMT_PROFILE_OP != 0
+            && (n < 0 || (a.ev_fmt_op.fmt_fields.is_null() && n > 0))
+        {
+            return fail(libc::EINVAL);
+        }
         // SAFETY: fmt_fields points to fmt_field_count fields when the op modifies them.
         let fields = unsafe { read_array(a.ev_fmt_op.fmt_fields, a.ev_fmt_op.fmt_field_count) }
             .map(|v| v.iter().map(|f| f.width).collect());
@@ -851,6 +857,14 @@ pub unsafe extern "C" fn mrc_ctl_modify_ev_profile(
         }
         // SAFETY: non-NULL; the caller passes a readable attribute struct.
         let a = unsafe { attr.read() };
+        let bad_array = |p: bool, n: c_int| n < 0 || (p && n > 0);
+        if (attr_mask & MRC_CTL_EV_PROFILE_EV_OP != 0
+            && bad_array(a.ev_op.entries.is_null(), a.ev_op.entry_count))
+            || (attr_mask & MRC_CTL_EV_PROFILE_EV_FIELDS_OP != 0
+                && bad_array(a.ev_fields_op.fields.is_null(), a.ev_fields_op.field_count))
+        {
+            return fail(libc::EINVAL);
+        }
         let mut ops = EvOps::default();
         if attr_mask & MRC_CTL_EV_PROFILE_EV_OP != 0 {
             // SAFETY: entries points to entry_count readable entries (header contract).
