@@ -2,8 +2,10 @@
 //! progress thread (`docs/capi.md` §Data path).
 //!
 //! - **Sockets** (`mrclo`): one receive socket bound to `[::1]:0` (an ephemeral port P) and one
-//!   send socket per EV bound to `[::1]:49152 + EV` with `SO_REUSEPORT`, as `mrc perf`'s
-//!   loopback mode: the receiver reads the EV from the source port.
+//!   send socket per EV bound to `[::1]:61440 + EV` with `SO_REUSEPORT`, as `mrc perf`'s
+//!   loopback mode (which uses 49152 + EV): the receiver reads the EV from the source port.
+//!   61440 lies above Linux's default ephemeral range (32768–60999), so another socket's
+//!   ephemeral port cannot take an EV port and make context creation fail.
 //! - **QPNs** carry the receive port: QPN = P << 8 | n (n = 1…255 within the context), so the
 //!   peer's address follows from the GID and QPN the application exchanges (`IBV_QP_AV`,
 //!   `IBV_QP_DEST_QPN`).
@@ -31,8 +33,9 @@ use mrc_wire::mrc::{
 use crate::state::{Mr, Qp, State};
 use crate::types::*;
 
-/// First UDP source port of the EV send sockets (source port = base + EV).
-pub(crate) const SPORT_BASE: u16 = 49152;
+/// First UDP source port of the EV send sockets (source port = base + EV), above the default
+/// ephemeral port range.
+pub(crate) const SPORT_BASE: u16 = 61440;
 /// EVs of the built-in loopback EV profile (one plane).
 pub(crate) const LOOPBACK_EVS: u32 = 16;
 /// Payload bytes per packet.
