@@ -508,6 +508,12 @@ pub unsafe extern "C" fn mrc_ctl_modify_ev_fmt_profile(
         }
         // SAFETY: non-NULL; the caller passes a readable attribute struct.
         let a = unsafe { attr.read() };
+        let n = a.ev_fmt_op.fmt_field_count;
+        if attr_mask & MRC_CTL_EV_FMT_PROFILE_OP != 0
+            && (n < 0 || (a.ev_fmt_op.fmt_fields.is_null() && n > 0))
+        {
+            return fail(libc::EINVAL);
+        }
         // SAFETY: fmt_fields points to fmt_field_count fields when the op modifies them.
         let fields = unsafe { read_array(a.ev_fmt_op.fmt_fields, a.ev_fmt_op.fmt_field_count) }
             .map(|v| v.iter().map(|f| f.width).collect());
@@ -851,6 +857,14 @@ pub unsafe extern "C" fn mrc_ctl_modify_ev_profile(
         }
         // SAFETY: non-NULL; the caller passes a readable attribute struct.
         let a = unsafe { attr.read() };
+        let bad_array = |p: bool, n: c_int| n < 0 || (p && n > 0);
+        if (attr_mask & MRC_CTL_EV_PROFILE_EV_OP != 0
+            && bad_array(a.ev_op.entries.is_null(), a.ev_op.entry_count))
+            || (attr_mask & MRC_CTL_EV_PROFILE_EV_FIELDS_OP != 0
+                && bad_array(a.ev_fields_op.fields.is_null(), a.ev_fields_op.field_count))
+        {
+            return fail(libc::EINVAL);
+        }
         let mut ops = EvOps::default();
         if attr_mask & MRC_CTL_EV_PROFILE_EV_OP != 0 {
             // SAFETY: entries points to entry_count readable entries (header contract).
@@ -1206,11 +1220,12 @@ pub(crate) fn probe_ev(ctl: &CtlState, ev: &MrcCtlEv, dev: &[u32]) -> Option<u32
     (rest_zero && ev.port == 1 && dev.contains(&v)).then_some(v)
 }
 
-/// `mrc_ctl_ep_batch_send_wait`: EV probes (`MRC_CTL_EP_OP_EV_PROBE`) on the paths the
-/// requests' EVs name; each answered probe gives its RTT. `sgid` must be the device's GID;
-/// on `mrclo` a probe reaches the probing context itself, on a fabric NIC the context that has
-/// the `dgid` NIC open. ETIMEDOUT (with `*num_rsp` set) if not all answers came in time; port
-/// status updates: ENOTSUP.
+/// `mrc_ctl_ep_batch_send_wait`: EV probes (`MRC_CTL_EP_OP_EV_PROBE`) or port status updates
+/// (`MRC_CTL_EP_OP_PORT_STATUS_UPDATE`: the QPs of the `dgid` endpoint bound to this device stop
+/// sending on the planes whose ports the mask leaves out) on the paths the requests' EVs name;
+/// each answer gives its RTT. `sgid` must be the device's GID; on `mrclo` a request reaches the
+/// requesting context itself, on a fabric NIC the context that has the `dgid` NIC open.
+/// ETIMEDOUT (with `*num_rsp` set) if not all answers came in time.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
     mrc_ctx: *mut MrcContext,
@@ -1230,12 +1245,11 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
         }
         // SAFETY: non-NULL; the caller passes a writable int.
         unsafe { num_rsp.write(0) };
-        if op_type == MRC_CTL_EP_OP_PORT_STATUS_UPDATE {
-            return fail(libc::ENOTSUP);
-        }
-        if op_type != MRC_CTL_EP_OP_EV_PROBE {
-            return fail(libc::EINVAL);
-        }
+        let port_status = match op_type {
+            MRC_CTL_EP_OP_EV_PROBE => false,
+            MRC_CTL_EP_OP_PORT_STATUS_UPDATE => true,
+            _ => return fail(libc::EINVAL),
+        };
         // SAFETY: `req` holds num_req readable requests (header contract).
         let reqs = unsafe { core::slice::from_raw_parts(req, num_req as usize) }.to_vec();
         {
@@ -1260,10 +1274,14 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
                 if r.sgid != gid || r.ev_fmt_mode & device_attr().ev.ev_fmt_mode_mask == 0 {
                     return fail(libc::EINVAL);
                 }
-                if plan.iter().any(|&(id, _, _)| id == r.req_id) {
+                if plan.iter().any(|&(id, _, _, _)| id == r.req_id) {
                     return fail(libc::EINVAL);
                 }
-                plan.push((r.req_id, std::net::Ipv6Addr::from(r.dgid.raw), ev));
+                // SAFETY: `port_status_update` is the union's only member.
+                let mask = unsafe { r.op.port_status_update.port_status };
+                // API: bit N = port N (1-based); wire: bit p = port p + 1.
+                let ports = port_status.then_some(mask >> 1);
+                plan.push((r.req_id, std::net::Ipv6Addr::from(r.dgid.raw), ev, ports));
             }
             let Some(c) = st.ctxs.get_mut(&key) else {
                 return fail(libc::EINVAL);
@@ -1271,10 +1289,16 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
             let eng = &mut c.engine;
             eng.probes.clear();
             eng.probe_answers.clear();
-            for (id, dgid, ev) in plan {
+            for (id, dgid, ev, ports) in plan {
                 let to = eng.endpoint_addr(dgid);
-                eng.probes.insert(id, std::time::Instant::now());
-                if !eng.send_repr(&crate::engine::Engine::probe_request(id), to, ev) {
+                let op = if ports.is_some() {
+                    mrc_wire::mrc::EndpointOp::PortStatusUpdate
+                } else {
+                    mrc_wire::mrc::EndpointOp::EvProbe
+                };
+                eng.probes.insert(id, (op, std::time::Instant::now()));
+                let request = crate::engine::Engine::probe_request(id, ports);
+                if !eng.send_repr(&request, to, ev) {
                     return fail(libc::EIO);
                 }
             }

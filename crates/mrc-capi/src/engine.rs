@@ -2,8 +2,10 @@
 //! progress thread (`docs/capi.md` §Data path).
 //!
 //! - **Sockets** (`mrclo`): one receive socket bound to `[::1]:0` (an ephemeral port P) and one
-//!   send socket per EV bound to `[::1]:49152 + EV` with `SO_REUSEPORT`, as `mrc perf`'s
-//!   loopback mode: the receiver reads the EV from the source port.
+//!   send socket per EV bound to `[::1]:61440 + EV` with `SO_REUSEPORT`, as `mrc perf`'s
+//!   loopback mode (which uses 49152 + EV): the receiver reads the EV from the source port.
+//!   61440 lies above Linux's default ephemeral range (32768–60999), so another socket's
+//!   ephemeral port cannot take an EV port and make context creation fail.
 //! - **QPNs** carry the receive port: QPN = P << 8 | n (n = 1…255 within the context), so the
 //!   peer's address follows from the GID and QPN the application exchanges (`IBV_QP_AV`,
 //!   `IBV_QP_DEST_QPN`).
@@ -31,8 +33,9 @@ use mrc_wire::mrc::{
 use crate::state::{Mr, Qp, State};
 use crate::types::*;
 
-/// First UDP source port of the EV send sockets (source port = base + EV).
-pub(crate) const SPORT_BASE: u16 = 49152;
+/// First UDP source port of the EV send sockets (source port = base + EV), above the default
+/// ephemeral port range.
+pub(crate) const SPORT_BASE: u16 = 61440;
 /// EVs of the built-in loopback EV profile (one plane).
 pub(crate) const LOOPBACK_EVS: u32 = 16;
 /// Payload bytes per packet.
@@ -56,8 +59,9 @@ pub(crate) struct Engine {
     thread: Option<JoinHandle<()>>,
     rxb: mrc_net::sys::RecvBatch,
     tx: Vec<u8>,
-    /// EV probes sent by `mrc_ctl_ep_batch_send_wait` and not answered: request id → when.
-    pub probes: std::collections::HashMap<u16, std::time::Instant>,
+    /// Endpoint requests sent by `mrc_ctl_ep_batch_send_wait` and not answered: request id →
+    /// (operation, when).
+    pub probes: std::collections::HashMap<u16, (EndpointOp, std::time::Instant)>,
     /// Answers to them: (request id, RTT in ns).
     pub probe_answers: Vec<(u16, u64)>,
     /// Fabric mode: datagrams of this round to send in batches: (bytes, destination, EV).
@@ -167,7 +171,8 @@ impl Engine {
     }
 
     /// An EV probe request with id `req_id`.
-    pub(crate) fn probe_request(req_id: u16) -> Repr {
+    /// (With `ports`, bit p = port p + 1 up: a port status update instead.)
+    pub(crate) fn probe_request(req_id: u16, ports: Option<u32>) -> Repr {
         Repr {
             bth: bth::Repr::new(
                 Opcode::EndpointRequest,
@@ -176,9 +181,13 @@ impl Engine {
             ),
             body: Body::EndpointRequest(erth::Repr {
                 type_next: TypeNext::default(),
-                op: EndpointOp::EvProbe,
+                op: if ports.is_some() {
+                    EndpointOp::PortStatusUpdate
+                } else {
+                    EndpointOp::EvProbe
+                },
                 vendor_info: 0,
-                port_status_mask: 0,
+                port_status_mask: ports.unwrap_or(0),
                 timestamp: tseth::Repr {
                     tx_timestamp: req_id,
                     ..Default::default()
@@ -368,7 +377,7 @@ fn deliver(
     bytes: &[u8],
     by_qpn: &std::collections::HashMap<u32, usize>,
     qps: &mut std::collections::HashMap<usize, Qp>,
-    probes: &mut std::collections::HashMap<u16, std::time::Instant>,
+    probes: &mut std::collections::HashMap<u16, (EndpointOp, std::time::Instant)>,
     probe_answers: &mut Vec<(u16, u64)>,
     answers: &mut Vec<(Repr, SocketAddrV6, u32)>,
 ) {
@@ -399,10 +408,40 @@ fn deliver(
             return;
         }
         Body::EndpointResponse(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::EvProbe => {
-            if let Some(t) = probes.remove(&r.tx_timestamp) {
+            if let Some((_, t)) = probes.remove(&r.tx_timestamp) {
                 probe_answers.push((r.tx_timestamp, t.elapsed().as_nanos() as u64));
             }
             return;
+        }
+        Body::EndpointResponse(r)
+            if qpn == ENDPOINT_QPN
+                && r.op == EndpointOp::PortStatusUpdate
+                && probes
+                    .get(&r.tx_timestamp)
+                    .is_some_and(|(op, _)| *op == EndpointOp::PortStatusUpdate) =>
+        {
+            if let Some((_, t)) = probes.remove(&r.tx_timestamp) {
+                probe_answers.push((r.tx_timestamp, t.elapsed().as_nanos() as u64));
+            }
+            return;
+        }
+        Body::EndpointRequest(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::PortStatusUpdate => {
+            // Node-scoped answer here; the QPs bound to the sender take the new port mask
+            // below (and answer too: the requester keeps the first answer).
+            let answer = Repr {
+                bth: bth::Repr::new(Opcode::EndpointResponse, ENDPOINT_QPN, repr.bth.psn),
+                body: Body::EndpointResponse(eeth::Repr {
+                    type_next: r.type_next,
+                    op: EndpointOp::PortStatusUpdate,
+                    tx_timestamp: r.timestamp.tx_timestamp,
+                }),
+            };
+            let to = if rx.srv6 {
+                src
+            } else {
+                SocketAddrV6::new(*src.ip(), rx.own_port, 0, 0)
+            };
+            answers.push((answer, to, ev));
         }
         _ => {}
     }

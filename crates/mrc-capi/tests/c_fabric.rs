@@ -1,6 +1,7 @@
 //! The C transfer program between two NICs of a namespace SRv6 fabric (`mrcnic0` server,
 //! `mrcnic3` client: different T0s, so every EV is a distinct path through the T1s), the
-//! traffic spread over both planes, and EV probes answered on all 8 EVs. Needs root (namespaces); skipped with the reason otherwise.
+//! traffic spread over both planes, EV probes answered on all 8 EVs (and not on the paths of a
+//! pulled cable), and a port status update that moves a QP's traffic off a plane. Needs root (namespaces); skipped with the reason otherwise.
 
 mod common;
 
@@ -156,4 +157,40 @@ fn c_xfer_between_fabric_nics() {
         plane0 < 4,
         "every plane-0 probe answered with a cable down: {ids:?}"
     );
+    fabric
+        .set_link(&t0, "p0-t1-0", true)
+        .expect("restore cable");
+
+    // Port status update: NIC 0's controller tells NIC 3 that only its port 1 (plane 0) is
+    // up; NIC 3's QP then writes only on plane 0 (before: both planes).
+    let ps = common::build("portstat.c", &["common.c"], "mrc_capi_portstat_fabric");
+    let mut child = std::process::Command::new(&ps)
+        .args(["mrcnic0", "mrcnic3"])
+        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("portstat");
+    let mut input = child.stdin.take().expect("stdin");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        child.stdout.take().expect("stdout"),
+    ));
+    let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
+    let c0 = [plane_rx(0), plane_rx(1)];
+    assert_eq!(next(), "phase1 done");
+    let c1 = [plane_rx(0), plane_rx(1)];
+    std::io::Write::write_all(&mut input, b"go\n").expect("stdin");
+    let sent = next();
+    assert!(sent.starts_with("port status 0x2 sent"), "{sent}");
+    assert_eq!(next(), "phase2 done");
+    let c2 = [plane_rx(0), plane_rx(1)];
+    std::io::Write::write_all(&mut input, b"go\n").expect("stdin");
+    assert_eq!(next(), "portstat: ok");
+    assert!(child.wait().expect("exit").success());
+    let before = [c1[0] - c0[0], c1[1] - c0[1]];
+    let after = [c2[0] - c1[0], c2[1] - c1[1]];
+    println!("32 MiB per phase; T1 bytes per plane before {before:?}, after {after:?}");
+    assert!(before[0] > 8 << 20 && before[1] > 8 << 20, "{before:?}");
+    assert!(after[0] > 32 << 20, "{after:?}");
+    assert!(after[1] < 1 << 20, "plane 1 still carried {after:?}");
 }

@@ -54,4 +54,22 @@ fn c_walkthroughs() {
         "{t}"
     );
     assert!(t.contains("walkthrough mrc_ctl_ev_probes: ok"), "{t}");
+
+    // Port status update on mrclo (reaches the requesting context; one plane, so no effect on
+    // the transfer, which must still verify).
+    let ps = common::build("portstat.c", &["common.c"], "mrc_capi_portstat");
+    let mut child = Command::new(&ps)
+        .args(["mrclo", "mrclo"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("portstat");
+    let mut input = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut input, b"go\ngo\n").expect("stdin");
+    drop(input);
+    let out = child.wait_with_output().expect("portstat output");
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("port status 0x2 sent, answered in"), "{t}");
+    assert!(t.contains("portstat: ok"), "{t}");
 }

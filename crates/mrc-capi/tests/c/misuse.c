@@ -101,8 +101,27 @@ int main(void)
 	NULL_WITH(mrc_create_cq(a.ctx, 16, NULL, b.chan, 0), EINVAL); /* other context's channel */
 	FAILS(mrc_ctl_query_ev_profile(a.ctx, 1, NULL, 0), EINVAL);
 	{
-		/* Probes: a zero source GID is not the device's (EINVAL); port status updates are
-		 * not supported (ENOTSUP). */
+		/* An operation array that is NULL but claims entries. */
+		struct mrc_ctl_ev_profile_attr pa = { .ev_op.op = MRC_CTL_EV_OP_REPLACE_EV,
+						       .ev_op.entries = NULL,
+						       .ev_op.entry_count = 5 };
+		FAILS(mrc_ctl_modify_ev_profile(a.ctx, 77, &pa, MRC_CTL_EV_PROFILE_EV_OP), EINVAL);
+		struct mrc_ctl_ev_fmt_profile_attr fa = {
+			.ev_fmt_op.op = MRC_CTL_EV_FMT_OP_MODIFY_FIELDS,
+			.ev_fmt_op.fmt_fields = NULL,
+			.ev_fmt_op.fmt_field_count = 3,
+		};
+		FAILS(mrc_ctl_modify_ev_fmt_profile(a.ctx, 77, &fa, MRC_CTL_EV_FMT_PROFILE_OP),
+		      EINVAL);
+		/* Both EV operations at once. */
+		FAILS(mrc_ctl_modify_ev_profile(a.ctx, 77, &pa,
+						MRC_CTL_EV_PROFILE_EV_OP |
+							MRC_CTL_EV_PROFILE_EV_FIELDS_OP),
+		      EINVAL);
+	}
+	{
+		/* Endpoint requests: a zero source GID is not the device's, an unknown operation
+		 * (EINVAL). */
 		struct mrc_ctl_ep_req req;
 		struct mrc_ctl_ep_rsp rsp;
 		int nrsp = -1;
@@ -115,7 +134,10 @@ int main(void)
 		EXPECT(nrsp == 0, "no responses");
 		FAILS(mrc_ctl_ep_batch_send_wait(a.ctx, 0, MRC_CTL_EP_OP_PORT_STATUS_UPDATE, &req, 1,
 						 1000, &rsp, &nrsp),
-		      ENOTSUP);
+		      EINVAL);
+		FAILS(mrc_ctl_ep_batch_send_wait(a.ctx, 0, (enum mrc_ctl_ep_op_type)9, &req, 1, 1000,
+						 &rsp, &nrsp),
+		      EINVAL);
 		FAILS(mrc_ctl_ep_batch_send_wait(a.ctx, 0, MRC_CTL_EP_OP_EV_PROBE, NULL, 1, 1000,
 						 &rsp, &nrsp),
 		      EINVAL);
