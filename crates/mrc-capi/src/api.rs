@@ -825,6 +825,8 @@ fn conn_config(st: &State, q: &Qp) -> Result<ConnectionConfig, c_int> {
         base_rtt: mrc_proto::Duration::from_micros(1000),
         sleek_scale: 1.0,
         rate_bps: 10_000_000_000,
+        // Each QP is sized as if alone: the API does not say how many QPs share a port.
+        share: 1,
     }
     .conn_config(q.qpn, q.dest_qpn);
     c.ev_profile.id = q.attr.ev_profile_id;

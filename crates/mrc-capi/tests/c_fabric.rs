@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use mrc_net::{Fabric, FabricSpec};
 
 const PREFIX: &str = "capi15t";
@@ -102,6 +104,38 @@ fn c_xfer_between_fabric_nics() {
         assert!(sout.contains(&tag) && cout.contains(&tag), "{sout}{cout}");
     }
 
+    // The transfer again, with a plane-0 cable on NIC 3's side pulled mid-run and restored:
+    // every size still verified on both sides.
+    let topo = fabric.clos().topology();
+    let nic = topo.nic_node(3);
+    let t0 = topo
+        .ports(nic)
+        .iter()
+        .flatten()
+        .map(|&l| fabric.node_name(topo.link(l).other(nic).node))
+        .find(|n| n.starts_with("p0-"))
+        .expect("NIC 3's plane-0 T0");
+    let (sout, cout) = std::thread::scope(|sc| {
+        let run = sc.spawn(|| {
+            common::run_pair(
+                &prog,
+                "mrcnic0",
+                "mrcnic3",
+                &[("MRC_FABRIC_PREFIX", PREFIX)],
+            )
+        });
+        std::thread::sleep(Duration::from_millis(150));
+        fabric.set_link(&t0, "p0-t1-1", false).expect("pull cable");
+        std::thread::sleep(Duration::from_millis(400));
+        fabric
+            .set_link(&t0, "p0-t1-1", true)
+            .expect("restore cable");
+        run.join().expect("transfer thread")
+    });
+    println!("cable {t0} -- p0-t1-1 pulled at 150 ms for 400 ms:\n{sout}{cout}");
+    assert!(sout.contains("server: verified 13 sizes"), "{sout}");
+    assert!(cout.contains("client: verified 13 sizes"), "{cout}");
+
     // EV probes from NIC 3 to NIC 0 on all 8 EVs (both planes): each answered with an RTT.
     let ctl = common::build("walk_ctl.c", &[], "mrc_capi_walk_ctl_fabric");
     let out = std::process::Command::new(&ctl)
@@ -120,15 +154,6 @@ fn c_xfer_between_fabric_nics() {
 
     // Pull the plane-0 cable between NIC 3's T0 and T1 0: the EVs routed over it stop
     // answering, every plane-1 EV still does (each EV is its own SRv6 path).
-    let topo = fabric.clos().topology();
-    let nic = topo.nic_node(3);
-    let t0 = topo
-        .ports(nic)
-        .iter()
-        .flatten()
-        .map(|&l| fabric.node_name(topo.link(l).other(nic).node))
-        .find(|n| n.starts_with("p0-"))
-        .expect("NIC 3's plane-0 T0");
     fabric.set_link(&t0, "p0-t1-0", false).expect("pull cable");
     let out = std::process::Command::new(&ctl)
         .args(["probes", "mrcnic3", "mrcnic0", "partial"])
