@@ -231,6 +231,23 @@ pub struct Transmit {
 }
 
 impl Transmit {
+    /// A packet to send (for transports outside this crate, e.g. the simulator's test ones).
+    pub const fn new(
+        repr: mrc::Repr,
+        ev: u32,
+        port: u8,
+        class: TrafficClass,
+        payload: Option<PayloadRef>,
+    ) -> Self {
+        Self {
+            repr,
+            ev,
+            port,
+            class,
+            payload,
+        }
+    }
+
     /// Bytes of the MRC packet (headers + payload + ICRC), without UDP/IP/Ethernet.
     pub fn wire_len(&self) -> usize {
         self.repr.buffer_len()

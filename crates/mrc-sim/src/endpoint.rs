@@ -2,61 +2,15 @@
 //! the source NIC, responder at the destination NIC). It mirrors the sans-IO surface of
 //! `mrc-proto` (`Transport`: `handle_packet`, `handle_timeout`, `poll_transmit(now, ready ports)`,
 //! `poll_timeout`, `poll_event`, `post_write`, port status), so MRC, oblivious spraying and the
-//! RoCE baseline plug into the same NIC scheduler. Packets stay typed (`mrc_wire::mrc::Repr`);
-//! the payload travels as a length (the content tag is derived from the RETH address).
+//! RoCE baseline plug into the same NIC scheduler. Packets are the core's own types
+//! (`mrc_proto::Transmit` out, `mrc_proto::Received` in, without payload bytes): the payload
+//! travels as a length (the content tag is derived from the RETH address).
 
+use mrc_proto::{Received, Transmit};
 use mrc_wire::mrc;
 
 /// Nanoseconds (the transports' time unit).
 pub type Nanos = u64;
-
-/// Traffic class of a packet: selects the switch queue.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Class {
-    /// First transmission of data (trimmable, ECN-markable).
-    Data,
-    /// Retransmitted data (trimmable).
-    Retransmit,
-    /// Acknowledgements, NACKs, probes, endpoint messages: strict priority, never trimmed.
-    Control,
-}
-
-/// Where a data packet was trimmed.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum TrimKind {
-    /// Inside the fabric.
-    Fabric,
-    /// At the last hop (the switch port facing the destination NIC).
-    LastHop,
-}
-
-/// A packet an endpoint wants to send.
-#[derive(Clone, Copy, Debug)]
-pub struct Outgoing {
-    /// Typed MRC headers (`payload_len` of a Write body is the payload size).
-    pub repr: mrc::Repr,
-    /// Entropy value (path).
-    pub ev: u32,
-    /// Local port (= plane) to leave on.
-    pub port: u8,
-    /// Traffic class.
-    pub class: Class,
-}
-
-/// A packet delivered to an endpoint.
-#[derive(Clone, Copy, Debug)]
-pub struct Incoming {
-    /// Typed headers as sent.
-    pub repr: mrc::Repr,
-    /// The sender's EV.
-    pub ev: u32,
-    /// Local port it arrived on.
-    pub port: u8,
-    /// ECN-CE marked on the way.
-    pub ecn_ce: bool,
-    /// Payload trimmed by a switch.
-    pub trim: Option<TrimKind>,
-}
 
 /// What an endpoint reports to the simulator.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -96,11 +50,11 @@ pub struct EndpointStats {
 /// One QP end, driven by the simulator.
 pub trait Endpoint {
     /// Feeds a packet addressed to this QP.
-    fn handle_packet(&mut self, now: Nanos, pkt: &Incoming);
+    fn handle_packet(&mut self, now: Nanos, pkt: &Received<'_>);
     /// Runs the timers due at `now`.
     fn handle_timeout(&mut self, now: Nanos);
     /// The next packet for one of the `ready` ports (bit p = port p idle and up).
-    fn poll_transmit(&mut self, now: Nanos, ready: u32) -> Option<Outgoing>;
+    fn poll_transmit(&mut self, now: Nanos, ready: u32) -> Option<Transmit>;
     /// When [`Endpoint::handle_timeout`] should next run.
     fn poll_timeout(&self) -> Option<Nanos>;
     /// The next event.

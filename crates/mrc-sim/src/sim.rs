@@ -7,16 +7,14 @@
 use std::collections::BTreeMap;
 
 use mrc_fabric::{Action, Clos, Ev as FabricEv, FatTree, NodeId, NodeKind, StaticTables, Topology};
+use mrc_proto::{Received, TrafficClass, Transmit, Trim};
 use mrc_wire::mrc::{self, Body};
 use mrc_wire::usid::Carrier;
 use mrc_workload::TriggerKind;
 
 use crate::config::{EcnAt, FabricSpec, Failure, FailureKind, RunSpec, Target};
 use crate::coverage::{Added, Coverage};
-use crate::endpoint::{
-    Class, Endpoint, EndpointEvent, FabricInfo, Incoming, Outgoing, PairInfo, Routing,
-    TransportFactory, TrimKind,
-};
+use crate::endpoint::{Endpoint, EndpointEvent, FabricInfo, PairInfo, Routing, TransportFactory};
 use crate::kernel::{EventQueue, PS_PER_NS, Time};
 use crate::report::{RunReport, SwitchCounters};
 use crate::rng::{SplitMix64, mix, stream};
@@ -97,8 +95,8 @@ struct Pkt {
     bytes: u32,
     hash: u64,
     in_port: u32,
-    class: Class,
-    trim: Option<TrimKind>,
+    class: TrafficClass,
+    trim: Option<Trim>,
     ecn: bool,
     srv6: bool,
 }
@@ -999,7 +997,7 @@ impl<F: TransportFactory> Sim<F> {
         let (b, trimmed, control) = (
             u64::from(p.bytes),
             p.trim.is_some(),
-            p.class == Class::Control,
+            p.class == TrafficClass::Control,
         );
         let c = &mut self.sw[node as usize];
         c.bytes_dropped += b;
@@ -1024,7 +1022,7 @@ impl<F: TransportFactory> Sim<F> {
         let (is_ctrl, bytes) = {
             let p = &self.pkts[pk as usize];
             (
-                p.class == Class::Control || p.trim.is_some(),
+                p.class == TrafficClass::Control || p.trim.is_some(),
                 u64::from(p.bytes),
             )
         };
@@ -1041,11 +1039,7 @@ impl<F: TransportFactory> Sim<F> {
             }
             let p = &mut self.pkts[pk as usize];
             p.bytes = sws.trim_bytes;
-            p.trim = Some(if to_nic {
-                TrimKind::LastHop
-            } else {
-                TrimKind::Fabric
-            });
+            p.trim = Some(if to_nic { Trim::LastHop } else { Trim::Fabric });
             let c = &mut self.sw[node as usize];
             c.bytes_trimmed += bytes - u64::from(sws.trim_bytes);
             c.pkts_trimmed += 1;
@@ -1276,12 +1270,13 @@ impl<F: TransportFactory> Sim<F> {
             self.cover(m.pair, w.reth.va, w.payload_len);
         }
         let port = (in_port - self.port_base[nic as usize]) as u8;
-        let inc = Incoming {
+        let inc = Received {
             repr: m.repr,
             ev: m.ev,
             port,
             ecn_ce: p.ecn,
             trim: p.trim,
+            payload: None,
         };
         let now = self.now_ns();
         self.eps[m.dst_ep as usize].handle_packet(now, &inc);
@@ -1374,7 +1369,7 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
-    fn inject(&mut self, nic: u32, ep: u32, tx: Outgoing) {
+    fn inject(&mut self, nic: u32, ep: u32, tx: Transmit) {
         if u32::from(tx.port) >= self.planes {
             self.misrouted += 1;
             return;
@@ -1424,7 +1419,7 @@ impl<F: TransportFactory> Sim<F> {
         self.pkts_sent += 1;
         let g = self.port_base[nic as usize] + u32::from(tx.port);
         let port = &mut self.ports[g as usize];
-        if tx.class == Class::Control {
+        if tx.class == TrafficClass::Control {
             port.ctrl_bytes += u64::from(bytes);
             port.ctrl.push(&mut self.pkts, pk);
         } else {

@@ -8,9 +8,10 @@ use std::collections::VecDeque;
 use mrc_wire::Psn;
 use mrc_wire::mrc::{self, Body, Opcode, Write, aeth, bth, meth, reth};
 
+use mrc_proto::{Received, TrafficClass, Transmit};
+
 use crate::endpoint::{
-    Class, Endpoint, EndpointEvent, EndpointStats, FabricInfo, Incoming, Nanos, Outgoing, PairInfo,
-    Routing, TransportFactory,
+    Endpoint, EndpointEvent, EndpointStats, FabricInfo, Nanos, PairInfo, Routing, TransportFactory,
 };
 
 /// Configuration of the window transport.
@@ -123,7 +124,7 @@ impl WindowEndpoint {
 }
 
 impl Endpoint for WindowEndpoint {
-    fn handle_packet(&mut self, now: Nanos, pkt: &Incoming) {
+    fn handle_packet(&mut self, now: Nanos, pkt: &Received<'_>) {
         match pkt.repr.body {
             Body::Write(w) if !self.sender => {
                 if pkt.trim.is_none() && w.reth.va == self.base + self.expected {
@@ -163,7 +164,7 @@ impl Endpoint for WindowEndpoint {
         }
     }
 
-    fn poll_transmit(&mut self, now: Nanos, ready: u32) -> Option<Outgoing> {
+    fn poll_transmit(&mut self, now: Nanos, ready: u32) -> Option<Transmit> {
         if !self.sender {
             let (ev, port) = self.ack_due?;
             if ready & (1 << port) == 0 {
@@ -176,12 +177,7 @@ impl Endpoint for WindowEndpoint {
                 bth: bth::Repr::new(Opcode::Ack, self.peer_qpn, Psn::new(0)),
                 body: Body::Ack(aeth::Repr { syndrome: 0, msn }),
             };
-            return Some(Outgoing {
-                repr,
-                ev,
-                port,
-                class: Class::Control,
-            });
+            return Some(Transmit::new(repr, ev, port, TrafficClass::Control, None));
         }
         if self.done || self.next >= self.total {
             return None;
@@ -243,16 +239,12 @@ impl Endpoint for WindowEndpoint {
         if retransmit {
             self.stats.retransmitted += 1;
         }
-        Some(Outgoing {
-            repr,
-            ev,
-            port,
-            class: if retransmit {
-                Class::Retransmit
-            } else {
-                Class::Data
-            },
-        })
+        let class = if retransmit {
+            TrafficClass::Retransmit
+        } else {
+            TrafficClass::Data
+        };
+        Some(Transmit::new(repr, ev, port, class, None))
     }
 
     fn poll_timeout(&self) -> Option<Nanos> {

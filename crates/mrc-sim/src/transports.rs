@@ -1,19 +1,18 @@
 //! The real transports behind the [`Endpoint`] adapter: the `mrc-proto` MRC core (adaptive
 //! load balancing or oblivious spraying). The simulator never re-implements protocol logic;
-//! these adapters only translate types, register memory (bookkeeping-only regions) and split
+//! these adapters only register memory (bookkeeping-only regions) and split
 //! writes larger than one work request.
 
 use std::collections::VecDeque;
 
 use mrc_proto::{
     Connection, ConnectionConfig, Duration, EvProfile, Event, Instant, LbMode, MrcQpAttr,
-    PathProfile, PlaneEvs, PortMask, PostError, QpHint, Received, RegionHandle, TrafficClass,
-    Transport, Trim, WcStatus, WriteRequest,
+    PathProfile, PlaneEvs, PortMask, PostError, QpHint, Received, RegionHandle, Transmit,
+    Transport, WcStatus, WriteRequest,
 };
 
 use crate::endpoint::{
-    Class, Endpoint, EndpointEvent, EndpointStats, FabricInfo, Incoming, Nanos, Outgoing, PairInfo,
-    Routing, TransportFactory, TrimKind,
+    Endpoint, EndpointEvent, EndpointStats, FabricInfo, Nanos, PairInfo, Routing, TransportFactory,
 };
 use crate::rng::SplitMix64;
 
@@ -109,39 +108,17 @@ fn front_done(wrs: &VecDeque<(u64, u64, bool)>) -> bool {
 }
 
 impl<T: Transport + crate::sim::record::EvCounts> Endpoint for ProtoEndpoint<T> {
-    fn handle_packet(&mut self, now: Nanos, pkt: &Incoming) {
-        let rx = Received {
-            repr: pkt.repr,
-            ev: pkt.ev,
-            port: pkt.port,
-            ecn_ce: pkt.ecn_ce,
-            trim: pkt.trim.map(|t| match t {
-                TrimKind::Fabric => Trim::Fabric,
-                TrimKind::LastHop => Trim::LastHop,
-            }),
-            payload: None,
-        };
-        self.conn.handle_packet(Instant::from_nanos(now), &rx);
+    fn handle_packet(&mut self, now: Nanos, pkt: &Received<'_>) {
+        self.conn.handle_packet(Instant::from_nanos(now), pkt);
     }
 
     fn handle_timeout(&mut self, now: Nanos) {
         self.conn.handle_timeout(Instant::from_nanos(now));
     }
 
-    fn poll_transmit(&mut self, now: Nanos, ready: u32) -> Option<Outgoing> {
-        let tx = self
-            .conn
-            .poll_transmit(Instant::from_nanos(now), PortMask(ready))?;
-        Some(Outgoing {
-            repr: tx.repr,
-            ev: tx.ev,
-            port: tx.port,
-            class: match tx.class {
-                TrafficClass::Data => Class::Data,
-                TrafficClass::Retransmit => Class::Retransmit,
-                TrafficClass::Control => Class::Control,
-            },
-        })
+    fn poll_transmit(&mut self, now: Nanos, ready: u32) -> Option<Transmit> {
+        self.conn
+            .poll_transmit(Instant::from_nanos(now), PortMask(ready))
     }
 
     fn poll_timeout(&self) -> Option<Nanos> {
