@@ -95,6 +95,17 @@ enum Role {
         #[arg(long, default_value_t = 1)]
         tcp_ev: u32,
     },
+    /// Every NIC of the fabric sends to NIC (i + n/2) mod n at once, with MRC and then with TCP
+    /// flows each pinned to one EV drawn from `--seed` (as ECMP hashing pins a flow), side by
+    /// side: aggregate throughput as a fraction of the NICs' capacity on a shaped fabric
+    /// (`lane_mbit` in the fabric spec).
+    Perm {
+        #[command(flatten)]
+        common: Common,
+        /// Skip the TCP baseline.
+        #[arg(long)]
+        no_tcp: bool,
+    },
     /// Server and client in one process: MRC, then TCP pinned to one EV, side by side;
     /// optionally pulls a cable during the MRC run and again during the TCP run.
     Bench {
@@ -210,6 +221,12 @@ fn config(c: &Common, s: &Setup, bind: SocketAddrV6, peer: Option<SocketAddrV6>)
     p.seed = c.seed;
     p.key_seed = c.key_seed;
     p.deadline = Duration::from_secs(c.deadline_s);
+    // On a shaped fabric NSCC is scaled for the NIC's real rate (its lanes), not 10 Gbit/s.
+    if let Some(f) = &s.fabric
+        && let Some(mbit) = f.spec().lane_mbit
+    {
+        p.rate_bps = u64::from(mbit) * 1_000_000 * u64::from(f.spec().planes);
+    }
     p
 }
 
@@ -408,7 +425,155 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             *down_at,
             *up_at,
         ),
+        Role::Perm { common, no_tcp } => permutation(common, *no_tcp),
     }
+}
+
+/// Aggregate of concurrent transfers: the sum of each one's rate over its own duration (as
+/// iperf sums parallel streams), and the span from the first start to the last end, so a
+/// reader sees how far the transfers overlapped.
+fn aggregate(reports: &[PerfReport]) -> (f64, f64) {
+    let start = reports.iter().filter_map(|r| r.started).min();
+    let end = reports
+        .iter()
+        .filter_map(|r| r.started.map(|s| s + Duration::from_secs_f64(r.secs)))
+        .max();
+    let span = match (start, end) {
+        (Some(s), Some(e)) => e.saturating_duration_since(s).as_secs_f64(),
+        _ => 0.0,
+    };
+    (reports.iter().map(|r| r.gbps).sum(), span)
+}
+
+/// `mrc perf perm`: see [`Role::Perm`].
+fn permutation(c: &Common, no_tcp: bool) -> Result<()> {
+    if c.loopback {
+        bad_input!("--loopback: `perm` needs the namespace fabric (one NIC per namespace)");
+    }
+    let f0 = load(&c.which)?;
+    let n = f0.spec().nics;
+    let s = setup(c, 2 * u64::from(n))?;
+    let Some(f) = &s.fabric else {
+        bad_input!("`perm` needs the namespace fabric");
+    };
+    let pairs: Vec<(u32, u32)> = (0..n).map(|i| (i, (i + n / 2) % n)).collect();
+    // A NIC's lanes bound what it can send; unknown on an unshaped fabric.
+    let capacity_gbps = f
+        .spec()
+        .lane_mbit
+        .map(|m| f64::from(m) * f64::from(f.spec().planes) * f64::from(n) / 1e3);
+    println!(
+        "mrc perf perm: {n} NICs, {}, {} bytes each; capacity {}",
+        pairs
+            .iter()
+            .map(|(a, b)| format!("{a}→{b}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        s.bytes,
+        capacity_gbps.map_or_else(
+            || "unknown (unshaped fabric: set lane_mbit in the spec)".into(),
+            |g| format!("{g:.2} Gbit/s ({} × {} lanes)", n, f.spec().planes)
+        )
+    );
+    let fraction = |g: f64| capacity_gbps.map(|cap| g / cap);
+    let show = |name: &str, (g, span): (f64, f64)| {
+        println!(
+            "{name:<5} aggregate {g:.3} Gbit/s{} (all transfers within {span:.3} s)",
+            fraction(g).map_or(String::new(), |x| format!(
+                " = {:.0}% of capacity",
+                x * 100.0
+            ))
+        );
+    };
+    // MRC: a server (PORT) and a client (PORT + 2) in every NIC's namespace.
+    let results: Vec<_> = std::thread::scope(|sc| {
+        let hs: Vec<_> = pairs
+            .iter()
+            .map(|&(from, to)| {
+                let srv = SocketAddrV6::new(f.nic_addr(to), PORT, 0, 0);
+                let cli = SocketAddrV6::new(f.nic_addr(from), PORT + 2, 0, 0);
+                let (scfg, ccfg) = (config(c, &s, srv, None), config(c, &s, cli, Some(srv)));
+                let (sns, cns) = (f.nic_ns(to), f.nic_ns(from));
+                sc.spawn(move || perf::run_pair(&scfg, Some(&sns), &ccfg, Some(&cns), &mut |_| {}))
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(mrc_net::NetError::Transfer("panicked".into())))
+            })
+            .collect()
+    });
+    let mut clients = Vec::new();
+    let mut verified = true;
+    for ((from, to), r) in pairs.iter().zip(results) {
+        let (sr, cr) = r.with_context(|| format!("MRC {from}→{to}"))?;
+        verified &= sr.verified && cr.verified;
+        println!(
+            "mrc   {from}→{to}: {:.3} Gbit/s, {} retransmits, verified {}",
+            cr.gbps, cr.retransmits, cr.verified
+        );
+        clients.push(cr);
+    }
+    let (mrc_g, mrc_span) = aggregate(&clients);
+    show("mrc", (mrc_g, mrc_span));
+    let mut out = json!({
+        "pairs": pairs,
+        "capacity_gbps": capacity_gbps,
+        "mrc": {"aggregate_gbps": mrc_g, "fraction": fraction(mrc_g), "span_s": mrc_span,
+                "flows": clients.iter().map(report_json).collect::<Vec<_>>()},
+    });
+    if !no_tcp {
+        let all: Vec<u32> = s.evs.iter().flatten().copied().collect();
+        let mut rng = mrc_proto::rng::Rng::new(c.seed);
+        let evs: Vec<u32> = pairs
+            .iter()
+            .map(|_| all[rng.below(all.len() as u64) as usize])
+            .collect();
+        let results: Vec<_> = std::thread::scope(|sc| {
+            let hs: Vec<_> = pairs
+                .iter()
+                .zip(&evs)
+                .map(|(&(from, to), &ev)| {
+                    let t = TcpConfig {
+                        client_src: Some(f.nic_addr(from)),
+                        server: SocketAddrV6::new(f.nic_addr(to), PORT + 1, 0, 0),
+                        mark: Some(MARK_BASE + ev),
+                        bytes: s.bytes,
+                        seed: c.seed,
+                        deadline: Duration::from_secs(c.deadline_s.min(60)),
+                    };
+                    let (sns, cns) = (f.nic_ns(to), f.nic_ns(from));
+                    sc.spawn(move || perf::run_tcp_pair(&t, Some(&sns), Some(&cns)))
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(mrc_net::NetError::Transfer("panicked".into())))
+                })
+                .collect()
+        });
+        let mut tcp = Vec::new();
+        for (((from, to), ev), r) in pairs.iter().zip(&evs).zip(results) {
+            let (sr, cr) = r.with_context(|| format!("TCP {from}→{to}"))?;
+            verified &= sr.verified && cr.verified;
+            println!(
+                "tcp   {from}→{to} on EV {ev}: {:.3} Gbit/s, verified {}",
+                cr.gbps, cr.verified
+            );
+            tcp.push(cr);
+        }
+        let (tcp_g, tcp_span) = aggregate(&tcp);
+        show("tcp", (tcp_g, tcp_span));
+        out["tcp"] = json!({"aggregate_gbps": tcp_g, "fraction": fraction(tcp_g), "span_s": tcp_span, "evs": evs,
+                            "flows": tcp.iter().map(report_json).collect::<Vec<_>>()});
+    }
+    write_json(&c.json, &out)?;
+    if !verified {
+        anyhow::bail!("a transfer did not verify");
+    }
+    Ok(())
 }
 
 struct Pull<'a> {

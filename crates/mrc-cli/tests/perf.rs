@@ -101,5 +101,41 @@ fn perf_bench_loopback_and_fabric_with_json_and_bad_input() {
         ]);
         assert!(o.status.success(), "{}", text(&o));
     }
+    drop(_fabric);
+
+    // Every NIC sends at once on the shaped fabric (lanes 300 Mbit/s): MRC and single-path TCP
+    // side by side, every transfer verified. A TCP flow is pinned to one lane, so it cannot
+    // exceed half of its NIC's capacity (checks that the shaping and the pinning hold).
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fabrics/shaped.toml");
+    let prefix = format!("tq{}", std::process::id());
+    let _fabric = match FabricGuard::up(&prefix, &["--spec", spec]) {
+        Ok(g) => g,
+        Err(why) => {
+            eprintln!("SKIPPED shaped part of the perf test: {why}");
+            return;
+        }
+    };
+    let o = mrc(&[
+        "perf", "perm", "--spec", spec, "--prefix", &prefix, "--bytes", "16MiB", "--json", js,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    eprintln!("{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["pairs"].as_array().unwrap().len(), 4);
+    assert_eq!(v["capacity_gbps"], 2.4);
+    for side in ["mrc", "tcp"] {
+        let flows = v[side]["flows"].as_array().unwrap();
+        assert_eq!(flows.len(), 4, "{side}");
+        assert!(
+            flows.iter().all(|f| f["verified"] == true),
+            "{side}: {flows:?}"
+        );
+    }
+    let tcp = v["tcp"]["fraction"].as_f64().unwrap();
+    assert!(
+        tcp > 0.0 && tcp <= 0.55,
+        "single-path TCP at {tcp} of capacity"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
