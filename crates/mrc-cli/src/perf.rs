@@ -445,6 +445,18 @@ fn aggregate(reports: &[PerfReport]) -> (f64, f64) {
     (reports.iter().map(|r| r.gbps).sum(), span)
 }
 
+/// Joins transfer threads in order; a panicked one becomes a transfer error.
+fn join_all<T>(
+    hs: Vec<std::thread::ScopedJoinHandle<'_, mrc_net::Result<T>>>,
+) -> Vec<mrc_net::Result<T>> {
+    hs.into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(mrc_net::NetError::Transfer("thread panicked".into())))
+        })
+        .collect()
+}
+
 /// `mrc perf perm`: see [`Role::Perm`].
 fn permutation(c: &Common, no_tcp: bool) -> Result<()> {
     if c.loopback {
@@ -497,12 +509,7 @@ fn permutation(c: &Common, no_tcp: bool) -> Result<()> {
                 sc.spawn(move || perf::run_pair(&scfg, Some(&sns), &ccfg, Some(&cns), &mut |_| {}))
             })
             .collect();
-        hs.into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(mrc_net::NetError::Transfer("panicked".into())))
-            })
-            .collect()
+        join_all(hs)
     });
     let mut clients = Vec::new();
     let mut verified = true;
@@ -547,12 +554,7 @@ fn permutation(c: &Common, no_tcp: bool) -> Result<()> {
                     sc.spawn(move || perf::run_tcp_pair(&t, Some(&sns), Some(&cns)))
                 })
                 .collect();
-            hs.into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(mrc_net::NetError::Transfer("panicked".into())))
-                })
-                .collect()
+            join_all(hs)
         });
         let mut tcp = Vec::new();
         for (((from, to), ev), r) in pairs.iter().zip(&evs).zip(results) {
