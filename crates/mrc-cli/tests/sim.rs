@@ -152,13 +152,11 @@ fn bad_input_exits_2_with_file_field_and_expectation() {
 
 #[test]
 fn cm_file_with_triggers_runs() {
-    let cm = "/work/shared/data/htsim/alltoall_serial_16n.cm";
-    let cm = if Path::new(cm).exists() {
-        cm.to_string()
-    } else {
-        eprintln!("skipped: {cm} not present");
-        return;
-    };
+    let cm = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/data/alltoall_serial_16n.cm"
+    );
+    let cm = cm.to_string();
     let sc = SMALL
         .replace(
             "kind = \"permutation\"\nsize = \"256KB\"",

@@ -133,12 +133,8 @@ micro_batches_per_step = 1
 
 #[test]
 fn chakra_sample_trace_runs() {
-    let trace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/chakra/chakra.0.et.gz");
-    if !trace.exists() {
-        eprintln!("skipped: no sample trace at {}", trace.display());
-        return;
-    }
+    let trace =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../mrc-workload/tests/data/chakra.0.et.gz");
     let text = scenario(
         &format!(
             "kind = \"chakra\"\ntrace = \"{}\"\nranks = 4\ninclude_compute = false",

@@ -1,5 +1,5 @@
 //! A small seeded RNG (SplitMix64 seeding a xoshiro256++), written out so that the stream never
-//! changes with a dependency update (`rust-models.md` §2.5). Same seed, same numbers.
+//! changes with a dependency update (`docs/rust-models.md` §2.5). Same seed, same numbers.
 
 /// SplitMix64 step: used to expand seeds and to derive per-entity streams.
 pub const fn splitmix64(state: &mut u64) -> u64 {

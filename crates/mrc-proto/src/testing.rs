@@ -1,5 +1,5 @@
 //! A two-endpoint harness with virtual time and an in-memory network of N paths
-//! (`rust-models.md` §2.6, quinn's `Pair`). Each path has its own latency, rate, queue (ECN
+//! (`docs/rust-models.md` §2.6, quinn's `Pair`). Each path has its own latency, rate, queue (ECN
 //! marking and trimming or drop-tail above thresholds), random loss, ECN, trimming, reordering,
 //! duplication and a black-hole switch. EV `n` travels on path `n % paths`.
 //!

@@ -1,4 +1,4 @@
-//! The project's own time types: nanoseconds since an arbitrary epoch (`rust-models.md` §2.3).
+//! The project's own time types: nanoseconds since an arbitrary epoch (`docs/rust-models.md` §2.3).
 //!
 //! The core never reads a clock; the caller passes `now` into every call. The simulator starts at
 //! [`Instant::ZERO`]; the real transport converts `std::time::Instant` at the edge.

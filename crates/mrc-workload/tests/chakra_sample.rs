@@ -1,4 +1,4 @@
-//! The sample Chakra trace from `../shared/data/chakra/chakra.0.et.gz` (mlcommons/chakra
+//! The sample Chakra trace `tests/data/chakra.0.et.gz` (mlcommons/chakra
 //! `tests/data/feeder_tests_trace.tar.gz`, MIT).
 //!
 //! Expected numbers were obtained independently of this crate: a 40-line Python script using only
@@ -17,8 +17,7 @@ use mrc_workload::collective::CollectiveKind;
 use mrc_workload::dag::{AlphaBeta, ScaleUp, execute_alpha_beta};
 
 fn sample() -> Trace {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/chakra/chakra.0.et.gz");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chakra.0.et.gz");
     Trace::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
