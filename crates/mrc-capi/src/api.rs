@@ -104,6 +104,15 @@ pub unsafe extern "C" fn mrc_query_device(
     guard(-1, || query_device(context, attr, supported))
 }
 
+/// Whether `mcontext` is NULL or an MRC context opened on `context` (the `_ex` queries' rule).
+pub(crate) fn mcontext_of(context: *mut IbvContext, mcontext: *mut MrcContext) -> bool {
+    mcontext.is_null()
+        || state::lock()
+            .ctxs
+            .get(&(mcontext as usize))
+            .is_some_and(|c| c.ibv_ctx == context as usize)
+}
+
 /// `mrc_query_device_ex`: `mcontext` may be NULL; if given it must be a context of `context`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mrc_query_device_ex(
@@ -113,12 +122,8 @@ pub unsafe extern "C" fn mrc_query_device_ex(
     supported: *mut c_int,
 ) -> c_int {
     guard(-1, || {
-        if !mcontext.is_null() {
-            let st = state::lock();
-            match st.ctxs.get(&(mcontext as usize)) {
-                Some(c) if c.ibv_ctx == context as usize => {}
-                _ => return fail(libc::EINVAL),
-            }
+        if !mcontext_of(context, mcontext) {
+            return fail(libc::EINVAL);
         }
         query_device(context, attr, supported)
     })

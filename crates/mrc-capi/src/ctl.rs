@@ -293,12 +293,8 @@ pub unsafe extern "C" fn mrc_ctl_query_device_ex(
     supported: *mut c_int,
 ) -> c_int {
     guard(-1, || {
-        if !mcontext.is_null() {
-            let st = state::lock();
-            match st.ctxs.get(&(mcontext as usize)) {
-                Some(c) if c.ibv_ctx == context as usize => {}
-                _ => return fail(libc::EINVAL),
-            }
+        if !crate::api::mcontext_of(context, mcontext) {
+            return fail(libc::EINVAL);
         }
         let rc = ctl_query_device(context, ctl_attr);
         if rc == 0 && !supported.is_null() {

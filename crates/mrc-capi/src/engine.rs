@@ -390,12 +390,18 @@ fn deliver(
     // EV probes are node-scoped: this context answers them on the probed EV, and matches the
     // answers to its own (mrc_ctl_ep_batch_send_wait).
     match repr.body {
-        Body::EndpointRequest(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::EvProbe => {
+        // Node-scoped answer on the probed EV. A port status update also reaches the QPs bound
+        // to the sender below (they take the new mask and answer too: the requester keeps the
+        // first answer).
+        Body::EndpointRequest(r)
+            if qpn == ENDPOINT_QPN
+                && matches!(r.op, EndpointOp::EvProbe | EndpointOp::PortStatusUpdate) =>
+        {
             let answer = Repr {
                 bth: bth::Repr::new(Opcode::EndpointResponse, ENDPOINT_QPN, repr.bth.psn),
                 body: Body::EndpointResponse(eeth::Repr {
                     type_next: r.type_next,
-                    op: EndpointOp::EvProbe,
+                    op: r.op,
                     tx_timestamp: r.timestamp.tx_timestamp,
                 }),
             };
@@ -405,43 +411,23 @@ fn deliver(
                 SocketAddrV6::new(*src.ip(), rx.own_port, 0, 0)
             };
             answers.push((answer, to, ev));
-            return;
-        }
-        Body::EndpointResponse(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::EvProbe => {
-            if let Some((_, t)) = probes.remove(&r.tx_timestamp) {
-                probe_answers.push((r.tx_timestamp, t.elapsed().as_nanos() as u64));
+            if r.op == EndpointOp::EvProbe {
+                return;
             }
-            return;
         }
+        // Answers to this context's own probes and port status updates.
         Body::EndpointResponse(r)
             if qpn == ENDPOINT_QPN
-                && r.op == EndpointOp::PortStatusUpdate
-                && probes
-                    .get(&r.tx_timestamp)
-                    .is_some_and(|(op, _)| *op == EndpointOp::PortStatusUpdate) =>
+                && (r.op == EndpointOp::EvProbe
+                    || (r.op == EndpointOp::PortStatusUpdate
+                        && probes
+                            .get(&r.tx_timestamp)
+                            .is_some_and(|(op, _)| *op == EndpointOp::PortStatusUpdate))) =>
         {
             if let Some((_, t)) = probes.remove(&r.tx_timestamp) {
                 probe_answers.push((r.tx_timestamp, t.elapsed().as_nanos() as u64));
             }
             return;
-        }
-        Body::EndpointRequest(r) if qpn == ENDPOINT_QPN && r.op == EndpointOp::PortStatusUpdate => {
-            // Node-scoped answer here; the QPs bound to the sender take the new port mask
-            // below (and answer too: the requester keeps the first answer).
-            let answer = Repr {
-                bth: bth::Repr::new(Opcode::EndpointResponse, ENDPOINT_QPN, repr.bth.psn),
-                body: Body::EndpointResponse(eeth::Repr {
-                    type_next: r.type_next,
-                    op: EndpointOp::PortStatusUpdate,
-                    tx_timestamp: r.timestamp.tx_timestamp,
-                }),
-            };
-            let to = if rx.srv6 {
-                src
-            } else {
-                SocketAddrV6::new(*src.ip(), rx.own_port, 0, 0)
-            };
-            answers.push((answer, to, ev));
         }
         _ => {}
     }
