@@ -145,7 +145,16 @@ struct Setup {
 
 /// Checks the common flags and loads the fabric; `sides` is how many ends of the transfer
 /// this process holds (each keeps `--qps` × `--bytes` in memory).
-fn setup(c: &Common, sides: u64) -> Result<Setup> {
+/// How many ends of transfers this process holds (each keeps `--qps` × `--bytes` in memory).
+#[derive(Clone, Copy)]
+enum Sides {
+    /// A server, a client, or both.
+    Fixed(u64),
+    /// A server and a client on every NIC of the fabric (`perm`).
+    TwoPerNic,
+}
+
+fn setup(c: &Common, sides: Sides) -> Result<Setup> {
     let bytes = SizeStr::flag("--bytes", &c.bytes)?;
     if !bytes.is_multiple_of(1024) {
         bad_input!("--bytes {}: expected a multiple of 1 KiB", c.bytes);
@@ -153,13 +162,6 @@ fn setup(c: &Common, sides: u64) -> Result<Setup> {
     if c.qps == 0 || c.qps > 64 {
         bad_input!("--qps {}: expected 1..=64", c.qps);
     }
-    // Refuse up front what the buffers cannot hold rather than abort mid-way.
-    let need = bytes.saturating_mul(u64::from(c.qps)).saturating_mul(sides);
-    budget::check_buffers(
-        &format!("--bytes {}", c.bytes),
-        &format!("{} QP(s) × {sides} side(s)", c.qps),
-        need,
-    )?;
     if c.evs == Some(0) {
         bad_input!("--evs 0: expected at least 1 EV per plane");
     }
@@ -189,6 +191,17 @@ fn setup(c: &Common, sides: u64) -> Result<Setup> {
         let max = f.max_udp_payload();
         (Some(f), evs, max)
     };
+    // Refuse up front what the buffers cannot hold rather than abort mid-way.
+    let sides = match (sides, &fabric) {
+        (Sides::Fixed(n), _) => n,
+        (Sides::TwoPerNic, f) => 2 * u64::from(f.as_ref().map_or(1, |f| f.spec().nics)),
+    };
+    let need = bytes.saturating_mul(u64::from(c.qps)).saturating_mul(sides);
+    budget::check_buffers(
+        &format!("--bytes {}", c.bytes),
+        &format!("{} QP(s) × {sides} side(s)", c.qps),
+        need,
+    )?;
     // MRC headers (BTH, METH, RETH, ImmDt, ICRC) need at most 64 bytes.
     let cap = max.saturating_sub(64);
     let payload = c.payload.unwrap_or_else(|| 8192.min(cap));
@@ -334,7 +347,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             tcp,
             tcp_ev,
         } => {
-            let s = setup(common, 1)?;
+            let s = setup(common, Sides::Fixed(1))?;
             check_tcp_ev(&s, *tcp_ev)?;
             let (me, peer) = addrs(&s, *nic, 0);
             enter(&s, *nic)?;
@@ -375,7 +388,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             tcp,
             tcp_ev,
         } => {
-            let s = setup(common, 1)?;
+            let s = setup(common, Sides::Fixed(1))?;
             check_tcp_ev(&s, *tcp_ev)?;
             check_ends(&s, ("--nic", *nic), ("--to", *to))?;
             let (srv, me) = addrs(&s, *to, *nic);
@@ -462,12 +475,11 @@ fn permutation(c: &Common, no_tcp: bool) -> Result<()> {
     if c.loopback {
         bad_input!("--loopback: `perm` needs the namespace fabric (one NIC per namespace)");
     }
-    let f0 = load(&c.which)?;
-    let n = f0.spec().nics;
-    let s = setup(c, 2 * u64::from(n))?;
+    let s = setup(c, Sides::TwoPerNic)?;
     let Some(f) = &s.fabric else {
         bad_input!("`perm` needs the namespace fabric");
     };
+    let n = f.spec().nics;
     let pairs: Vec<(u32, u32)> = (0..n).map(|i| (i, (i + n / 2) % n)).collect();
     // A NIC's lanes bound what it can send; unknown on an unshaped fabric.
     let capacity_gbps = f
@@ -648,7 +660,7 @@ fn bench(
     down_at: f64,
     up_at: f64,
 ) -> Result<()> {
-    let s = setup(c, 2)?;
+    let s = setup(c, Sides::Fixed(2))?;
     check_tcp_ev(&s, tcp_ev)?;
     check_ends(&s, ("--from", from), ("--to", to))?;
     for (flag, v) in [("--down-at", down_at), ("--up-at", up_at)] {
