@@ -159,7 +159,7 @@ pub unsafe extern "C" fn mrc_create_context(
             set_errno(libc::EINVAL);
             return core::ptr::null_mut();
         };
-        let engine = match Engine::new(d.addr, d.netns.as_deref()) {
+        let engine = match Engine::new(d.addr, d.netns.as_deref(), &d.evs) {
             Ok(e) => e,
             Err(e) => {
                 // A fabric NIC's port 4791 is taken by another context: EBUSY.
@@ -616,9 +616,14 @@ pub unsafe extern "C" fn mrc_create_qp(
             return core::ptr::null_mut();
         }
         let qpn = (u32::from(ctx.engine.port) << 8) | ctx.next_qp;
+        let h = state::new_handle();
+        if !ctx.engine.core().add_qp(h, qpn) {
+            state::free_handle(h);
+            set_errno(libc::ENOMEM);
+            return core::ptr::null_mut();
+        }
         ctx.next_qp += 1;
         ctx.objects += 1;
-        let h = state::new_handle();
         ctx.by_qpn.insert(qpn, h);
         let mut cap = c;
         cap.max_send_wr = cap.max_send_wr.max(1);
@@ -647,12 +652,12 @@ pub unsafe extern "C" fn mrc_create_qp(
                 dest_qpn: 0,
                 dgid: IbvGid::default(),
                 path_mtu: IBV_MTU_4096,
-                conn: None,
+                live: false,
+                era: 0,
                 peer: None,
                 sends: VecDeque::new(),
                 recvs: VecDeque::new(),
                 imms: VecDeque::new(),
-                keys: Vec::new(),
             },
         );
         for cq in [a.send_cq as usize, a.recv_cq as usize] {
@@ -682,6 +687,7 @@ pub unsafe extern "C" fn mrc_destroy_qp(qp: *mut MrcQp) -> c_int {
             h.users = h.users.saturating_sub(1);
         }
         if let Some(c) = st.ctxs.get_mut(&q.ctx) {
+            c.engine.core().install(key, None, 0, None, true);
             c.by_qpn.remove(&q.qpn);
             c.objects = c.objects.saturating_sub(1);
         }
@@ -990,24 +996,29 @@ fn transition(st: &mut State, key: usize, from: u32, to: u32, vmask: c_int) -> c
             Some(_) => None,
             None => return libc::EINVAL,
         };
-        let mrs: Vec<_> = st.mrs.values().copied().collect();
-        let Some(q) = st.qps.get_mut(&key) else {
+        let State { qps, ctxs, mrs, .. } = &mut *st;
+        let Some(q) = qps.get_mut(&key) else {
             return libc::EINVAL;
         };
+        let Some(ctx) = ctxs.get(&q.ctx) else {
+            return libc::EINVAL;
+        };
+        let mut core = ctx.engine.core();
         let vm = (vmask as u32) & ibv_mask::STATE;
         let attr = q.attr;
         let rc = match (from, to) {
             (_, IBV_QPS_RESET) => {
-                q.conn = None;
+                q.era += 1;
+                core.install(key, None, q.era, None, false);
+                q.live = false;
                 q.peer = None;
                 q.sends.clear();
                 q.recvs.clear();
                 q.imms.clear();
-                q.keys.clear();
                 Ok(())
             }
             (_, IBV_QPS_ERR) => {
-                if let Some(c) = q.conn.as_mut() {
+                if let Some(c) = core.conn_mut(key).filter(|_| q.live) {
                     let _ = c.modify_qp(QpState::Error, vm, &attr, 0);
                 }
                 engine::flush_recvs(q, &mut wcs);
@@ -1034,15 +1045,17 @@ fn transition(st: &mut State, key: usize, from: u32, to: u32, vmask: c_int) -> c
                     let ip = Ipv6Addr::from(q.dgid.raw);
                     q.peer = (q.dest_qpn != 0 && q.dgid != IbvGid::default())
                         .then(|| SocketAddrV6::new(ip, (q.dest_qpn >> 8) as u16, 0, 0));
-                    q.conn = Some(c);
                     let pd = q.pd;
-                    for m in mrs.iter().filter(|m| m.pd == pd) {
-                        engine::register_in(q, m);
+                    for m in mrs.values().filter(|m| m.pd == pd) {
+                        engine::register_in(&mut c, m);
                     }
+                    q.era += 1;
+                    q.live = true;
+                    core.install(key, Some(c), q.era, q.peer, false);
                 }
                 r
             }
-            (IBV_QPS_RTR, IBV_QPS_RTS) => match q.conn.as_mut() {
+            (IBV_QPS_RTR, IBV_QPS_RTS) => match core.conn_mut(key).filter(|_| q.live) {
                 Some(c) => c.modify_qp(QpState::Rts, vm, &attr, attr_mask::RTS_REQUIRED),
                 None => return libc::EINVAL,
             },
@@ -1050,8 +1063,8 @@ fn transition(st: &mut State, key: usize, from: u32, to: u32, vmask: c_int) -> c
         };
         match rc {
             Ok(()) => {
-                q.state = match &q.conn {
-                    Some(c) if to != IBV_QPS_RESET => ibv_state(c.state()),
+                q.state = match core.conn(key) {
+                    Some(c) if q.live && to != IBV_QPS_RESET => ibv_state(c.state()),
                     _ => to,
                 };
                 0
@@ -1162,8 +1175,7 @@ pub unsafe extern "C" fn mrc_post_recv(
             if q.state == IBV_QPS_ERR {
                 engine::flush_recvs(q, &mut wcs);
             } else {
-                let mut evs = Vec::new();
-                collect_pending_imms(q, &mut wcs, &mut evs);
+                engine::match_imms(q, &mut wcs);
             }
         }
         for (cq, wc) in wcs {
@@ -1176,29 +1188,6 @@ pub unsafe extern "C" fn mrc_post_recv(
         }
         0
     })
-}
-
-/// Matches stashed Write-with-Immediate arrivals with newly posted receives.
-fn collect_pending_imms(q: &mut Qp, wcs: &mut Vec<(usize, IbvWc)>, _e: &mut Vec<()>) {
-    while !q.recvs.is_empty() && !q.imms.is_empty() {
-        let (Some(wr_id), Some((imm, len))) = (q.recvs.pop_front(), q.imms.pop_front()) else {
-            break;
-        };
-        wcs.push((
-            q.recv_cq,
-            IbvWc {
-                wr_id,
-                status: IBV_WC_SUCCESS,
-                opcode: IBV_WC_RECV_RDMA_WITH_IMM,
-                byte_len: len,
-                imm_data: imm.to_be(),
-                qp_num: q.qpn,
-                src_qp: q.dest_qpn,
-                wc_flags: IBV_WC_WITH_IMM,
-                ..IbvWc::default()
-            },
-        ));
-    }
 }
 
 /// `mrc_post_send`: RDMA Write / Write-with-Immediate with one SGE inside an MR of the QP's PD,
@@ -1226,6 +1215,7 @@ pub unsafe extern "C" fn mrc_post_send(
             0
         };
         let mut posted = 0;
+        let mut core = ctxs.get(&q.ctx).map(|c| c.engine.core());
         while err == 0 && !w.is_null() {
             // SAFETY: `w` is a non-NULL element of the caller's WR list.
             let r = unsafe { &*w };
@@ -1275,7 +1265,11 @@ pub unsafe extern "C" fn mrc_post_send(
                 err = libc::ENOMEM;
                 break;
             }
-            let Some(conn) = q.conn.as_mut() else {
+            let Some(conn) = core
+                .as_mut()
+                .and_then(|c| c.conn_mut(key))
+                .filter(|_| q.live)
+            else {
                 err = libc::EINVAL;
                 break;
             };
@@ -1306,6 +1300,7 @@ pub unsafe extern "C" fn mrc_post_send(
             posted += 1;
             w = r.next;
         }
+        drop(core);
         if posted > 0
             && let Some(c) = ctxs.get(&q.ctx)
         {
@@ -1356,6 +1351,10 @@ pub unsafe extern "C" fn mrc_get_async_event(
         let element = if t == IBV_EVENT_CQ_ERR {
             MrcAsyncElement {
                 cq: elem as *mut MrcCq,
+            }
+        } else if t == IBV_EVENT_PORT_ERR || t == IBV_EVENT_PORT_ACTIVE {
+            MrcAsyncElement {
+                port_num: elem as c_int,
             }
         } else {
             MrcAsyncElement {
@@ -1554,8 +1553,9 @@ mod tests {
             assert_eq!(to_rtr(q2, 1, n1), 0);
             {
                 let st = state::lock();
-                let w1 = st.qps[&(q1 as usize)].conn.as_ref().map(|c| c.cwnd());
-                let w2 = st.qps[&(q2 as usize)].conn.as_ref().map(|c| c.cwnd());
+                let core = st.ctxs[&(ctx as usize)].engine.core();
+                let w1 = core.conn(q1 as usize).map(|c| c.cwnd());
+                let w2 = core.conn(q2 as usize).map(|c| c.cwnd());
                 assert!(w1.is_some_and(|w| w <= 16_384), "profile 41 window {w1:?}");
                 assert!(w2.is_some_and(|w| w > 1 << 20), "default window {w2:?}");
             }

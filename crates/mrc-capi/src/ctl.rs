@@ -1282,7 +1282,8 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
             let Some(c) = st.ctxs.get_mut(&key) else {
                 return fail(libc::EINVAL);
             };
-            let eng = &mut c.engine;
+            let mut core = c.engine.core();
+            let eng = &mut *core;
             eng.probes.clear();
             eng.probe_answers.clear();
             for (id, dgid, ev, ports) in plan {
@@ -1298,7 +1299,8 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
                     return fail(libc::EIO);
                 }
             }
-            eng.kick();
+            drop(core);
+            c.engine.kick();
         }
         let deadline =
             std::time::Instant::now() + std::time::Duration::from_nanos(u64::from(rsp_timeout));
@@ -1309,9 +1311,10 @@ pub unsafe extern "C" fn mrc_ctl_ep_batch_send_wait(
                 let Some(c) = st.ctxs.get_mut(&key) else {
                     return fail(libc::EINVAL);
                 };
-                answers.append(&mut c.engine.probe_answers);
+                let mut core = c.engine.core();
+                answers.append(&mut core.probe_answers);
                 if answers.len() >= reqs.len() || std::time::Instant::now() >= deadline {
-                    c.engine.probes.clear();
+                    core.probes.clear();
                     break;
                 }
             }

@@ -109,16 +109,17 @@ pub(crate) struct Qp {
     pub dest_qpn: u32,
     pub dgid: IbvGid,
     pub path_mtu: u32,
-    /// The transport, from RTR on.
-    pub conn: Option<mrc_proto::Connection>,
+    /// The QP has a transport (from RTR on): in its slot of the context's NIC
+    /// (`Engine::core`), generation `era`.
+    pub live: bool,
+    /// Generation of the QP's transport (one per RTR): events of an older one are dropped.
+    pub era: u64,
     /// Where the peer receives (from RTR on).
     pub peer: Option<std::net::SocketAddrV6>,
     pub sends: VecDeque<SendWr>,
     pub recvs: VecDeque<u64>,
     /// Write-with-Immediate arrivals waiting for a posted receive: (imm, len).
     pub imms: VecDeque<(u32, u32)>,
-    /// Keys registered in `conn`'s regions.
-    pub keys: Vec<u32>,
 }
 
 /// An MRC context.
@@ -129,7 +130,7 @@ pub(crate) struct Ctx {
     /// `mrc_api_version_used` (0 = current).
     pub api_version: u32,
     pub engine: Engine,
-    /// Async events not yet returned: (element, event type).
+    /// Async events not yet returned: (element: QP or CQ handle, or port number; event type).
     pub async_events: VecDeque<(usize, u32)>,
     /// eventfd (semaphore mode) counting `async_events`.
     pub async_fd: OwnedFd,

@@ -612,8 +612,9 @@ impl Endpoint {
 }
 
 /// The NIC's id of a sender. What identifies one: SRv6, its address and port; loopback, its
-/// address (its datagrams leave from per-EV ports).
-fn peer_id(
+/// address (its datagrams leave from per-EV ports). `peers` numbers them from 0 in order of
+/// first sight (also used by `mrc-capi`'s engine).
+pub fn peer_id(
     peers: &mut HashMap<(Ipv6Addr, u16), PeerId>,
     mode: PathMode,
     a: SocketAddrV6,
