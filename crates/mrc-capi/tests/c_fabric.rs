@@ -218,4 +218,33 @@ fn c_xfer_between_fabric_nics() {
     assert!(before[0] > 8 << 20 && before[1] > 8 << 20, "{before:?}");
     assert!(after[0] > 32 << 20, "{after:?}");
     assert!(after[1] < 1 << 20, "plane 1 still carried {after:?}");
+
+    // NIC 3's plane-1 lane loses carrier and gets it back: its context's NIC takes port 1
+    // (plane 1) down and up, and the application gets IBV_EVENT_PORT_ERR / PORT_ACTIVE on
+    // port 2.
+    let t0p1 = topo
+        .ports(nic)
+        .iter()
+        .flatten()
+        .map(|&l| fabric.node_name(topo.link(l).other(nic).node))
+        .find(|n| n.starts_with("p1-"))
+        .expect("NIC 3's plane-1 T0");
+    let nic3 = fabric.node_name(nic);
+    let pe = common::build("portev.c", &["common.c"], "mrc_capi_portev_fabric");
+    let mut child = std::process::Command::new(&pe)
+        .args(["mrcnic3", "2"])
+        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("portev");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        child.stdout.take().expect("stdout"),
+    ));
+    let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(next(), "ready");
+    fabric.set_link(&nic3, &t0p1, false).expect("lane down");
+    assert_eq!(next(), "async port 2 err");
+    fabric.set_link(&nic3, &t0p1, true).expect("lane up");
+    assert_eq!(next(), "async port 2 active");
+    assert!(child.wait().expect("exit").success());
 }
