@@ -1008,7 +1008,7 @@ fn transition(st: &mut State, key: usize, from: u32, to: u32, vmask: c_int) -> c
         let attr = q.attr;
         let rc = match (from, to) {
             (_, IBV_QPS_RESET) => {
-                q.era += 1;
+                q.era = engine::next_era();
                 core.install(key, None, q.era, None, false);
                 q.live = false;
                 q.peer = None;
@@ -1049,7 +1049,7 @@ fn transition(st: &mut State, key: usize, from: u32, to: u32, vmask: c_int) -> c
                     for m in mrs.values().filter(|m| m.pd == pd) {
                         engine::register_in(&mut c, m);
                     }
-                    q.era += 1;
+                    q.era = engine::next_era();
                     q.live = true;
                     core.install(key, Some(c), q.era, q.peer, false);
                 }

@@ -80,8 +80,8 @@ pub(crate) struct Slot {
     qpn: u32,
     /// The QP's handle.
     handle: usize,
-    /// Generation of `conn` (the QP's `era` when it was installed): events of an older one
-    /// are dropped.
+    /// Generation of `conn` ([`next_era`], the QP's `era` when it was installed): events of
+    /// another one are dropped.
     era: u64,
     /// Where the peer receives.
     peer: Option<SocketAddrV6>,
@@ -101,6 +101,13 @@ impl NicQp for Slot {
     fn remote_qpn(&self) -> u32 {
         self.conn.config().remote_qpn
     }
+}
+
+/// A new connection generation, unique in the process (a destroyed QP's handle may be reused
+/// by a new QP while events of the old one are on their way).
+pub(crate) fn next_era() -> u64 {
+    static ERA: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    ERA.fetch_add(1, Ordering::Relaxed)
 }
 
 /// An idle connection for QPN `qpn` (RESET: sends nothing, accepts nothing, no timers).

@@ -112,7 +112,8 @@ pub(crate) struct Qp {
     /// The QP has a transport (from RTR on): in its slot of the context's NIC
     /// (`Engine::core`), generation `era`.
     pub live: bool,
-    /// Generation of the QP's transport (one per RTR): events of an older one are dropped.
+    /// Generation of the QP's transport (new at each RTR and RESET, unique in the process):
+    /// events of another one are dropped.
     pub era: u64,
     /// Where the peer receives (from RTR on).
     pub peer: Option<std::net::SocketAddrV6>,
