@@ -125,12 +125,20 @@ impl EvSet {
             mode,
             probe,
         };
+        // A hash set, not a scan of `index`: a QP of an 8-plane Clos has hundreds of EVs, and
+        // a 256-NIC all-to-all builds 130,000 sets.
+        let mut seen = std::collections::HashSet::with_capacity(
+            profile
+                .planes
+                .iter()
+                .map(|pe| pe.active.len() + pe.backup.len())
+                .sum(),
+        );
         for (p, pe) in profile.planes.iter().enumerate().take(32) {
             let mut plane = Plane::default();
             for (list, role) in [(&pe.active, Role::Active), (&pe.backup, Role::Backup)] {
                 for &ev in list {
-                    if s.index.iter().any(|&(e, _)| e == ev) || s.entries.len() >= u16::MAX as usize
-                    {
+                    if s.entries.len() >= u16::MAX as usize || !seen.insert(ev) {
                         continue;
                     }
                     let i = s.entries.len() as u16;

@@ -105,14 +105,15 @@ pub fn incast(senders: &[u32], dst: u32, bytes: u64) -> Vec<Flow> {
         .collect()
 }
 
-/// Every rank sends `bytes` to every other rank, all at once.
+/// Every rank sends `bytes` to every other rank, all at once. Rank `s` lists (so posts) its
+/// flows to `s + 1, s + 2, …` (mod `n`), as collective libraries post an all-to-all
+/// (`docs/workload.md` §All-to-all order): in ascending order every NIC would start on rank 0,
+/// then all move on to rank 1, a synchronised incast at each rank in turn.
 pub fn all_to_all(n: u32, bytes: u64) -> Vec<Flow> {
     let mut flows = Vec::with_capacity((n as usize) * (n.saturating_sub(1) as usize));
     for s in 0..n {
-        for d in 0..n {
-            if s != d {
-                flows.push(Flow::new(flows.len() as u64, s, d, bytes, 0));
-            }
+        for k in 1..n {
+            flows.push(Flow::new(flows.len() as u64, s, (s + k) % n, bytes, 0));
         }
     }
     flows
@@ -157,6 +158,26 @@ mod tests {
         }
         assert_eq!(f, permutation(64, 10, 7));
         assert_ne!(f, permutation(64, 10, 8));
+    }
+
+    #[test]
+    fn all_to_all_covers_every_pair_and_staggers_receivers() {
+        let n = 6;
+        let f = all_to_all(n, 1);
+        let mut pairs: Vec<(u32, u32)> = f.iter().map(|fl| (fl.src, fl.dst)).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        assert_eq!(pairs.len(), f.len());
+        assert!(pairs.iter().all(|(s, d)| s != d && *s < n && *d < n));
+        // The k-th flow of every rank goes to a different receiver.
+        for k in 0..(n - 1) as usize {
+            let mut dsts: Vec<u32> = (0..n as usize)
+                .map(|s| f[s * (n - 1) as usize + k].dst)
+                .collect();
+            dsts.sort_unstable();
+            dsts.dedup();
+            assert_eq!(dsts.len(), n as usize, "position {k}");
+        }
     }
 
     #[test]
