@@ -47,6 +47,10 @@ const INITIAL_SEND_RING: u32 = 64;
 /// next acknowledged packets. Counted in packets, not time: a QP that gets 1/1000 of an
 /// incast's bottleneck sends a packet every few hundred RTTs.
 const CONGESTION_MEMORY: u64 = 64;
+/// A plane counts as congested for this many base RTTs after an ECN echo for a packet sent
+/// on it (see `Connection::degraded_planes`): long enough to span the echoes of one window,
+/// short enough that a plane which stopped marking is free again within a few RTTs.
+const PLANE_ECN_MEMORY: u64 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -225,6 +229,8 @@ pub struct Connection {
     /// Payload bytes sent per plane since plane health last changed (the EV set's
     /// `health_epoch`, kept alongside): see [`Connection::degraded_planes`].
     plane_sent: Vec<u64>,
+    /// When an ECN echo last came back for a packet sent on each plane.
+    plane_ecn_at: Vec<Instant>,
     plane_epoch: u32,
     local_up: u32,
     peer_up: u32,
@@ -314,6 +320,7 @@ impl Connection {
             plane_bits,
             planes,
             plane_sent: vec![0; usize::from(planes)],
+            plane_ecn_at: vec![Instant::ZERO; usize::from(planes)],
             plane_epoch: 0,
             local_up: plane_bits,
             peer_up: plane_bits,
@@ -636,30 +643,46 @@ impl Connection {
         None
     }
 
-    /// Planes among `usable` that have had their share for now: a plane with EVs out of use
+    /// Planes among `ready` that have had their share for now: a plane with EVs out of use
     /// has lost that share of its capacity (a dead T1 takes its paths), so it carries at
     /// most `1 − out/total` of what a healthy plane carries, while a NIC port, which drains
     /// at line rate whatever is behind it, would give it an equal share and congest the rest
     /// of that plane. Healthy planes are never held back; without a healthy plane nothing is.
-    fn degraded_planes(&self, usable: u32) -> u32 {
-        let (mut healthy_sum, mut healthy_n) = (0u64, 0u64);
-        for p in 0..self.planes {
-            if usable & (1 << p) != 0 && self.ev.plane_health(p).0 == 0 {
-                healthy_sum += self.plane_sent.get(usize::from(p)).copied().unwrap_or(0);
-                healthy_n += 1;
+    ///
+    /// Which healthy planes count depends on whether the degraded plane is congested (an ECN
+    /// echo for it within [`PLANE_ECN_MEMORY`] base RTTs). If it is, all planes that can
+    /// carry: at full load the healthy ports are busy whenever the degraded one is free, and
+    /// comparing with the ready ports only would let it take every such gap. If it is not,
+    /// its remaining paths have room and only the ready healthy ports are preferred to it,
+    /// so a lightly loaded QP never waits for a busy port.
+    fn degraded_planes(&self, now: Instant, ready: u32) -> u32 {
+        let live = self.usable_planes();
+        let mean = |planes: u32| {
+            let (mut sum, mut n) = (0u64, 0u64);
+            for p in 0..self.planes {
+                if planes & (1 << p) != 0 && self.ev.plane_health(p).0 == 0 {
+                    sum += self.plane_sent.get(usize::from(p)).copied().unwrap_or(0);
+                    n += 1;
+                }
             }
-        }
-        if healthy_n == 0 {
-            return 0;
-        }
-        let mean = healthy_sum as f64 / healthy_n as f64;
+            (n > 0).then(|| sum as f64 / n as f64)
+        };
+        let (mean_ready, mean_live) = (mean(ready), mean(live));
+        let memory = self.cfg.base_rtt.saturating_mul(PLANE_ECN_MEMORY);
         let slack = f64::from(self.cfg.mtu) * 4.0;
         let mut held = 0;
         for p in 0..self.planes {
             let (out, total) = self.ev.plane_health(p);
-            if out == 0 || total == 0 || usable & (1 << p) == 0 {
+            if out == 0 || total == 0 || ready & (1 << p) == 0 {
                 continue;
             }
+            let congested = self
+                .plane_ecn_at
+                .get(usize::from(p))
+                .is_some_and(|&t| t > Instant::ZERO && now.saturating_since(t) <= memory);
+            let Some(mean) = (if congested { mean_live } else { mean_ready }) else {
+                continue;
+            };
             let share = 1.0 - f64::from(out) / f64::from(total);
             let sent = self.plane_sent.get(usize::from(p)).copied().unwrap_or(0) as f64;
             if sent > share * mean + slack {
@@ -837,7 +860,7 @@ impl Connection {
             self.plane_sent.fill(0);
         }
         if self.ev.any_out() {
-            planes &= !self.degraded_planes(planes);
+            planes &= !self.degraded_planes(now, planes);
         }
         if planes == 0 {
             return None;
@@ -1406,6 +1429,13 @@ impl Connection {
             match s.mark {
                 PathMark::SkipOnce => {
                     self.stats.ecn_echoes += 1;
+                    if let Some(t) = self
+                        .ev
+                        .plane_of(s.entropy)
+                        .and_then(|p| self.plane_ecn_at.get_mut(usize::from(p)))
+                    {
+                        *t = now;
+                    }
                     self.queue_at = Some(self.acked_pkts);
                     if self.ev.skip(s.entropy) {
                         self.stats.ev_skipped += 1;
@@ -2263,5 +2293,76 @@ impl Transport for Connection {
 
     fn outstanding(&self) -> usize {
         self.sq.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+    use crate::testing::{NetConfig, PathConfig, mrc_harness, mrc_pair_configs};
+
+    /// Offers a QP with 3 of plane 1's 4 EVs denied plane 1's port three times for each time
+    /// plane 0's (as at full load, where the healthy port is busy whenever plane 1's is free)
+    /// until its window is full; payload bytes sent per plane. `congested`: an ECN echo came
+    /// back for plane 1 just now.
+    fn offered_gaps(congested: bool) -> ([u64; 2], u64) {
+        let rate = 100_000_000_000;
+        let (a, b) = mrc_pair_configs(3, 2, 4, 0, rate, Duration::from_micros(200));
+        let net = NetConfig::uniform(8, 2, rate, PathConfig::default());
+        let mut h = mrc_harness(a, b, MrcQpAttr::default(), net);
+        let c = &mut h.ends[0];
+        let src = c.regions_mut().register(16 << 20);
+        c.post_write(WriteRequest {
+            wr_id: 0,
+            local_addr: src.addr,
+            len: 16 << 20,
+            remote_addr: 0,
+            rkey: 0,
+            imm: None,
+        })
+        .unwrap();
+        let plane1: Vec<u32> = (0..64).filter(|&e| c.ev.plane_of(e) == Some(1)).collect();
+        for &ev in &plane1[..3] {
+            assert!(c.deny_ev(ev));
+        }
+        let now = Instant::from_nanos(1_000);
+        if congested {
+            c.plane_ecn_at[1] = now;
+        }
+        let mut sent = [0u64; 2];
+        'rounds: loop {
+            for ready in [0b10, 0b10, 0b10, 0b01] {
+                match c.poll_transmit(now, PortMask(ready)) {
+                    Some(t) => {
+                        sent[usize::from(t.port)] += t.payload.map_or(0, |p| u64::from(p.len))
+                    }
+                    None if ready == 0b01 => break 'rounds, // the window is full
+                    None => {}
+                }
+            }
+        }
+        (sent, u64::from(c.cfg.mtu))
+    }
+
+    /// Congested: the degraded plane keeps to a quarter of plane 0's bytes (plus the rule's
+    /// slack of 4 packets and the packet that crosses it), even though only its port is
+    /// ready most of the time.
+    #[test]
+    fn a_congested_degraded_plane_keeps_its_share_when_only_its_port_is_ready() {
+        let (sent, mtu) = offered_gaps(true);
+        assert!(
+            sent[0] > 100 * mtu,
+            "the window must allow many packets: {sent:?}"
+        );
+        assert!(sent[1] <= sent[0] / 4 + 5 * mtu, "{sent:?}");
+    }
+
+    /// Not congested: its remaining paths have room, so it takes the gaps the busy healthy
+    /// port leaves (3 packets for each of plane 0's).
+    #[test]
+    fn an_uncongested_degraded_plane_takes_the_gaps() {
+        let (sent, _) = offered_gaps(false);
+        assert!(sent[1] >= 2 * sent[0], "{sent:?}");
     }
 }

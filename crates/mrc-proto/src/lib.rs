@@ -90,7 +90,11 @@
 //!   about that share of its paths, so it carries at most `1 − out/total` of what a healthy
 //!   plane of the QP carries (bytes counted since plane health last changed); a NIC port
 //!   drains at line rate whatever is behind it, so without this the plane keeps its equal
-//!   share and congests its remaining paths. Healthy planes are never held back.
+//!   share and congests its remaining paths. While the plane is congested (an ECN echo for
+//!   it within the last 4 base RTTs) the comparison is with every plane that can carry, as
+//!   at full load the healthy ports are busy whenever the degraded one is free; otherwise
+//!   its remaining paths have room and it only yields to healthy ports ready at the same
+//!   moment. Healthy planes are never held back.
 //! - **Probe budget.** Probes travel in the strict-priority control class, so a thousand
 //!   QPs probing on their own schedules would starve data. A QP has at most
 //!   [`ProbePolicy::max_outstanding`] probes out and earns one per
