@@ -236,6 +236,9 @@ fn drive<F: TransportFactory>(
         Err(e) => return Err(e.into()),
     };
     let pending = cap.map(|c| c.start(&mut sim, &r.label)).transpose()?;
+    if let Some(w) = sc.watch_flow {
+        sim.watch_ev_changes(w as u32);
+    }
     let tty = std::io::stderr().is_terminal();
     let label = r.label.clone();
     let mut last = 0u64;
@@ -452,6 +455,13 @@ fn to_json(sc: &Loaded, results: &[(Run, Outcome)], timing: bool) -> Value {
             // Only when some failed, so runs without errors keep their shape.
             if rep.flows_failed > 0 {
                 v["flows"]["failed"] = json!(rep.flows_failed);
+            }
+            if sc.watch_flow.is_some() {
+                v["watched_flow_ev_changes"] = rep
+                    .watched_ev_changes
+                    .iter()
+                    .map(|c| json!({"t_us": us(c.at_ps), "ev": c.ev, "good": c.good}))
+                    .collect();
             }
             if timing {
                 v["wall_s"] = json!(round(rep.wall_s, 3));

@@ -1049,6 +1049,11 @@ impl Connection {
             }
         }
         if self.state == QpState::Rts && self.ev.next_probe_time().is_some_and(|t| t <= now) {
+            // Probes whose answer is overdue count as failed here too, not only in
+            // `handle_timeout`: a QP that keeps sending has already seen the deadline pass
+            // (`poll_timeout` no longer reports it), and with `max_outstanding` lost probes
+            // still counted out no EV would ever be probed again.
+            self.ev.probe_timeouts(now);
             let per = u32::from(self.cfg.probe.data_per_probe);
             let floor = self.last_probe + self.cfg.probe.max_interval;
             if self.probe_credit < per && now < floor {
@@ -1058,7 +1063,8 @@ impl Connection {
                 return None;
             }
             let blocked = !(up & self.peer_up);
-            if let Some((ev, plane)) = self.ev.next_probe(now, blocked) {
+            let down = !(self.local_up & self.peer_up);
+            if let Some((ev, plane)) = self.ev.next_probe(now, blocked, down) {
                 self.probe_credit = self.probe_credit.saturating_sub(per);
                 self.last_probe = now;
                 self.disarm(Timer::ProbeBudget);

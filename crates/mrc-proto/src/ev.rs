@@ -432,8 +432,12 @@ impl EvSet {
     }
 
     /// The next probe to send at `now`: an ASSUMED_BAD EV whose probe time has come (marking
-    /// it outstanding until `now + interval`). Planes in `blocked` are not probed now.
-    pub fn next_probe(&mut self, now: Instant, blocked: u32) -> Option<(u32, u8)> {
+    /// it outstanding until `now + interval`). Planes in `blocked` are not probed now: those
+    /// also in `down` (the port or the peer's is down) try again one interval later, the
+    /// others (their port is only busy) stay due for the next time their port is free. At
+    /// full load a port is free only between packets, so postponing a probe by a whole
+    /// interval whenever another port was the free one could postpone it for ever.
+    pub fn next_probe(&mut self, now: Instant, blocked: u32, down: u32) -> Option<(u32, u8)> {
         if self.probe_min > now || self.probes_out >= u32::from(self.probe.max_outstanding.max(1)) {
             return None;
         }
@@ -446,8 +450,9 @@ impl EvSet {
                 continue;
             }
             if blocked & (1 << e.plane) != 0 {
-                // Plane not usable now: try again one interval later.
-                e.probe_at = now + e.probe_interval;
+                if down & (1 << e.plane) != 0 {
+                    e.probe_at = now + e.probe_interval;
+                }
                 continue;
             }
             e.probe_outstanding = true;
@@ -689,14 +694,14 @@ mod tests {
         let mut act: Vec<u32> = s.active(0).collect();
         act.sort_unstable();
         assert_eq!(act, [0, 2, 3, 4]);
-        assert_eq!(s.next_probe(t0, 0), None);
+        assert_eq!(s.next_probe(t0, 0, 0), None);
         let t1 = t0 + Duration::from_micros(100);
-        assert_eq!(s.next_probe(t1, 0), Some((1, 0)));
+        assert_eq!(s.next_probe(t1, 0, 0), Some((1, 0)));
         // Timeout doubles the interval.
         s.probe_timeouts(t1 + Duration::from_micros(100));
         for k in 0..3 {
             let t = t1 + Duration::from_micros(300 + k);
-            assert_eq!(s.next_probe(t, 0), Some((1, 0)));
+            assert_eq!(s.next_probe(t, 0, 0), Some((1, 0)));
             let r = s.probe_response(1, false, t);
             assert_eq!(r.is_some(), k == 2);
         }

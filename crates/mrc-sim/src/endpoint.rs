@@ -24,6 +24,13 @@ pub enum EndpointEvent {
     },
     /// The QP failed.
     QpError,
+    /// The QP retired an EV (`good` false) or brought one back (`good` true).
+    EvState {
+        /// The EV.
+        ev: u32,
+        /// Resurrected rather than retired.
+        good: bool,
+    },
 }
 
 /// Counters read at the end of a run.

@@ -26,7 +26,7 @@ pub use config::{
 };
 pub use endpoint::{Endpoint, FabricInfo, PairInfo, Routing, TransportFactory};
 pub use kernel::Time;
-pub use report::{Percentiles, RunReport, SwitchCounters};
+pub use report::{EvChange, Percentiles, RunReport, SwitchCounters};
 pub use sim::record::{LinkGroup, Timeline};
 pub use sim::tap::{TapError, TapNode, TapPoint};
 pub use sim::{PortCounters, Progress, Sim, SimError};

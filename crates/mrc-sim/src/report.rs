@@ -114,4 +114,18 @@ pub struct RunReport {
     pub switches: SwitchCounters,
     /// Time series for plots (delivered bytes, EV states, links, failures).
     pub timeline: crate::sim::record::Timeline,
+    /// EV state changes of the flow given to [`crate::Sim::watch_ev_changes`] (its
+    /// requesters), in time order.
+    pub watched_ev_changes: Vec<EvChange>,
+}
+
+/// One EV state change of a QP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EvChange {
+    /// When, ps.
+    pub at_ps: Time,
+    /// The EV.
+    pub ev: u32,
+    /// Resurrected rather than retired.
+    pub good: bool,
 }

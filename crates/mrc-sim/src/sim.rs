@@ -16,7 +16,7 @@ use crate::config::{EcnAt, FabricSpec, Failure, FailureKind, RunSpec, Target};
 use crate::coverage::{Added, Coverage};
 use crate::endpoint::{Endpoint, EndpointEvent, FabricInfo, PairInfo, Routing, TransportFactory};
 use crate::kernel::{EventQueue, PS_PER_NS, Time};
-use crate::report::{RunReport, SwitchCounters};
+use crate::report::{EvChange, RunReport, SwitchCounters};
 use crate::rng::{SplitMix64, mix, stream};
 
 /// Bytes added to every packet on the wire besides the MRC packet: Ethernet header + FCS (18),
@@ -370,6 +370,9 @@ pub struct Sim<F: TransportFactory> {
     misrouted: u64,
     corrupt: u64,
     qp_errors: u64,
+    /// The flow whose EV state changes are logged, and the log (`watch_ev_changes`).
+    ev_watch: Option<u32>,
+    ev_log: Vec<EvChange>,
     nic_tx_payload: Vec<u64>,
     nic_rx_payload: Vec<u64>,
     /// Time series for plots (`record`).
@@ -647,6 +650,8 @@ impl<F: TransportFactory> Sim<F> {
             misrouted: 0,
             corrupt: 0,
             qp_errors: 0,
+            ev_watch: None,
+            ev_log: Vec::new(),
             nic_tx_payload: vec![0; nics as usize],
             nic_rx_payload: vec![0; nics as usize],
             rec: record::Recorder::default(),
@@ -1456,6 +1461,16 @@ impl<F: TransportFactory> Sim<F> {
                     }
                 }
                 EndpointEvent::QpError => self.qp_errors += 1,
+                EndpointEvent::EvState { ev, good } => {
+                    let info = self.ep_info[ep as usize];
+                    if info.requester
+                        && self.ev_watch.is_some()
+                        && self.ev_watch == Some(self.pairs[info.pair as usize].flow)
+                    {
+                        let at_ps = self.q.now();
+                        self.ev_log.push(EvChange { at_ps, ev, good });
+                    }
+                }
             }
         }
         if let Some(t) = self.eps[ep as usize].poll_timeout() {
@@ -1775,6 +1790,13 @@ impl<F: TransportFactory> Sim<F> {
 
     // ---------------------------------------------------------------- run
 
+    /// Logs the EV state changes of `flow`'s requesting QPs (index in the workload) into
+    /// [`RunReport::watched_ev_changes`]: which paths the transport gave up on and brought
+    /// back, to compare with the live transport's decisions on the same fabric.
+    pub fn watch_ev_changes(&mut self, flow: u32) {
+        self.ev_watch = Some(flow);
+    }
+
     /// Runs to completion (every flow done) or to the time limit, calling `progress` now and
     /// then, and returns the report.
     pub fn run(&mut self, progress: &mut dyn FnMut(Progress)) -> RunReport {
@@ -2004,6 +2026,7 @@ impl<F: TransportFactory> Sim<F> {
             qp_errors: self.qp_errors,
             switches: sw,
             timeline: Default::default(),
+            watched_ev_changes: self.ev_log.clone(),
         }
     }
 

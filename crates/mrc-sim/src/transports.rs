@@ -144,6 +144,12 @@ impl<T: Transport + crate::sim::record::EvCounts> Endpoint for ProtoEndpoint<T> 
                     self.error = true;
                     return Some(EndpointEvent::QpError);
                 }
+                Event::EvState { ev, state, .. } => {
+                    return Some(EndpointEvent::EvState {
+                        ev,
+                        good: state == mrc_proto::EvState::Good,
+                    });
+                }
                 _ => {}
             }
         }
