@@ -180,6 +180,17 @@ impl EvSet {
     }
 
     fn find(&self, ev: u32) -> Option<usize> {
+        // Profiles mostly number their EVs consecutively, so `index` (sorted, no duplicates)
+        // holds `ev` at `ev - first`: one look, not a binary search (a cache miss per step on
+        // the per-packet path of every QP).
+        let first = self.index.first()?.0;
+        if let Some(&(e, i)) = ev
+            .checked_sub(first)
+            .and_then(|d| self.index.get(d as usize))
+            && e == ev
+        {
+            return Some(usize::from(i));
+        }
         self.index
             .binary_search_by_key(&ev, |&(e, _)| e)
             .ok()
@@ -574,43 +585,48 @@ impl EvSet {
 /// refreshed from the EVs on which data arrived intact (a just-proven path), used alternately.
 #[derive(Debug, Clone)]
 pub struct ReverseEvs {
-    evs: Vec<[Option<u32>; 2]>,
-    /// Whether data arrived on the plane yet; until then its pair holds the profile's seeds,
+    /// Per plane, in one vector: `pick` runs for every control packet, and one line is one
+    /// cache miss where three vectors were three.
+    planes: Vec<RevPlane>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RevPlane {
+    evs: [Option<u32>; 2],
+    /// Whether data arrived on the plane yet; until then `evs` holds the profile's seeds,
     /// which nothing has proven.
-    seen: Vec<bool>,
-    turn: Vec<u8>,
+    seen: bool,
+    turn: u8,
 }
 
 impl ReverseEvs {
     /// Seeds the set with the first two active EVs of each plane of `profile`.
     pub fn new(profile: &EvProfile) -> Self {
-        let evs = profile
+        let planes = profile
             .planes
             .iter()
-            .map(|p| [p.active.first().copied(), p.active.get(1).copied()])
-            .collect::<Vec<_>>();
-        let n = evs.len();
-        Self {
-            evs,
-            seen: vec![false; n],
-            turn: vec![0; n],
-        }
+            .map(|p| RevPlane {
+                evs: [p.active.first().copied(), p.active.get(1).copied()],
+                seen: false,
+                turn: 0,
+            })
+            .collect();
+        Self { planes }
     }
 
     /// Data arrived intact on `ev` over `plane`: adopt it as the newest reverse EV. The first
     /// arrival on a plane replaces both seeds, so an unproven seed (perhaps a dead path) is
     /// never used once a proven EV exists.
     pub fn observe(&mut self, plane: u8, ev: u32) {
-        let i = usize::from(plane);
-        let (Some(pair), Some(seen)) = (self.evs.get_mut(i), self.seen.get_mut(i)) else {
+        let Some(p) = self.planes.get_mut(usize::from(plane)) else {
             return;
         };
-        if !*seen {
-            *seen = true;
-            *pair = [Some(ev), None];
-        } else if pair[0] != Some(ev) {
-            pair[1] = pair[0];
-            pair[0] = Some(ev);
+        if !p.seen {
+            p.seen = true;
+            p.evs = [Some(ev), None];
+        } else if p.evs[0] != Some(ev) {
+            p.evs[1] = p.evs[0];
+            p.evs[0] = Some(ev);
         }
     }
 
@@ -618,10 +634,10 @@ impl ReverseEvs {
     /// (the QP's own forward traffic found that path dead: §11, bidirectional traffic). If
     /// both are rejected, the newest proven one.
     pub fn pick(&mut self, plane: u8, usable: impl Fn(u32) -> bool) -> Option<u32> {
-        let pair = self.evs.get(usize::from(plane))?;
-        let t = self.turn.get_mut(usize::from(plane))?;
-        *t ^= 1;
-        let (a, b) = (pair[usize::from(*t)], pair[usize::from(*t ^ 1)]);
+        let p = self.planes.get_mut(usize::from(plane))?;
+        p.turn ^= 1;
+        let pair = p.evs;
+        let (a, b) = (pair[usize::from(p.turn)], pair[usize::from(p.turn ^ 1)]);
         [a, b]
             .into_iter()
             .flatten()
