@@ -29,6 +29,7 @@ const NONE: u32 = u32::MAX;
 
 mod conns;
 pub mod dag;
+mod lists;
 pub mod record;
 pub mod tap;
 
@@ -345,7 +346,7 @@ pub struct Sim<F: TransportFactory> {
     ctrl_limit: u64,
     marking: crate::red::Marking,
     nic_port_up: Vec<bool>,
-    nic_eps: Vec<Vec<u32>>,
+    nic_eps: lists::Lists,
     nic_rr: Vec<u32>,
     /// Per NIC: distinct NICs that write to it in the flow list (the QP hint
     /// `num_remote_recv_peers` an application that knows its traffic would give).
@@ -625,7 +626,7 @@ impl<F: TransportFactory> Sim<F> {
             ctrl_limit,
             marking,
             nic_port_up: vec![true; (nics * planes) as usize],
-            nic_eps: vec![Vec::new(); nics as usize],
+            nic_eps: lists::Lists::new(nics as usize),
             nic_rr: vec![0; nics as usize],
             recv_peers: recv_peers(&spec.workload.flows, nics),
             eps: Vec::new(),
@@ -1353,12 +1354,12 @@ impl<F: TransportFactory> Sim<F> {
             if ready == 0 {
                 return;
             }
-            let n = self.nic_eps[nic as usize].len();
+            let n = self.nic_eps.get(nic).len();
             let rr = self.nic_rr[nic as usize] as usize;
             let mut sent = false;
             for i in 0..n {
                 let idx = (rr + i) % n;
-                let ep = self.nic_eps[nic as usize][idx];
+                let ep = self.nic_eps.get(nic)[idx];
                 if let Some(tx) = self.eps[ep as usize].poll_transmit(now, ready) {
                     self.nic_rr[nic as usize] = ((idx + 1) % n) as u32;
                     self.inject(nic, ep, tx);
@@ -1603,8 +1604,8 @@ impl<F: TransportFactory> Sim<F> {
                 timer: None,
                 fired_at: Time::MAX,
             });
-            self.nic_eps[src as usize].push(src_ep);
-            self.nic_eps[dst as usize].push(src_ep + 1);
+            self.nic_eps.push(src, src_ep);
+            self.nic_eps.push(dst, src_ep + 1);
             let now_ns = self.now_ns();
             for (ep, nic) in [(src_ep, src), (src_ep + 1, dst)] {
                 for p in 0..self.planes {
@@ -1645,7 +1646,7 @@ impl<F: TransportFactory> Sim<F> {
                 let now_ns = self.now_ns();
                 for &(nic, port) in &r.nic_ports {
                     self.nic_port_up[(nic * self.planes + u32::from(port)) as usize] = up;
-                    let eps = self.nic_eps[nic as usize].clone();
+                    let eps = self.nic_eps.get(nic).to_vec();
                     for ep in eps {
                         self.eps[ep as usize].port_status(now_ns, port, up);
                         self.after_ep(ep);
