@@ -89,6 +89,10 @@ pub enum LossOutcome {
 #[derive(Debug, Clone)]
 pub struct EvSet {
     entries: Vec<Entry>,
+    /// Entries per state (indexed by `EvState as usize`), kept at every change of state:
+    /// a timeline samples every QP's counts often, and a pass over the entries cost a cache
+    /// miss per few EVs.
+    by_state: [u32; 4],
     index: Vec<(u32, u16)>,
     planes: Vec<Plane>,
     probing: Vec<u16>,
@@ -112,6 +116,7 @@ impl EvSet {
     pub fn new(profile: &EvProfile, mode: LbMode, probe: ProbePolicy, seed: u64) -> Self {
         let mut s = Self {
             entries: Vec::new(),
+            by_state: [0; 4],
             index: Vec::new(),
             planes: Vec::new(),
             probing: Vec::new(),
@@ -173,6 +178,7 @@ impl EvSet {
             s.planes.push(plane);
         }
         s.index.sort_unstable();
+        s.by_state[EvState::Good as usize] = s.entries.len() as u32;
         s.probing.reserve(s.entries.len());
         s
     }
@@ -188,6 +194,17 @@ impl EvSet {
     }
 
     fn find(&self, ev: u32) -> Option<usize> {
+        // Profiles mostly number their EVs consecutively, so `index` (sorted, no duplicates)
+        // holds `ev` at `ev - first`: one look, not a binary search (a cache miss per step on
+        // the per-packet path of every QP).
+        let first = self.index.first()?.0;
+        if let Some(&(e, i)) = ev
+            .checked_sub(first)
+            .and_then(|d| self.index.get(d as usize))
+            && e == ev
+        {
+            return Some(usize::from(i));
+        }
         self.index
             .binary_search_by_key(&ev, |&(e, _)| e)
             .ok()
@@ -261,6 +278,12 @@ impl EvSet {
             .filter_map(|&i| self.entries.get(usize::from(i)).map(|e| e.ev))
     }
 
+    /// EVs per state: `[GOOD, SKIP, ASSUMED_BAD, DENIED]` (what counting [`EvSet::iter`]
+    /// gives, in O(1)).
+    pub fn state_counts(&self) -> [u32; 4] {
+        self.by_state
+    }
+
     /// Every EV of the set with its plane and state, in profile order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, u8, EvState)> + '_ {
         self.entries.iter().map(|e| (e.ev, e.plane, e.state))
@@ -289,7 +312,7 @@ impl EvSet {
                 EvState::Good if Some(e.ev) != avoid => return Some(e.ev),
                 EvState::Good => fallback = Some(e.ev),
                 EvState::Skip => {
-                    e.state = EvState::Good;
+                    set_state(&mut self.by_state, e, EvState::Good);
                     fallback = fallback.or(Some(e.ev));
                 }
                 _ => {}
@@ -309,7 +332,7 @@ impl EvSet {
         }
         match self.find(ev).and_then(|i| self.entries.get_mut(i)) {
             Some(e) if e.state == EvState::Good && e.role == Role::Active => {
-                e.state = EvState::Skip;
+                set_state(&mut self.by_state, e, EvState::Skip);
                 true
             }
             _ => false,
@@ -375,7 +398,7 @@ impl EvSet {
         if self.usable <= self.min_active {
             return LossOutcome::AtFloor;
         }
-        e.state = EvState::AssumedBad;
+        set_state(&mut self.by_state, e, EvState::AssumedBad);
         e.role = Role::Out;
         if let Some(p) = self.planes.get_mut(usize::from(e.plane)) {
             p.out += 1;
@@ -507,7 +530,8 @@ impl EvSet {
             self.probe_min = self.probe_min.min(now);
             return None;
         }
-        e.state = if skip { EvState::Skip } else { EvState::Good };
+        let to = if skip { EvState::Skip } else { EvState::Good };
+        set_state(&mut self.by_state, e, to);
         e.probe_at = Instant::MAX;
         e.probe_interval = self.probe.first;
         let plane = e.plane;
@@ -550,7 +574,7 @@ impl EvSet {
             self.probes_out = self.probes_out.saturating_sub(1);
         }
         let newly_out = e.state != EvState::AssumedBad;
-        e.state = EvState::Denied;
+        set_state(&mut self.by_state, e, EvState::Denied);
         e.role = Role::Out;
         let plane = usize::from(e.plane);
         self.probing.retain(|&x| usize::from(x) != i);
@@ -583,47 +607,59 @@ impl EvSet {
     }
 }
 
+/// Moves `e` to state `to`, keeping [`EvSet::state_counts`] in step.
+fn set_state(by_state: &mut [u32; 4], e: &mut Entry, to: EvState) {
+    by_state[e.state as usize] -= 1;
+    by_state[to as usize] += 1;
+    e.state = to;
+}
+
 /// Reverse-path EVs of the responder (`docs/mrc-protocol.md` §11, §13 item 13): two per plane,
 /// refreshed from the EVs on which data arrived intact (a just-proven path), used alternately.
 #[derive(Debug, Clone)]
 pub struct ReverseEvs {
-    evs: Vec<[Option<u32>; 2]>,
-    /// Whether data arrived on the plane yet; until then its pair holds the profile's seeds,
+    /// Per plane, in one vector: `pick` runs for every control packet, and one line is one
+    /// cache miss where three vectors were three.
+    planes: Vec<RevPlane>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RevPlane {
+    evs: [Option<u32>; 2],
+    /// Whether data arrived on the plane yet; until then `evs` holds the profile's seeds,
     /// which nothing has proven.
-    seen: Vec<bool>,
-    turn: Vec<u8>,
+    seen: bool,
+    turn: u8,
 }
 
 impl ReverseEvs {
     /// Seeds the set with the first two active EVs of each plane of `profile`.
     pub fn new(profile: &EvProfile) -> Self {
-        let evs = profile
+        let planes = profile
             .planes
             .iter()
-            .map(|p| [p.active.first().copied(), p.active.get(1).copied()])
-            .collect::<Vec<_>>();
-        let n = evs.len();
-        Self {
-            evs,
-            seen: vec![false; n],
-            turn: vec![0; n],
-        }
+            .map(|p| RevPlane {
+                evs: [p.active.first().copied(), p.active.get(1).copied()],
+                seen: false,
+                turn: 0,
+            })
+            .collect();
+        Self { planes }
     }
 
     /// Data arrived intact on `ev` over `plane`: adopt it as the newest reverse EV. The first
     /// arrival on a plane replaces both seeds, so an unproven seed (perhaps a dead path) is
     /// never used once a proven EV exists.
     pub fn observe(&mut self, plane: u8, ev: u32) {
-        let i = usize::from(plane);
-        let (Some(pair), Some(seen)) = (self.evs.get_mut(i), self.seen.get_mut(i)) else {
+        let Some(p) = self.planes.get_mut(usize::from(plane)) else {
             return;
         };
-        if !*seen {
-            *seen = true;
-            *pair = [Some(ev), None];
-        } else if pair[0] != Some(ev) {
-            pair[1] = pair[0];
-            pair[0] = Some(ev);
+        if !p.seen {
+            p.seen = true;
+            p.evs = [Some(ev), None];
+        } else if p.evs[0] != Some(ev) {
+            p.evs[1] = p.evs[0];
+            p.evs[0] = Some(ev);
         }
     }
 
@@ -631,10 +667,10 @@ impl ReverseEvs {
     /// (the QP's own forward traffic found that path dead: §11, bidirectional traffic). If
     /// both are rejected, the newest proven one.
     pub fn pick(&mut self, plane: u8, usable: impl Fn(u32) -> bool) -> Option<u32> {
-        let pair = self.evs.get(usize::from(plane))?;
-        let t = self.turn.get_mut(usize::from(plane))?;
-        *t ^= 1;
-        let (a, b) = (pair[usize::from(*t)], pair[usize::from(*t ^ 1)]);
+        let p = self.planes.get_mut(usize::from(plane))?;
+        p.turn ^= 1;
+        let pair = p.evs;
+        let (a, b) = (pair[usize::from(p.turn)], pair[usize::from(p.turn ^ 1)]);
         [a, b]
             .into_iter()
             .flatten()
@@ -710,6 +746,42 @@ mod tests {
             !s.active(0).any(|e| e == 1),
             "resurrected EV goes to the backups"
         );
+    }
+
+    /// `state_counts` (kept at each change) equals a count over every entry after skips, the
+    /// rotation clearing them, a retirement, a resurrection by probes with SKIP and a denial.
+    #[test]
+    fn state_counts_follow_every_change() {
+        let tally = |s: &EvSet| {
+            let mut c = [0u32; 4];
+            for (_, _, st) in s.iter() {
+                c[st as usize] += 1;
+            }
+            c
+        };
+        let mut s = set(0);
+        let t0 = Instant::ZERO;
+        assert_eq!(s.state_counts(), [12, 0, 0, 0]);
+        assert!(s.skip(2) && s.skip(7));
+        assert_eq!(s.state_counts(), tally(&s));
+        assert_eq!(s.state_counts(), [10, 2, 0, 0]);
+        for _ in 0..5 {
+            let _ = s.next(0, None);
+        }
+        assert_eq!(s.state_counts(), tally(&s));
+        let _ = s.loss(1, t0);
+        assert_eq!(s.state_counts(), tally(&s));
+        let t1 = t0 + Duration::from_micros(100);
+        for k in 0..3 {
+            let t = t1 + Duration::from_micros(k);
+            assert_eq!(s.next_probe(t, 0, 0), Some((1, 0)));
+            let _ = s.probe_response(1, true, t);
+        }
+        assert_eq!(s.state(1), Some(EvState::Skip));
+        assert_eq!(s.state_counts(), tally(&s));
+        assert!(s.deny(3) && s.deny(1));
+        assert_eq!(s.state_counts(), tally(&s));
+        assert_eq!(s.state_counts()[EvState::Denied as usize], 2);
     }
 
     #[test]

@@ -115,16 +115,8 @@ pub trait EvCounts {
 
 impl EvCounts for mrc_proto::Connection {
     fn ev_counts(&self) -> [u32; 3] {
-        let mut c = [0u32; 3];
-        for (_, _, s) in self.ev_set().iter() {
-            match s {
-                mrc_proto::EvState::Good => c[0] += 1,
-                mrc_proto::EvState::Skip => c[1] += 1,
-                mrc_proto::EvState::AssumedBad => c[2] += 1,
-                mrc_proto::EvState::Denied => {}
-            }
-        }
-        c
+        let [good, skip, bad, _denied] = self.ev_set().state_counts();
+        [good, skip, bad]
     }
 }
 
