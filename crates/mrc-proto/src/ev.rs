@@ -37,6 +37,10 @@ enum Role {
     Out,
 }
 
+/// A retirement within this many probe caps (`ProbePolicy::max_interval`) of the EV's last
+/// resurrection counts as a flap (see the retirement in [`EvSet::loss`]).
+const FLAP_MEMORY: u64 = 10;
+
 #[derive(Debug, Clone)]
 struct Entry {
     ev: u32,
@@ -51,6 +55,10 @@ struct Entry {
     ecn_marks: u32,
     /// Unexplained losses since the EV last proved it delivers (see [`EvSet::strike`]).
     strikes: u8,
+    /// When probes last brought the EV back (`Instant::ZERO`: never).
+    resurrected_at: Instant,
+    /// Retirements in a row that came soon after a resurrection (flap damping).
+    flaps: u8,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -159,6 +167,8 @@ impl EvSet {
                         drops: 0,
                         ecn_marks: 0,
                         strikes: 0,
+                        resurrected_at: Instant::ZERO,
+                        flaps: 0,
                     });
                     s.index.push((ev, i));
                     match role {
@@ -404,13 +414,29 @@ impl EvSet {
             p.out += 1;
         }
         self.health_epoch = self.health_epoch.wrapping_add(1);
-        e.probe_at = now + self.probe.first;
-        e.probe_interval = self.probe.first;
+        // Flap damping: an EV that fails again soon after probes brought it back (a flapping
+        // link) waits twice as long before its first probe each time, up to the probe cap,
+        // instead of costing a round of lost packets per flap.
+        let flapped = e.resurrected_at > Instant::ZERO
+            && now.saturating_since(e.resurrected_at)
+                < self.probe.max_interval.saturating_mul(FLAP_MEMORY);
+        e.flaps = if flapped {
+            e.flaps.saturating_add(1)
+        } else {
+            0
+        };
+        let hold = self
+            .probe
+            .first
+            .saturating_mul(1 << e.flaps.min(16))
+            .min(self.probe.max_interval.max(self.probe.first));
+        e.probe_at = now + hold;
+        e.probe_interval = hold;
         e.probe_outstanding = false;
         e.probe_successes = 0;
         let plane = usize::from(e.plane);
         self.probing.push(i as u16);
-        self.probe_min = self.probe_min.min(now + self.probe.first);
+        self.probe_min = self.probe_min.min(now + hold);
         self.usable -= 1;
         let Some(p) = self.planes.get_mut(plane) else {
             return LossOutcome::Ignored;
@@ -534,6 +560,7 @@ impl EvSet {
         set_state(&mut self.by_state, e, to);
         e.probe_at = Instant::MAX;
         e.probe_interval = self.probe.first;
+        e.resurrected_at = now;
         let plane = e.plane;
         let state = e.state;
         self.probing.swap_remove(pos);
@@ -746,6 +773,43 @@ mod tests {
             !s.active(0).any(|e| e == 1),
             "resurrected EV goes to the backups"
         );
+    }
+
+    /// Flap damping: an EV retired again soon after probes brought it back waits twice as long
+    /// before its first probe (100, 200, 400 µs …); one that stayed good for longer than
+    /// `FLAP_MEMORY` probe caps starts again at the first delay.
+    #[test]
+    fn an_ev_that_flaps_is_probed_later_each_time() {
+        let mut p = EvProfile::sequential(1, 1, 4, 0);
+        p.ev_min_active = 0;
+        let mut s = EvSet::new(&p, LbMode::Adaptive, ProbePolicy::default(), 9);
+        let first = ProbePolicy::default().first;
+        // Retire EV 1 at `at`, then probe it back; returns when its first probe went out.
+        let mut cycle = |at: Instant| {
+            assert!(matches!(s.loss(1, at), LossOutcome::Retired { .. }));
+            let mut t = at;
+            while s.next_probe(t, 0, 0).is_none() {
+                t += Duration::from_micros(1);
+            }
+            let probed = t;
+            for k in 0..3 {
+                if k > 0 {
+                    assert_eq!(s.next_probe(t, 0, 0), Some((1, 0)));
+                }
+                let _ = s.probe_response(1, false, t);
+            }
+            assert_eq!(s.state(1), Some(EvState::Good));
+            probed.saturating_since(at)
+        };
+        let t0 = Instant::ZERO + Duration::from_micros(10);
+        assert_eq!(cycle(t0), first);
+        let t1 = t0 + Duration::from_micros(300);
+        assert_eq!(cycle(t1), first.saturating_mul(2));
+        let t2 = t1 + Duration::from_micros(500);
+        assert_eq!(cycle(t2), first.saturating_mul(4));
+        // Good for a long time: no longer a flap.
+        let t3 = t2 + Duration::from_millis(50);
+        assert_eq!(cycle(t3), first);
     }
 
     /// `state_counts` (kept at each change) equals a count over every entry after skips, the
