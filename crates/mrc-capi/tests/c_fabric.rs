@@ -9,12 +9,47 @@ use std::time::Duration;
 
 use mrc_net::{Fabric, FabricSpec};
 
-const PREFIX: &str = "capi15t";
+/// The fabric's namespace prefix, unique per test process: two checkouts' test runs at once
+/// must not tear down each other's fabric.
+static PREFIX: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("capi{}", std::process::id()));
+
+/// Kills a child program still running after a minute: a lost event would leave the test
+/// reading its output for ever. Disarmed when dropped (after the child was waited for, so its
+/// PID cannot have been reused).
+struct Watchdog(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Watchdog {
+    fn new(child: &std::process::Child) -> Self {
+        let pid = child.id().to_string();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watch = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                if watch.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            eprintln!("watchdog: program {pid} still running after 60 s, killed");
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+        });
+        Self(done)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 struct Down;
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = mrc_net::fabric::down(PREFIX);
+        let _ = mrc_net::fabric::down(&PREFIX);
     }
 }
 
@@ -22,7 +57,7 @@ impl Drop for Down {
 fn plane_rx(p: u32) -> u64 {
     (0..2)
         .map(|i| {
-            let ns = format!("{PREFIX}-p{p}-t1-{i}");
+            let ns = format!("{}-p{p}-t1-{i}", *PREFIX);
             let out = std::process::Command::new("ip")
                 .args(["-n", &ns, "-s", "link"])
                 .output()
@@ -54,11 +89,11 @@ fn c_xfer_between_fabric_nics() {
         eprintln!("SKIPPED c_fabric: needs root (network namespaces)");
         return;
     }
-    let _ = mrc_net::fabric::down(PREFIX);
-    let fabric = match Fabric::new(FabricSpec::small(PREFIX)).and_then(|f| f.up().map(|()| f)) {
+    let _ = mrc_net::fabric::down(&PREFIX);
+    let fabric = match Fabric::new(FabricSpec::small(&PREFIX)).and_then(|f| f.up().map(|()| f)) {
         Ok(f) => f,
         Err(e) => {
-            let _ = mrc_net::fabric::down(PREFIX);
+            let _ = mrc_net::fabric::down(&PREFIX);
             eprintln!("SKIPPED c_fabric: fabric up failed: {e}");
             return;
         }
@@ -67,7 +102,7 @@ fn c_xfer_between_fabric_nics() {
     assert_eq!(fabric.evs().len(), 8);
     let names = {
         // SAFETY: this test binary has one test; no other thread reads the environment now.
-        unsafe { std::env::set_var("MRC_FABRIC_PREFIX", PREFIX) };
+        unsafe { std::env::set_var("MRC_FABRIC_PREFIX", &*PREFIX) };
         _mrc::verbs::device_names()
     };
     for n in ["mrclo", "mrcnic0", "mrcnic1", "mrcnic2", "mrcnic3"] {
@@ -79,7 +114,7 @@ fn c_xfer_between_fabric_nics() {
         &prog,
         "mrcnic0",
         "mrcnic3",
-        &[("MRC_FABRIC_PREFIX", PREFIX)],
+        &[("MRC_FABRIC_PREFIX", PREFIX.as_str())],
     );
     println!("{sout}{cout}");
     assert!(sout.contains("server: verified 13 sizes"), "{sout}");
@@ -97,7 +132,7 @@ fn c_xfer_between_fabric_nics() {
             &bench,
             "mrcnic0",
             &["mrcnic3", mode, "1048576", "67108864", "16"],
-            &[("MRC_FABRIC_PREFIX", PREFIX)],
+            &[("MRC_FABRIC_PREFIX", PREFIX.as_str())],
         );
         println!("{sout}{cout}");
         let tag = format!("{mode} 1048576 B x 64:");
@@ -121,7 +156,7 @@ fn c_xfer_between_fabric_nics() {
                 &prog,
                 "mrcnic0",
                 "mrcnic3",
-                &[("MRC_FABRIC_PREFIX", PREFIX)],
+                &[("MRC_FABRIC_PREFIX", PREFIX.as_str())],
             )
         });
         std::thread::sleep(Duration::from_millis(150));
@@ -140,7 +175,7 @@ fn c_xfer_between_fabric_nics() {
     let ctl = common::build("walk_ctl.c", &[], "mrc_capi_walk_ctl_fabric");
     let out = std::process::Command::new(&ctl)
         .args(["probes", "mrcnic3", "mrcnic0"])
-        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .env("MRC_FABRIC_PREFIX", PREFIX.as_str())
         .output()
         .expect("walk_ctl probes");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -157,7 +192,7 @@ fn c_xfer_between_fabric_nics() {
     fabric.set_link(&t0, "p0-t1-0", false).expect("pull cable");
     let out = std::process::Command::new(&ctl)
         .args(["probes", "mrcnic3", "mrcnic0", "partial"])
-        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .env("MRC_FABRIC_PREFIX", PREFIX.as_str())
         .output()
         .expect("walk_ctl probes partial");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -191,12 +226,13 @@ fn c_xfer_between_fabric_nics() {
     let ps = common::build("portstat.c", &["common.c"], "mrc_capi_portstat_fabric");
     let mut child = std::process::Command::new(&ps)
         .args(["mrcnic0", "mrcnic3"])
-        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .env("MRC_FABRIC_PREFIX", PREFIX.as_str())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("portstat");
     let mut input = child.stdin.take().expect("stdin");
+    let watchdog = Watchdog::new(&child);
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
         child.stdout.take().expect("stdout"),
     ));
@@ -212,6 +248,7 @@ fn c_xfer_between_fabric_nics() {
     std::io::Write::write_all(&mut input, b"go\n").expect("stdin");
     assert_eq!(next(), "portstat: ok");
     assert!(child.wait().expect("exit").success());
+    drop(watchdog);
     let before = [c1[0] - c0[0], c1[1] - c0[1]];
     let after = [c2[0] - c1[0], c2[1] - c1[1]];
     println!("32 MiB per phase; T1 bytes per plane before {before:?}, after {after:?}");
@@ -233,10 +270,11 @@ fn c_xfer_between_fabric_nics() {
     let pe = common::build("portev.c", &["common.c"], "mrc_capi_portev_fabric");
     let mut child = std::process::Command::new(&pe)
         .args(["mrcnic3", "2"])
-        .env("MRC_FABRIC_PREFIX", PREFIX)
+        .env("MRC_FABRIC_PREFIX", PREFIX.as_str())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("portev");
+    let watchdog = Watchdog::new(&child);
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
         child.stdout.take().expect("stdout"),
     ));
@@ -247,4 +285,5 @@ fn c_xfer_between_fabric_nics() {
     fabric.set_link(&nic3, &t0p1, true).expect("lane up");
     assert_eq!(next(), "async port 2 active");
     assert!(child.wait().expect("exit").success());
+    drop(watchdog);
 }
