@@ -258,6 +258,8 @@ fn report_json(r: &PerfReport) -> Value {
         "bytes": r.bytes, "secs": r.secs, "gbps": r.gbps, "pps": r.pps,
         "datagrams_sent": r.datagrams_sent, "datagrams_received": r.datagrams_received,
         "retransmits": r.retransmits, "nacks": r.nacks, "trims": r.trims,
+        "losses": {"ooo": r.losses.ooo, "timeout": r.losses.timeout, "qp_timeouts": r.losses.qp_timeouts, "spurious": r.losses.spurious},
+        "duplicates": r.duplicates,
         "ev_retired": r.ev_retired, "ev_resurrected": r.ev_resurrected,
         "ev_states": {"good": r.ev_states.0, "skip_or_probing": r.ev_states.1, "assumed_bad": r.ev_states.2, "denied": r.ev_states.3},
         "verified": r.verified, "digest": format!("{:016x}", r.digest),
