@@ -89,8 +89,12 @@ pub struct IoStats {
     pub foreign: u64,
     /// Data packets received (for gap tracking).
     pub data_received: u64,
-    /// Longest time between two data packets received, in ns (after the first).
+    /// Longest time between two data packets received, in ns (after the first), as the
+    /// endpoint's thread handled them: includes any time that thread waited for the CPU.
     pub max_data_gap_ns: u64,
+    /// Longest time between two data packets' arrivals on the socket (kernel timestamps), in
+    /// ns: the gap the network and the sender left, without the receiving thread's own delays.
+    pub max_arrival_gap_ns: u64,
     /// Datagrams delivered to a QP that arrived ECN-CE marked.
     pub ecn_ce: u64,
 }
@@ -160,6 +164,7 @@ pub struct Endpoint {
     /// Data packets received, per EV (the sender's EV, from the flow label or source port).
     pub data_per_ev: EvCounts,
     last_data: Option<u64>,
+    last_arrival: Option<u64>,
     batch: usize,
 }
 
@@ -223,6 +228,7 @@ impl Endpoint {
             sent_per_ev: Vec::new(),
             data_per_ev: Vec::new(),
             last_data: None,
+            last_arrival: None,
             batch: 64,
         })
     }
@@ -386,6 +392,7 @@ impl Endpoint {
                     continue;
                 };
                 let ecn_ce = self.rx.tclass.get(i).is_some_and(|t| t & 3 == 3);
+                let arrival = self.rx.arrival_ns.get(i).copied().unwrap_or(0);
                 let ev = match self.mode {
                     PathMode::Srv6 if label & LABEL_EXPLICIT != 0 => {
                         mrc_wire::udp::stev_decode(0, label)
@@ -454,6 +461,13 @@ impl Endpoint {
                             self.io.max_data_gap_ns.max(t.saturating_sub(prev));
                     }
                     self.last_data = Some(t);
+                    if arrival > 0 {
+                        if let Some(prev) = self.last_arrival {
+                            self.io.max_arrival_gap_ns =
+                                self.io.max_arrival_gap_ns.max(arrival.saturating_sub(prev));
+                        }
+                        self.last_arrival = Some(arrival);
+                    }
                 }
             }
         }
@@ -463,7 +477,9 @@ impl Endpoint {
     /// Resets the data-gap tracker (e.g. at the start of a measured transfer).
     pub fn reset_gap(&mut self) {
         self.last_data = None;
+        self.last_arrival = None;
         self.io.max_data_gap_ns = 0;
+        self.io.max_arrival_gap_ns = 0;
     }
 
     fn transmit(&mut self) -> Result<bool> {

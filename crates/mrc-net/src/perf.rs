@@ -277,8 +277,11 @@ pub struct PerfReport {
     pub digest: u64,
     /// CPU seconds of the transport thread.
     pub cpu_secs: f64,
-    /// Longest gap between two data packets received (server), ms.
+    /// Longest gap between two data packets received (server), ms, as its thread handled them.
     pub max_gap_ms: f64,
+    /// Longest gap between two data packets' arrivals on the server's socket (kernel
+    /// timestamps), ms: `max_gap_ms` without the time the receiving thread waited for the CPU.
+    pub max_arrival_gap_ms: f64,
     /// Wall-clock instant the measurement started.
     pub started: Option<StdInstant>,
     /// Datagrams sent per EV.
@@ -357,6 +360,7 @@ fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
     r.datagrams_received = ep.io.datagrams_received;
     r.cpu_secs = crate::sys::thread_cpu_secs() - cpu0;
     r.max_gap_ms = ep.io.max_data_gap_ns as f64 / 1e6;
+    r.max_arrival_gap_ms = ep.io.max_arrival_gap_ns as f64 / 1e6;
     if r.secs > 0.0 {
         r.gbps = r.bytes as f64 * 8.0 / r.secs / 1e9;
         r.pps = (r.datagrams_sent + r.datagrams_received) as f64 / r.secs;
