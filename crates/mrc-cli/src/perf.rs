@@ -263,7 +263,7 @@ fn report_json(r: &PerfReport) -> Value {
         "ev_retired": r.ev_retired, "ev_resurrected": r.ev_resurrected,
         "ev_states": {"good": r.ev_states.0, "skip_or_probing": r.ev_states.1, "assumed_bad": r.ev_states.2, "denied": r.ev_states.3},
         "verified": r.verified, "digest": format!("{:016x}", r.digest),
-        "cpu_secs": r.cpu_secs, "max_gap_ms": r.max_gap_ms, "max_arrival_gap_ms": r.max_arrival_gap_ms,
+        "cpu_secs": r.cpu_secs, "max_gap_ms": r.max_gap_ms, "max_arrival_gap_ms": r.max_arrival_gap_ms, "max_round_gap_ms": r.max_round_gap_ms,
         "sent_per_ev": r.sent_per_ev, "data_per_ev": r.data_per_ev,
         "ev_changes": r.ev_changes.iter().map(|e| json!({"t": e.t, "ev": e.ev, "good": e.good})).collect::<Vec<_>>(),
     })

@@ -97,6 +97,10 @@ pub struct IoStats {
     pub max_arrival_gap_ns: u64,
     /// Datagrams delivered to a QP that arrived ECN-CE marked.
     pub ecn_ce: u64,
+    /// Longest time between two rounds ([`Endpoint::step`]) that the endpoint did not spend
+    /// waiting for its socket, in ns: the round's own work plus whatever the caller did and
+    /// any time the thread waited for the CPU. Nothing is sent or acknowledged meanwhile.
+    pub max_round_gap_ns: u64,
 }
 
 /// Datagrams sent per EV.
@@ -165,6 +169,8 @@ pub struct Endpoint {
     pub data_per_ev: EvCounts,
     last_data: Option<u64>,
     last_arrival: Option<u64>,
+    /// When the last round started and how long it waited (for `IoStats::max_round_gap_ns`).
+    last_round: Option<(u64, u64)>,
     batch: usize,
 }
 
@@ -229,6 +235,7 @@ impl Endpoint {
             data_per_ev: Vec::new(),
             last_data: None,
             last_arrival: None,
+            last_round: None,
             batch: 64,
         })
     }
@@ -350,6 +357,12 @@ impl Endpoint {
     /// nothing happened wait (at most `max_wait_ns`) for the socket or the next timer.
     /// Returns true if any packet moved.
     pub fn step(&mut self, max_wait_ns: u64, accept: &mut Acceptor<'_>) -> Result<bool> {
+        let start = self.now().as_nanos();
+        if let Some((prev, waited)) = self.last_round {
+            let busy = start.saturating_sub(prev).saturating_sub(waited);
+            self.io.max_round_gap_ns = self.io.max_round_gap_ns.max(busy);
+        }
+        self.last_round = Some((start, 0));
         self.poll_links()?;
         let mut moved = self.receive(accept)?;
         let now = self.now();
@@ -366,11 +379,14 @@ impl Endpoint {
                 wait_ns = wait_ns.min(LINK_POLL_NS);
             }
             if wait_ns > 0 {
+                let t = self.now().as_nanos();
                 sys::wait(
                     self.sock.as_raw_fd(),
                     self.pending_at < self.pending.len(),
                     wait_ns,
                 )?;
+                let waited = self.now().as_nanos().saturating_sub(t);
+                self.last_round = Some((start, waited));
             }
         }
         Ok(moved)
@@ -480,6 +496,7 @@ impl Endpoint {
         self.last_arrival = None;
         self.io.max_data_gap_ns = 0;
         self.io.max_arrival_gap_ns = 0;
+        self.io.max_round_gap_ns = 0;
     }
 
     fn transmit(&mut self) -> Result<bool> {

@@ -282,6 +282,9 @@ pub struct PerfReport {
     /// Longest gap between two data packets' arrivals on the server's socket (kernel
     /// timestamps), ms: `max_gap_ms` without the time the receiving thread waited for the CPU.
     pub max_arrival_gap_ms: f64,
+    /// Longest time this side's thread left its socket alone, ms (`IoStats::max_round_gap_ns`:
+    /// work between rounds plus time waiting for the CPU).
+    pub max_round_gap_ms: f64,
     /// Wall-clock instant the measurement started.
     pub started: Option<StdInstant>,
     /// Datagrams sent per EV.
@@ -361,6 +364,7 @@ fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
     r.cpu_secs = crate::sys::thread_cpu_secs() - cpu0;
     r.max_gap_ms = ep.io.max_data_gap_ns as f64 / 1e6;
     r.max_arrival_gap_ms = ep.io.max_arrival_gap_ns as f64 / 1e6;
+    r.max_round_gap_ms = ep.io.max_round_gap_ns as f64 / 1e6;
     if r.secs > 0.0 {
         r.gbps = r.bytes as f64 * 8.0 / r.secs / 1e9;
         r.pps = (r.datagrams_sent + r.datagrams_received) as f64 / r.secs;
