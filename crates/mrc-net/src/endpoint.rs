@@ -490,7 +490,8 @@ impl Endpoint {
         Ok(any)
     }
 
-    /// Resets the data-gap tracker (e.g. at the start of a measured transfer).
+    /// Resets the gap trackers (data, arrival and round gaps), e.g. at the start of a
+    /// measured transfer.
     pub fn reset_gap(&mut self) {
         self.last_data = None;
         self.last_arrival = None;

@@ -61,8 +61,8 @@ pub struct PerfConfig {
     /// QP ACK timeout exponent (1.024 µs × 2^t). Default 16 (67 ms): a QP timeout resends the
     /// QP's whole window and drops its NSCC window to one packet, so it must outlast the time
     /// a host thread can spend off the CPU (up to ~100 ms measured on 2 loaded cores). At 13
-    /// (8.4 ms) an unshaped 8-QP run on a fabric that drops nothing had ~100 QP timeouts and
-    /// 1–2% of its packets resent, every one a duplicate.
+    /// (8.4 ms) an unshaped 8-QP run on a fabric that drops nothing had up to ~190 QP timeouts
+    /// and resent up to 2% of its packets, every one a duplicate.
     pub timeout_exp: u8,
     /// Give up after this long.
     pub deadline: StdDuration,
@@ -169,9 +169,9 @@ pub struct QpProfile<'a> {
 /// before the first sample, and half the floor of the per-packet timer), whatever the
 /// fabric's: a datagram is acknowledged only once the peer's thread runs, and a thread of a
 /// loaded host waits for the CPU for milliseconds at a time. With the fabric's 1 ms (a 2 ms
-/// floor) the per-packet timer resent 0.5–2% of a transfer's packets on a fabric that dropped
-/// none; with 5 ms (a 10 ms floor) hardly any. A dead path is still found by the out-of-order
-/// rule long before the timer (a pulled cable: its EV retired 15–21 ms after the pull).
+/// floor) the per-packet timer resent up to 3.4% of a transfer's packets on a fabric that
+/// dropped none; with 5 ms (a 10 ms floor) at most 0.23%. A dead path is still found as soon:
+/// a pulled spine cable's EV was retired 7–21 ms after the pull (1–31 ms before).
 pub const HOST_RTT: Duration = Duration::from_micros(5000);
 
 impl QpProfile<'_> {
