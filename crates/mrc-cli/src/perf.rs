@@ -258,10 +258,12 @@ fn report_json(r: &PerfReport) -> Value {
         "bytes": r.bytes, "secs": r.secs, "gbps": r.gbps, "pps": r.pps,
         "datagrams_sent": r.datagrams_sent, "datagrams_received": r.datagrams_received,
         "retransmits": r.retransmits, "nacks": r.nacks, "trims": r.trims,
+        "losses": {"ooo": r.losses.ooo, "timeout": r.losses.timeout, "qp_timeouts": r.losses.qp_timeouts, "spurious": r.losses.spurious},
+        "duplicates": r.duplicates,
         "ev_retired": r.ev_retired, "ev_resurrected": r.ev_resurrected,
         "ev_states": {"good": r.ev_states.0, "skip_or_probing": r.ev_states.1, "assumed_bad": r.ev_states.2, "denied": r.ev_states.3},
         "verified": r.verified, "digest": format!("{:016x}", r.digest),
-        "cpu_secs": r.cpu_secs, "max_gap_ms": r.max_gap_ms,
+        "cpu_secs": r.cpu_secs, "max_gap_ms": r.max_gap_ms, "max_arrival_gap_ms": r.max_arrival_gap_ms, "max_round_gap_ms": r.max_round_gap_ms,
         "sent_per_ev": r.sent_per_ev, "data_per_ev": r.data_per_ev,
         "ev_changes": r.ev_changes.iter().map(|e| json!({"t": e.t, "ev": e.ev, "good": e.good})).collect::<Vec<_>>(),
     })
@@ -724,8 +726,8 @@ fn bench(
     let (sr, cr) = mrc_res?;
     println!("{}", line("mrc", &cr));
     println!(
-        "      receiver: {:.3} Gbit/s, longest gap between data packets {:.2} ms, data per EV {:?}",
-        sr.gbps, sr.max_gap_ms, sr.data_per_ev
+        "      receiver: {:.3} Gbit/s, longest gap between data packets {:.2} ms ({:.2} ms between arrivals on the socket), data per EV {:?}",
+        sr.gbps, sr.max_gap_ms, sr.max_arrival_gap_ms, sr.data_per_ev
     );
     let mut out = json!({"from": from, "to": to, "mrc": {"client": report_json(&cr), "server": report_json(&sr)}});
     if let Some(d) = mdown {

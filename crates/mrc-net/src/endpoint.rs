@@ -89,10 +89,18 @@ pub struct IoStats {
     pub foreign: u64,
     /// Data packets received (for gap tracking).
     pub data_received: u64,
-    /// Longest time between two data packets received, in ns (after the first).
+    /// Longest time between two data packets received, in ns (after the first), as the
+    /// endpoint's thread handled them: includes any time that thread waited for the CPU.
     pub max_data_gap_ns: u64,
+    /// Longest time between two data packets' arrivals on the socket (kernel timestamps), in
+    /// ns: the gap the network and the sender left, without the receiving thread's own delays.
+    pub max_arrival_gap_ns: u64,
     /// Datagrams delivered to a QP that arrived ECN-CE marked.
     pub ecn_ce: u64,
+    /// Longest time between two rounds ([`Endpoint::step`]) that the endpoint did not spend
+    /// waiting for its socket, in ns: the round's own work plus whatever the caller did and
+    /// any time the thread waited for the CPU. Nothing is sent or acknowledged meanwhile.
+    pub max_round_gap_ns: u64,
 }
 
 /// Datagrams sent per EV.
@@ -160,6 +168,9 @@ pub struct Endpoint {
     /// Data packets received, per EV (the sender's EV, from the flow label or source port).
     pub data_per_ev: EvCounts,
     last_data: Option<u64>,
+    last_arrival: Option<u64>,
+    /// When the last round started and how long it waited (for `IoStats::max_round_gap_ns`).
+    last_round: Option<(u64, u64)>,
     batch: usize,
 }
 
@@ -223,6 +234,8 @@ impl Endpoint {
             sent_per_ev: Vec::new(),
             data_per_ev: Vec::new(),
             last_data: None,
+            last_arrival: None,
+            last_round: None,
             batch: 64,
         })
     }
@@ -344,6 +357,12 @@ impl Endpoint {
     /// nothing happened wait (at most `max_wait_ns`) for the socket or the next timer.
     /// Returns true if any packet moved.
     pub fn step(&mut self, max_wait_ns: u64, accept: &mut Acceptor<'_>) -> Result<bool> {
+        let start = self.now().as_nanos();
+        if let Some((prev, waited)) = self.last_round {
+            let busy = start.saturating_sub(prev).saturating_sub(waited);
+            self.io.max_round_gap_ns = self.io.max_round_gap_ns.max(busy);
+        }
+        self.last_round = Some((start, 0));
         self.poll_links()?;
         let mut moved = self.receive(accept)?;
         let now = self.now();
@@ -360,11 +379,14 @@ impl Endpoint {
                 wait_ns = wait_ns.min(LINK_POLL_NS);
             }
             if wait_ns > 0 {
+                let t = self.now().as_nanos();
                 sys::wait(
                     self.sock.as_raw_fd(),
                     self.pending_at < self.pending.len(),
                     wait_ns,
                 )?;
+                let waited = self.now().as_nanos().saturating_sub(t);
+                self.last_round = Some((start, waited));
             }
         }
         Ok(moved)
@@ -386,6 +408,7 @@ impl Endpoint {
                     continue;
                 };
                 let ecn_ce = self.rx.tclass.get(i).is_some_and(|t| t & 3 == 3);
+                let arrival = self.rx.arrival_ns.get(i).copied().unwrap_or(0);
                 let ev = match self.mode {
                     PathMode::Srv6 if label & LABEL_EXPLICIT != 0 => {
                         mrc_wire::udp::stev_decode(0, label)
@@ -454,16 +477,27 @@ impl Endpoint {
                             self.io.max_data_gap_ns.max(t.saturating_sub(prev));
                     }
                     self.last_data = Some(t);
+                    if arrival > 0 {
+                        if let Some(prev) = self.last_arrival {
+                            self.io.max_arrival_gap_ns =
+                                self.io.max_arrival_gap_ns.max(arrival.saturating_sub(prev));
+                        }
+                        self.last_arrival = Some(arrival);
+                    }
                 }
             }
         }
         Ok(any)
     }
 
-    /// Resets the data-gap tracker (e.g. at the start of a measured transfer).
+    /// Resets the gap trackers (data, arrival and round gaps), e.g. at the start of a
+    /// measured transfer.
     pub fn reset_gap(&mut self) {
         self.last_data = None;
+        self.last_arrival = None;
         self.io.max_data_gap_ns = 0;
+        self.io.max_arrival_gap_ns = 0;
+        self.io.max_round_gap_ns = 0;
     }
 
     fn transmit(&mut self) -> Result<bool> {

@@ -58,7 +58,11 @@ pub struct PerfConfig {
     pub base_rtt: Duration,
     /// Rate NSCC is configured for, bit/s.
     pub rate_bps: u64,
-    /// QP ACK timeout exponent (1.024 µs × 2^t).
+    /// QP ACK timeout exponent (1.024 µs × 2^t). Default 16 (67 ms): a QP timeout resends the
+    /// QP's whole window and drops its NSCC window to one packet, so it must outlast the time
+    /// a host thread can spend off the CPU (up to ~100 ms measured on 2 loaded cores). At 13
+    /// (8.4 ms) an unshaped 8-QP run on a fabric that drops nothing had up to ~190 QP timeouts
+    /// and resent up to 2% of its packets, every one a duplicate.
     pub timeout_exp: u8,
     /// Give up after this long.
     pub deadline: StdDuration,
@@ -85,7 +89,7 @@ impl PerfConfig {
             key_seed: None,
             base_rtt: Duration::from_micros(1000),
             rate_bps: 10_000_000_000,
-            timeout_exp: 13,
+            timeout_exp: 16,
             deadline: StdDuration::from_secs(120),
             sleek_scale: 1.0,
         }
@@ -150,7 +154,7 @@ pub struct QpProfile<'a> {
     pub seed: u64,
     /// Payload bytes per packet.
     pub payload: u32,
-    /// Base RTT for NSCC and the per-packet timer floor.
+    /// Base RTT of the fabric, for NSCC (the QP's timers assume at least [`HOST_RTT`]).
     pub base_rtt: Duration,
     /// Scale of the out-of-order loss threshold (1.0 tolerates kernel reordering across paths).
     pub sleek_scale: f64,
@@ -161,12 +165,24 @@ pub struct QpProfile<'a> {
     pub share: u32,
 }
 
+/// The round trip the QP's timers assume on a host (`ConnectionConfig::base_rtt`: the SRTT
+/// before the first sample, and half the floor of the per-packet timer), whatever the
+/// fabric's: a datagram is acknowledged only once the peer's thread runs, and a thread of a
+/// loaded host waits for the CPU for milliseconds at a time. With the fabric's 1 ms (a 2 ms
+/// floor) the per-packet timer resent up to 3.4% of a transfer's packets on a fabric that
+/// dropped none; with 5 ms (a 10 ms floor) at most 0.23%. A dead path is still found as soon:
+/// a pulled spine cable's EV was retired 7–21 ms after the pull (1–31 ms before).
+pub const HOST_RTT: Duration = Duration::from_micros(5000);
+
 impl QpProfile<'_> {
     /// The core's configuration for QP `qpn` talking to `remote`: the EVs as one active set per
     /// plane (a quarter of them as `ev_min_active`) and NSCC scaled for `rate_bps` and
-    /// `base_rtt`; built by the core's one constructor, [`mrc_proto::nic::PathProfile`].
+    /// `base_rtt`; built by the core's one constructor, [`mrc_proto::nic::PathProfile`]. Its
+    /// timers assume a round trip of at least [`HOST_RTT`].
     pub fn conn_config(&self, qpn: u32, remote: u32) -> ConnectionConfig {
-        self.path().conn_config(qpn, remote, self.seed)
+        let mut c = self.path().conn_config(qpn, remote, self.seed);
+        c.base_rtt = c.base_rtt.max(HOST_RTT);
+        c
     }
 
     /// The same settings as the core's [`mrc_proto::nic::PathProfile`].
@@ -207,6 +223,19 @@ pub struct EvChange {
     pub good: bool,
 }
 
+/// Loss detections of the sender, by rule (`mrc_proto::Stats`, summed over the QPs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// Declared lost by the out-of-order rule.
+    pub ooo: u64,
+    /// Declared lost by the per-packet timer.
+    pub timeout: u64,
+    /// QP-level timeouts.
+    pub qp_timeouts: u64,
+    /// Retransmissions the sender found spurious (acknowledged within a round trip of resending).
+    pub spurious: u64,
+}
+
 /// What one side measured.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PerfReport {
@@ -224,6 +253,12 @@ pub struct PerfReport {
     pub pps: f64,
     /// Data packets retransmitted.
     pub retransmits: u64,
+    /// Why they were resent: packets declared lost by the out-of-order rule, by the
+    /// per-packet timer, and QP-level timeouts (a fabric that drops nothing still resends when
+    /// a CPU-starved peer acknowledges late).
+    pub losses: Losses,
+    /// Duplicate data packets received (a resent packet that had arrived).
+    pub duplicates: u64,
     /// NACKs received (trims, resources, fatal).
     pub nacks: u64,
     /// Trimmed packets received.
@@ -242,8 +277,14 @@ pub struct PerfReport {
     pub digest: u64,
     /// CPU seconds of the transport thread.
     pub cpu_secs: f64,
-    /// Longest gap between two data packets received (server), ms.
+    /// Longest gap between two data packets received (server), ms, as its thread handled them.
     pub max_gap_ms: f64,
+    /// Longest gap between two data packets' arrivals on the server's socket (kernel
+    /// timestamps), ms: `max_gap_ms` without the time the receiving thread waited for the CPU.
+    pub max_arrival_gap_ms: f64,
+    /// Longest time this side's thread left its socket alone, ms (`IoStats::max_round_gap_ns`:
+    /// work between rounds plus time waiting for the CPU).
+    pub max_round_gap_ms: f64,
     /// Wall-clock instant the measurement started.
     pub started: Option<StdInstant>,
     /// Datagrams sent per EV.
@@ -305,6 +346,11 @@ fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
     for qp in ep.qps() {
         let s = qp.conn.stats();
         r.retransmits += s.data_retransmitted;
+        r.losses.ooo += s.losses_ooo;
+        r.losses.timeout += s.losses_timeout;
+        r.losses.qp_timeouts += s.qp_timeouts;
+        r.losses.spurious += s.spurious_retransmits;
+        r.duplicates += s.duplicates_received;
         r.nacks += s.nacks_trimmed + s.nacks_trimmed_last_hop + s.nacks_resource + s.nacks_fatal;
         r.trims += s.trimmed_received;
         r.ev_retired += s.ev_retired;
@@ -317,6 +363,8 @@ fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
     r.datagrams_received = ep.io.datagrams_received;
     r.cpu_secs = crate::sys::thread_cpu_secs() - cpu0;
     r.max_gap_ms = ep.io.max_data_gap_ns as f64 / 1e6;
+    r.max_arrival_gap_ms = ep.io.max_arrival_gap_ns as f64 / 1e6;
+    r.max_round_gap_ms = ep.io.max_round_gap_ns as f64 / 1e6;
     if r.secs > 0.0 {
         r.gbps = r.bytes as f64 * 8.0 / r.secs / 1e9;
         r.pps = (r.datagrams_sent + r.datagrams_received) as f64 / r.secs;

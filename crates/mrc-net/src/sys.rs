@@ -51,8 +51,8 @@ pub fn setsockopt_int(
 }
 
 /// Prepares a UDP socket for the transport: big buffers (forced when root), per-datagram flow
-/// labels on send (`IPV6_FLOWINFO_SEND`), the flow label and the traffic class (ECN) on
-/// receive (`IPV6_FLOWINFO`, `IPV6_RECVTCLASS`).
+/// labels on send (`IPV6_FLOWINFO_SEND`), the flow label, the traffic class (ECN) and the
+/// kernel's arrival time on receive (`IPV6_FLOWINFO`, `IPV6_RECVTCLASS`, `SO_TIMESTAMPNS`).
 pub fn prepare_udp(fd: RawFd, buf_bytes: i32) -> Result<()> {
     for (force, plain) in [
         (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
@@ -65,6 +65,7 @@ pub fn prepare_udp(fd: RawFd, buf_bytes: i32) -> Result<()> {
     setsockopt_int(fd, libc::IPPROTO_IPV6, IPV6_FLOWINFO_SEND, 1)?;
     setsockopt_int(fd, libc::IPPROTO_IPV6, IPV6_FLOWINFO, 1)?;
     setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS, 1)?;
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
     Ok(())
 }
 
@@ -193,6 +194,9 @@ pub struct RecvBatch {
     pub meta: Vec<(SocketAddrV6, usize, u32)>,
     /// Per datagram: IPv6 traffic class (low two bits = ECN; 0 if the kernel gave none).
     pub tclass: Vec<u8>,
+    /// Per datagram: when the kernel queued it on the socket (`SO_TIMESTAMPNS`, ns of
+    /// `CLOCK_REALTIME`; 0 if the kernel gave none), whenever the receiving thread ran.
+    pub arrival_ns: Vec<u64>,
 }
 
 impl RecvBatch {
@@ -202,6 +206,7 @@ impl RecvBatch {
             bufs: vec![vec![0; size]; n.clamp(1, MAX_BATCH)],
             meta: Vec::with_capacity(n),
             tclass: Vec::with_capacity(n),
+            arrival_ns: Vec::with_capacity(n),
         }
     }
 
@@ -218,12 +223,14 @@ impl RecvBatch {
 pub fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> Result<usize> {
     batch.meta.clear();
     batch.tclass.clear();
+    batch.arrival_ns.clear();
     let n = batch.bufs.len();
     // SAFETY: plain old data arrays; all-zero is valid for each.
     let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
     let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { zeroed() };
     let mut names: [libc::sockaddr_in6; MAX_BATCH] = unsafe { zeroed() };
-    let mut cbufs = [[0u64; 8]; MAX_BATCH];
+    // Flow label and traffic class (CMSG_SPACE(4) = 24 bytes each) and a timespec (32).
+    let mut cbufs = [[0u64; 12]; MAX_BATCH];
     for (i, b) in batch.bufs.iter_mut().enumerate() {
         iovs[i] = libc::iovec {
             iov_base: b.as_mut_ptr().cast(),
@@ -235,7 +242,7 @@ pub fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> Result<usize> {
         h.msg_iov = &raw mut iovs[i];
         h.msg_iovlen = 1;
         h.msg_control = cbufs[i].as_mut_ptr().cast();
-        h.msg_controllen = size_of::<[u64; 8]>();
+        h.msg_controllen = size_of::<[u64; 12]>();
     }
     // SAFETY: all pointers refer to this frame's arrays or `batch.bufs`, alive for the call;
     // `n` ≤ MAX_BATCH; a null timeout means no timeout (MSG_DONTWAIT makes it non-blocking).
@@ -262,9 +269,10 @@ pub fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> Result<usize> {
         let h = &hdrs[i].msg_hdr;
         let mut label = 0u32;
         let mut tclass = 0u8;
+        let mut arrival = 0u64;
         // SAFETY: the kernel filled msg_control/msg_controllen of this header; CMSG_FIRSTHDR /
-        // CMSG_NXTHDR walk only inside that buffer; IPV6_FLOWINFO data is 4 bytes and
-        // IPV6_TCLASS data an int (4 bytes), read unaligned.
+        // CMSG_NXTHDR walk only inside that buffer; IPV6_FLOWINFO data is 4 bytes,
+        // IPV6_TCLASS data an int (4 bytes) and SCM_TIMESTAMPNS data a timespec, read unaligned.
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(h);
             while !c.is_null() {
@@ -275,10 +283,17 @@ pub fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> Result<usize> {
                 if (*c).cmsg_level == libc::IPPROTO_IPV6 && (*c).cmsg_type == libc::IPV6_TCLASS {
                     tclass = libc::CMSG_DATA(c).cast::<libc::c_int>().read_unaligned() as u8;
                 }
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let t = libc::CMSG_DATA(c).cast::<libc::timespec>().read_unaligned();
+                    arrival = (t.tv_sec as u64)
+                        .saturating_mul(1_000_000_000)
+                        .saturating_add(t.tv_nsec as u64);
+                }
                 c = libc::CMSG_NXTHDR(h, c);
             }
         }
         batch.tclass.push(tclass);
+        batch.arrival_ns.push(arrival);
         batch
             .meta
             .push((from_sockaddr(&names[i]), hdrs[i].msg_len as usize, label));

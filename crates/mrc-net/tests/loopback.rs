@@ -24,6 +24,27 @@ fn loopback_transfer_verifies_byte_for_byte() {
     assert_eq!(sr.bytes, 16 << 20);
     assert_eq!(cr.bytes, 16 << 20);
     assert_eq!(sr.digest, cr.digest);
+    // The kernel stamped the datagrams' arrivals (SO_TIMESTAMPNS); both sides timed their rounds.
+    assert!(sr.max_arrival_gap_ms > 0.0, "no arrival timestamps: {sr:?}");
+    assert!(sr.max_round_gap_ms > 0.0 && cr.max_round_gap_ms > 0.0);
+}
+
+#[test]
+fn qp_timers_allow_for_the_host() {
+    use mrc_net::perf::{HOST_RTT, QpProfile};
+    let evs = vec![vec![0, 1]];
+    let p = QpProfile {
+        evs: &evs,
+        seed: 1,
+        payload: 8192,
+        base_rtt: mrc_proto::Duration::from_micros(1000),
+        sleek_scale: 1.0,
+        rate_bps: 10_000_000_000,
+        share: 1,
+    };
+    // The timers assume the host's round trip; NSCC keeps the fabric's.
+    assert_eq!(p.conn_config(1, 2).base_rtt, HOST_RTT);
+    assert_eq!(p.path().base_rtt, p.base_rtt);
 }
 
 #[test]
