@@ -69,7 +69,10 @@ pub(crate) fn build_with(src: &str, extra: &[&str], out: &str, libs: &[&str]) ->
         .arg(&exe)
         .arg("-L")
         .arg(&lib)
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        // DT_RPATH, not RUNPATH: it is searched before LD_LIBRARY_PATH, which cargo sets
+        // for tests with `target/<profile>` first, where a `cargo build` of an older tree
+        // may have left an older lib_mrc.so.
+        .arg(format!("-Wl,--disable-new-dtags,-rpath,{}", lib.display()))
         .args(libs)
         .arg("-lpthread");
     let o = cmd.output().expect("run gcc");
