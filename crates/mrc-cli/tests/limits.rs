@@ -508,12 +508,14 @@ fn sigterm_during_fabric_up_rolls_back() {
             // Finished before the signal: nothing to roll back (a slow machine's luck).
             continue;
         }
-        // Killed before it caught signals (a loaded machine starts it late): it had not
-        // created anything yet either.
+        // Killed by the signal itself: either before it caught signals (a loaded machine
+        // starts it late), when it had created nothing, or after `up` had finished and given
+        // the signals back, when the whole fabric exists as after a success (4 NICs + 2 planes
+        // × (2 T0 + 2 T1) namespaces) — never half a fabric.
         if std::os::unix::process::ExitStatusExt::signal(&o.status) == Some(15) {
-            assert_eq!(
-                left, 0,
-                "namespaces of {prefix} left after an early SIGTERM"
+            assert!(
+                left == 0 || left == 12,
+                "{left} namespaces of {prefix} left after a SIGTERM outside `up`'s rollback"
             );
             continue;
         }
