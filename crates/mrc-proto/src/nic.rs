@@ -70,37 +70,27 @@ pub trait NicQp {
     fn remote_qpn(&self) -> u32;
 }
 
-impl NicQp for Connection {
-    type Conn = Self;
-    fn conn(&self) -> &Self {
-        self
-    }
-    fn conn_mut(&mut self) -> &mut Self {
-        self
-    }
-    fn qpn(&self) -> u32 {
-        self.config().qpn
-    }
-    fn remote_qpn(&self) -> u32 {
-        self.config().remote_qpn
-    }
+/// The core's transports are their own NIC QPs (for drivers that keep nothing beside them).
+macro_rules! transport_is_its_nic_qp {
+    ($($t:ty),*) => {$(
+        impl NicQp for $t {
+            type Conn = Self;
+            fn conn(&self) -> &Self {
+                self
+            }
+            fn conn_mut(&mut self) -> &mut Self {
+                self
+            }
+            fn qpn(&self) -> u32 {
+                self.config().qpn
+            }
+            fn remote_qpn(&self) -> u32 {
+                self.config().remote_qpn
+            }
+        }
+    )*};
 }
-
-impl NicQp for roce::Connection {
-    type Conn = Self;
-    fn conn(&self) -> &Self {
-        self
-    }
-    fn conn_mut(&mut self) -> &mut Self {
-        self
-    }
-    fn qpn(&self) -> u32 {
-        self.config().qpn
-    }
-    fn remote_qpn(&self) -> u32 {
-        self.config().remote_qpn
-    }
-}
+transport_is_its_nic_qp!(Connection, roce::Connection);
 
 /// Counters of the NIC layer (per-QP counters stay in each transport's `Stats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

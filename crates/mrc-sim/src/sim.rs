@@ -1469,8 +1469,9 @@ impl<F: TransportFactory> Sim<F> {
                 EndpointEvent::EvState { ev, good } => {
                     let info = self.ep_info[ep as usize];
                     if info.requester
-                        && self.ev_watch.is_some()
-                        && self.ev_watch == Some(self.pairs[info.pair as usize].flow)
+                        && self
+                            .ev_watch
+                            .is_some_and(|w| w == self.pairs[info.pair as usize].flow)
                     {
                         let at_ps = self.q.now();
                         self.ev_log.push(EvChange { at_ps, ev, good });
