@@ -1099,11 +1099,14 @@ impl Connection {
     }
 
     fn penalty(&self) -> u8 {
+        let Some(start) = self.cfg.penalty_start else {
+            return 0;
+        };
         if self.rcv_window == 0 {
             return 0;
         }
         let frac = f64::from(self.ooo) / f64::from(self.rcv_window);
-        let start = self.cfg.penalty_start.clamp(0.0, 0.999);
+        let start = start.clamp(0.0, 0.999);
         if frac <= start {
             0
         } else {
@@ -2349,6 +2352,22 @@ mod tests {
             }
         }
         (sent, u64::from(c.cfg.mtu))
+    }
+
+    /// A hole behind a lost packet fills the tracking window, which is loss, not host
+    /// backpressure: no penalty by default; the out-of-order rule only when asked for.
+    #[test]
+    fn out_of_order_occupancy_is_no_penalty_unless_configured() {
+        let rate = 100_000_000_000;
+        let (a, b) = mrc_pair_configs(3, 2, 4, 0, rate, Duration::from_micros(10));
+        let net = NetConfig::uniform(8, 2, rate, PathConfig::default());
+        let mut h = mrc_harness(a, b, MrcQpAttr::default(), net);
+        let r = &mut h.ends[1];
+        assert!(r.rcv_window > 0);
+        r.ooo = r.rcv_window * 3 / 4;
+        assert_eq!(r.penalty(), 0);
+        r.cfg.penalty_start = Some(0.5);
+        assert_eq!(r.penalty(), 63);
     }
 
     /// Congested: the degraded plane keeps to a quarter of plane 0's bytes (plus the rule's
