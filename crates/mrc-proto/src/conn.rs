@@ -459,14 +459,11 @@ impl Connection {
                 self.attr.cc_profile_id = attr.cc_profile_id;
                 self.attr.hint = attr.hint;
                 // //= docs/mrc-protocol.md §13 item 12: with `num_remote_recv_peers` = k, initial
-                // cwnd = BDP / k (BDP = max_cwnd / 1.5 under the §8.3 scaling).
+                // cwnd = BDP / k and fair increase / k (crate docs, QP hint).
                 if let (Some(h), CcAlgorithm::Nscc(c)) = (attr.hint, &self.cfg.cc_profile.algorithm)
                     && h.num_remote_recv_peers > 1
                 {
-                    let mut c = c.clone();
-                    let bdp = f64::from(c.max_cwnd) / 1.5;
-                    c.initial_cwnd = (bdp / f64::from(h.num_remote_recv_peers)) as u32;
-                    self.cc = Box::new(Nscc::new(c));
+                    self.cc = Box::new(Nscc::new(c.for_recv_peers(h.num_remote_recv_peers)));
                 }
             }
             (QpState::Init, QpState::Rtr) => {
@@ -1183,9 +1180,22 @@ impl Connection {
             *last = SackTrigger { cover, ..new };
             return;
         }
-        if self.ctrl.len() < CTRL_QUEUE_CAP {
-            self.ctrl.push_back(c);
+        if self.ctrl.len() >= CTRL_QUEUE_CAP {
+            return;
         }
+        // A NACK goes ahead of queued SACKs. A SACK's bitmap is built when it leaves, so
+        // waiting costs it little; a NACK held behind a SACK backlog (a responder whose NIC
+        // port many QPs share) leaves its trimmed packet unexplained until the sender judges
+        // it lost and blames the path.
+        let at = match c {
+            Ctrl::Nack { .. } => self
+                .ctrl
+                .iter()
+                .position(|x| matches!(x, Ctrl::Sack(_)))
+                .unwrap_or(self.ctrl.len()),
+            _ => self.ctrl.len(),
+        };
+        self.ctrl.insert(at, c);
     }
 
     fn sack_now(&mut self, mut t: SackTrigger) {
@@ -2352,6 +2362,46 @@ mod tests {
             }
         }
         (sent, u64::from(c.cfg.mtu))
+    }
+
+    /// A trim NACK leaves before SACKs queued ahead of it (they are rebuilt when they leave;
+    /// the NACK is what keeps a trimmed packet from being judged lost).
+    #[test]
+    fn a_nack_overtakes_queued_sacks() {
+        let rate = 100_000_000_000;
+        let (a, b) = mrc_pair_configs(3, 2, 4, 0, rate, Duration::from_micros(10));
+        let net = NetConfig::uniform(8, 2, rate, PathConfig::default());
+        let mut h = mrc_harness(a, b, MrcQpAttr::default(), net);
+        let r = &mut h.ends[1];
+        for i in 0..3 {
+            let psn = Psn::new(i);
+            r.push_ctrl(Ctrl::Sack(SackTrigger {
+                psn,
+                cover: psn,
+                ev: i,
+                plane: 0,
+                mark: PathMark::SkipOnce,
+                pr: false,
+            }));
+        }
+        let nack = |psn| Ctrl::Nack {
+            psn: Psn::new(psn),
+            ev: 1,
+            plane: 0,
+            reason: NackReason::Trimmed,
+        };
+        r.push_ctrl(nack(7));
+        r.push_ctrl(nack(8));
+        let order: Vec<bool> = r
+            .ctrl
+            .iter()
+            .map(|c| matches!(c, Ctrl::Nack { .. }))
+            .collect();
+        assert_eq!(order, [true, true, false, false, false]);
+        let first = r
+            .poll_transmit(Instant::from_nanos(1), PortMask::ALL)
+            .unwrap();
+        assert!(matches!(first.repr.body, Body::Nack(ref n) if n.nack_psn == Psn::new(7)));
     }
 
     /// A hole behind a lost packet fills the tracking window, which is loss, not host
