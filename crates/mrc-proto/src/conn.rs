@@ -235,6 +235,8 @@ pub struct Connection {
     local_up: u32,
     peer_up: u32,
     plane_rr: u8,
+    /// Where the plane rotation restarts after a last-hop trim.
+    plane_rng: crate::rng::Rng,
     port_status: Option<PortStatusTx>,
     port_status_seq: u16,
     // requester
@@ -325,6 +327,7 @@ impl Connection {
             local_up: plane_bits,
             peer_up: plane_bits,
             plane_rr: planes.saturating_sub(1),
+            plane_rng: crate::rng::Rng::derive(cfg.seed, u64::from(cfg.qpn)),
             port_status: None,
             port_status_seq: 0,
             sq: VecDeque::new(),
@@ -1895,6 +1898,10 @@ impl Connection {
                 self.queue_at = Some(self.acked_pkts);
                 if last_hop {
                     self.stats.nacks_trimmed_last_hop += 1;
+                    // The receiver's lane on this plane is full, and QPs that sent to it in
+                    // step (an incast's floor windows) would all move to the next plane in
+                    // step: restart the rotation at a random plane (crate docs).
+                    self.plane_rr = self.plane_rng.below(u64::from(self.planes.max(1))) as u8;
                 } else {
                     self.stats.nacks_trimmed += 1;
                     if self.ev.skip(n.entropy) {
@@ -2362,6 +2369,43 @@ mod tests {
             }
         }
         (sent, u64::from(c.cfg.mtu))
+    }
+
+    /// QPs that send in step (all started on the same plane) leave it for planes spread at
+    /// random after a last-hop trim; other NACKs keep the rotation.
+    #[test]
+    fn a_last_hop_trim_restarts_the_plane_rotation_at_random() {
+        let next_plane = |qpn: u32, reason: NackReason| {
+            let rate = 100_000_000_000;
+            let (mut a, mut b) = mrc_pair_configs(3, 8, 4, 0, rate, Duration::from_micros(10));
+            a.qpn = qpn;
+            b.remote_qpn = qpn;
+            let net = NetConfig::uniform(32, 8, rate, PathConfig::default());
+            let mut h = mrc_harness(a, b, MrcQpAttr::default(), net);
+            let src = h.ends[0].regions_mut().register(1 << 20);
+            h.ends[0]
+                .post_write(WriteRequest {
+                    wr_id: 0,
+                    local_addr: src.addr,
+                    len: 4096,
+                    remote_addr: 0,
+                    rkey: 0,
+                    imm: None,
+                })
+                .unwrap();
+            let now = Instant::from_nanos(1_000);
+            let t = h.ends[0].poll_transmit(now, PortMask::ALL).unwrap();
+            assert_eq!(t.port, 0, "every QP starts on plane 0");
+            let nack = h.ends[1].nack_repr(t.repr.bth.psn, t.ev, reason);
+            let later = now + Duration::from_micros(5);
+            h.ends[0].handle_packet(later, &Received::new(nack, t.ev, 0, None));
+            h.ends[0].poll_transmit(later, PortMask::ALL).unwrap().port
+        };
+        let planes = |reason| -> std::collections::BTreeSet<u8> {
+            (0..64).map(|q| next_plane(0x100 + q, reason)).collect()
+        };
+        assert_eq!(planes(NackReason::Trimmed).len(), 1);
+        assert!(planes(NackReason::TrimmedLastHop).len() >= 6);
     }
 
     /// A trim NACK leaves before SACKs queued ahead of it (they are rebuilt when they leave;
