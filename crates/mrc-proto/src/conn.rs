@@ -2408,14 +2408,19 @@ mod tests {
         assert!(planes(NackReason::TrimmedLastHop).len() >= 6);
     }
 
+    /// A 2-plane pair at 100 Gb/s a plane, 10 µs base RTT, in RTS.
+    fn two_plane_pair() -> crate::testing::Harness<Connection> {
+        let rate = 100_000_000_000;
+        let (a, b) = mrc_pair_configs(3, 2, 4, 0, rate, Duration::from_micros(10));
+        let net = NetConfig::uniform(8, 2, rate, PathConfig::default());
+        mrc_harness(a, b, MrcQpAttr::default(), net)
+    }
+
     /// A trim NACK leaves before SACKs queued ahead of it (they are rebuilt when they leave;
     /// the NACK is what keeps a trimmed packet from being judged lost).
     #[test]
     fn a_nack_overtakes_queued_sacks() {
-        let rate = 100_000_000_000;
-        let (a, b) = mrc_pair_configs(3, 2, 4, 0, rate, Duration::from_micros(10));
-        let net = NetConfig::uniform(8, 2, rate, PathConfig::default());
-        let mut h = mrc_harness(a, b, MrcQpAttr::default(), net);
+        let mut h = two_plane_pair();
         let r = &mut h.ends[1];
         for i in 0..3 {
             let psn = Psn::new(i);
@@ -2452,10 +2457,7 @@ mod tests {
     /// backpressure: no penalty by default; the out-of-order rule only when asked for.
     #[test]
     fn out_of_order_occupancy_is_no_penalty_unless_configured() {
-        let rate = 100_000_000_000;
-        let (a, b) = mrc_pair_configs(3, 2, 4, 0, rate, Duration::from_micros(10));
-        let net = NetConfig::uniform(8, 2, rate, PathConfig::default());
-        let mut h = mrc_harness(a, b, MrcQpAttr::default(), net);
+        let mut h = two_plane_pair();
         let r = &mut h.ends[1];
         assert!(r.rcv_window > 0);
         r.ooo = r.rcv_window * 3 / 4;
