@@ -10,6 +10,7 @@ mod decode;
 mod fabric;
 mod input;
 mod output;
+mod parallel;
 mod perf;
 mod plan;
 mod report;
