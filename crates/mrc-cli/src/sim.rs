@@ -178,6 +178,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Runs `r` of a loaded scenario and returns its `--json` run object (without wall-clock
+/// figures), as `mrc sweep` keeps each grid point; progress lines on stderr start with `tag`.
+pub(crate) fn run_to_json(sc: &Loaded, r: &Run, path: &Path, tag: &str) -> Result<Value> {
+    let (out, _) = run_one(sc, r, path, None, tag)?;
+    let mut v = to_json(sc, &[(r.clone(), out)], false);
+    Ok(v["runs"][0].take())
+}
+
 enum Outcome {
     /// The report, what happened to a DAG workload, and the process's peak RSS during the run.
     Done(Box<RunReport>, Option<Box<DagOutcome>>, Option<u64>),
