@@ -365,14 +365,9 @@ fn point_label(axes: &[Axis], at: &[usize]) -> String {
         .join(", ")
 }
 
-/// A value as a short text: scalars as written, tables and arrays by their size.
+/// A value as a short text (as the HTML page shows it).
 fn short(v: &Toml) -> String {
-    match v {
-        Toml::String(s) => s.clone(),
-        Toml::Array(a) => format!("[{} items]", a.len()),
-        Toml::Table(t) => format!("{{{} keys}}", t.len()),
-        other => other.to_string(),
-    }
+    crate::report::sweep::short(&serde_json::to_value(v).unwrap_or(Value::Null))
 }
 
 fn round(v: f64, digits: i32) -> f64 {
@@ -474,12 +469,7 @@ fn table(doc: &Value) -> String {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    Value::Array(a) => format!("[{} items]", a.len()),
-                    Value::Object(o) => format!("{{{} keys}}", o.len()),
-                    other => other.to_string(),
-                })
+                .map(crate::report::sweep::short)
                 .collect();
             row.push(r["label"].as_str().unwrap_or("?").to_string());
             row.push(format!("{}/{}", r["flows_done"], r["flows_total"]));

@@ -9,12 +9,21 @@ use serde_json::Value;
 use super::plots::{self, XySeries};
 use super::{CSS, esc, figure, fmt};
 
-/// A point's value of an axis as a short text (tables and arrays by their size).
-fn short(v: &Value) -> String {
+/// A point's value of an axis as a short text: scalars as written, a table by its scalar
+/// values (`permutation 2MB`), an array by its elements (runs: `mrc + roce 8`).
+pub(crate) fn short(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{} items]", a.len()),
-        Value::Object(o) => format!("{{{} keys}}", o.len()),
+        Value::Array(a) if a.iter().all(Value::is_object) => {
+            a.iter().map(short).collect::<Vec<_>>().join(" + ")
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(short).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => o
+            .values()
+            .filter(|x| !x.is_array() && !x.is_object())
+            .map(short)
+            .collect::<Vec<_>>()
+            .join(" "),
         other => other.to_string(),
     }
 }
