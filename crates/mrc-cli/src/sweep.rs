@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -119,6 +120,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         .flat_map(|(p, pt)| (0..pt.sc.runs.len()).map(move |r| (p, r)))
         .collect();
     let started = Instant::now();
+    let done = AtomicUsize::new(0);
     let outs = crate::parallel::run_ordered(jobs.len(), threads, |j| {
         let (p, r) = jobs[j];
         let (pt, run) = (&points[p], &points[p].sc.runs[r]);
@@ -134,7 +136,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         eprintln!(
             "{tag}: done in {:.1} s ({}/{} runs, {:.0} s so far)",
             t.elapsed().as_secs_f64(),
-            j + 1,
+            done.fetch_add(1, Ordering::SeqCst) + 1,
             jobs.len(),
             started.elapsed().as_secs_f64()
         );
@@ -153,13 +155,20 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         per_point,
     );
     print!("{}", table(&doc));
+    // Both rendered before either is written: a failure leaves neither.
+    let html = match &args.report {
+        Some(_) => Some(crate::report::sweep::render(
+            &doc,
+            &format!("mrc sweep {file}"),
+        )?),
+        None => None,
+    };
     if let Some(j) = &args.json {
         let s = crate::report::data::to_text(&doc);
         crate::output::write_atomic("--json", j, s.as_bytes())?;
         println!("json: {}", j.display());
     }
-    if let Some(out) = &args.report {
-        let html = crate::report::sweep::render(&doc, &format!("mrc sweep {file}"))?;
+    if let (Some(out), Some(html)) = (&args.report, html) {
         crate::output::write_atomic("--report", out, html.as_bytes())?;
         println!("report: {}", out.display());
     }
