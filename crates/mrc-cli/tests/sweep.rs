@@ -132,4 +132,14 @@ fn bad_axes_are_refused_naming_the_field_and_nothing_is_written() {
         assert!(!j.exists(), "nothing written for {text}");
     }
     assert_refused(&mrc(&["sweep", "/nonexistent/sweep.toml"]), &["sweep.toml"]);
+    // Checked by the simulator as it builds a run: names the point, the base and the field.
+    let fail = "[[failures]]\nkind = \"switch-reboot\"\ntier = 1\nindex = 40\n";
+    write("base-f.toml", &format!("{BASE}{fail}"));
+    let sw = write(
+        "bad.toml",
+        "base = \"base-f.toml\"\n[[axes]]\npath = \"fabric.nics\"\nvalues = [16, 32]\n",
+    );
+    let o = mrc(&["sweep", sw.to_str().unwrap(), "--json", j.to_str().unwrap()]);
+    assert_refused(&o, &["bad.toml", "point 1/2", "base-f.toml", "failures[0]"]);
+    assert!(!j.exists());
 }

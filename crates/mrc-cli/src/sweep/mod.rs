@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
 
 mod grid;
@@ -67,7 +67,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             run.label
         );
         let t = Instant::now();
-        let v = crate::sim::run_to_json(&pt.sc, run, &base_path, &tag)?;
+        let v = crate::sim::run_to_json(&pt.sc, run, &base_path, &tag)
+            .with_context(|| format!("{file}: {tag}"))?;
         eprintln!(
             "{tag}: done in {:.1} s ({}/{} runs, {:.0} s so far)",
             t.elapsed().as_secs_f64(),
