@@ -109,6 +109,22 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         crate::capture::Capture::from_flags(args.pcap.as_deref(), args.pcap_filter.as_deref())?;
     if let Some(c) = &mut cap {
         c.per_run = runs.len() > 1;
+        // Runs write their files at the same time: two must never share one.
+        for (i, a) in runs.iter().enumerate() {
+            if let Some(b) = runs[..i]
+                .iter()
+                .find(|b| c.file_for(&b.label) == c.file_for(&a.label))
+            {
+                bad_input!(
+                    "--pcap {}: runs `{}` and `{}` would both write {}; give them distinct labels in {}",
+                    c.path.display(),
+                    b.label,
+                    a.label,
+                    c.file_for(&a.label).display(),
+                    path.display()
+                );
+            }
+        }
     }
     // Runs in flight at once share the process's peak RSS: then it is measured for all of them.
     let parallel = threads > 1 && runs.len() > 1;

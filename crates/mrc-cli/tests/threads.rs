@@ -89,3 +89,12 @@ fn zero_threads_is_refused() {
     let o = mrc(&["sim", "--threads", "0"]);
     assert_refused(&o, &["--threads"]);
 }
+
+#[test]
+fn two_runs_that_would_write_one_pcap_are_refused() {
+    let sc = tmp("dup.toml");
+    std::fs::write(&sc, TWO_RUNS.replace("qps = 2", "label = \"mrc\"")).unwrap();
+    let p = tmp("dup.pcap");
+    let o = mrc(&["sim", sc.to_str().unwrap(), "--pcap", p.to_str().unwrap()]);
+    assert_refused(&o, &["--pcap", "dup-mrc.pcap", "distinct labels"]);
+}
