@@ -30,6 +30,11 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     fn on_loss(&mut self, now: Instant, bytes: u64, in_flight: u64);
     /// Current congestion window in bytes.
     fn window(&self) -> u64;
+    /// How long after sending a `len`-byte data packet the next may leave. Non-zero only for a
+    /// window below one packet, which is a rate (window bytes per base RTT), not a count.
+    fn pacing_gap(&self, _len: u64) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// A fixed window: no congestion control (`algorithm = NULL`).
@@ -78,7 +83,7 @@ pub struct NsccConfig {
     pub alpha: f32,
     /// Maximum segment size (payload), bytes.
     pub mss: u32,
-    /// Smallest window, bytes (1 MTU).
+    /// Smallest window, bytes: one packet, or less with the QP hint (a rate, paced).
     pub min_cwnd: u32,
     /// Initial window, bytes (default = `max_cwnd`).
     pub initial_cwnd: u32,
@@ -116,15 +121,24 @@ impl NsccConfig {
         }
     }
 
-    /// This configuration for a QP whose destination expects `k` senders at once (the QP hint
-    /// `num_remote_recv_peers`, crate docs): initial window BDP / k (BDP = max_cwnd / 1.5 under
-    /// the scaling above) and fair increase / k. `k` ≤ 1 changes nothing.
-    pub fn for_recv_peers(&self, k: u32) -> Self {
+    /// This configuration for a QP with hint `h` (crate docs, QP hint). With
+    /// `num_remote_recv_peers` = k > 1 the QP's share of its receiver is 1/k: initial window
+    /// BDP / k (BDP = max_cwnd / 1.5 under the scaling above) and fair increase / k. Where
+    /// BDP / k is below one packet and the QP sends to fewer destinations than k
+    /// (`num_send_peers`), the floor is BDP / k too, a rate that the QP paces
+    /// ([`CongestionControl::pacing_gap`]): k senders at a one-packet floor would keep k packets
+    /// in flight into one receiver, however few it can hold. A QP whose own NIC is shared by k
+    /// or more destinations is already held to its share there and keeps the one-packet floor.
+    pub fn for_hint(&self, h: &crate::config::QpHint) -> Self {
         let mut c = self.clone();
+        let k = h.num_remote_recv_peers;
         if k > 1 {
-            let k = f64::from(k);
-            c.initial_cwnd = (f64::from(c.max_cwnd) / 1.5 / k) as u32;
-            c.fi = (f64::from(c.fi) / k) as f32;
+            let kf = f64::from(k);
+            c.initial_cwnd = ((f64::from(c.max_cwnd) / 1.5 / kf) as u32).max(1);
+            c.fi = (f64::from(c.fi) / kf) as f32;
+            if h.num_send_peers < k {
+                c.min_cwnd = c.min_cwnd.min(c.initial_cwnd);
+            }
         }
         c
     }
@@ -344,6 +358,13 @@ impl CongestionControl for Nscc {
     fn window(&self) -> u64 {
         self.cwnd as u64
     }
+
+    fn pacing_gap(&self, len: u64) -> Duration {
+        if self.cwnd >= len as f64 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos((self.base_rtt as f64 * len as f64 / self.cwnd.max(1.0)) as u64)
+    }
 }
 
 #[cfg(test)]
@@ -360,6 +381,38 @@ mod tests {
         assert!((c.eta - 614.4).abs() < 1.0);
         assert_eq!(c.max_cwnd, 225_000);
         assert_eq!(c.max_cwnd >> c.qa_gate, 28_125);
+    }
+
+    fn hint(recv: u32, send: u32) -> crate::config::QpHint {
+        crate::config::QpHint {
+            num_remote_recv_peers: recv,
+            num_send_peers: send,
+            ..Default::default()
+        }
+    }
+
+    /// A window below one packet is a rate: the gap is base RTT × packet / window, and trims
+    /// cannot push it under the hint's share. Without the hint's floor the window stays a
+    /// packet and nothing is paced.
+    #[test]
+    fn a_sub_packet_window_is_paced_at_its_rate() {
+        let cfg = NsccConfig::for_network(800_000_000_000, Duration::from_micros(3), 4096, true);
+        let incast = cfg.for_hint(&hint(1023, 1));
+        let share = incast.initial_cwnd;
+        assert_eq!(incast.min_cwnd, share);
+        assert!(share < 4096, "{share}");
+        let mut n = Nscc::new(incast);
+        assert_eq!(n.window(), u64::from(share));
+        assert_eq!(
+            n.pacing_gap(4096).as_nanos(),
+            3_000 * 4096 / u64::from(share)
+        );
+        n.on_trim(Instant::from_nanos(100), 4096, true, 0);
+        assert_eq!(n.window(), u64::from(share), "trims stop at the share");
+        let mut fanout = Nscc::new(cfg.for_hint(&hint(1023, 1023)));
+        fanout.on_trim(Instant::from_nanos(100), 4096, true, 0);
+        assert_eq!(fanout.window(), 4096);
+        assert_eq!(fanout.pacing_gap(4096), Duration::ZERO);
     }
 
     fn sample(newly: u64, rtt_us: u64, ecn: bool) -> AckSample {
@@ -479,7 +532,7 @@ mod tests {
             n.on_ack(Instant::from_nanos(1_000), &sample(40_960, 40, false));
             n.window() - 20_000
         };
-        let hinted = cfg.for_recv_peers(8);
+        let hinted = cfg.for_hint(&hint(8, 1));
         assert_eq!(hinted.initial_cwnd, cfg.max_cwnd * 2 / 3 / 8);
         assert_eq!(hinted.alpha, cfg.alpha);
         let (lone, one_of_8) = (growth(cfg.clone()), growth(hinted));
@@ -487,7 +540,7 @@ mod tests {
             lone > 0 && one_of_8.abs_diff(lone / 8) <= 1,
             "{lone} {one_of_8}"
         );
-        assert_eq!(cfg.for_recv_peers(1).fi, cfg.fi);
+        assert_eq!(cfg.for_hint(&hint(1, 1)).fi, cfg.fi);
     }
 
     #[test]

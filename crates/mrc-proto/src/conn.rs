@@ -61,8 +61,10 @@ enum Timer {
     RtxDelay = 4,
     /// A probe is due but the QP has not earned it yet ([`crate::ProbePolicy::data_per_probe`]).
     ProbeBudget = 5,
+    /// A window below one packet paces data ([`CongestionControl::pacing_gap`]).
+    Pace = 6,
 }
-const N_TIMERS: usize = 6;
+const N_TIMERS: usize = 7;
 
 #[derive(Debug, Clone, Copy)]
 struct PendingWr {
@@ -240,6 +242,12 @@ pub struct Connection {
     port_status: Option<PortStatusTx>,
     port_status_seq: u16,
     // requester
+    /// No data leaves before this (a window below one packet paces, `Timer::Pace`).
+    pace_until: Instant,
+    /// When the last paced data packet left, and its length.
+    pace_from: (Instant, u32),
+    /// Whether the first pacing gap, drawn at random, has passed (see `send_record`).
+    pace_phased: bool,
     sq: VecDeque<PendingWr>,
     seg_idx: usize,
     next_msn: u16,
@@ -330,6 +338,9 @@ impl Connection {
             plane_rng: crate::rng::Rng::derive(cfg.seed, u64::from(cfg.qpn)),
             port_status: None,
             port_status_seq: 0,
+            pace_until: Instant::ZERO,
+            pace_from: (Instant::ZERO, 0),
+            pace_phased: false,
             sq: VecDeque::new(),
             seg_idx: 0,
             next_msn: 0,
@@ -466,7 +477,7 @@ impl Connection {
                 if let (Some(h), CcAlgorithm::Nscc(c)) = (attr.hint, &self.cfg.cc_profile.algorithm)
                     && h.num_remote_recv_peers > 1
                 {
-                    self.cc = Box::new(Nscc::new(c.for_recv_peers(h.num_remote_recv_peers)));
+                    self.cc = Box::new(Nscc::new(c.for_hint(&h)));
                 }
             }
             (QpState::Init, QpState::Rtr) => {
@@ -761,6 +772,19 @@ impl Connection {
         }
         self.inflight.set(p.value());
         self.inflight_bytes += u64::from(r.len);
+        let mut gap = self.cc.pacing_gap(u64::from(r.len));
+        if gap > Duration::ZERO {
+            if !self.pace_phased {
+                // QPs that start together would stay in step, one burst per gap into the
+                // receiver they share; a random first gap spreads them over the period.
+                self.pace_phased = true;
+                let u = self.plane_rng.below(1024) + 1;
+                gap = Duration::from_nanos(gap.as_nanos() * u / 1024);
+            }
+            self.pace_from = (now, r.len);
+            self.pace_until = now + gap;
+            self.arm(Timer::Pace, self.pace_until);
+        }
         let cap = u32::from(self.cfg.probe.data_per_probe).saturating_mul(4);
         self.probe_credit = (self.probe_credit + 1).min(cap);
         if let Some(b) = self.plane_sent.get_mut(usize::from(plane)) {
@@ -852,6 +876,20 @@ impl Connection {
         }
     }
 
+    /// A window that grew while paced shortens the wait for the next packet (never lengthens
+    /// it: a smaller window paces from the next packet on).
+    fn repace(&mut self, now: Instant) {
+        if self.pace_until <= now {
+            return;
+        }
+        let (from, len) = self.pace_from;
+        let at = (from + self.cc.pacing_gap(u64::from(len))).max(now);
+        if at < self.pace_until {
+            self.pace_until = at;
+            self.arm(Timer::Pace, at);
+        }
+    }
+
     fn poll_data(&mut self, now: Instant, up: u32) -> Option<Transmit> {
         let mut planes = up & self.usable_planes();
         if self.ev.health_epoch() != self.plane_epoch {
@@ -872,7 +910,7 @@ impl Connection {
             && let Some(p) = self.next_rtx(now)
         {
             let r = self.recs.get(self.idx(p)).copied().unwrap_or_default();
-            if !cwnd_ok(r.len) {
+            if !cwnd_ok(r.len) || now < self.pace_until {
                 return None;
             }
             let (plane, ev) = self.pick_plane_ev(planes, Some(r.ev))?;
@@ -893,7 +931,7 @@ impl Connection {
             return None;
         }
         let len = (wr.wr.len - wr.next_off).min(mtu);
-        if !cwnd_ok(len) {
+        if !cwnd_ok(len) || now < self.pace_until {
             return None;
         }
         let (plane, ev) = self.pick_plane_ev(planes, None)?;
@@ -1542,6 +1580,7 @@ impl Connection {
             in_flight: self.inflight_bytes,
         };
         self.cc.on_ack(now, &sample);
+        self.repace(now);
         self.complete_wrs();
         if self.outstanding_psns() == 0 {
             match self.suspects.iter().map(|x| x.deadline).min() {
@@ -2198,6 +2237,9 @@ impl Transport for Connection {
         if due(self.timer(Timer::ProbeBudget)) {
             self.disarm(Timer::ProbeBudget);
         }
+        if due(self.timer(Timer::Pace)) {
+            self.disarm(Timer::Pace);
+        }
         if self.ev.next_probe_time().is_some_and(|t| t <= now) {
             self.ev.probe_timeouts(now);
         }
@@ -2326,6 +2368,7 @@ impl Transport for Connection {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
     use super::*;
+    use crate::QpHint;
     use crate::testing::{NetConfig, PathConfig, mrc_harness, mrc_pair_configs};
 
     /// Offers a QP with 3 of plane 1's 4 EVs denied plane 1's port three times for each time
@@ -2485,5 +2528,71 @@ mod tests {
     fn an_uncongested_degraded_plane_takes_the_gaps() {
         let (sent, _) = offered_gaps(false);
         assert!(sent[1] >= 2 * sent[0], "{sent:?}");
+    }
+
+    /// Send times of a QP's data packets and its window at each, writing 8 packets with `hint`
+    /// on a 2-plane pair (200 Gb/s, 10 µs base RTT).
+    fn data_sends(hint: QpHint) -> Vec<(Instant, u64)> {
+        let rate = 100_000_000_000;
+        let (a, b) = mrc_pair_configs(3, 2, 4, 0, rate, Duration::from_micros(10));
+        let net = NetConfig::uniform(8, 2, rate, PathConfig::default());
+        let attr = MrcQpAttr {
+            hint: Some(hint),
+            ..MrcQpAttr::default()
+        };
+        let mut h = mrc_harness(a, b, attr, net);
+        let src = h.ends[0].regions_mut().register_virtual(1 << 20);
+        let dst = h.ends[1].regions_mut().register_virtual(1 << 20);
+        let wr = WriteRequest {
+            wr_id: 0,
+            local_addr: src.addr,
+            len: 8 * 4096,
+            remote_addr: dst.addr,
+            rkey: dst.rkey,
+            imm: None,
+        };
+        h.ends[0].post_write(wr).unwrap();
+        let mut sends = Vec::new();
+        while h.completions[0] == 0 && h.now < Instant::from_nanos(100_000_000) && h.step() {
+            let sent = h.stats(0).data_sent as usize;
+            if sent > sends.len() {
+                sends.push((h.now, h.ends[0].cwnd()));
+            }
+        }
+        assert_eq!(h.completions[0], 1, "the write completes: {sends:?}");
+        sends
+    }
+
+    /// The hint of a 1,023 → 1 incast puts the window below one packet (BDP / 1,023 ≈ 244 B):
+    /// the QP paces, each packet at least base RTT × 4 KB / window after the one before. Told
+    /// its own NIC writes to as many destinations, the same QP keeps the one-packet floor.
+    #[test]
+    fn a_window_below_one_packet_paces_the_qp() {
+        let incast = |send| QpHint {
+            num_remote_recv_peers: 1023,
+            num_send_peers: send,
+            ..QpHint::default()
+        };
+        let paced = data_sends(incast(1));
+        let gap = |cwnd: u64| 10_000 * 4096 / cwnd;
+        let share = paced[0].1;
+        assert!(share < 4096 / 8, "initial window {share}");
+        // The first gap is drawn within the share's period, so QPs that start together
+        // spread out; every later one is at least the period of the window it left with.
+        let first = paced[1].0.saturating_since(paced[0].0).as_nanos();
+        assert!(first > 0 && first <= gap(share), "{paced:?}");
+        for w in paced[1..].windows(2) {
+            let ((t0, _), (t1, cwnd)) = (w[0], w[1]);
+            if cwnd < 4096 {
+                assert!(
+                    t1.saturating_since(t0).as_nanos() + 1 >= gap(cwnd),
+                    "{paced:?}"
+                );
+            }
+        }
+        let floor = data_sends(incast(1023));
+        assert!(floor.iter().all(|&(_, w)| w >= 4096), "{floor:?}");
+        let span = |s: &[(Instant, u64)]| s[s.len() - 1].0.saturating_since(s[0].0);
+        assert!(span(&paced) > span(&floor), "{paced:?} {floor:?}");
     }
 }

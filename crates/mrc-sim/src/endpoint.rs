@@ -114,6 +114,8 @@ pub struct PairInfo {
     /// Distinct NICs writing to `dst` in the workload's flow list (0: unknown, e.g. DAG
     /// workloads); the MRC factory passes it as the QP hint `num_remote_recv_peers`.
     pub recv_peers: u32,
+    /// Distinct NICs `src` writes to in the flow list (the hint's `num_send_peers`).
+    pub send_peers: u32,
     /// Seed of this pair's random streams.
     pub seed: u64,
 }

@@ -354,9 +354,10 @@ pub struct Sim<F: TransportFactory> {
     nic_port_up: Vec<bool>,
     nic_eps: lists::Lists,
     nic_rr: Vec<u32>,
-    /// Per NIC: distinct NICs that write to it in the flow list (the QP hint
-    /// `num_remote_recv_peers` an application that knows its traffic would give).
-    recv_peers: Vec<u32>,
+    /// Per NIC: distinct NICs that write to it and that it writes to in the flow list (the
+    /// QP hint's `num_remote_recv_peers` and `num_send_peers` an application that knows its
+    /// traffic would give).
+    peers: Peers,
     eps: Vec<F::Ep>,
     ep_info: Vec<EpInfo>,
     pairs: Vec<PairState>,
@@ -384,18 +385,29 @@ pub struct Sim<F: TransportFactory> {
     tap: Option<Box<tap::Tap>>,
 }
 
-/// Distinct sources writing to each of `nics` NICs in `flows`.
-fn recv_peers(flows: &[mrc_workload::Flow], nics: u32) -> Vec<u32> {
-    let mut pairs: Vec<(u32, u32)> = flows.iter().map(|f| (f.dst, f.src)).collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut n = vec![0u32; nics as usize];
-    for (dst, _) in pairs {
-        if let Some(c) = n.get_mut(dst as usize) {
-            *c += 1;
+/// Per NIC of a flow list: distinct sources writing to it and destinations it writes to.
+struct Peers {
+    recv: Vec<u32>,
+    send: Vec<u32>,
+}
+
+impl Peers {
+    fn new(flows: &[mrc_workload::Flow], nics: u32) -> Self {
+        let mut pairs: Vec<(u32, u32)> = flows.iter().map(|f| (f.src, f.dst)).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut recv = vec![0u32; nics as usize];
+        let mut send = vec![0u32; nics as usize];
+        for (src, dst) in pairs {
+            if let Some(c) = send.get_mut(src as usize) {
+                *c += 1;
+            }
+            if let Some(c) = recv.get_mut(dst as usize) {
+                *c += 1;
+            }
         }
+        Self { recv, send }
     }
-    n
 }
 
 fn ser_ps(bytes: u32, gbps: u32) -> Time {
@@ -637,7 +649,7 @@ impl<F: TransportFactory> Sim<F> {
             nic_port_up: vec![true; (nics * planes) as usize],
             nic_eps: lists::Lists::new(nics as usize),
             nic_rr: vec![0; nics as usize],
-            recv_peers: recv_peers(&spec.workload.flows, nics),
+            peers: Peers::new(&spec.workload.flows, nics),
             eps: Vec::new(),
             ep_info: Vec::new(),
             pairs: Vec::new(),
@@ -1602,7 +1614,8 @@ impl<F: TransportFactory> Sim<F> {
                 bytes,
                 planes: self.planes as u8,
                 qpn: (2 * pair + 0x100, 2 * pair + 0x101),
-                recv_peers: self.recv_peers.get(dst as usize).copied().unwrap_or(0),
+                recv_peers: self.peers.recv.get(dst as usize).copied().unwrap_or(0),
+                send_peers: self.peers.send.get(src as usize).copied().unwrap_or(0),
                 seed: stream(self.spec.seed, 4, u64::from(pair)),
             };
             let (a, b, base) = self.factory.make_pair(&info, &pi);

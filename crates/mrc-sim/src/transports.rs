@@ -343,6 +343,7 @@ impl TransportFactory for MrcFactory {
         if p.recv_peers > 1 {
             attr.hint = Some(QpHint {
                 num_remote_recv_peers: p.recv_peers,
+                num_send_peers: p.send_peers,
                 ..QpHint::default()
             });
         }
