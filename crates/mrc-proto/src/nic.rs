@@ -22,6 +22,10 @@
 //! - **Arbitration**: [`Nic::poll_transmit`] asks the QPs in turn, starting after the one that
 //!   sent last, for a packet on one of the ready ports; the first that has one sends. So every
 //!   QP with something to send on a ready port gets a packet out before any gets a second.
+//!   A QP that had nothing for some ports is not asked about them again until something that
+//!   can give it a packet reaches it (a packet, its timer, a port change, the driver borrowing
+//!   it to post work): with a thousand QPs on one NIC (incast), asking each idle one in turn
+//!   at every transmit opportunity would dominate the run.
 //! - **Timers**: a heap of (deadline, QP) answers [`Nic::poll_timeout`] and
 //!   [`Nic::handle_timeout`] without scanning the QPs. Entries are refreshed whenever the NIC
 //!   touches a QP; a QP lent out by [`Nic::qp_mut`] is refreshed at the next NIC call.
@@ -155,10 +159,14 @@ pub struct Nic<Q> {
     bind_on_first: bool,
     ports_up: PortMask,
     rr: usize,
+    /// Per QP: ports it had nothing for when last asked (cleared whenever it is touched).
+    idle: Vec<u32>,
     deadline: Vec<Option<Instant>>,
     timers: BinaryHeap<Reverse<(Instant, u32)>>,
     dirty: Vec<u32>,
     all_dirty: bool,
+    /// The QPs whose timers the last [`Nic::handle_timeout`] ran.
+    fired: Vec<QpId>,
     stats: NicStats,
 }
 
@@ -181,10 +189,12 @@ impl<Q> Nic<Q> {
             bind_on_first: true,
             ports_up: PortMask::ALL,
             rr: 0,
+            idle: Vec::new(),
             deadline: Vec::new(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             all_dirty: false,
+            fired: Vec::new(),
             stats: NicStats::default(),
         }
     }
@@ -209,6 +219,12 @@ impl<Q> Nic<Q> {
     /// The peer a QP is bound to.
     pub fn peer(&self, id: QpId) -> Option<PeerId> {
         self.peer_of.get(id.index()).copied().flatten()
+    }
+
+    /// The QPs bound to `peer`, in order of binding: those an endpoint-QPN packet from it
+    /// may have reached ([`Demux::Endpoint`]).
+    pub fn peer_qps(&self, peer: PeerId) -> &[QpId] {
+        self.by_peer.get(&peer).map_or(&[], Vec::as_slice)
     }
 
     /// Number of QPs.
@@ -272,6 +288,7 @@ impl<Q: NicQp> Nic<Q> {
         }
         self.qps.push(qp);
         self.peer_of.push(peer);
+        self.idle.push(0);
         self.deadline.push(None);
         self.dirty.push(id.0);
         Ok(id)
@@ -311,12 +328,14 @@ impl<Q: NicQp> Nic<Q> {
     pub fn qp_mut(&mut self, id: QpId) -> Option<&mut Q> {
         let q = self.qps.get_mut(id.index())?;
         self.dirty.push(id.0);
+        wake(&mut self.idle, id.0);
         Some(q)
     }
 
     /// Every QP, mutably (timers of all are refreshed at the next NIC call).
     pub fn qps_mut(&mut self) -> &mut [Q] {
         self.all_dirty = true;
+        self.idle.fill(0);
         &mut self.qps
     }
 
@@ -355,6 +374,7 @@ impl<Q: NicQp> Nic<Q> {
         }
         q.conn_mut().handle_packet(now, rx);
         self.stats.delivered += 1;
+        wake(&mut self.idle, id.0);
         if bound {
             // Cannot fail: the QP was unbound and (peer, qpn) is free (looked up above).
             let _ = self.bind(id, peer);
@@ -378,6 +398,7 @@ impl<Q: NicQp> Nic<Q> {
             q.conn_mut().handle_packet(now, rx);
             n += 1;
             self.dirty.push(id.0);
+            wake(&mut self.idle, id.0);
         }
         self.stats.delivered += u64::from(n);
         n
@@ -397,6 +418,7 @@ impl<Q: NicQp> Nic<Q> {
         for q in &mut self.qps {
             q.conn_mut().handle_port_status(now, port, up);
         }
+        self.idle.fill(0);
         self.all_dirty = true;
     }
 
@@ -421,14 +443,25 @@ impl<Q: NicQp> Nic<Q> {
         let start = self.rr % n;
         for i in 0..n {
             let idx = (start + i) % n;
-            let Some(q) = self.qps.get_mut(idx) else {
+            let (Some(q), Some(idle)) = (self.qps.get_mut(idx), self.idle.get_mut(idx)) else {
                 continue;
             };
-            if let Some(tx) = q.conn_mut().poll_transmit(now, ready) {
-                self.rr = (idx + 1) % n;
-                self.stats.transmitted += 1;
-                self.touch(idx as u32);
-                return Some((QpId(idx as u32), tx));
+            if ready.0 & !*idle == 0 {
+                continue;
+            }
+            match q.conn_mut().poll_transmit(now, ready) {
+                Some(tx) => {
+                    *idle = 0;
+                    self.rr = (idx + 1) % n;
+                    self.stats.transmitted += 1;
+                    self.touch(idx as u32);
+                    return Some((QpId(idx as u32), tx));
+                }
+                None => {
+                    // Asking may move its timers (a retransmission held back arms one).
+                    *idle |= ready.0;
+                    self.dirty.push(idx as u32);
+                }
             }
         }
         None
@@ -488,29 +521,46 @@ impl<Q: NicQp> Nic<Q> {
         None
     }
 
-    /// Runs the timers of every QP that are due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Runs the timers of every QP that are due at `now`, and returns those QPs in the order
+    /// they ran (a driver that reads QP events learns where to look).
+    pub fn handle_timeout(&mut self, now: Instant) -> &[QpId] {
         self.refresh();
-        let mut due = Vec::new();
+        self.fired.clear();
         while let Some(&Reverse((t, i))) = self.timers.peek() {
             if t > now {
                 break;
             }
             self.timers.pop();
             if self.deadline.get(i as usize).copied().flatten() == Some(t) {
-                due.push(i);
+                self.fired.push(QpId(i));
             }
         }
-        for i in due {
-            if let Some(q) = self.qps.get_mut(i as usize) {
+        for k in 0..self.fired.len() {
+            let Some(&QpId(i)) = self.fired.get(k) else {
+                break;
+            };
+            // The entry may be stale (a QP changes its timers when asked to send, too): only
+            // a timer still due runs, as a transport's timers have effects beyond their own.
+            if let Some(q) = self.qps.get_mut(i as usize)
+                && q.conn().poll_timeout().is_some_and(|d| d <= now)
+            {
                 q.conn_mut().handle_timeout(now);
             }
             // Forget the fired deadline so `touch` re-arms even an unchanged answer.
             if let Some(d) = self.deadline.get_mut(i as usize) {
                 *d = None;
             }
+            wake(&mut self.idle, i);
             self.touch(i);
         }
+        &self.fired
+    }
+}
+
+/// QP `i` may have something to send again on every port.
+fn wake(idle: &mut [u32], i: u32) {
+    if let Some(m) = idle.get_mut(i as usize) {
+        *m = 0;
     }
 }
 

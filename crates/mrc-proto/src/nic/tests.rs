@@ -309,7 +309,8 @@ fn poll_timeout_is_the_earliest_qp_timer() {
         let Some(next) = a.poll_timeout() else { break };
         assert_eq!(Some(next), min(&a));
         t = next.max(t);
-        a.handle_timeout(t);
+        let fired = a.handle_timeout(t).to_vec();
+        assert!(!fired.is_empty(), "the earliest timer was due");
         assert!(a.poll_timeout().is_none_or(|n| n > t || min(&a) == Some(n)));
         while a.poll_transmit(t, PortMask::ALL).is_some() {}
     }
@@ -334,4 +335,96 @@ fn path_profile_sizes_the_window_by_share() {
     assert!(max(&eight) * 7 < max(&one) && max(&eight) * 9 > max(&one));
     assert_eq!(one.ev_profile.ev_min_active, 1);
     assert_eq!(p.mpr(), 5);
+}
+
+/// A transport that never has anything to send and counts how often it is asked.
+#[derive(Debug)]
+struct Counting {
+    asked: u32,
+    regions: crate::MemoryRegions,
+    stats: crate::Stats,
+}
+
+impl Transport for Counting {
+    fn handle_packet(&mut self, _now: Instant, _pkt: &Received<'_>) {}
+    fn handle_timeout(&mut self, _now: Instant) {}
+    fn poll_transmit(&mut self, _now: Instant, _ready: PortMask) -> Option<Transmit> {
+        self.asked += 1;
+        None
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        None
+    }
+    fn post_write(&mut self, _wr: WriteRequest) -> Result<(), crate::PostError> {
+        Ok(())
+    }
+    fn handle_port_status(&mut self, _now: Instant, _port: u8, _up: bool) {}
+    fn regions(&self) -> &crate::MemoryRegions {
+        &self.regions
+    }
+    fn regions_mut(&mut self) -> &mut crate::MemoryRegions {
+        &mut self.regions
+    }
+    fn stats(&self) -> &crate::Stats {
+        &self.stats
+    }
+    fn state(&self) -> crate::QpState {
+        crate::QpState::Rts
+    }
+    fn outstanding(&self) -> usize {
+        0
+    }
+}
+
+#[derive(Debug)]
+struct CountingQp(Counting, u32);
+
+impl NicQp for CountingQp {
+    type Conn = Counting;
+    fn conn(&self) -> &Counting {
+        &self.0
+    }
+    fn conn_mut(&mut self) -> &mut Counting {
+        &mut self.0
+    }
+    fn qpn(&self) -> u32 {
+        self.1
+    }
+    fn remote_qpn(&self) -> u32 {
+        self.1
+    }
+}
+
+#[test]
+fn a_qp_with_nothing_to_send_is_not_asked_again_until_touched() {
+    let mut nic = Nic::new();
+    for i in 0..3 {
+        let c = Counting {
+            asked: 0,
+            regions: crate::MemoryRegions::new(0),
+            stats: crate::Stats::default(),
+        };
+        nic.add_qp(T0, CountingQp(c, 0x100 + i), Some(A))
+            .expect("fresh");
+    }
+    let asked = |n: &Nic<CountingQp>| n.qps().iter().map(|q| q.0.asked).collect::<Vec<_>>();
+    let one = PortMask(1);
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert_eq!(asked(&nic), [1, 1, 1], "idle on port 0: not asked again");
+    // Another port is news to every QP; port 0 alone is not.
+    assert!(nic.poll_transmit(T0, PortMask(0b11)).is_none());
+    assert!(nic.poll_transmit(T0, PortMask(0b10)).is_none());
+    assert_eq!(asked(&nic), [2, 2, 2]);
+    // Borrowing a QP (to post work) wakes it, and only it.
+    assert!(nic.qp_mut(QpId(1)).is_some());
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert_eq!(asked(&nic), [2, 3, 2]);
+    // A port change wakes all.
+    nic.handle_port_status(T0, 3, false);
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert_eq!(asked(&nic), [3, 4, 3]);
 }
