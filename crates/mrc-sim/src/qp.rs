@@ -23,23 +23,25 @@ struct Posted {
     status: WcStatus,
 }
 
-/// A simulated QP (module docs).
+/// A simulated QP (module docs). Fields in memory order (`repr(C)`): what the simulator reads
+/// for every packet comes first, in one cache line ahead of the transport.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct SimQp<T> {
-    conn: T,
-    local: RegionHandle,
+    /// The pair this QP is one end of.
+    pub(crate) pair: u32,
+    /// Local and remote QP numbers (the transport's own, kept here for the NIC's demux).
+    qpns: (u32, u32),
+    error: bool,
     remote: Option<RegionHandle>,
+    local: RegionHandle,
     /// Posted writes not yet completed, in post order.
     wrs: VecDeque<Posted>,
     /// Byte ranges `(offset, len)` of the local region refused with a full send queue, posted
     /// as completions free slots. Kept as ranges, not work requests, so a huge write costs one
     /// entry rather than one per [`MAX_WR`].
     backlog: VecDeque<(u64, u64)>,
-    error: bool,
-    /// Local and remote QP numbers (the transport's own, kept here for the NIC's demux).
-    qpns: (u32, u32),
-    /// The pair this QP is one end of.
-    pub(crate) pair: u32,
+    conn: T,
 }
 
 impl<T: Transport> SimQp<T> {

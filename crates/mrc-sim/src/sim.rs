@@ -352,9 +352,8 @@ pub struct Sim<F: TransportFactory> {
     /// Per NIC: when its timers last ran (a deadline still due right after them moves 1 ns
     /// on, so a transport that does not advance its timer cannot stall simulated time).
     nic_fired_at: Vec<Time>,
-    /// Scratch: QPs whose events are to be read, and the events.
+    /// Scratch: QPs whose events are to be read.
     touched: Vec<QpId>,
-    events: Vec<Event>,
     /// Per NIC: distinct NICs that write to it in the flow list (the QP hint
     /// `num_remote_recv_peers` an application that knows its traffic would give).
     recv_peers: Vec<u32>,
@@ -637,7 +636,6 @@ impl<F: TransportFactory> Sim<F> {
             nic_timer: vec![None; nics as usize],
             nic_fired_at: vec![Time::MAX; nics as usize],
             touched: Vec::new(),
-            events: Vec::new(),
             recv_peers: recv_peers(&spec.workload.flows, nics),
             pairs: Vec::new(),
             flows: Vec::new(),
@@ -1303,8 +1301,11 @@ impl<F: TransportFactory> Sim<F> {
         let from = PeerId(m.src_nic);
         let layer = &mut self.nic_layer[nic as usize];
         match layer.handle_packet(now, from, &inc) {
-            Demux::Delivered { qp, .. } => self.touched.push(qp),
-            Demux::Endpoint(_) => self.touched.extend_from_slice(layer.peer_qps(from)),
+            Demux::Delivered { qp, .. } => self.read_qp_events(nic, qp),
+            Demux::Endpoint(_) => {
+                self.touched.extend_from_slice(layer.peer_qps(from));
+                self.read_events(nic);
+            }
             // Every pair's QPs exist at both ends from its creation on: a packet for no QP is
             // a simulator fault, counted as such.
             Demux::UnknownQp(_) => {
@@ -1313,7 +1314,6 @@ impl<F: TransportFactory> Sim<F> {
             }
             Demux::Foreign => self.misrouted += 1,
         }
-        self.read_events(nic);
         self.service_nic(nic);
     }
 
@@ -1393,8 +1393,7 @@ impl<F: TransportFactory> Sim<F> {
                 break;
             };
             self.inject(nic, qp, tx);
-            self.touched.push(qp);
-            self.read_events(nic);
+            self.read_qp_events(nic, qp);
         }
         self.arm_timer(nic);
     }
@@ -1497,26 +1496,25 @@ impl<F: TransportFactory> Sim<F> {
         self.start_tx(g);
     }
 
-    /// Acts on the events of the QPs of NIC `nic` listed in `touched` (and empties it):
-    /// completed writes, QP errors, EV state changes.
+    /// Acts on the events of the QPs of NIC `nic` listed in `touched` (and empties it).
     fn read_events(&mut self, nic: u32) {
         let mut touched = std::mem::take(&mut self.touched);
-        let mut events = std::mem::take(&mut self.events);
         for &qp in &touched {
-            let Some(q) = self.nic_layer[nic as usize].qp_mut(qp) else {
-                continue;
-            };
-            let (pair, requester) = (q.pair, q.is_requester());
-            while let Some(e) = q.poll_event() {
-                events.push(e);
-            }
-            for e in events.drain(..) {
-                self.qp_event(pair, requester, e);
-            }
+            self.read_qp_events(nic, qp);
         }
         touched.clear();
         self.touched = touched;
-        self.events = events;
+    }
+
+    /// Acts on the events of one QP: completed writes, QP errors, EV state changes.
+    fn read_qp_events(&mut self, nic: u32, qp: QpId) {
+        while let Some(q) = self.nic_layer[nic as usize].qp_mut(qp) {
+            let (pair, requester) = (q.pair, q.is_requester());
+            let Some(e) = q.poll_event() else {
+                return;
+            };
+            self.qp_event(pair, requester, e);
+        }
     }
 
     fn qp_event(&mut self, pair: u32, requester: bool, e: Event) {
@@ -1643,8 +1641,7 @@ impl<F: TransportFactory> Sim<F> {
         let posted = self.nic_layer[nic as usize]
             .qp_mut(qp)
             .is_some_and(|q| q.post_write(id, offset, len));
-        self.touched.push(qp);
-        self.read_events(nic);
+        self.read_qp_events(nic, qp);
         posted
     }
 

@@ -301,16 +301,26 @@ fn poll_timeout_is_the_earliest_qp_timer() {
         b.handle_packet(now, A, &Received::new(tx.repr, tx.ev, tx.port, None));
     }
     assert!(a.poll_timeout().is_some());
-    assert_eq!(a.poll_timeout(), min(&a));
-    assert_eq!(b.poll_timeout(), min(&b));
-    // Fire every timer in turn: the NIC runs exactly the due ones and keeps the minimum.
+    assert!(a.poll_timeout() <= min(&a) && a.poll_timeout().is_some());
+    assert!(b.poll_timeout().is_some() == min(&b).is_some());
+    // Fire every timer in turn: the NIC runs exactly the due ones and never answers later
+    // than the minimum (earlier only for a deadline that moved, and then runs nothing).
     let mut t = now;
     for _ in 0..50 {
         let Some(next) = a.poll_timeout() else { break };
-        assert_eq!(Some(next), min(&a));
+        assert!(min(&a).is_some_and(|m| next <= m));
         t = next.max(t);
+        let due: Vec<QpId> = (0..a.len() as u32)
+            .map(QpId)
+            .filter(|&i| {
+                a.qp(i)
+                    .and_then(Transport::poll_timeout)
+                    .is_some_and(|d| d <= t)
+            })
+            .collect();
         let fired = a.handle_timeout(t).to_vec();
-        assert!(!fired.is_empty(), "the earliest timer was due");
+        assert_eq!(fired.len(), due.len(), "{fired:?} {due:?}");
+        assert!(due.iter().all(|q| fired.contains(q)));
         assert!(a.poll_timeout().is_none_or(|n| n > t || min(&a) == Some(n)));
         while a.poll_transmit(t, PortMask::ALL).is_some() {}
     }
