@@ -188,7 +188,7 @@ impl<Q> Default for Nic<Q> {
 impl<Q> Nic<Q> {
     /// A NIC with no QPs, every port up, binding on first packet allowed.
     pub fn new() -> Self {
-        let mix = KeyedMix(RandomState::new().hash_one(0x6e69_63u64));
+        let mix = KeyedMix(RandomState::new().hash_one(0_u64));
         Self {
             qps: Vec::new(),
             slots: Vec::new(),
