@@ -65,7 +65,8 @@ impl QpId {
 }
 
 /// What a [`Nic`] needs of the per-QP object the driver stores in it: the transport and its
-/// QP numbers (read once, when the QP is added: they name it for its whole life). The driver may keep its own per-QP data beside the connection (where the peer
+/// QP numbers (the local one is read once, when the QP is added: it keys the QP; the remote
+/// one at every packet, as a driver may give the QP a new connection). The driver may keep its own per-QP data beside the connection (where the peer
 /// is, a memory region), so the NIC owns the QPs without a parallel table in the driver.
 pub trait NicQp {
     /// The transport (MRC or the RoCE baseline).
@@ -270,7 +271,7 @@ impl<Q: NicQp> Nic<Q> {
         mut qp: Q,
         peer: Option<PeerId>,
     ) -> Result<QpId, NicError> {
-        let (qpn, q_remote) = (qp.qpn(), qp.remote_qpn());
+        let qpn = qp.qpn();
         let id = QpId(self.qps.len() as u32);
         match peer {
             Some(p) => {
@@ -297,7 +298,7 @@ impl<Q: NicQp> Nic<Q> {
         self.qps.push(qp);
         self.slots.push(Slot {
             peer,
-            qpns: (qpn, q_remote),
+            qpn,
             ..Slot::default()
         });
         self.mark(id.0);
@@ -306,7 +307,7 @@ impl<Q: NicQp> Nic<Q> {
 
     /// Binds (or rebinds) a QP to `peer`: afterwards only that peer reaches it.
     pub fn bind(&mut self, id: QpId, peer: PeerId) -> Result<(), NicError> {
-        let qpn = self.slots.get(id.index()).ok_or(NicError::NoQp(id))?.qpns.0;
+        let qpn = self.slots.get(id.index()).ok_or(NicError::NoQp(id))?.qpn;
         let old = self.peer(id);
         if old == Some(peer) {
             return Ok(());
@@ -374,11 +375,10 @@ impl<Q: NicQp> Nic<Q> {
                 None => return Demux::UnknownQp(qpn),
             },
         };
-        let (Some(q), Some(slot)) = (self.qps.get_mut(id.index()), self.slots.get(id.index()))
-        else {
+        let Some(q) = self.qps.get_mut(id.index()) else {
             return Demux::UnknownQp(qpn);
         };
-        if !from_qp(rx, slot.qpns.1) {
+        if !from_qp(rx, q.remote_qpn()) {
             self.stats.foreign += 1;
             return Demux::Foreign;
         }
@@ -398,11 +398,10 @@ impl<Q: NicQp> Nic<Q> {
         };
         let mut n = 0;
         for &id in ids {
-            let (Some(q), Some(slot)) = (self.qps.get_mut(id.index()), self.slots.get(id.index()))
-            else {
+            let Some(q) = self.qps.get_mut(id.index()) else {
                 continue;
             };
-            if !from_qp(rx, slot.qpns.1) {
+            if !from_qp(rx, q.remote_qpn()) {
                 continue;
             }
             q.conn_mut().handle_packet(now, rx);
@@ -693,8 +692,8 @@ fn stir(slots: &mut [Slot], dirty: &mut Vec<u32>, i: u32) {
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     peer: Option<PeerId>,
-    /// Local and remote QP numbers, read once when the QP is added.
-    qpns: (u32, u32),
+    /// Local QP number, read once when the QP is added (it keys the QP).
+    qpn: u32,
     /// Ports it had nothing for when last asked (cleared whenever it is touched).
     idle: u32,
     /// Its timer as last read.
