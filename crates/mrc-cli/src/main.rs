@@ -10,12 +10,14 @@ mod decode;
 mod fabric;
 mod input;
 mod output;
+mod parallel;
 mod perf;
 mod plan;
 mod report;
 mod roce_cfg;
 mod scenario;
 mod sim;
+mod sweep;
 #[cfg(feature = "train")]
 mod train;
 #[cfg(feature = "train")]
@@ -41,6 +43,9 @@ enum Command {
     Decode(decode::Args),
     /// Simulate MRC, RoCE and oblivious spraying at packet level on the same fabric.
     Sim(sim::Args),
+    /// Run a scenario over a grid of values (fabric size, workload, runs: any field), in
+    /// parallel over runs; one JSON of headline figures and an HTML plot of tail against scale.
+    Sweep(sweep::Args),
     /// Render saved `mrc sim --json` results as a self-contained HTML report (several files:
     /// side by side).
     Report(report::Args),
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Decode(args) => decode::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Fabric(args) => fabric::run(&args),
         Command::Perf(args) => perf::run(&args),

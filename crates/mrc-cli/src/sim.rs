@@ -54,6 +54,8 @@ pub(crate) struct Args {
     /// run to run, so the file is then no longer byte-identical.
     #[arg(long, requires = "json")]
     timing: bool,
+    #[arg(long, value_name = "N", help = crate::parallel::THREADS_HELP)]
+    threads: Option<usize>,
 }
 
 /// Seconds between progress lines when stderr is not a terminal.
@@ -102,38 +104,78 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             path.display()
         );
     }
+    let threads = crate::parallel::threads(args.threads)?;
     let mut cap =
         crate::capture::Capture::from_flags(args.pcap.as_deref(), args.pcap_filter.as_deref())?;
     if let Some(c) = &mut cap {
         c.per_run = runs.len() > 1;
+        // Runs write their files at the same time: two must never share one.
+        for (i, a) in runs.iter().enumerate() {
+            if let Some(b) = runs[..i]
+                .iter()
+                .find(|b| c.file_for(&b.label) == c.file_for(&a.label))
+            {
+                bad_input!(
+                    "--pcap {}: runs `{}` and `{}` would both write {}; give them distinct labels in {}",
+                    c.path.display(),
+                    b.label,
+                    a.label,
+                    c.file_for(&a.label).display(),
+                    path.display()
+                );
+            }
+        }
     }
+    // Runs in flight at once share the process's peak RSS: then it is measured for all of them.
+    let parallel = threads > 1 && runs.len() > 1;
+    let measured_all = parallel && crate::budget::reset_peak_rss();
+    let outs = crate::parallel::run_ordered(runs.len(), threads, |i| {
+        let r = &runs[i];
+        let measured = !parallel && crate::budget::reset_peak_rss();
+        let (mut out, p) = run_one(&sc, r, &path, cap.as_ref(), &r.label)?;
+        let Outcome::Done(_, _, rss) = &mut out;
+        *rss = crate::budget::peak_rss_bytes().filter(|_| measured);
+        Ok((out, p))
+    });
+    let peak_all = crate::budget::peak_rss_bytes().filter(|_| measured_all);
     let mut results: Vec<(Run, Outcome)> = Vec::new();
     let mut pcaps: Vec<crate::capture::Pending> = Vec::new();
-    for r in runs {
-        let measured = crate::budget::reset_peak_rss();
-        match run_one(&sc, &r, &path, cap.as_ref()) {
-            Ok((mut out, p)) => {
-                let Outcome::Done(_, _, rss) = &mut out;
-                *rss = crate::budget::peak_rss_bytes().filter(|_| measured);
+    let mut failure = None;
+    for (r, o) in runs.into_iter().zip(outs) {
+        match o {
+            Ok((out, p)) => {
                 pcaps.extend(p);
                 results.push((r, out));
             }
             Err(e) => {
-                pcaps.iter().for_each(crate::capture::Pending::discard);
-                return Err(e);
+                failure.get_or_insert(e);
             }
         }
+    }
+    if let Some(e) = failure {
+        pcaps.iter().for_each(crate::capture::Pending::discard);
+        return Err(e);
     }
     for p in &pcaps {
         p.commit()?;
         println!("pcap: {} packets -> {}", p.packets, p.path.display());
     }
     print!("{}", summary(&sc, &results));
+    if let Some(b) = peak_all {
+        println!(
+            "peak RSS of all runs (up to {} at once): {:.0} MiB",
+            threads.min(results.len()),
+            b as f64 / 1048576.0
+        );
+    }
     if args.json.is_none() && args.report.is_none() {
         return Ok(());
     }
     {
         let mut v = to_json(&sc, &results, args.timing);
+        if let (true, Some(b)) = (args.timing, peak_all) {
+            v["peak_rss_bytes"] = json!(b);
+        }
         v["scenario_toml"] = json!(text);
         if let Some(j) = &args.json {
             let s = crate::report::data::to_text(&v);
@@ -150,6 +192,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `r` of a loaded scenario and returns its `--json` run object (without wall-clock
+/// figures), as `mrc sweep` keeps each grid point; progress lines on stderr start with `tag`.
+pub(crate) fn run_to_json(sc: &Loaded, r: &Run, path: &Path, tag: &str) -> Result<Value> {
+    let (out, _) = run_one(sc, r, path, None, tag)?;
+    let mut v = to_json(sc, &[(r.clone(), out)], false);
+    Ok(v["runs"][0].take())
 }
 
 enum Outcome {
@@ -172,11 +222,13 @@ fn spec(sc: &Loaded, r: &Run) -> RunSpec {
 
 type Captured = Option<crate::capture::Pending>;
 
+/// Runs `r`; progress lines on stderr start with `tag`.
 fn run_one(
     sc: &Loaded,
     r: &Run,
     path: &Path,
     cap: Option<&crate::capture::Capture>,
+    tag: &str,
 ) -> Result<(Outcome, Captured)> {
     let s = spec(sc, r);
     match r.transport {
@@ -190,7 +242,7 @@ fn run_one(
                 active_per_plane: r.evs_per_plane,
                 ..MrcSettings::default()
             });
-            drive(s, f, sc, r, path, cap)
+            drive(s, f, sc, r, path, cap, tag)
                 .map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o, None), p))
         }
         TransportName::Roce => {
@@ -201,7 +253,7 @@ fn run_one(
                 dcqcn_params: r.dcqcn_params,
                 recovery: r.roce_recovery,
             });
-            drive(s, f, sc, r, path, cap)
+            drive(s, f, sc, r, path, cap, tag)
                 .map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o, None), p))
         }
     }
@@ -214,6 +266,7 @@ fn drive<F: TransportFactory>(
     r: &Run,
     path: &Path,
     cap: Option<&crate::capture::Capture>,
+    tag: &str,
 ) -> Result<(RunReport, Option<Box<DagOutcome>>, Captured)> {
     let built = match &sc.dag {
         Some(b) => Sim::with_dag(s, f, b.workload.clone()),
@@ -240,7 +293,6 @@ fn drive<F: TransportFactory>(
         sim.watch_ev_changes(w as u32);
     }
     let tty = std::io::stderr().is_terminal();
-    let label = r.label.clone();
     let mut last = 0u64;
     let started = std::time::Instant::now();
     let mut last_line = started;
@@ -250,7 +302,7 @@ fn drive<F: TransportFactory>(
         }
         last = p.events;
         let line = format!(
-            "{label}: {}/{} flows, {:.1} µs simulated, {} events",
+            "{tag}: {}/{} flows, {:.1} µs simulated, {} events",
             p.flows_done,
             p.flows_total,
             p.sim_time_ps as f64 / 1e6,

@@ -17,30 +17,26 @@ pub const SEQ: usize = TEXT_LEN + PATCHES;
 /// Classes.
 pub const CLASSES: usize = 4;
 
-/// A seeded SplitMix64 stream.
+/// A seeded sample stream: the workspace's SplitMix64 for `seed` mixed with a stream id.
 #[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
+pub struct SplitMix64(mrc_rng::SplitMix64);
 
 impl SplitMix64 {
     /// A stream for `seed` mixed with a stream id.
     pub fn new(seed: u64, stream: u64) -> Self {
-        let mut s = Self(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut s = mrc_rng::SplitMix64::new(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
         s.next_u64();
-        s
+        Self(s)
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit()
     }
 
     /// Standard normal (Box–Muller).

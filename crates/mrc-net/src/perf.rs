@@ -293,18 +293,11 @@ pub struct PerfReport {
     pub data_per_ev: Vec<(u32, u64)>,
 }
 
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Fills `buf` (starting at byte `offset` of QP `qp`'s stream, 8-aligned) with the pattern.
 pub fn pattern(seed: u64, qp: u32, offset: u64, buf: &mut [u8]) {
     let base = seed ^ (u64::from(qp) << 40);
     for (i, chunk) in buf.chunks_mut(8).enumerate() {
-        let w = splitmix(base ^ (offset / 8 + i as u64)).to_le_bytes();
+        let w = mrc_rng::hash(base ^ (offset / 8 + i as u64)).to_le_bytes();
         let n = chunk.len();
         chunk.copy_from_slice(w.get(..n).unwrap_or(&[]));
     }

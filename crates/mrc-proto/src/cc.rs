@@ -115,6 +115,19 @@ impl NsccConfig {
             initial_cwnd: maxwnd as u32,
         }
     }
+
+    /// This configuration for a QP whose destination expects `k` senders at once (the QP hint
+    /// `num_remote_recv_peers`, crate docs): initial window BDP / k (BDP = max_cwnd / 1.5 under
+    /// the scaling above) and fair increase / k. `k` ≤ 1 changes nothing.
+    pub fn for_recv_peers(&self, k: u32) -> Self {
+        let mut c = self.clone();
+        if k > 1 {
+            let k = f64::from(k);
+            c.initial_cwnd = (f64::from(c.max_cwnd) / 1.5 / k) as u32;
+            c.fi = (f64::from(c.fi) / k) as f32;
+        }
+        c
+    }
 }
 
 /// NSCC (UET 1.0 sender CC) as applied to MRC (§8.5–§8.7).
@@ -448,6 +461,33 @@ mod tests {
             "{}",
             n.window()
         );
+    }
+
+    /// High delay without ECN (congestion at the unmarked last hop): a QP told it is one of
+    /// 8 senders grows by an eighth of what a lone QP grows.
+    #[test]
+    fn recv_peers_hint_scales_the_fair_increase() {
+        let mut cfg =
+            NsccConfig::for_network(100_000_000_000, Duration::from_micros(12), 4096, true);
+        cfg.disable_qa = 1;
+        let growth = |cfg: NsccConfig| {
+            let mut cfg = cfg;
+            cfg.initial_cwnd = 20_000;
+            let mut n = Nscc::new(cfg);
+            // One SACK of more than adjust_bytes_threshold, within the adjust period: the
+            // window grows by fi × newly / cwnd once (no η).
+            n.on_ack(Instant::from_nanos(1_000), &sample(40_960, 40, false));
+            n.window() - 20_000
+        };
+        let hinted = cfg.for_recv_peers(8);
+        assert_eq!(hinted.initial_cwnd, cfg.max_cwnd * 2 / 3 / 8);
+        assert_eq!(hinted.alpha, cfg.alpha);
+        let (lone, one_of_8) = (growth(cfg.clone()), growth(hinted));
+        assert!(
+            lone > 0 && one_of_8.abs_diff(lone / 8) <= 1,
+            "{lone} {one_of_8}"
+        );
+        assert_eq!(cfg.for_recv_peers(1).fi, cfg.fi);
     }
 
     #[test]

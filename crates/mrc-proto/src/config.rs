@@ -430,9 +430,13 @@ pub struct ConnectionConfig {
     pub base_rtt: Duration,
     /// Largest posted-but-not-completed work requests.
     pub max_send_wr: u32,
-    /// Responder penalty: `rcv_cwnd_pen` grows linearly from 0 at this fraction of the tracking
-    /// window held out of order to 127 at a full window (§13 item 12).
-    pub penalty_start: f64,
+    /// Responder penalty from out-of-order occupancy: with `Some(f)`, `rcv_cwnd_pen` grows
+    /// linearly from 0 at fraction `f` of the tracking window held out of order to 127 at a
+    /// full window. `None` (default): no penalty. The penalty stands for host backpressure
+    /// (§8.1, §13 item 12); MRC places data as it arrives, so the only receive-side store a
+    /// responder here has is the tracking window, and what fills it is a hole left by a lost
+    /// packet: loss, which retiring the EV and resending already answer (crate docs).
+    pub penalty_start: Option<f64>,
     /// Scale of the SLEEK out-of-order loss threshold (crate docs: max(min(1.5·cwnd,
     /// maxwnd), 5·MSS)/MSS packets) that resends a packet. Default 1 (the reference value):
     /// reordering across sprayed paths of different queue depths stays below it. Dead paths
@@ -468,7 +472,7 @@ impl ConnectionConfig {
             probe: ProbePolicy::default(),
             base_rtt,
             max_send_wr: 4096,
-            penalty_start: 0.5,
+            penalty_start: None,
             sleek_scale: 1.0,
         }
     }

@@ -235,6 +235,8 @@ pub struct Connection {
     local_up: u32,
     peer_up: u32,
     plane_rr: u8,
+    /// Where the plane rotation restarts after a last-hop trim.
+    plane_rng: crate::rng::Rng,
     port_status: Option<PortStatusTx>,
     port_status_seq: u16,
     // requester
@@ -325,6 +327,7 @@ impl Connection {
             local_up: plane_bits,
             peer_up: plane_bits,
             plane_rr: planes.saturating_sub(1),
+            plane_rng: crate::rng::Rng::derive(cfg.seed, u64::from(cfg.qpn)),
             port_status: None,
             port_status_seq: 0,
             sq: VecDeque::new(),
@@ -459,14 +462,11 @@ impl Connection {
                 self.attr.cc_profile_id = attr.cc_profile_id;
                 self.attr.hint = attr.hint;
                 // //= docs/mrc-protocol.md §13 item 12: with `num_remote_recv_peers` = k, initial
-                // cwnd = BDP / k (BDP = max_cwnd / 1.5 under the §8.3 scaling).
+                // cwnd = BDP / k and fair increase / k (crate docs, QP hint).
                 if let (Some(h), CcAlgorithm::Nscc(c)) = (attr.hint, &self.cfg.cc_profile.algorithm)
                     && h.num_remote_recv_peers > 1
                 {
-                    let mut c = c.clone();
-                    let bdp = f64::from(c.max_cwnd) / 1.5;
-                    c.initial_cwnd = (bdp / f64::from(h.num_remote_recv_peers)) as u32;
-                    self.cc = Box::new(Nscc::new(c));
+                    self.cc = Box::new(Nscc::new(c.for_recv_peers(h.num_remote_recv_peers)));
                 }
             }
             (QpState::Init, QpState::Rtr) => {
@@ -1099,11 +1099,14 @@ impl Connection {
     }
 
     fn penalty(&self) -> u8 {
+        let Some(start) = self.cfg.penalty_start else {
+            return 0;
+        };
         if self.rcv_window == 0 {
             return 0;
         }
         let frac = f64::from(self.ooo) / f64::from(self.rcv_window);
-        let start = self.cfg.penalty_start.clamp(0.0, 0.999);
+        let start = start.clamp(0.0, 0.999);
         if frac <= start {
             0
         } else {
@@ -1180,9 +1183,22 @@ impl Connection {
             *last = SackTrigger { cover, ..new };
             return;
         }
-        if self.ctrl.len() < CTRL_QUEUE_CAP {
-            self.ctrl.push_back(c);
+        if self.ctrl.len() >= CTRL_QUEUE_CAP {
+            return;
         }
+        // A NACK goes ahead of queued SACKs. A SACK's bitmap is built when it leaves, so
+        // waiting costs it little; a NACK held behind a SACK backlog (a responder whose NIC
+        // port many QPs share) leaves its trimmed packet unexplained until the sender judges
+        // it lost and blames the path.
+        let at = match c {
+            Ctrl::Nack { .. } => self
+                .ctrl
+                .iter()
+                .position(|x| matches!(x, Ctrl::Sack(_)))
+                .unwrap_or(self.ctrl.len()),
+            _ => self.ctrl.len(),
+        };
+        self.ctrl.insert(at, c);
     }
 
     fn sack_now(&mut self, mut t: SackTrigger) {
@@ -1882,6 +1898,10 @@ impl Connection {
                 self.queue_at = Some(self.acked_pkts);
                 if last_hop {
                     self.stats.nacks_trimmed_last_hop += 1;
+                    // The receiver's lane on this plane is full, and QPs that sent to it in
+                    // step (an incast's floor windows) would all move to the next plane in
+                    // step: restart the rotation at a random plane (crate docs).
+                    self.plane_rr = self.plane_rng.below(u64::from(self.planes.max(1))) as u8;
                 } else {
                     self.stats.nacks_trimmed += 1;
                     if self.ev.skip(n.entropy) {
@@ -2349,6 +2369,101 @@ mod tests {
             }
         }
         (sent, u64::from(c.cfg.mtu))
+    }
+
+    /// QPs that send in step (all started on the same plane) leave it for planes spread at
+    /// random after a last-hop trim; other NACKs keep the rotation.
+    #[test]
+    fn a_last_hop_trim_restarts_the_plane_rotation_at_random() {
+        let next_plane = |qpn: u32, reason: NackReason| {
+            let rate = 100_000_000_000;
+            let (mut a, mut b) = mrc_pair_configs(3, 8, 4, 0, rate, Duration::from_micros(10));
+            a.qpn = qpn;
+            b.remote_qpn = qpn;
+            let net = NetConfig::uniform(32, 8, rate, PathConfig::default());
+            let mut h = mrc_harness(a, b, MrcQpAttr::default(), net);
+            let src = h.ends[0].regions_mut().register(1 << 20);
+            h.ends[0]
+                .post_write(WriteRequest {
+                    wr_id: 0,
+                    local_addr: src.addr,
+                    len: 4096,
+                    remote_addr: 0,
+                    rkey: 0,
+                    imm: None,
+                })
+                .unwrap();
+            let now = Instant::from_nanos(1_000);
+            let t = h.ends[0].poll_transmit(now, PortMask::ALL).unwrap();
+            assert_eq!(t.port, 0, "every QP starts on plane 0");
+            let nack = h.ends[1].nack_repr(t.repr.bth.psn, t.ev, reason);
+            let later = now + Duration::from_micros(5);
+            h.ends[0].handle_packet(later, &Received::new(nack, t.ev, 0, None));
+            h.ends[0].poll_transmit(later, PortMask::ALL).unwrap().port
+        };
+        let planes = |reason| -> std::collections::BTreeSet<u8> {
+            (0..64).map(|q| next_plane(0x100 + q, reason)).collect()
+        };
+        assert_eq!(planes(NackReason::Trimmed).len(), 1);
+        assert!(planes(NackReason::TrimmedLastHop).len() >= 6);
+    }
+
+    /// A 2-plane pair at 100 Gb/s a plane, 10 µs base RTT, in RTS.
+    fn two_plane_pair() -> crate::testing::Harness<Connection> {
+        let rate = 100_000_000_000;
+        let (a, b) = mrc_pair_configs(3, 2, 4, 0, rate, Duration::from_micros(10));
+        let net = NetConfig::uniform(8, 2, rate, PathConfig::default());
+        mrc_harness(a, b, MrcQpAttr::default(), net)
+    }
+
+    /// A trim NACK leaves before SACKs queued ahead of it (they are rebuilt when they leave;
+    /// the NACK is what keeps a trimmed packet from being judged lost).
+    #[test]
+    fn a_nack_overtakes_queued_sacks() {
+        let mut h = two_plane_pair();
+        let r = &mut h.ends[1];
+        for i in 0..3 {
+            let psn = Psn::new(i);
+            r.push_ctrl(Ctrl::Sack(SackTrigger {
+                psn,
+                cover: psn,
+                ev: i,
+                plane: 0,
+                mark: PathMark::SkipOnce,
+                pr: false,
+            }));
+        }
+        let nack = |psn| Ctrl::Nack {
+            psn: Psn::new(psn),
+            ev: 1,
+            plane: 0,
+            reason: NackReason::Trimmed,
+        };
+        r.push_ctrl(nack(7));
+        r.push_ctrl(nack(8));
+        let order: Vec<bool> = r
+            .ctrl
+            .iter()
+            .map(|c| matches!(c, Ctrl::Nack { .. }))
+            .collect();
+        assert_eq!(order, [true, true, false, false, false]);
+        let first = r
+            .poll_transmit(Instant::from_nanos(1), PortMask::ALL)
+            .unwrap();
+        assert!(matches!(first.repr.body, Body::Nack(ref n) if n.nack_psn == Psn::new(7)));
+    }
+
+    /// A hole behind a lost packet fills the tracking window, which is loss, not host
+    /// backpressure: no penalty by default; the out-of-order rule only when asked for.
+    #[test]
+    fn out_of_order_occupancy_is_no_penalty_unless_configured() {
+        let mut h = two_plane_pair();
+        let r = &mut h.ends[1];
+        assert!(r.rcv_window > 0);
+        r.ooo = r.rcv_window * 3 / 4;
+        assert_eq!(r.penalty(), 0);
+        r.cfg.penalty_start = Some(0.5);
+        assert_eq!(r.penalty(), 63);
     }
 
     /// Congested: the degraded plane keeps to a quarter of plane 0's bytes (plus the rule's

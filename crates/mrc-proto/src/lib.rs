@@ -106,12 +106,35 @@
 //!   coalesced or queued SACK is only replaced by one whose bitmap still covers every packet it
 //!   stood for. Without this, late packets stay unreported while the cumulative ack is held by
 //!   a hole and are falsely declared lost.
-//! - **Responder penalty** `rcv_cwnd_pen` = 0 below [`ConnectionConfig::penalty_start`] (50%)
-//!   of the tracking window held out of order, rising linearly to 127 at a full window. NSCC
-//!   applies it as `cwnd -= newly_acked × pen/127` (127 → one packet), our reading of §8.7.
+//! - **A last-hop trim restarts the plane rotation at a random plane.** A QP sends on its planes
+//!   in turn, from plane 0. QPs at an incast's floor window send one packet per round trip
+//!   each and so stay in step: every round hits one of the receiver's lanes while the others
+//!   idle (255 → 1 on an 8-plane Clos: 24 of the first 660 packets arrived whole). A last-hop
+//!   trim says the receiver's lane on that plane is full; the trimmed QPs now scatter. Traffic
+//!   that meets no full last hop keeps the common rotation, which spreads a permutation or an
+//!   all-to-all evenly over the planes (a random start per QP cost the 16 KB all-to-all of
+//!   256 NICs 0.858 → 0.725).
+//! - **NACKs overtake queued SACKs** in a responder's control queue. A SACK's bitmap is built
+//!   when it leaves, so waiting costs it little; a NACK that waited behind a SACK backlog (a
+//!   responder whose NIC port many QPs share, under ECN marks that each ask for a SACK) left
+//!   its trimmed packet unexplained for ≈ 50 µs, and the sender judged it lost on its path.
+//! - **Responder penalty** `rcv_cwnd_pen` stands for host backpressure, which is not modelled:
+//!   it is 0 unless [`ConnectionConfig::penalty_start`] asks for one from the share of the
+//!   tracking window held out of order. Data is placed as it arrives, so that share grows only
+//!   behind a lost packet; as a penalty it cut a flow's window to a third at every path failure
+//!   and took 400 µs to grow back (`flaps`: slowest flow +14% instead of +3.5%). NSCC applies a
+//!   penalty it receives as `cwnd -= newly_acked × pen/127` (127 → one packet), our reading
+//!   of §8.7.
 //! - **NSCC on unexplained loss** only arms Quick Adapt: a lost packet on a failed path is not
 //!   congestion (the EV is retired instead). Trims reduce the window as §8.7 says.
-//! - **QP hint**: `num_remote_recv_peers = k > 1` sets the NSCC initial window to BDP / k.
+//! - **QP hint**: `num_remote_recv_peers = k > 1` sets the NSCC initial window to BDP / k and
+//!   divides the fair increase `fi` by k. NSCC scales its gains to the BDP a QP is to fill
+//!   (§8.3's `a`); the hint says this QP's share is 1/k of that. The fair increase is the gain
+//!   that acts when delay is high without ECN, which at the unmarked last hop means the incast
+//!   itself: unscaled, each of 255 QPs into one 800G NIC grew by 40 packets a round trip and
+//!   the trims that followed served them unevenly (255 → 1: FCT p50 177 µs, max 310 µs). The
+//!   other gains keep the NIC's scale, so a QP left alone still ramps up fast (scaling them too
+//!   lowered goodput in every fan-in measured).
 //!
 //! # Trust model
 //!

@@ -4,8 +4,6 @@
 //! each packet directly, in any order. A packet with a wrong key or outside its region is
 //! rejected and nothing is written (docs/design.md §3).
 
-use crate::rng::splitmix64;
-
 /// First address handed out by [`MemoryRegions::register`].
 const BASE_ADDR: u64 = 0x0001_0000_0000;
 /// Address alignment of regions (and guard gap between them).
@@ -48,7 +46,7 @@ struct Region {
 pub struct MemoryRegions {
     regions: Vec<Region>,
     next_addr: u64,
-    key_state: u64,
+    key_state: mrc_rng::SplitMix64,
 }
 
 impl MemoryRegions {
@@ -57,7 +55,7 @@ impl MemoryRegions {
         Self {
             regions: Vec::new(),
             next_addr: BASE_ADDR,
-            key_state: seed ^ 0x6D72_6B65_7973,
+            key_state: mrc_rng::SplitMix64::new(seed ^ 0x6D72_6B65_7973),
         }
     }
 
@@ -66,7 +64,7 @@ impl MemoryRegions {
         self.next_addr = addr + len.div_ceil(ALIGN).max(1) * ALIGN + ALIGN;
         let mut rkey = 0;
         while rkey == 0 || self.regions.iter().any(|r| r.handle.rkey == rkey) {
-            rkey = splitmix64(&mut self.key_state) as u32;
+            rkey = self.key_state.next_u64() as u32;
         }
         let handle = RegionHandle { addr, len, rkey };
         self.regions.push(Region { handle, data });

@@ -1,14 +1,8 @@
-//! A small seeded RNG (SplitMix64 seeding a xoshiro256++), written out so that the stream never
-//! changes with a dependency update (`docs/rust-models.md` §2.5). Same seed, same numbers.
+//! A small seeded RNG (the workspace's SplitMix64, `mrc-rng`, seeding a xoshiro256++), written
+//! out so that the stream never changes with a dependency update (`docs/rust-models.md` §2.5).
+//! Same seed, same numbers.
 
-/// SplitMix64 step: used to expand seeds and to derive per-entity streams.
-pub const fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use mrc_rng::SplitMix64;
 
 /// xoshiro256++ (Blackman & Vigna), seeded through SplitMix64.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,20 +13,16 @@ pub struct Rng {
 impl Rng {
     /// A generator for `seed`.
     pub const fn new(seed: u64) -> Self {
-        let mut st = seed;
-        let s = [
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-        ];
+        let mut st = SplitMix64::new(seed);
+        let s = [st.next_u64(), st.next_u64(), st.next_u64(), st.next_u64()];
         Self { s }
     }
 
     /// A generator for a sub-stream (`seed` ⊕ entity id, then SplitMix64).
     pub const fn derive(seed: u64, entity: u64) -> Self {
-        let mut st = seed ^ entity.wrapping_mul(0xA24B_AED4_963E_E407);
-        Self::new(splitmix64(&mut st))
+        Self::new(mrc_rng::hash(
+            seed ^ entity.wrapping_mul(0xA24B_AED4_963E_E407),
+        ))
     }
 
     /// The next 64 random bits.

@@ -1,6 +1,7 @@
 //! First-set traffic patterns as flow lists: permutation, N→1 incast, all-to-all and uniform
 //! random. Ranks are plain indices; times are picoseconds (as in htsim's `.cm` files).
 
+use mrc_rng::SplitMix64;
 /// One point-to-point transfer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Flow {
@@ -61,31 +62,13 @@ pub struct Trigger {
     pub kind: TriggerKind,
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): the seeded generator of the patterns below.
-#[derive(Clone, Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-}
-
 /// A random permutation without fixed points over `n` ranks: rank `i` sends `bytes` to
 /// `dst[i] ≠ i`, every rank receives once (Sattolo's algorithm: a single cycle, seeded).
 pub fn permutation(n: u32, bytes: u64, seed: u64) -> Vec<Flow> {
     if n < 2 {
         return Vec::new();
     }
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut dst: Vec<u32> = (0..n).collect();
     for i in (1..n as usize).rev() {
         let j = rng.below(i as u64) as usize;
@@ -125,7 +108,7 @@ pub fn uniform_random(n: u32, count: u32, bytes: u64, window_ps: u64, seed: u64)
     if n < 2 {
         return Vec::new();
     }
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..count)
         .map(|i| {
             let s = rng.below(u64::from(n)) as u32;

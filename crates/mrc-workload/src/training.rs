@@ -717,14 +717,6 @@ impl JobConfig {
     }
 }
 
-/// SplitMix64.
-const fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 struct Builder<'a> {
     c: &'a JobConfig,
     dag: Dag,
@@ -874,7 +866,7 @@ impl<'a> Builder<'a> {
             return ns;
         }
         let key = self.seed ^ (u64::from(step) << 40) ^ (u64::from(mb) << 20) ^ u64::from(dp);
-        let u = splitmix(key) % (2 * j * 100 + 1); // 0 ..= 2·j·100 (basis points)
+        let u = mrc_rng::hash(key) % (2 * j * 100 + 1); // 0 ..= 2·j·100 (basis points)
         let bp = 10_000 + u - j * 100;
         ns * bp / 10_000
     }

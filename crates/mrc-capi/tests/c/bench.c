@@ -61,8 +61,7 @@ static int server(const char *dev)
 	double t0 = now_s();
 	while (got < want) {
 		struct ibv_wc wc[32];
-		int k = mrc_poll_cq(n.cq, 32, wc);
-		CHECK(k >= 0, "poll");
+		int k = poll_or_block(&n, 32, wc);
 		for (int i = 0; i < k; i++) {
 			CHECK(wc[i].status == IBV_WC_SUCCESS, "%s", ibv_wc_status_str(wc[i].status));
 			CHECK(wc[i].opcode == IBV_WC_RECV_RDMA_WITH_IMM, "opcode");
@@ -120,8 +119,7 @@ static int client(int port, const char *dev, struct params p)
 			posted++;
 		}
 		struct ibv_wc wc[32];
-		int k = mrc_poll_cq(n.cq, 32, wc);
-		CHECK(k >= 0, "poll");
+		int k = poll_or_block(&n, 32, wc);
 		for (int i = 0; i < k; i++) {
 			CHECK(wc[i].status == IBV_WC_SUCCESS, "%s", ibv_wc_status_str(wc[i].status));
 			CHECK(wc[i].wr_id == done, "completion order");

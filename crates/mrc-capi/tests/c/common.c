@@ -146,32 +146,39 @@ void node_close(struct node *n)
 	free(n->buf);
 }
 
+int poll_or_block(struct node *n, int max, struct ibv_wc *wc)
+{
+	int got = mrc_poll_cq(n->cq, max, wc);
+	CHECK(got >= 0, "poll cq");
+	if (got > 0)
+		return got;
+	/* Arm, then poll again: a completion that came before the arming raises no event. */
+	CHECK(mrc_req_notify_cq(n->cq, 0) == 0, "arm cq");
+	got = mrc_poll_cq(n->cq, max, wc);
+	CHECK(got >= 0, "poll cq");
+	if (got > 0)
+		return got;
+	int fd;
+	CHECK(mrc_get_comp_channel_fd(n->chan, &fd) == 0, "channel fd");
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, 100) == 1) {
+		struct mrc_cq *ev_cq;
+		void *ev_ctx;
+		CHECK(mrc_get_cq_event(n->chan, &ev_cq, &ev_ctx) == 0, "get cq event");
+		CHECK(ev_cq == n->cq && ev_ctx == n, "cq event names our CQ");
+		mrc_ack_cq_events(ev_cq, 1);
+	}
+	got = mrc_poll_cq(n->cq, max, wc);
+	CHECK(got >= 0, "poll cq");
+	return got;
+}
+
 int wait_wc(struct node *n, struct ibv_wc *wc, int timeout_ms)
 {
-	int waited = 0;
-
-	for (;;) {
-		int got = mrc_poll_cq(n->cq, 1, wc);
-		CHECK(got >= 0, "poll cq");
-		if (got == 1)
+	for (int waited = 0; waited < timeout_ms; waited += 100)
+		if (poll_or_block(n, 1, wc) == 1)
 			return 1;
-		int fd;
-		CHECK(mrc_get_comp_channel_fd(n->chan, &fd) == 0, "channel fd");
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, 100);
-		if (r == 1) {
-			struct mrc_cq *ev_cq;
-			void *ev_ctx;
-			CHECK(mrc_get_cq_event(n->chan, &ev_cq, &ev_ctx) == 0, "get cq event");
-			CHECK(ev_cq == n->cq && ev_ctx == n, "cq event names our CQ");
-			mrc_ack_cq_events(ev_cq, 1);
-			CHECK(mrc_req_notify_cq(n->cq, 0) == 0, "re-arm");
-		} else {
-			waited += 100;
-			if (waited >= timeout_ms)
-				return 0;
-		}
-	}
+	return 0;
 }
 
 int oob_listen(int *port)

@@ -62,7 +62,10 @@ void oob_recv(int fd, void *p, size_t n);
 void fill_pattern(uint8_t *p, size_t n, uint32_t seed);
 size_t check_pattern(const uint8_t *p, size_t n, uint32_t seed); /* first bad index or n */
 
-/* Waits (poll on the channel fd, at most timeout_ms) for one completion of the node's CQ. */
+/* Up to max completions of the node's CQ; if there are none, sleeps on the completion channel
+   (at most 100 ms) instead of spinning, so the library's progress thread keeps its core. */
+int poll_or_block(struct node *n, int max, struct ibv_wc *wc);
+/* Waits (poll_or_block, at most timeout_ms) for one completion of the node's CQ. */
 int wait_wc(struct node *n, struct ibv_wc *wc, int timeout_ms);
 
 #endif

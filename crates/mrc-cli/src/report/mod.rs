@@ -8,6 +8,7 @@
 
 pub(crate) mod data;
 mod plots;
+pub(crate) mod sweep;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

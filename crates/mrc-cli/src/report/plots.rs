@@ -502,3 +502,87 @@ pub(crate) fn bars(title: &str, y_desc: &str, groups: &[BarGroup], runs: &[Strin
         Ok(())
     })
 }
+
+/// One line of an [`xy_chart`].
+pub(crate) struct XySeries {
+    /// Legend text.
+    pub(crate) label: String,
+    /// Colour index.
+    pub(crate) color: usize,
+    /// (grid position, y) points; a missing y leaves a gap.
+    pub(crate) points: Vec<(usize, Option<f64>)>,
+}
+
+/// Lines of y against the grid positions 0, 1, … labelled `x_ticks`, with a dot on every point
+/// (a sweep: few points, each a run).
+pub(crate) fn xy_chart(
+    x_desc: &str,
+    y_desc: &str,
+    series: &[XySeries],
+    x_ticks: &[String],
+) -> Res<String> {
+    let ymax = series
+        .iter()
+        .flat_map(|s| s.points.iter().filter_map(|p| p.1))
+        .fold(0f64, f64::max);
+    let top = (ymax * 1.15).max(1e-3);
+    let n = x_ticks.len().max(1);
+    svg(420, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(90)
+            .build_cartesian_2d((0..n).into_segmented(), 0f64..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_labels(n)
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => x_ticks.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .y_label_formatter(&|y| format_num(*y))
+            .label_style((FONT, 18))
+            .axis_desc_style((FONT, 19))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(err)?;
+        for s in series {
+            let c = color(s.color);
+            // A gap (no figure) splits the line.
+            let mut segs: Vec<Vec<(SegmentValue<usize>, f64)>> = vec![Vec::new()];
+            for &(x, y) in &s.points {
+                match y {
+                    Some(y) => segs
+                        .last_mut()
+                        .map_or((), |v| v.push((SegmentValue::CenterOf(x), y))),
+                    None => segs.push(Vec::new()),
+                }
+            }
+            for (k, seg) in segs.iter().enumerate() {
+                let line = chart
+                    .draw_series(LineSeries::new(seg.clone(), c.stroke_width(3)))
+                    .map_err(err)?;
+                if k == 0 {
+                    line.label(s.label.clone()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
+                    });
+                }
+                chart
+                    .draw_series(seg.iter().map(|p| Circle::new(p.clone(), 5, c.filled())))
+                    .map_err(err)?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FONT, 18))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
