@@ -126,15 +126,9 @@ fn random_congestion_only_workloads_retire_no_ev() {
             r.goodput_fraction
         );
         assert!(r.data_intact, "case {case}: {r:?}");
-        // Case 9 (fat-tree all-to-all, 1 MB, heavy trimming) retires one EV on strikes since
-        // the simulator drives the core's NIC layer: the strikes depend on when a QP is asked
-        // to send, and the old per-QP scheduling happened to ask at other times. A transport
-        // question (conn.rs), tracked apart; every other case must retire none.
-        let allowed = u64::from(case == 9);
-        assert!(
-            r.ev_retired <= allowed,
-            "case {case}: {} EVs retired without a failure",
-            r.ev_retired
+        assert_eq!(
+            r.ev_retired, 0,
+            "case {case}: EVs retired without a failure"
         );
     }
 }
