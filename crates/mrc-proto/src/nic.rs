@@ -32,7 +32,9 @@
 //!   deadline that moves later (a retransmission timer re-armed by every acknowledgement) keeps
 //!   its heap entry until [`Nic::handle_timeout`] reaches it, so a NIC sending a packet per
 //!   microsecond does no heap work per packet; [`Nic::poll_timeout`] may then answer early, and
-//!   that call runs nothing.
+//!   that call runs nothing. A driver that schedules each QP's timer itself (the simulator,
+//!   whose events of one instant run in a fixed order) uses [`Nic::timeout_of`] and
+//!   [`Nic::handle_timeout_of`] instead.
 //!
 //! ECN CE is a field of [`Received`]: the driver reads it off the packet (simulator: the
 //! switch's mark; sockets: the IPv6 traffic class) and the NIC passes it on.
@@ -622,6 +624,28 @@ impl<Q: NicQp> Nic<Q> {
             self.touch(i);
         }
         &self.fired
+    }
+
+    /// When QP `id`'s next timer is due. With [`Nic::handle_timeout_of`], for a driver that
+    /// keeps one timer per QP instead of asking [`Nic::poll_timeout`]: a discrete-event
+    /// simulator orders each QP's timer among the other events of its instant.
+    pub fn timeout_of(&self, id: QpId) -> Option<Instant> {
+        self.qps.get(id.index())?.conn().poll_timeout()
+    }
+
+    /// Runs QP `id`'s timers if one is due at `now` (true if they ran). The QP is woken as
+    /// by a packet, whether or not they ran, and its timer is re-read at the next
+    /// [`Nic::poll_timeout`], so a driver may mix both ways.
+    pub fn handle_timeout_of(&mut self, now: Instant, id: QpId) -> bool {
+        let Some(q) = self.qps.get_mut(id.index()) else {
+            return false;
+        };
+        let due = q.conn().poll_timeout().is_some_and(|d| d <= now);
+        if due {
+            q.conn_mut().handle_timeout(now);
+        }
+        stir(&mut self.slots, &mut self.dirty, id.0);
+        due
     }
 }
 

@@ -7,7 +7,9 @@
 //! Every NIC is an `mrc_proto::nic::Nic` over [`SimQp`]s, driven as `mrc-net` drives it:
 //! arriving packets go through its demux (peer = source NIC index), port failures through its
 //! port status, each transmit opportunity (a NIC port idle) asks it for the next packet over
-//! the ready ports, and one `Timer` event per NIC follows its earliest QP deadline.
+//! the ready ports, and each QP has a `Timer` event of its own (`Nic::handle_timeout_of`; one
+//! event per NIC for its earliest deadline would run a NIC's timers of one instant together,
+//! before it sends anything, and so change the results).
 
 use std::collections::BTreeMap;
 
@@ -69,9 +71,9 @@ enum Ev {
     TxDone {
         port: u32,
     },
-    /// The earliest QP timer of a NIC.
+    /// The timer of one QP ([`qp_end`]).
     Timer {
-        nic: u32,
+        ep: u32,
     },
     FlowStart {
         flow: u32,
@@ -264,6 +266,24 @@ struct PairState {
     ok: bool,
 }
 
+/// The `Timer` event of one QP. Each QP has its own, as each end of a pair did before the
+/// NIC layer: a QP's timer then runs at its place among the events of its instant, and the
+/// NIC sends what it released before the next QP's timer runs.
+#[derive(Clone, Copy, Debug)]
+struct QpTimer {
+    /// When it is scheduled (None: none pending).
+    pending: Option<Time>,
+    /// When the QP's timers last ran (a deadline still due right after them moves 1 ns on,
+    /// so a transport that does not advance its timer cannot stall simulated time).
+    fired_at: Time,
+}
+
+/// The index of a QP end in `Sim::qp_timer` and `Ev::Timer`: requester `2 × pair`,
+/// responder `2 × pair + 1`.
+fn qp_end(pair: u32, requester: bool) -> u32 {
+    2 * pair + u32::from(!requester)
+}
+
 #[derive(Clone, Debug)]
 struct TrigState {
     kind: TriggerKind,
@@ -347,13 +367,8 @@ pub struct Sim<F: TransportFactory> {
     marking: crate::red::Marking,
     /// The NIC layer of every NIC (index = NIC).
     nic_layer: Vec<Nic<SimQp<F::Conn>>>,
-    /// Per NIC: when its `Timer` event is scheduled (None: none pending).
-    nic_timer: Vec<Option<Time>>,
-    /// Per NIC: when its timers last ran (a deadline still due right after them moves 1 ns
-    /// on, so a transport that does not advance its timer cannot stall simulated time).
-    nic_fired_at: Vec<Time>,
-    /// Scratch: QPs whose events are to be read.
-    touched: Vec<QpId>,
+    /// Per QP end ([`qp_end`]): its `Timer` event.
+    qp_timer: Vec<QpTimer>,
     /// Per NIC: distinct NICs that write to it in the flow list (the QP hint
     /// `num_remote_recv_peers` an application that knows its traffic would give).
     recv_peers: Vec<u32>,
@@ -633,9 +648,7 @@ impl<F: TransportFactory> Sim<F> {
             ctrl_limit,
             marking,
             nic_layer: (0..nics).map(|_| Nic::new()).collect(),
-            nic_timer: vec![None; nics as usize],
-            nic_fired_at: vec![Time::MAX; nics as usize],
-            touched: Vec::new(),
+            qp_timer: Vec::new(),
             recv_peers: recv_peers(&spec.workload.flows, nics),
             pairs: Vec::new(),
             flows: Vec::new(),
@@ -1301,10 +1314,13 @@ impl<F: TransportFactory> Sim<F> {
         let from = PeerId(m.src_nic);
         let layer = &mut self.nic_layer[nic as usize];
         match layer.handle_packet(now, from, &inc) {
-            Demux::Delivered { qp, .. } => self.read_qp_events(nic, qp),
+            Demux::Delivered { qp, .. } => self.after_qp(nic, qp),
             Demux::Endpoint(_) => {
-                self.touched.extend_from_slice(layer.peer_qps(from));
-                self.read_events(nic);
+                for k in 0..layer.peer_qps(from).len() {
+                    if let Some(&qp) = self.nic_layer[nic as usize].peer_qps(from).get(k) {
+                        self.after_qp(nic, qp);
+                    }
+                }
             }
             // Every pair's QPs exist at both ends from its creation on: a packet for no QP is
             // a simulator fault, counted as such.
@@ -1359,7 +1375,7 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     /// Sends what the NIC's QPs have for its idle ports, one packet per port at a time (the
-    /// NIC layer arbitrates), then follows the NIC's earliest timer.
+    /// NIC layer arbitrates).
     fn service_nic(&mut self, nic: u32) {
         let base = self.port_base[nic as usize];
         let now = self.now();
@@ -1393,42 +1409,48 @@ impl<F: TransportFactory> Sim<F> {
                 break;
             };
             self.inject(nic, qp, tx);
-            self.read_qp_events(nic, qp);
+            self.after_qp(nic, qp);
         }
-        self.arm_timer(nic);
     }
 
-    /// Schedules NIC `nic`'s `Timer` event for its earliest QP deadline, unless one at or
-    /// before it is pending (a stale later one finds nothing due and re-arms).
-    fn arm_timer(&mut self, nic: u32) {
-        let Some(t) = self.nic_layer[nic as usize].poll_timeout() else {
+    /// Schedules QP `qp`'s `Timer` event for its deadline, unless one at or before it is
+    /// pending (a stale later one finds nothing due and re-arms).
+    fn arm_timer(&mut self, nic: u32, qp: QpId) {
+        let layer = &self.nic_layer[nic as usize];
+        let (Some(q), Some(t)) = (layer.qp(qp), layer.timeout_of(qp)) else {
             return;
         };
+        let ep = qp_end(q.pair, q.is_requester());
         let now = self.q.now();
         let mut tp = t.as_nanos().saturating_mul(PS_PER_NS).max(now);
-        if tp == now && self.nic_fired_at[nic as usize] == now {
+        let timer = &mut self.qp_timer[ep as usize];
+        if tp == now && timer.fired_at == now {
             tp = now + PS_PER_NS;
         }
-        let pending = &mut self.nic_timer[nic as usize];
-        if pending.is_none_or(|a| tp < a) {
-            *pending = Some(tp);
-            self.q.schedule(tp, Ev::Timer { nic });
+        if timer.pending.is_none_or(|a| tp < a) {
+            timer.pending = Some(tp);
+            self.q.schedule(tp, Ev::Timer { ep });
         }
     }
 
-    /// The `Timer` event of NIC `nic` at `t`: runs the QP timers that are due.
-    fn nic_timer(&mut self, nic: u32, t: Time) {
-        if self.nic_timer[nic as usize] != Some(t) {
+    /// The `Timer` event of QP end `ep` at `t`: runs its timers if due, then the NIC sends.
+    fn qp_timer(&mut self, ep: u32, t: Time) {
+        let timer = &mut self.qp_timer[ep as usize];
+        if timer.pending != Some(t) {
             return;
         }
-        self.nic_timer[nic as usize] = None;
+        timer.pending = None;
+        let pair = &self.pairs[(ep / 2) as usize];
+        let (nic, qp) = if ep.is_multiple_of(2) {
+            pair.src
+        } else {
+            pair.dst
+        };
         let now = self.now();
-        let fired = self.nic_layer[nic as usize].handle_timeout(now);
-        if !fired.is_empty() {
-            self.touched.extend_from_slice(fired);
-            self.nic_fired_at[nic as usize] = t;
+        if self.nic_layer[nic as usize].handle_timeout_of(now, qp) {
+            self.qp_timer[ep as usize].fired_at = t;
         }
-        self.read_events(nic);
+        self.after_qp(nic, qp);
         self.service_nic(nic);
     }
 
@@ -1496,14 +1518,11 @@ impl<F: TransportFactory> Sim<F> {
         self.start_tx(g);
     }
 
-    /// Acts on the events of the QPs of NIC `nic` listed in `touched` (and empties it).
-    fn read_events(&mut self, nic: u32) {
-        let mut touched = std::mem::take(&mut self.touched);
-        for &qp in &touched {
-            self.read_qp_events(nic, qp);
-        }
-        touched.clear();
-        self.touched = touched;
+    /// After anything that may have changed QP `qp` (a packet, a transmit, its timer, a post,
+    /// a port change): acts on its events, then follows its timer.
+    fn after_qp(&mut self, nic: u32, qp: QpId) {
+        self.read_qp_events(nic, qp);
+        self.arm_timer(nic, qp);
     }
 
     /// Acts on the events of one QP: completed writes, QP errors, EV state changes.
@@ -1629,20 +1648,25 @@ impl<F: TransportFactory> Sim<F> {
             if !self.post_write(pair, u64::from(pair), 0, bytes) {
                 self.pair_done(pair, false);
             }
+            self.after_pair(pair);
         }
         self.service_nic(spec.src);
-        self.arm_timer(spec.dst);
     }
 
     /// Posts a write of `len` bytes at `offset` of pair `pair`'s regions, completing with
-    /// `id`; false if the requester refused it.
+    /// `id`; false if the requester refused it. The caller follows with `after_pair`.
     fn post_write(&mut self, pair: u32, id: u64, offset: u64, len: u64) -> bool {
         let (nic, qp) = self.pairs[pair as usize].src;
-        let posted = self.nic_layer[nic as usize]
+        self.nic_layer[nic as usize]
             .qp_mut(qp)
-            .is_some_and(|q| q.post_write(id, offset, len));
-        self.read_qp_events(nic, qp);
-        posted
+            .is_some_and(|q| q.post_write(id, offset, len))
+    }
+
+    /// `after_qp` for both ends of pair `pair` (requester first).
+    fn after_pair(&mut self, pair: u32) {
+        let PairState { src, dst, .. } = self.pairs[pair as usize];
+        self.after_qp(src.0, src.1);
+        self.after_qp(dst.0, dst.1);
     }
 
     /// Creates a QP pair `src` → `dst` whose responder region holds `bytes` (`flow` = NONE: a
@@ -1674,6 +1698,11 @@ impl<F: TransportFactory> Sim<F> {
         let dst_qp = self.nic_layer[dst as usize]
             .add_qp(now, responder, Some(PeerId(src)))
             .expect("QPNs are unique per pair");
+        let idle = QpTimer {
+            pending: None,
+            fired_at: Time::MAX,
+        };
+        self.qp_timer.extend([idle, idle]);
         self.pairs.push(PairState {
             flow,
             src: (src, src_qp),
@@ -1717,12 +1746,11 @@ impl<F: TransportFactory> Sim<F> {
                 for &(nic, port) in &r.nic_ports {
                     let layer = &mut self.nic_layer[nic as usize];
                     layer.handle_port_status(now_ns, port, up);
-                    self.touched.extend((0..layer.len() as u32).map(QpId));
-                    self.read_events(nic);
+                    for i in 0..layer.len() as u32 {
+                        self.after_qp(nic, QpId(i));
+                    }
                     if up {
                         self.service_nic(nic);
-                    } else {
-                        self.arm_timer(nic);
                     }
                 }
                 self.reroutes.push((act.target, up));
@@ -1883,7 +1911,7 @@ impl<F: TransportFactory> Sim<F> {
                         self.start_tx(port);
                     }
                 }
-                Ev::Timer { nic } => self.nic_timer(nic, t),
+                Ev::Timer { ep } => self.qp_timer(ep, t),
                 Ev::FlowStart { flow } => self.start_flow(flow),
                 Ev::Action { idx } => self.apply(idx),
                 Ev::Reroute { idx } => self.reroute(idx),

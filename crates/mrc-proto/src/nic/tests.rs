@@ -327,6 +327,36 @@ fn poll_timeout_is_the_earliest_qp_timer() {
 }
 
 #[test]
+fn handle_timeout_of_runs_one_qp_only_when_due() {
+    let (mut a, mut b) = pair(3);
+    let now = Instant::from_nanos(1_000);
+    for i in [0, 1] {
+        aim(&mut a, &b, QpId(i), 32 << 10);
+    }
+    // Data out, nothing acked: both requesters hold a timer.
+    for _ in 0..4 {
+        let (_, tx) = a.poll_transmit(now, PortMask::ALL).expect("data");
+        b.handle_packet(now, A, &Received::new(tx.repr, tx.ev, tx.port, None));
+    }
+    let of = |n: &Nic<Connection>, i: u32| n.qp(QpId(i)).and_then(Transport::poll_timeout);
+    let (d0, d1) = (of(&a, 0).expect("armed"), of(&a, 1).expect("armed"));
+    assert_eq!(
+        (a.timeout_of(QpId(0)), a.timeout_of(QpId(1))),
+        (Some(d0), Some(d1))
+    );
+    assert_eq!(a.timeout_of(QpId(2)), None);
+    assert!(!a.handle_timeout_of(d0 - Duration::from_nanos(1), QpId(0)));
+    assert_eq!(of(&a, 0), Some(d0), "not due: nothing ran");
+    let t = d0.max(d1);
+    assert!(a.handle_timeout_of(t, QpId(0)));
+    assert_ne!(of(&a, 0), Some(d0), "its timer ran");
+    assert_eq!(of(&a, 1), Some(d1), "another QP's timer did not");
+    // The NIC's own timer still answers no later than the earliest QP timer.
+    let min = a.qps().iter().filter_map(Transport::poll_timeout).min();
+    assert!(a.poll_timeout() <= min);
+}
+
+#[test]
 fn path_profile_sizes_the_window_by_share() {
     let planes = PathProfile::evs_from(2, 3, |p, i| u32::from(p) << 8 | i);
     assert_eq!(planes[1].active, vec![0x100, 0x101, 0x102]);
@@ -437,4 +467,8 @@ fn a_qp_with_nothing_to_send_is_not_asked_again_until_touched() {
     nic.handle_port_status(T0, 3, false);
     assert!(nic.poll_transmit(T0, one).is_none());
     assert_eq!(asked(&nic), [3, 4, 3]);
+    // Its timer event wakes a QP even when no timer was due.
+    assert!(!nic.handle_timeout_of(T0, QpId(2)));
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert_eq!(asked(&nic), [3, 4, 4]);
 }

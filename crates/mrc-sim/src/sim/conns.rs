@@ -130,9 +130,9 @@ impl<F: TransportFactory> Sim<F> {
                 }
                 self.flow_part_done(flow, false);
             }
+            self.after_pair(pair);
         }
         self.service_nic(spec.src);
-        self.arm_timer(spec.dst);
         true
     }
 
