@@ -33,8 +33,8 @@
 //!   its heap entry until [`Nic::handle_timeout`] reaches it, so a NIC sending a packet per
 //!   microsecond does no heap work per packet; [`Nic::poll_timeout`] may then answer early, and
 //!   that call runs nothing. A driver that schedules each QP's timer itself (the simulator,
-//!   whose events of one instant run in a fixed order) uses [`Nic::timeout_of`] and
-//!   [`Nic::handle_timeout_of`] instead.
+//!   whose events of one instant run in a fixed order) uses [`Nic::handle_timeout_of`]
+//!   instead.
 //!
 //! ECN CE is a field of [`Received`]: the driver reads it off the packet (simulator: the
 //! switch's mark; sockets: the IPv6 traffic class) and the NIC passes it on.
@@ -626,16 +626,11 @@ impl<Q: NicQp> Nic<Q> {
         &self.fired
     }
 
-    /// When QP `id`'s next timer is due. With [`Nic::handle_timeout_of`], for a driver that
-    /// keeps one timer per QP instead of asking [`Nic::poll_timeout`]: a discrete-event
-    /// simulator orders each QP's timer among the other events of its instant.
-    pub fn timeout_of(&self, id: QpId) -> Option<Instant> {
-        self.qps.get(id.index())?.conn().poll_timeout()
-    }
-
-    /// Runs QP `id`'s timers if one is due at `now` (true if they ran). The QP is woken as
-    /// by a packet, whether or not they ran, and its timer is re-read at the next
-    /// [`Nic::poll_timeout`], so a driver may mix both ways.
+    /// Runs QP `id`'s timers if one is due at `now` (true if they ran): for a driver that
+    /// keeps one timer per QP (read off the QP's transport) instead of asking
+    /// [`Nic::poll_timeout`], as a discrete-event simulator orders each QP's timer among the
+    /// other events of its instant. The QP is woken as by a packet, whether or not they ran,
+    /// and its timer is re-read at the next [`Nic::poll_timeout`], so a driver may mix both.
     pub fn handle_timeout_of(&mut self, now: Instant, id: QpId) -> bool {
         let Some(q) = self.qps.get_mut(id.index()) else {
             return false;
@@ -694,6 +689,7 @@ impl Hasher for Mix {
 }
 
 /// QP `i` may have something to send again on every port.
+#[inline]
 fn wake(slots: &mut [Slot], i: u32) {
     if let Some(s) = slots.get_mut(i as usize) {
         s.idle = 0;
@@ -702,6 +698,7 @@ fn wake(slots: &mut [Slot], i: u32) {
 
 /// QP `i` was touched: it may have something to send, and its timer is re-read at the next
 /// refresh.
+#[inline]
 fn stir(slots: &mut [Slot], dirty: &mut Vec<u32>, i: u32) {
     if let Some(s) = slots.get_mut(i as usize) {
         s.idle = 0;

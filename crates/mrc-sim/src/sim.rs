@@ -1413,14 +1413,9 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
-    /// Schedules QP `qp`'s `Timer` event for its deadline, unless one at or before it is
-    /// pending (a stale later one finds nothing due and re-arms).
-    fn arm_timer(&mut self, nic: u32, qp: QpId) {
-        let layer = &self.nic_layer[nic as usize];
-        let (Some(q), Some(t)) = (layer.qp(qp), layer.timeout_of(qp)) else {
-            return;
-        };
-        let ep = qp_end(q.pair, q.is_requester());
+    /// Schedules QP end `ep`'s `Timer` event for its deadline `t`, unless one at or before it
+    /// is pending (a stale later one finds nothing due and re-arms).
+    fn arm_timer(&mut self, ep: u32, t: Instant) {
         let now = self.q.now();
         let mut tp = t.as_nanos().saturating_mul(PS_PER_NS).max(now);
         let timer = &mut self.qp_timer[ep as usize];
@@ -1519,20 +1514,19 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     /// After anything that may have changed QP `qp` (a packet, a transmit, its timer, a post,
-    /// a port change): acts on its events, then follows its timer.
+    /// a port change): acts on its events (completed writes, QP errors, EV state changes),
+    /// then follows its timer.
     fn after_qp(&mut self, nic: u32, qp: QpId) {
-        self.read_qp_events(nic, qp);
-        self.arm_timer(nic, qp);
-    }
-
-    /// Acts on the events of one QP: completed writes, QP errors, EV state changes.
-    fn read_qp_events(&mut self, nic: u32, qp: QpId) {
         while let Some(q) = self.nic_layer[nic as usize].qp_mut(qp) {
             let (pair, requester) = (q.pair, q.is_requester());
-            let Some(e) = q.poll_event() else {
+            if let Some(e) = q.poll_event() {
+                self.qp_event(pair, requester, e);
+            } else {
+                if let Some(t) = q.conn().poll_timeout() {
+                    self.arm_timer(qp_end(pair, requester), t);
+                }
                 return;
-            };
-            self.qp_event(pair, requester, e);
+            }
         }
     }
 
