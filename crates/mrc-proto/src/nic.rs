@@ -22,15 +22,27 @@
 //! - **Arbitration**: [`Nic::poll_transmit`] asks the QPs in turn, starting after the one that
 //!   sent last, for a packet on one of the ready ports; the first that has one sends. So every
 //!   QP with something to send on a ready port gets a packet out before any gets a second.
+//!   A QP that had nothing for some ports is not asked about them again until something that
+//!   can give it a packet reaches it (a packet, its timer, a port change, the driver borrowing
+//!   it to post work): with a thousand QPs on one NIC (incast), asking each idle one in turn
+//!   at every transmit opportunity would dominate the run.
 //! - **Timers**: a heap of (deadline, QP) answers [`Nic::poll_timeout`] and
-//!   [`Nic::handle_timeout`] without scanning the QPs. Entries are refreshed whenever the NIC
-//!   touches a QP; a QP lent out by [`Nic::qp_mut`] is refreshed at the next NIC call.
+//!   [`Nic::handle_timeout`] without scanning the QPs. Deadlines are re-read whenever the NIC
+//!   touches a QP; a QP lent out by [`Nic::qp_mut`] is re-read at the next NIC call. A
+//!   deadline that moves later (a retransmission timer re-armed by every acknowledgement) keeps
+//!   its heap entry until [`Nic::handle_timeout`] reaches it, so a NIC sending a packet per
+//!   microsecond does no heap work per packet; [`Nic::poll_timeout`] may then answer early, and
+//!   that call runs nothing. A driver that schedules each QP's timer itself (the simulator,
+//!   whose events of one instant run in a fixed order) uses [`Nic::handle_timeout_of`]
+//!   instead.
 //!
 //! ECN CE is a field of [`Received`]: the driver reads it off the packet (simulator: the
 //! switch's mark; sockets: the IPv6 traffic class) and the NIC passes it on.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 
 use mrc_wire::mrc::{Body, ENDPOINT_QPN};
 
@@ -55,7 +67,8 @@ impl QpId {
 }
 
 /// What a [`Nic`] needs of the per-QP object the driver stores in it: the transport and its
-/// QP numbers. The driver may keep its own per-QP data beside the connection (where the peer
+/// QP numbers (the local one is read once, when the QP is added: it keys the QP; the remote
+/// one at every packet, as a driver may give the QP a new connection). The driver may keep its own per-QP data beside the connection (where the peer
 /// is, a memory region), so the NIC owns the QPs without a parallel table in the driver.
 pub trait NicQp {
     /// The transport (MRC or the RoCE baseline).
@@ -143,22 +156,29 @@ pub enum NicError {
 }
 
 /// One NIC: its QPs, their peers, its ports and its transmit arbitration (module docs).
+///
+/// Fields in memory order (`repr(C)`): what every packet reads comes first, in one cache line
+/// (a simulator holds thousands of NICs, and each packet's misses are its cost).
 #[derive(Debug)]
+#[repr(C)]
 pub struct Nic<Q> {
+    by_key: HashMap<(PeerId, u32), QpId, KeyedMix>,
     qps: Vec<Q>,
-    peer_of: Vec<Option<PeerId>>,
-    by_key: HashMap<(PeerId, u32), QpId>,
-    unbound: HashMap<u32, QpId>,
-    by_peer: HashMap<PeerId, Vec<QpId>>,
-    /// Local QPNs in use (how many QPs carry each), to tell "bound elsewhere" from "unknown".
-    qpn_count: HashMap<u32, u32>,
-    bind_on_first: bool,
+    /// Per QP (index = [`QpId`]): what the NIC keeps of it, in one place (one cache line
+    /// per packet, where one vector per field cost a miss each).
+    slots: Vec<Slot>,
     ports_up: PortMask,
-    rr: usize,
-    deadline: Vec<Option<Instant>>,
-    timers: BinaryHeap<Reverse<(Instant, u32)>>,
-    dirty: Vec<u32>,
     all_dirty: bool,
+    rr: usize,
+    dirty: Vec<u32>,
+    timers: BinaryHeap<Reverse<(Instant, u32)>>,
+    unbound: HashMap<u32, QpId, KeyedMix>,
+    by_peer: HashMap<PeerId, Vec<QpId>, KeyedMix>,
+    /// Local QPNs in use (how many QPs carry each), to tell "bound elsewhere" from "unknown".
+    qpn_count: HashMap<u32, u32, KeyedMix>,
+    bind_on_first: bool,
+    /// The QPs whose timers the last [`Nic::handle_timeout`] ran.
+    fired: Vec<QpId>,
     stats: NicStats,
 }
 
@@ -171,20 +191,21 @@ impl<Q> Default for Nic<Q> {
 impl<Q> Nic<Q> {
     /// A NIC with no QPs, every port up, binding on first packet allowed.
     pub fn new() -> Self {
+        let mix = KeyedMix(RandomState::new().hash_one(0_u64));
         Self {
             qps: Vec::new(),
-            peer_of: Vec::new(),
-            by_key: HashMap::new(),
-            unbound: HashMap::new(),
-            by_peer: HashMap::new(),
-            qpn_count: HashMap::new(),
+            slots: Vec::new(),
+            by_key: HashMap::with_hasher(mix),
+            unbound: HashMap::with_hasher(mix),
+            by_peer: HashMap::with_hasher(mix),
+            qpn_count: HashMap::with_hasher(mix),
             bind_on_first: true,
             ports_up: PortMask::ALL,
             rr: 0,
-            deadline: Vec::new(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             all_dirty: false,
+            fired: Vec::new(),
             stats: NicStats::default(),
         }
     }
@@ -208,7 +229,13 @@ impl<Q> Nic<Q> {
 
     /// The peer a QP is bound to.
     pub fn peer(&self, id: QpId) -> Option<PeerId> {
-        self.peer_of.get(id.index()).copied().flatten()
+        self.slots.get(id.index()).and_then(|s| s.peer)
+    }
+
+    /// The QPs bound to `peer`, in order of binding: those an endpoint-QPN packet from it
+    /// may have reached ([`Demux::Endpoint`]).
+    pub fn peer_qps(&self, peer: PeerId) -> &[QpId] {
+        self.by_peer.get(&peer).map_or(&[], Vec::as_slice)
     }
 
     /// Number of QPs.
@@ -271,16 +298,19 @@ impl<Q: NicQp> Nic<Q> {
             down &= down - 1;
         }
         self.qps.push(qp);
-        self.peer_of.push(peer);
-        self.deadline.push(None);
-        self.dirty.push(id.0);
+        self.slots.push(Slot {
+            peer,
+            qpn,
+            ..Slot::default()
+        });
+        self.mark(id.0);
         Ok(id)
     }
 
     /// Binds (or rebinds) a QP to `peer`: afterwards only that peer reaches it.
     pub fn bind(&mut self, id: QpId, peer: PeerId) -> Result<(), NicError> {
-        let qpn = self.qps.get(id.index()).ok_or(NicError::NoQp(id))?.qpn();
-        let old = self.peer_of.get(id.index()).copied().flatten();
+        let qpn = self.slots.get(id.index()).ok_or(NicError::NoQp(id))?.qpn;
+        let old = self.peer(id);
         if old == Some(peer) {
             return Ok(());
         }
@@ -300,8 +330,8 @@ impl<Q: NicQp> Nic<Q> {
         }
         self.by_key.insert((peer, qpn), id);
         self.by_peer.entry(peer).or_default().push(id);
-        if let Some(p) = self.peer_of.get_mut(id.index()) {
-            *p = Some(peer);
+        if let Some(s) = self.slots.get_mut(id.index()) {
+            s.peer = Some(peer);
         }
         Ok(())
     }
@@ -310,13 +340,14 @@ impl<Q: NicQp> Nic<Q> {
     /// next NIC call.
     pub fn qp_mut(&mut self, id: QpId) -> Option<&mut Q> {
         let q = self.qps.get_mut(id.index())?;
-        self.dirty.push(id.0);
+        stir(&mut self.slots, &mut self.dirty, id.0);
         Some(q)
     }
 
     /// Every QP, mutably (timers of all are refreshed at the next NIC call).
     pub fn qps_mut(&mut self) -> &mut [Q] {
         self.all_dirty = true;
+        self.slots.iter_mut().for_each(|s| s.idle = 0);
         &mut self.qps
     }
 
@@ -355,11 +386,11 @@ impl<Q: NicQp> Nic<Q> {
         }
         q.conn_mut().handle_packet(now, rx);
         self.stats.delivered += 1;
+        stir(&mut self.slots, &mut self.dirty, id.0);
         if bound {
             // Cannot fail: the QP was unbound and (peer, qpn) is free (looked up above).
             let _ = self.bind(id, peer);
         }
-        self.touch(id.0);
         Demux::Delivered { qp: id, bound }
     }
 
@@ -377,7 +408,7 @@ impl<Q: NicQp> Nic<Q> {
             }
             q.conn_mut().handle_packet(now, rx);
             n += 1;
-            self.dirty.push(id.0);
+            stir(&mut self.slots, &mut self.dirty, id.0);
         }
         self.stats.delivered += u64::from(n);
         n
@@ -397,6 +428,7 @@ impl<Q: NicQp> Nic<Q> {
         for q in &mut self.qps {
             q.conn_mut().handle_port_status(now, port, up);
         }
+        self.slots.iter_mut().for_each(|s| s.idle = 0);
         self.all_dirty = true;
     }
 
@@ -418,100 +450,279 @@ impl<Q: NicQp> Nic<Q> {
         if n == 0 || ready == PortMask::NONE {
             return None;
         }
-        let start = self.rr % n;
-        for i in 0..n {
-            let idx = (start + i) % n;
-            let Some(q) = self.qps.get_mut(idx) else {
+        let mut idx = self.rr % n;
+        for _ in 0..n {
+            let i = idx;
+            idx = if idx + 1 == n { 0 } else { idx + 1 };
+            let (Some(q), Some(slot)) = (self.qps.get_mut(i), self.slots.get_mut(i)) else {
                 continue;
             };
-            if let Some(tx) = q.conn_mut().poll_transmit(now, ready) {
-                self.rr = (idx + 1) % n;
-                self.stats.transmitted += 1;
-                self.touch(idx as u32);
-                return Some((QpId(idx as u32), tx));
+            if ready.0 & !slot.idle == 0 {
+                continue;
+            }
+            let tx = q.conn_mut().poll_transmit(now, ready);
+            // Asking may move its timers (a retransmission held back arms one).
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(i as u32);
+            }
+            match tx {
+                Some(tx) => {
+                    slot.idle = 0;
+                    self.rr = idx;
+                    self.stats.transmitted += 1;
+                    return Some((QpId(i as u32), tx));
+                }
+                None => slot.idle |= ready.0,
             }
         }
         None
     }
 
+    /// Marks QP `i`'s timer for re-reading at the next [`Nic::refresh`] (once however often
+    /// it is touched before).
+    fn mark(&mut self, i: u32) {
+        if let Some(s) = self.slots.get_mut(i as usize)
+            && !s.dirty
+        {
+            s.dirty = true;
+            self.dirty.push(i);
+        }
+    }
+
+    /// Re-reads the timers of the QPs touched since the last call.
     fn refresh(&mut self) {
         if self.all_dirty {
             self.all_dirty = false;
             self.dirty.clear();
             for i in 0..self.qps.len() as u32 {
+                if let Some(s) = self.slots.get_mut(i as usize) {
+                    s.dirty = false;
+                }
                 self.touch(i);
             }
         } else {
             while let Some(i) = self.dirty.pop() {
+                if let Some(s) = self.slots.get_mut(i as usize) {
+                    s.dirty = false;
+                }
                 self.touch(i);
             }
         }
     }
 
-    /// Re-reads QP `i`'s timer; pushes a heap entry if it moved.
+    /// Re-reads QP `i`'s timer; pushes a heap entry if it moved before the queued one.
     fn touch(&mut self, i: u32) {
         let Some(q) = self.qps.get(i as usize) else {
             return;
         };
         let t = q.conn().poll_timeout();
-        let Some(d) = self.deadline.get_mut(i as usize) else {
+        let Some(Slot {
+            deadline: d,
+            queued,
+            ..
+        }) = self.slots.get_mut(i as usize)
+        else {
             return;
         };
         if *d == t {
             return;
         }
         *d = t;
-        if let Some(t) = t {
-            self.timers.push(Reverse((t, i)));
-            // Stale entries are dropped lazily; rebuild when they dominate, so the heap stays
-            // O(QPs) whatever the churn of timers.
-            if self.timers.len() > 4 * self.qps.len() + 64 {
-                self.timers = self
-                    .deadline
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, d)| d.map(|t| Reverse((t, i as u32))))
-                    .collect();
-            }
+        let Some(t) = t else {
+            return;
+        };
+        if queued.is_some_and(|q| q <= t) {
+            return;
+        }
+        *queued = Some(t);
+        self.timers.push(Reverse((t, i)));
+        // Entries left behind are dropped lazily; rebuild when they dominate, so the heap
+        // stays O(QPs) whatever the churn of timers.
+        if self.timers.len() > 4 * self.qps.len() + 64 {
+            self.slots.iter_mut().for_each(|s| s.queued = s.deadline);
+            self.timers = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.deadline.map(|t| Reverse((t, i as u32))))
+                .collect();
         }
     }
 
-    /// When [`Nic::handle_timeout`] should next be called: the earliest timer of any QP.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.refresh();
+    /// The earliest live (deadline, QP): entries left behind are dropped, and the queued entry
+    /// of a QP whose deadline moved later is moved there.
+    fn earliest(&mut self) -> Option<(Instant, u32)> {
         while let Some(&Reverse((t, i))) = self.timers.peek() {
-            if self.deadline.get(i as usize).copied().flatten() == Some(t) {
-                return Some(t);
+            let k = i as usize;
+            let Some(Slot {
+                deadline, queued, ..
+            }) = self.slots.get_mut(k)
+            else {
+                self.timers.pop();
+                continue;
+            };
+            let deadline = *deadline;
+            if *queued != Some(t) {
+                self.timers.pop();
+                continue;
             }
-            self.timers.pop();
+            match deadline {
+                Some(d) if d == t => return Some((t, i)),
+                Some(d) => {
+                    *queued = Some(d);
+                    self.timers.pop();
+                    self.timers.push(Reverse((d, i)));
+                }
+                None => {
+                    *queued = None;
+                    self.timers.pop();
+                }
+            }
         }
         None
     }
 
-    /// Runs the timers of every QP that are due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// When [`Nic::handle_timeout`] should next be called: never later than the earliest
+    /// timer of any QP, earlier if a deadline moved later since (module docs).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
         self.refresh();
-        let mut due = Vec::new();
-        while let Some(&Reverse((t, i))) = self.timers.peek() {
+        self.timers.peek().map(|&Reverse((t, _))| t)
+    }
+
+    /// Runs the timers of every QP that are due at `now`, and returns those QPs in the order
+    /// they ran (a driver that reads QP events learns where to look).
+    pub fn handle_timeout(&mut self, now: Instant) -> &[QpId] {
+        self.refresh();
+        self.fired.clear();
+        while let Some((t, i)) = self.earliest() {
             if t > now {
                 break;
             }
             self.timers.pop();
-            if self.deadline.get(i as usize).copied().flatten() == Some(t) {
-                due.push(i);
+            if let Some(s) = self.slots.get_mut(i as usize) {
+                s.queued = None;
             }
+            self.fired.push(QpId(i));
         }
-        for i in due {
-            if let Some(q) = self.qps.get_mut(i as usize) {
+        for k in 0..self.fired.len() {
+            let Some(&QpId(i)) = self.fired.get(k) else {
+                break;
+            };
+            // The deadline may be stale (a QP changes its timers when asked to send, too):
+            // only a timer still due runs, as a transport's timers have effects beyond their own.
+            if let Some(q) = self.qps.get_mut(i as usize)
+                && q.conn().poll_timeout().is_some_and(|d| d <= now)
+            {
                 q.conn_mut().handle_timeout(now);
             }
             // Forget the fired deadline so `touch` re-arms even an unchanged answer.
-            if let Some(d) = self.deadline.get_mut(i as usize) {
-                *d = None;
+            if let Some(s) = self.slots.get_mut(i as usize) {
+                s.deadline = None;
             }
+            wake(&mut self.slots, i);
             self.touch(i);
         }
+        &self.fired
     }
+
+    /// Runs QP `id`'s timers if one is due at `now` (true if they ran): for a driver that
+    /// keeps one timer per QP (read off the QP's transport) instead of asking
+    /// [`Nic::poll_timeout`], as a discrete-event simulator orders each QP's timer among the
+    /// other events of its instant. The QP is woken as by a packet, whether or not they ran,
+    /// and its timer is re-read at the next [`Nic::poll_timeout`], so a driver may mix both.
+    pub fn handle_timeout_of(&mut self, now: Instant, id: QpId) -> bool {
+        let Some(q) = self.qps.get_mut(id.index()) else {
+            return false;
+        };
+        let due = q.conn().poll_timeout().is_some_and(|d| d <= now);
+        if due {
+            q.conn_mut().handle_timeout(now);
+        }
+        stir(&mut self.slots, &mut self.dirty, id.0);
+        due
+    }
+}
+
+/// The demux tables' hasher. Their keys are small integers looked up for every packet:
+/// SipHash cost more than the rest of the demux. A multiply-mix keyed per NIC from the
+/// standard library's random state is a few cycles, and the key still keeps a sender from
+/// choosing QPNs that collide.
+#[derive(Debug, Clone, Copy)]
+struct KeyedMix(u64);
+
+impl BuildHasher for KeyedMix {
+    type Hasher = Mix;
+    fn build_hasher(&self) -> Mix {
+        Mix(self.0)
+    }
+}
+
+/// The state of one [`KeyedMix`] hash.
+#[derive(Debug, Clone, Copy)]
+struct Mix(u64);
+
+impl Hasher for Mix {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+
+    fn finish(&self) -> u64 {
+        // SplitMix64's finaliser: every bit of the state reaches the bits the table uses.
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    }
+}
+
+/// QP `i` may have something to send again on every port.
+#[inline]
+fn wake(slots: &mut [Slot], i: u32) {
+    if let Some(s) = slots.get_mut(i as usize) {
+        s.idle = 0;
+    }
+}
+
+/// QP `i` was touched: it may have something to send, and its timer is re-read at the next
+/// refresh.
+#[inline]
+fn stir(slots: &mut [Slot], dirty: &mut Vec<u32>, i: u32) {
+    if let Some(s) = slots.get_mut(i as usize) {
+        s.idle = 0;
+        if !s.dirty {
+            s.dirty = true;
+            dirty.push(i);
+        }
+    }
+}
+
+/// What the NIC keeps of one QP.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    peer: Option<PeerId>,
+    /// Local QP number, read once when the QP is added (it keys the QP).
+    qpn: u32,
+    /// Ports it had nothing for when last asked (cleared whenever it is touched).
+    idle: u32,
+    /// Its timer as last read.
+    deadline: Option<Instant>,
+    /// Its earliest entry in the heap (at or before `deadline`, if it has one).
+    queued: Option<Instant>,
+    /// Listed in `Nic::dirty` (its timer is to be re-read).
+    dirty: bool,
 }
 
 /// True if a packet that names its source QP (SACK, NACK, probe) names `remote`.

@@ -55,6 +55,14 @@ impl<E> Entry<E> {
     fn slot(&self) -> u64 {
         self.time >> SLOT_SHIFT
     }
+
+    /// [`Entry::key`] in one word, for events of one slot: their times differ only in the low
+    /// `SLOT_SHIFT` bits, which go above the sequence number (below 2^54: a run schedules far
+    /// fewer events). Sorting a bucket by it costs one comparison per step instead of two.
+    fn key_in_slot(&self) -> u64 {
+        debug_assert!(self.seq < 1 << (64 - SLOT_SHIFT));
+        (self.time & ((1 << SLOT_SHIFT) - 1)) << (64 - SLOT_SHIFT) | self.seq
+    }
 }
 
 impl<E> PartialEq for Entry<E> {
@@ -236,7 +244,7 @@ impl<E: Copy> EventQueue<E> {
             if self.wheel[i].capacity() > KEEP_CAPACITY {
                 self.wheel[i] = Vec::new();
             }
-            self.near.sort_unstable_by_key(Entry::key);
+            self.near.sort_unstable_by_key(Entry::key_in_slot);
         }
         while let Some(e) = self.far.peek() {
             if e.slot() - self.cur >= SLOTS as u64 {

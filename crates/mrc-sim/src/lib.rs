@@ -2,16 +2,20 @@
 //! failures and metrics, driving the real `mrc-proto` transport core.
 //!
 //! - [`kernel`]: the (time, sequence) event queue; time in picoseconds.
-//! - [`endpoint`]: the adapter trait a transport implements ([`Endpoint`], [`TransportFactory`]).
-//! - [`sim`]: ports, switches, NICs, failures, flows and the event loop ([`Sim`]).
+//! - [`factory`]: what a transport provides ([`TransportFactory`]: QP pairs that are
+//!   `mrc_proto` transports); [`transports`] (MRC, spray) and [`roce`] implement it.
+//! - [`sim`]: ports, switches, failures, flows and the event loop ([`Sim`]); each NIC is an
+//!   `mrc_proto::nic::Nic` (demux, port status, transmit arbitration, timers) whose QPs are
+//!   `qp::SimQp`s, the same NIC layer the real transport drives.
 //! - [`config`]: the typed run configuration; [`report`]: what a run returns.
 //! - [`coverage`]: which byte ranges of a write have arrived (the data-integrity check).
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod coverage;
-pub mod endpoint;
+pub mod factory;
 pub mod kernel;
+mod qp;
 pub mod red;
 pub mod report;
 pub mod rng;
@@ -24,7 +28,7 @@ pub use config::{
     FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RedSpec, RunSpec, SwitchSpec, Target,
     Workload,
 };
-pub use endpoint::{Endpoint, FabricInfo, PairInfo, Routing, TransportFactory};
+pub use factory::{EvCounts, FabricInfo, PairInfo, Routing, TransportFactory};
 pub use kernel::Time;
 pub use report::{EvChange, Percentiles, RunReport, SwitchCounters};
 pub use sim::record::{LinkGroup, Timeline};

@@ -1,12 +1,11 @@
 //! The RoCEv2 RC baseline of `mrc-proto` (one ECMP-hashed path per QP, go-back-N, DCQCN)
-//! behind the simulator's endpoint adapter. A flow is split over `qps` QPs, each with its own
+//! as a simulator transport. A flow is split over `qps` QPs, each with its own
 //! seeded EV (the UDP source port the switches hash) and, on multi-plane fabrics, one port.
 
 use mrc_proto::roce::{Connection, DcqcnConfig, Recovery, RoceConfig};
 
-use crate::endpoint::{FabricInfo, PairInfo, Routing, TransportFactory};
+use crate::factory::{FabricInfo, PairInfo, Routing, TransportFactory};
 use crate::rng::SplitMix64;
-use crate::transports::ProtoEndpoint;
 
 /// Settings of the RoCE baseline.
 #[derive(Clone, Copy, Debug)]
@@ -40,7 +39,7 @@ impl Default for RoceSettings {
 pub struct RoceFactory(pub RoceSettings);
 
 impl TransportFactory for RoceFactory {
-    type Ep = ProtoEndpoint<Connection>;
+    type Conn = Connection;
 
     fn name(&self) -> String {
         "roce".into()
@@ -58,7 +57,7 @@ impl TransportFactory for RoceFactory {
         self.0.qps.max(1)
     }
 
-    fn make_pair(&mut self, f: &FabricInfo, p: &PairInfo) -> (Self::Ep, Self::Ep, u64) {
+    fn make_pair(&mut self, f: &FabricInfo, p: &PairInfo) -> (Connection, Connection) {
         let mut rng = SplitMix64::new(p.seed);
         let ev = rng.next_u64() as u32;
         let port = (rng.next_u64() % u64::from(f.planes.max(1))) as u8;
@@ -77,9 +76,6 @@ impl TransportFactory for RoceFactory {
             }
             Connection::new(c)
         };
-        let responder = ProtoEndpoint::new(mk(qb, qa, p.seed ^ 0xABCD), p.bytes, None);
-        let remote = responder.region();
-        let requester = ProtoEndpoint::new(mk(qa, qb, p.seed), p.bytes, Some(remote));
-        (requester, responder, remote.addr)
+        (mk(qa, qb, p.seed), mk(qb, qa, p.seed ^ 0xABCD))
     }
 }

@@ -3,19 +3,30 @@
 //! Every link direction is an egress `Port` with a strict-priority control queue and a
 //! byte-accounted data queue. A packet costs two events per hop: `TxDone` when its last bit
 //! leaves the port (the port starts the next packet) and `Arrive` one propagation delay later.
+//!
+//! Every NIC is an `mrc_proto::nic::Nic` over [`SimQp`]s, driven as `mrc-net` drives it:
+//! arriving packets go through its demux (peer = source NIC index), port failures through its
+//! port status, each transmit opportunity (a NIC port idle) asks it for the next packet over
+//! the ready ports, and each QP has a `Timer` event of its own (`Nic::handle_timeout_of`; one
+//! event per NIC for its earliest deadline would run a NIC's timers of one instant together,
+//! before it sends anything, and so change the results).
 
 use std::collections::BTreeMap;
 
 use mrc_fabric::{Action, Clos, Ev as FabricEv, FatTree, NodeId, NodeKind, StaticTables, Topology};
-use mrc_proto::{Received, TrafficClass, Transmit, Trim};
+use mrc_proto::nic::{Demux, Nic, NicQp, PeerId, QpId};
+use mrc_proto::{
+    EvState, Event, Instant, PortMask, Received, TrafficClass, Transmit, Transport, Trim, WcStatus,
+};
 use mrc_wire::mrc::{self, Body};
 use mrc_wire::usid::Carrier;
 use mrc_workload::TriggerKind;
 
 use crate::config::{EcnAt, FabricSpec, Failure, FailureKind, RunSpec, Target};
 use crate::coverage::{Added, Coverage};
-use crate::endpoint::{Endpoint, EndpointEvent, FabricInfo, PairInfo, Routing, TransportFactory};
+use crate::factory::{FabricInfo, PairInfo, Routing, TransportFactory};
 use crate::kernel::{EventQueue, PS_PER_NS, Time};
+use crate::qp::SimQp;
 use crate::report::{EvChange, RunReport, SwitchCounters};
 use crate::rng::{SplitMix64, mix, stream};
 
@@ -29,7 +40,6 @@ const NONE: u32 = u32::MAX;
 
 mod conns;
 pub mod dag;
-mod lists;
 pub mod record;
 pub mod tap;
 
@@ -61,6 +71,7 @@ enum Ev {
     TxDone {
         port: u32,
     },
+    /// The timer of one QP ([`qp_end`]).
     Timer {
         ep: u32,
     },
@@ -104,12 +115,12 @@ struct Pkt {
     srv6: bool,
 }
 
-/// What only the endpoints need (typed headers, EV, destination QP end, pair).
+/// What only the NICs need (typed headers, EV, the sending NIC for the demux, the pair).
 #[derive(Clone, Copy, Debug)]
 struct Meta {
     repr: mrc::Repr,
     ev: u32,
-    dst_ep: u32,
+    src_nic: u32,
     pair: u32,
 }
 
@@ -242,7 +253,10 @@ struct FlowState {
 #[derive(Clone, Debug)]
 struct PairState {
     flow: u32,
-    src_ep: u32,
+    /// The requester: its NIC and its QP there.
+    src: (u32, QpId),
+    /// The responder.
+    dst: (u32, QpId),
     bytes: u64,
     base: u64,
     /// Byte ranges received (one-shot flows; DAG writes keep theirs in `conns`).
@@ -252,30 +266,30 @@ struct PairState {
     ok: bool,
 }
 
+/// The `Timer` event of one QP. Each QP has its own, as each end of a pair did before the
+/// NIC layer: a QP's timer then runs at its place among the events of its instant, and the
+/// NIC sends what it released before the next QP's timer runs.
+#[derive(Clone, Copy, Debug)]
+struct QpTimer {
+    /// When it is scheduled (None: none pending).
+    pending: Option<Time>,
+    /// When the QP's timers last ran (a deadline still due right after them moves 1 ns on,
+    /// so a transport that does not advance its timer cannot stall simulated time).
+    fired_at: Time,
+}
+
+/// The index of a QP end in `Sim::qp_timer` and `Ev::Timer`: requester `2 × pair`,
+/// responder `2 × pair + 1`.
+fn qp_end(pair: u32, requester: bool) -> u32 {
+    2 * pair + u32::from(!requester)
+}
+
 #[derive(Clone, Debug)]
 struct TrigState {
     kind: TriggerKind,
     count: u32,
     fired: bool,
     waiting: Vec<u32>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct EpInfo {
-    nic: u32,
-    peer: u32,
-    pair: u32,
-    requester: bool,
-    timer: Option<Time>,
-    /// When `handle_timeout` last ran (a deadline still due right after it moves 1 ns on, so a
-    /// transport that does not advance its timer cannot stall simulated time).
-    fired_at: Time,
-    /// Ports this endpoint had nothing for when last asked to transmit. Only a packet, a timer,
-    /// a post or a port change can give it something, and each is followed by `after_ep`,
-    /// which clears it; until then `service_nic` skips it when it has nothing for any ready
-    /// port. With hundreds of QPs per NIC (all-to-all, incast) asking each in turn dominated
-    /// the run.
-    idle: u32,
 }
 
 /// Conventional up/down routing of one switch in compact form: the NICs below it, its down
@@ -351,15 +365,14 @@ pub struct Sim<F: TransportFactory> {
     qlimit: u64,
     ctrl_limit: u64,
     marking: crate::red::Marking,
-    nic_port_up: Vec<bool>,
-    nic_eps: lists::Lists,
-    nic_rr: Vec<u32>,
+    /// The NIC layer of every NIC (index = NIC).
+    nic_layer: Vec<Nic<SimQp<F::Conn>>>,
+    /// Per QP end ([`qp_end`]): its `Timer` event.
+    qp_timer: Vec<QpTimer>,
     /// Per NIC: distinct NICs that write to it and that it writes to in the flow list (the
     /// QP hint's `num_remote_recv_peers` and `num_send_peers` an application that knows its
     /// traffic would give).
     peers: Peers,
-    eps: Vec<F::Ep>,
-    ep_info: Vec<EpInfo>,
     pairs: Vec<PairState>,
     flows: Vec<FlowState>,
     flows_done: u64,
@@ -646,12 +659,9 @@ impl<F: TransportFactory> Sim<F> {
             qlimit,
             ctrl_limit,
             marking,
-            nic_port_up: vec![true; (nics * planes) as usize],
-            nic_eps: lists::Lists::new(nics as usize),
-            nic_rr: vec![0; nics as usize],
+            nic_layer: (0..nics).map(|_| Nic::new()).collect(),
+            qp_timer: Vec::new(),
             peers: Peers::new(&spec.workload.flows, nics),
-            eps: Vec::new(),
-            ep_info: Vec::new(),
             pairs: Vec::new(),
             flows: Vec::new(),
             flows_done: 0,
@@ -936,8 +946,14 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
-    fn now_ns(&self) -> u64 {
-        self.q.now() / PS_PER_NS
+    /// Simulated time in the transports' unit.
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.q.now() / PS_PER_NS)
+    }
+
+    /// A QP by (NIC, id).
+    fn qp(&self, (nic, qp): (u32, QpId)) -> Option<&SimQp<F::Conn>> {
+        self.nic_layer.get(nic as usize)?.qp(qp)
     }
 
     fn start_tx(&mut self, g: u32) {
@@ -1306,9 +1322,26 @@ impl<F: TransportFactory> Sim<F> {
             trim: p.trim,
             payload: None,
         };
-        let now = self.now_ns();
-        self.eps[m.dst_ep as usize].handle_packet(now, &inc);
-        self.after_ep(m.dst_ep);
+        let now = self.now();
+        let from = PeerId(m.src_nic);
+        let layer = &mut self.nic_layer[nic as usize];
+        match layer.handle_packet(now, from, &inc) {
+            Demux::Delivered { qp, .. } => self.after_qp(nic, qp),
+            Demux::Endpoint(_) => {
+                for k in 0..layer.peer_qps(from).len() {
+                    if let Some(&qp) = self.nic_layer[nic as usize].peer_qps(from).get(k) {
+                        self.after_qp(nic, qp);
+                    }
+                }
+            }
+            // Every pair's QPs exist at both ends from its creation on: a packet for no QP is
+            // a simulator fault, counted as such.
+            Demux::UnknownQp(_) => {
+                layer.count_unknown();
+                self.misrouted += 1;
+            }
+            Demux::Foreign => self.misrouted += 1,
+        }
         self.service_nic(nic);
     }
 
@@ -1353,9 +1386,11 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
+    /// Sends what the NIC's QPs have for its idle ports, one packet per port at a time (the
+    /// NIC layer arbitrates).
     fn service_nic(&mut self, nic: u32) {
         let base = self.port_base[nic as usize];
-        let now = self.now_ns();
+        let now = self.now();
         let now_ps = self.q.now();
         // A RoCE QP is bound to its port and ignores its status (a real NIC's QP on a dead
         // link sends into it, times out and errors), so ECMP transports see dead ports as
@@ -1369,48 +1404,74 @@ impl<F: TransportFactory> Sim<F> {
                     && port.data.is_empty()
                     && port.ctrl.is_empty()
                     && !port.paused
-                    && (blind || self.nic_port_up[(nic * self.planes + p) as usize])
                 {
                     ready |= 1 << p;
                 }
             }
             if ready == 0 {
-                return;
+                break;
             }
-            let n = self.nic_eps.get(nic).len();
-            let rr = self.nic_rr[nic as usize] as usize;
-            let mut sent = false;
-            for i in 0..n {
-                let idx = (rr + i) % n;
-                let ep = self.nic_eps.get(nic)[idx];
-                if ready & !self.ep_info[ep as usize].idle == 0 {
-                    continue;
-                }
-                let tx = self.eps[ep as usize].poll_transmit(now, ready);
-                if tx.is_none() {
-                    self.ep_info[ep as usize].idle |= ready;
-                }
-                if let Some(tx) = tx {
-                    self.nic_rr[nic as usize] = ((idx + 1) % n) as u32;
-                    self.inject(nic, ep, tx);
-                    self.after_ep(ep);
-                    sent = true;
-                    break;
-                }
-            }
-            if !sent {
-                return;
-            }
+            let layer = &mut self.nic_layer[nic as usize];
+            let sent = if blind {
+                layer.poll_transmit_masked(now, PortMask(ready))
+            } else {
+                layer.poll_transmit(now, PortMask(ready))
+            };
+            let Some((qp, tx)) = sent else {
+                break;
+            };
+            self.inject(nic, qp, tx);
+            self.after_qp(nic, qp);
         }
     }
 
-    fn inject(&mut self, nic: u32, ep: u32, tx: Transmit) {
+    /// Schedules QP end `ep`'s `Timer` event for its deadline `t`, unless one at or before it
+    /// is pending (a stale later one finds nothing due and re-arms).
+    fn arm_timer(&mut self, ep: u32, t: Instant) {
+        let now = self.q.now();
+        let mut tp = t.as_nanos().saturating_mul(PS_PER_NS).max(now);
+        let timer = &mut self.qp_timer[ep as usize];
+        if tp == now && timer.fired_at == now {
+            tp = now + PS_PER_NS;
+        }
+        if timer.pending.is_none_or(|a| tp < a) {
+            timer.pending = Some(tp);
+            self.q.schedule(tp, Ev::Timer { ep });
+        }
+    }
+
+    /// The `Timer` event of QP end `ep` at `t`: runs its timers if due, then the NIC sends.
+    fn qp_timer(&mut self, ep: u32, t: Time) {
+        let timer = &mut self.qp_timer[ep as usize];
+        if timer.pending != Some(t) {
+            return;
+        }
+        timer.pending = None;
+        let pair = &self.pairs[(ep / 2) as usize];
+        let (nic, qp) = if ep.is_multiple_of(2) {
+            pair.src
+        } else {
+            pair.dst
+        };
+        let now = self.now();
+        if self.nic_layer[nic as usize].handle_timeout_of(now, qp) {
+            self.qp_timer[ep as usize].fired_at = t;
+        }
+        self.after_qp(nic, qp);
+        self.service_nic(nic);
+    }
+
+    fn inject(&mut self, nic: u32, qp: QpId, tx: Transmit) {
         if u32::from(tx.port) >= self.planes {
             self.misrouted += 1;
             return;
         }
-        let info = self.ep_info[ep as usize];
-        let dst_nic = self.ep_info[info.peer as usize].nic;
+        let layer = &self.nic_layer[nic as usize];
+        let (Some(PeerId(dst_nic)), Some(pair)) = (layer.peer(qp), layer.qp(qp).map(|q| q.pair))
+        else {
+            self.misrouted += 1;
+            return;
+        };
         let srv6 = self.routing == Routing::Srv6;
         let carrier = match &self.fabric {
             Fabric::Clos(c, ..) if srv6 => match c.usids(FabricEv(tx.ev), nic, dst_nic) {
@@ -1447,8 +1508,8 @@ impl<F: TransportFactory> Sim<F> {
             Meta {
                 repr: tx.repr,
                 ev: tx.ev,
-                dst_ep: info.peer,
-                pair: info.pair,
+                src_nic: nic,
+                pair,
             },
         );
         self.pkts_sent += 1;
@@ -1464,44 +1525,45 @@ impl<F: TransportFactory> Sim<F> {
         self.start_tx(g);
     }
 
-    fn after_ep(&mut self, ep: u32) {
-        self.ep_info[ep as usize].idle = 0;
-        while let Some(e) = self.eps[ep as usize].poll_event() {
-            match e {
-                EndpointEvent::Completed { wr_id, ok } => {
-                    let info = self.ep_info[ep as usize];
-                    if !info.requester {
-                    } else if self.pairs[info.pair as usize].flow == NONE {
-                        self.conn_write_done(info.pair, wr_id, ok);
-                    } else {
-                        self.pair_done(info.pair, ok);
-                    }
+    /// After anything that may have changed QP `qp` (a packet, a transmit, its timer, a post,
+    /// a port change): acts on its events (completed writes, QP errors, EV state changes),
+    /// then follows its timer.
+    fn after_qp(&mut self, nic: u32, qp: QpId) {
+        while let Some(q) = self.nic_layer[nic as usize].qp_mut(qp) {
+            let (pair, requester) = (q.pair, q.is_requester());
+            if let Some(e) = q.poll_event() {
+                self.qp_event(pair, requester, e);
+            } else {
+                if let Some(t) = q.conn().poll_timeout() {
+                    self.arm_timer(qp_end(pair, requester), t);
                 }
-                EndpointEvent::QpError => self.qp_errors += 1,
-                EndpointEvent::EvState { ev, good } => {
-                    let info = self.ep_info[ep as usize];
-                    if info.requester
-                        && self
-                            .ev_watch
-                            .is_some_and(|w| w == self.pairs[info.pair as usize].flow)
-                    {
-                        let at_ps = self.q.now();
-                        self.ev_log.push(EvChange { at_ps, ev, good });
-                    }
-                }
+                return;
             }
         }
-        if let Some(t) = self.eps[ep as usize].poll_timeout() {
-            let now = self.q.now();
-            let mut tp = t.saturating_mul(PS_PER_NS).max(now);
-            let info = &mut self.ep_info[ep as usize];
-            if tp == now && info.fired_at == now {
-                tp = now + PS_PER_NS;
+    }
+
+    fn qp_event(&mut self, pair: u32, requester: bool, e: Event) {
+        match e {
+            Event::SendComplete { wr_id, status } if requester => {
+                let ok = status == WcStatus::Success;
+                if self.pairs[pair as usize].flow == NONE {
+                    self.conn_write_done(pair, wr_id, ok);
+                } else {
+                    self.pair_done(pair, ok);
+                }
             }
-            if info.timer.is_none_or(|a| tp < a) {
-                info.timer = Some(tp);
-                self.q.schedule(tp, Ev::Timer { ep });
+            Event::QpError(_) => self.qp_errors += 1,
+            Event::EvState { ev, state, .. }
+                if requester
+                    && self
+                        .ev_watch
+                        .is_some_and(|w| w == self.pairs[pair as usize].flow) =>
+            {
+                let at_ps = self.q.now();
+                let good = state == EvState::Good;
+                self.ev_log.push(EvChange { at_ps, ev, good });
             }
+            _ => {}
         }
     }
 
@@ -1589,78 +1651,77 @@ impl<F: TransportFactory> Sim<F> {
         for k in 0..qps {
             let bytes = spec.bytes / qps + u64::from(k < spec.bytes % qps);
             let pair = self.new_pair(flow, spec.src, spec.dst, bytes);
-            let src_ep = self.pairs[pair as usize].src_ep;
-            if !self.eps[src_ep as usize].post_write(u64::from(pair), bytes) {
+            if !self.post_write(pair, u64::from(pair), 0, bytes) {
                 self.pair_done(pair, false);
             }
-            self.after_ep(src_ep);
-            self.after_ep(src_ep + 1);
+            self.after_pair(pair);
         }
         self.service_nic(spec.src);
+    }
+
+    /// Posts a write of `len` bytes at `offset` of pair `pair`'s regions, completing with
+    /// `id`; false if the requester refused it. The caller follows with `after_pair`.
+    fn post_write(&mut self, pair: u32, id: u64, offset: u64, len: u64) -> bool {
+        let (nic, qp) = self.pairs[pair as usize].src;
+        self.nic_layer[nic as usize]
+            .qp_mut(qp)
+            .is_some_and(|q| q.post_write(id, offset, len))
+    }
+
+    /// `after_qp` for both ends of pair `pair` (requester first).
+    fn after_pair(&mut self, pair: u32) {
+        let PairState { src, dst, .. } = self.pairs[pair as usize];
+        self.after_qp(src.0, src.1);
+        self.after_qp(dst.0, dst.1);
     }
 
     /// Creates a QP pair `src` → `dst` whose responder region holds `bytes` (`flow` = NONE: a
     /// persistent connection of a DAG workload, see `conns`), with both ends scheduled at their
     /// NICs and told which ports are down.
     fn new_pair(&mut self, flow: u32, src: u32, dst: u32, bytes: u64) -> u32 {
-        let info = self.info;
-        {
-            let pair = self.pairs.len() as u32;
-            let src_ep = self.eps.len() as u32;
-            let pi = PairInfo {
-                pair,
-                src,
-                dst,
-                bytes,
-                planes: self.planes as u8,
-                qpn: (2 * pair + 0x100, 2 * pair + 0x101),
-                recv_peers: self.peers.recv.get(dst as usize).copied().unwrap_or(0),
-                send_peers: self.peers.send.get(src as usize).copied().unwrap_or(0),
-                seed: stream(self.spec.seed, 4, u64::from(pair)),
-            };
-            let (a, b, base) = self.factory.make_pair(&info, &pi);
-            self.pairs.push(PairState {
-                flow,
-                src_ep,
-                bytes: if flow == NONE { 0 } else { bytes },
-                base,
-                seen: Coverage::default(),
-                covered: 0,
-                done: false,
-                ok: false,
-            });
-            self.eps.push(a);
-            self.eps.push(b);
-            self.ep_info.push(EpInfo {
-                nic: src,
-                peer: src_ep + 1,
-                pair,
-                requester: true,
-                timer: None,
-                fired_at: Time::MAX,
-                idle: 0,
-            });
-            self.ep_info.push(EpInfo {
-                nic: dst,
-                peer: src_ep,
-                pair,
-                requester: false,
-                timer: None,
-                fired_at: Time::MAX,
-                idle: 0,
-            });
-            self.nic_eps.push(src, src_ep);
-            self.nic_eps.push(dst, src_ep + 1);
-            let now_ns = self.now_ns();
-            for (ep, nic) in [(src_ep, src), (src_ep + 1, dst)] {
-                for p in 0..self.planes {
-                    if !self.nic_port_up[(nic * self.planes + p) as usize] {
-                        self.eps[ep as usize].port_status(now_ns, p as u8, false);
-                    }
-                }
-            }
-            pair
-        }
+        let pair = self.pairs.len() as u32;
+        let qpn = (2 * pair + 0x100, 2 * pair + 0x101);
+        let pi = PairInfo {
+            pair,
+            src,
+            dst,
+            bytes,
+            planes: self.planes as u8,
+            qpn,
+            recv_peers: self.peers.recv.get(dst as usize).copied().unwrap_or(0),
+            send_peers: self.peers.send.get(src as usize).copied().unwrap_or(0),
+            seed: stream(self.spec.seed, 4, u64::from(pair)),
+        };
+        let (a, b) = self.factory.make_pair(&self.info, &pi);
+        let responder = SimQp::new(b, (qpn.1, qpn.0), bytes, None, pair);
+        let remote = responder.region();
+        let requester = SimQp::new(a, qpn, bytes, Some(remote), pair);
+        let now = self.now();
+        // QPNs are unique per pair, so neither NIC can refuse them; each NIC tells its new QP
+        // which of its ports are down.
+        let src_qp = self.nic_layer[src as usize]
+            .add_qp(now, requester, Some(PeerId(dst)))
+            .expect("QPNs are unique per pair");
+        let dst_qp = self.nic_layer[dst as usize]
+            .add_qp(now, responder, Some(PeerId(src)))
+            .expect("QPNs are unique per pair");
+        let idle = QpTimer {
+            pending: None,
+            fired_at: Time::MAX,
+        };
+        self.qp_timer.extend([idle, idle]);
+        self.pairs.push(PairState {
+            flow,
+            src: (src, src_qp),
+            dst: (dst, dst_qp),
+            bytes: if flow == NONE { 0 } else { bytes },
+            base: remote.addr,
+            seen: Coverage::default(),
+            covered: 0,
+            done: false,
+            ok: false,
+        });
+        pair
     }
 
     // ---------------------------------------------------------------- failures
@@ -1688,13 +1749,12 @@ impl<F: TransportFactory> Sim<F> {
                         self.flush_node(n);
                     }
                 }
-                let now_ns = self.now_ns();
+                let now_ns = self.now();
                 for &(nic, port) in &r.nic_ports {
-                    self.nic_port_up[(nic * self.planes + u32::from(port)) as usize] = up;
-                    let eps = self.nic_eps.get(nic).to_vec();
-                    for ep in eps {
-                        self.eps[ep as usize].port_status(now_ns, port, up);
-                        self.after_ep(ep);
+                    let layer = &mut self.nic_layer[nic as usize];
+                    layer.handle_port_status(now_ns, port, up);
+                    for i in 0..layer.len() as u32 {
+                        self.after_qp(nic, QpId(i));
                     }
                     if up {
                         self.service_nic(nic);
@@ -1858,22 +1918,7 @@ impl<F: TransportFactory> Sim<F> {
                         self.start_tx(port);
                     }
                 }
-                Ev::Timer { ep } => {
-                    if self.ep_info[ep as usize].timer == Some(t) {
-                        self.ep_info[ep as usize].timer = None;
-                        let now_ns = t / PS_PER_NS;
-                        if self.eps[ep as usize]
-                            .poll_timeout()
-                            .is_some_and(|d| d <= now_ns)
-                        {
-                            self.eps[ep as usize].handle_timeout(now_ns);
-                            self.ep_info[ep as usize].fired_at = t;
-                        }
-                        self.after_ep(ep);
-                        let nic = self.ep_info[ep as usize].nic;
-                        self.service_nic(nic);
-                    }
-                }
+                Ev::Timer { ep } => self.qp_timer(ep, t),
                 Ev::FlowStart { flow } => self.start_flow(flow),
                 Ev::Action { idx } => self.apply(idx),
                 Ev::Reroute { idx } => self.reroute(idx),
@@ -1958,12 +2003,11 @@ impl<F: TransportFactory> Sim<F> {
         } else {
             self.q.now()
         };
-        let mut st = crate::endpoint::EndpointStats::default();
-        for ep in &self.eps {
-            let s = ep.stats();
+        let mut st = mrc_proto::Stats::default();
+        for q in self.nic_layer.iter().flat_map(Nic::qps) {
+            let s = q.conn().stats();
             st.data_sent += s.data_sent;
-            st.retransmitted += s.retransmitted;
-            st.control_sent += s.control_sent;
+            st.data_retransmitted += s.data_retransmitted;
             st.bytes_placed += s.bytes_placed;
             st.ev_retired += s.ev_retired;
             st.ev_resurrected += s.ev_resurrected;
@@ -1973,8 +2017,8 @@ impl<F: TransportFactory> Sim<F> {
         let expected: u64 = self.spec.workload.flows.iter().map(|f| f.bytes).sum();
         let covered: u64 = self.pairs.iter().map(|p| p.covered).sum();
         let placed_ok = self.pairs.iter().all(|p| {
-            self.eps[p.src_ep as usize + 1].stats().bytes_placed == p.bytes
-                || self.eps[p.src_ep as usize + 1].stats().bytes_placed == 0
+            let placed = self.qp(p.dst).map_or(0, |q| q.conn().stats().bytes_placed);
+            placed == p.bytes || placed == 0
         });
         let data_intact = all_ok
             && covered == expected
@@ -2031,7 +2075,7 @@ impl<F: TransportFactory> Sim<F> {
             data_intact,
             packets_sent: self.pkts_sent,
             data_packets_sent: st.data_sent,
-            retransmitted: st.retransmitted,
+            retransmitted: st.data_retransmitted,
             trimmed: sw.pkts_trimmed,
             dropped: sw.pkts_dropped + self.pkts_dropped_link,
             dropped_link: self.pkts_dropped_link,

@@ -1,18 +1,21 @@
 //! A deliberately simple test transport for exercising the simulator itself (not MRC, not
 //! RoCE): a fixed-window go-back-N sender that sprays packets round-robin over the ready ports
 //! and `evs` entropy values, and a receiver that accepts in-order data and acknowledges every
-//! packet cumulatively. Trimmed packets are treated as lost.
+//! packet cumulatively. Trimmed packets are treated as lost. It is an `mrc_proto`
+//! [`Transport`], so the simulator's NICs drive it as they drive MRC.
 
 use std::collections::VecDeque;
 
 use mrc_wire::Psn;
 use mrc_wire::mrc::{self, Body, Opcode, Write, aeth, bth, meth, reth};
 
-use mrc_proto::{Received, TrafficClass, Transmit};
-
-use crate::endpoint::{
-    Endpoint, EndpointEvent, EndpointStats, FabricInfo, Nanos, PairInfo, Routing, TransportFactory,
+use mrc_proto::mr::MemoryRegions;
+use mrc_proto::{
+    Event, Instant, PortMask, PostError, QpState, Received, Stats, TrafficClass, Transmit,
+    Transport, WcStatus, WriteRequest,
 };
+
+use crate::factory::{EvCounts, FabricInfo, PairInfo, Routing, TransportFactory};
 
 /// Configuration of the window transport.
 #[derive(Clone, Copy, Debug)]
@@ -38,21 +41,20 @@ impl Default for WindowConfig {
     }
 }
 
-/// Factory of [`WindowEndpoint`] pairs.
+/// Factory of [`WindowConn`] pairs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WindowFactory(pub WindowConfig);
 
 impl TransportFactory for WindowFactory {
-    type Ep = WindowEndpoint;
+    type Conn = WindowConn;
     fn name(&self) -> String {
         "window".into()
     }
     fn routing(&self) -> Routing {
         self.0.routing
     }
-    fn make_pair(&mut self, f: &FabricInfo, p: &PairInfo) -> (WindowEndpoint, WindowEndpoint, u64) {
-        let base = 0x1000_0000;
-        let mk = |sender: bool| WindowEndpoint {
+    fn make_pair(&mut self, f: &FabricInfo, p: &PairInfo) -> (WindowConn, WindowConn) {
+        let mk = |sender: bool| WindowConn {
             cfg: self.0,
             sender,
             mtu: f.mtu,
@@ -60,7 +62,8 @@ impl TransportFactory for WindowFactory {
             uplinks: f.uplinks.max(1),
             uplink_bits: f.uplink_bits,
             peer_qpn: if sender { p.qpn.1 } else { p.qpn.0 },
-            base,
+            regions: MemoryRegions::new(p.seed),
+            base: None,
             total: 0,
             next: 0,
             acked: 0,
@@ -68,21 +71,21 @@ impl TransportFactory for WindowFactory {
             ack_due: None,
             last_progress: 0,
             counter: p.seed as u32,
-            events: Vec::new(),
-            stats: EndpointStats::default(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
             writes: VecDeque::new(),
             pkt_ends: Vec::new(),
             rx_pkts: 0,
             done: false,
             highest_sent: 0,
         };
-        (mk(true), mk(false), base)
+        (mk(true), mk(false))
     }
 }
 
 /// One end of the window transport.
 #[derive(Clone, Debug)]
-pub struct WindowEndpoint {
+pub struct WindowConn {
     cfg: WindowConfig,
     sender: bool,
     mtu: u32,
@@ -90,17 +93,20 @@ pub struct WindowEndpoint {
     uplinks: u32,
     uplink_bits: u32,
     peer_qpn: u32,
-    base: u64,
+    regions: MemoryRegions,
+    /// Address of stream byte 0 at the receiver: its first region (receiver), the first
+    /// write's remote address (sender).
+    base: Option<u64>,
     total: u64,
     next: u64,
     acked: u64,
     expected: u64,
     ack_due: Option<(u32, u8)>,
-    last_progress: Nanos,
+    last_progress: u64,
     counter: u32,
-    events: Vec<EndpointEvent>,
-    stats: EndpointStats,
-    /// Posted writes not yet acknowledged: (id, stream offset, length).
+    events: VecDeque<Event>,
+    stats: Stats,
+    /// Posted work requests not yet acknowledged: (id, stream offset, length).
     writes: VecDeque<(u64, u64, u64)>,
     /// Stream offset after every packet sent so far (packets never span writes).
     pkt_ends: Vec<u64>,
@@ -110,7 +116,14 @@ pub struct WindowEndpoint {
     highest_sent: u64,
 }
 
-impl WindowEndpoint {
+impl WindowConn {
+    /// Address of stream byte 0 (module docs of the fields).
+    fn base(&self) -> u64 {
+        self.base
+            .or_else(|| self.regions.handles().next().map(|h| h.addr))
+            .unwrap_or(0)
+    }
+
     fn pick_port(&mut self, ready: u32) -> Option<u8> {
         let planes = u32::from(self.planes).max(1);
         for i in 0..planes {
@@ -123,11 +136,14 @@ impl WindowEndpoint {
     }
 }
 
-impl Endpoint for WindowEndpoint {
-    fn handle_packet(&mut self, now: Nanos, pkt: &Received<'_>) {
+impl EvCounts for WindowConn {}
+
+impl Transport for WindowConn {
+    fn handle_packet(&mut self, now: Instant, pkt: &Received<'_>) {
+        let now = now.as_nanos();
         match pkt.repr.body {
             Body::Write(w) if !self.sender => {
-                if pkt.trim.is_none() && w.reth.va == self.base + self.expected {
+                if pkt.trim.is_none() && w.reth.va == self.base() + self.expected {
                     self.expected += u64::from(w.payload_len);
                     self.rx_pkts += 1;
                     self.stats.bytes_placed += u64::from(w.payload_len);
@@ -147,8 +163,10 @@ impl Endpoint for WindowEndpoint {
                             break;
                         }
                         self.writes.pop_front();
-                        self.events
-                            .push(EndpointEvent::Completed { wr_id, ok: true });
+                        self.events.push_back(Event::SendComplete {
+                            wr_id,
+                            status: WcStatus::Success,
+                        });
                     }
                     self.done = self.writes.is_empty();
                 }
@@ -157,14 +175,16 @@ impl Endpoint for WindowEndpoint {
         }
     }
 
-    fn handle_timeout(&mut self, now: Nanos) {
+    fn handle_timeout(&mut self, now: Instant) {
+        let now = now.as_nanos();
         if self.sender && !self.done && now >= self.last_progress + self.cfg.rto_ns {
             self.next = self.acked;
             self.last_progress = now;
         }
     }
 
-    fn poll_transmit(&mut self, now: Nanos, ready: u32) -> Option<Transmit> {
+    fn poll_transmit(&mut self, now: Instant, ready: PortMask) -> Option<Transmit> {
+        let (now, ready) = (now.as_nanos(), ready.0);
         if !self.sender {
             let (ev, port) = self.ack_due?;
             if ready & (1 << port) == 0 {
@@ -219,7 +239,7 @@ impl Endpoint for WindowEndpoint {
                 meth: meth::Repr::default(),
                 tseth: None,
                 reth: reth::Repr {
-                    va: self.base + self.next,
+                    va: self.base() + self.next,
                     rkey: 1,
                     dma_len: wlen as u32,
                 },
@@ -237,7 +257,7 @@ impl Endpoint for WindowEndpoint {
         }
         self.stats.data_sent += 1;
         if retransmit {
-            self.stats.retransmitted += 1;
+            self.stats.data_retransmitted += 1;
         }
         let class = if retransmit {
             TrafficClass::Retransmit
@@ -247,37 +267,52 @@ impl Endpoint for WindowEndpoint {
         Some(Transmit::new(repr, ev, port, class, None))
     }
 
-    fn poll_timeout(&self) -> Option<Nanos> {
+    fn poll_timeout(&self) -> Option<Instant> {
         (self.sender && !self.done && self.total > 0)
-            .then_some(self.last_progress + self.cfg.rto_ns)
+            .then(|| Instant::from_nanos(self.last_progress + self.cfg.rto_ns))
     }
 
-    fn poll_event(&mut self) -> Option<EndpointEvent> {
-        if self.events.is_empty() {
-            None
-        } else {
-            Some(self.events.remove(0))
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Writes are one byte stream: each must start where the previous one ended.
+    fn post_write(&mut self, wr: WriteRequest) -> Result<(), PostError> {
+        if !self.sender {
+            return Err(PostError::NotReady(QpState::Rtr));
         }
-    }
-
-    fn post_write(&mut self, wr_id: u64, len: u64) -> bool {
-        self.post_write_at(wr_id, self.total, len)
-    }
-
-    /// Writes are one byte stream: `offset` must be where the previous write ended.
-    fn post_write_at(&mut self, wr_id: u64, offset: u64, len: u64) -> bool {
-        if offset != self.total {
-            return false;
+        let base = *self
+            .base
+            .get_or_insert_with(|| wr.remote_addr.wrapping_sub(self.total));
+        if wr.remote_addr != base + self.total {
+            return Err(PostError::LocalOutOfBounds);
         }
-        self.writes.push_back((wr_id, offset, len));
+        let len = u64::from(wr.len);
+        self.writes.push_back((wr.wr_id, self.total, len));
         self.total += len;
         self.done = false;
-        true
+        Ok(())
     }
 
-    fn port_status(&mut self, _now: Nanos, _port: u8, _up: bool) {}
+    fn handle_port_status(&mut self, _now: Instant, _port: u8, _up: bool) {}
 
-    fn stats(&self) -> EndpointStats {
-        self.stats
+    fn regions(&self) -> &MemoryRegions {
+        &self.regions
+    }
+
+    fn regions_mut(&mut self) -> &mut MemoryRegions {
+        &mut self.regions
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn state(&self) -> QpState {
+        QpState::Rts
+    }
+
+    fn outstanding(&self) -> usize {
+        self.writes.len()
     }
 }

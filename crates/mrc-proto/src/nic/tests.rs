@@ -301,18 +301,58 @@ fn poll_timeout_is_the_earliest_qp_timer() {
         b.handle_packet(now, A, &Received::new(tx.repr, tx.ev, tx.port, None));
     }
     assert!(a.poll_timeout().is_some());
-    assert_eq!(a.poll_timeout(), min(&a));
-    assert_eq!(b.poll_timeout(), min(&b));
-    // Fire every timer in turn: the NIC runs exactly the due ones and keeps the minimum.
+    assert!(a.poll_timeout() <= min(&a) && a.poll_timeout().is_some());
+    assert!(b.poll_timeout().is_some() == min(&b).is_some());
+    // Fire every timer in turn: the NIC runs exactly the due ones and never answers later
+    // than the minimum (earlier only for a deadline that moved, and then runs nothing).
     let mut t = now;
     for _ in 0..50 {
         let Some(next) = a.poll_timeout() else { break };
-        assert_eq!(Some(next), min(&a));
+        assert!(min(&a).is_some_and(|m| next <= m));
         t = next.max(t);
-        a.handle_timeout(t);
+        let due: Vec<QpId> = (0..a.len() as u32)
+            .map(QpId)
+            .filter(|&i| {
+                a.qp(i)
+                    .and_then(Transport::poll_timeout)
+                    .is_some_and(|d| d <= t)
+            })
+            .collect();
+        let fired = a.handle_timeout(t).to_vec();
+        assert_eq!(fired.len(), due.len(), "{fired:?} {due:?}");
+        assert!(due.iter().all(|q| fired.contains(q)));
         assert!(a.poll_timeout().is_none_or(|n| n > t || min(&a) == Some(n)));
         while a.poll_transmit(t, PortMask::ALL).is_some() {}
     }
+}
+
+#[test]
+fn handle_timeout_of_runs_one_qp_only_when_due() {
+    let (mut a, mut b) = pair(3);
+    let now = Instant::from_nanos(1_000);
+    for i in [0, 1] {
+        aim(&mut a, &b, QpId(i), 32 << 10);
+    }
+    // Data out, nothing acked: both requesters hold a timer.
+    for _ in 0..4 {
+        let (_, tx) = a.poll_transmit(now, PortMask::ALL).expect("data");
+        b.handle_packet(now, A, &Received::new(tx.repr, tx.ev, tx.port, None));
+    }
+    let of = |n: &Nic<Connection>, i: u32| n.qp(QpId(i)).and_then(Transport::poll_timeout);
+    let (d0, d1) = (of(&a, 0).expect("armed"), of(&a, 1).expect("armed"));
+    assert!(
+        !a.handle_timeout_of(d0.max(d1), QpId(2)),
+        "no timer: nothing due"
+    );
+    assert!(!a.handle_timeout_of(d0 - Duration::from_nanos(1), QpId(0)));
+    assert_eq!(of(&a, 0), Some(d0), "not due: nothing ran");
+    let t = d0.max(d1);
+    assert!(a.handle_timeout_of(t, QpId(0)));
+    assert_ne!(of(&a, 0), Some(d0), "its timer ran");
+    assert_eq!(of(&a, 1), Some(d1), "another QP's timer did not");
+    // The NIC's own timer still answers no later than the earliest QP timer.
+    let min = a.qps().iter().filter_map(Transport::poll_timeout).min();
+    assert!(a.poll_timeout() <= min);
 }
 
 #[test]
@@ -334,4 +374,100 @@ fn path_profile_sizes_the_window_by_share() {
     assert!(max(&eight) * 7 < max(&one) && max(&eight) * 9 > max(&one));
     assert_eq!(one.ev_profile.ev_min_active, 1);
     assert_eq!(p.mpr(), 5);
+}
+
+/// A transport that never has anything to send and counts how often it is asked.
+#[derive(Debug)]
+struct Counting {
+    asked: u32,
+    regions: crate::MemoryRegions,
+    stats: crate::Stats,
+}
+
+impl Transport for Counting {
+    fn handle_packet(&mut self, _now: Instant, _pkt: &Received<'_>) {}
+    fn handle_timeout(&mut self, _now: Instant) {}
+    fn poll_transmit(&mut self, _now: Instant, _ready: PortMask) -> Option<Transmit> {
+        self.asked += 1;
+        None
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        None
+    }
+    fn post_write(&mut self, _wr: WriteRequest) -> Result<(), crate::PostError> {
+        Ok(())
+    }
+    fn handle_port_status(&mut self, _now: Instant, _port: u8, _up: bool) {}
+    fn regions(&self) -> &crate::MemoryRegions {
+        &self.regions
+    }
+    fn regions_mut(&mut self) -> &mut crate::MemoryRegions {
+        &mut self.regions
+    }
+    fn stats(&self) -> &crate::Stats {
+        &self.stats
+    }
+    fn state(&self) -> crate::QpState {
+        crate::QpState::Rts
+    }
+    fn outstanding(&self) -> usize {
+        0
+    }
+}
+
+#[derive(Debug)]
+struct CountingQp(Counting, u32);
+
+impl NicQp for CountingQp {
+    type Conn = Counting;
+    fn conn(&self) -> &Counting {
+        &self.0
+    }
+    fn conn_mut(&mut self) -> &mut Counting {
+        &mut self.0
+    }
+    fn qpn(&self) -> u32 {
+        self.1
+    }
+    fn remote_qpn(&self) -> u32 {
+        self.1
+    }
+}
+
+#[test]
+fn a_qp_with_nothing_to_send_is_not_asked_again_until_touched() {
+    let mut nic = Nic::new();
+    for i in 0..3 {
+        let c = Counting {
+            asked: 0,
+            regions: crate::MemoryRegions::new(0),
+            stats: crate::Stats::default(),
+        };
+        nic.add_qp(T0, CountingQp(c, 0x100 + i), Some(A))
+            .expect("fresh");
+    }
+    let asked = |n: &Nic<CountingQp>| n.qps().iter().map(|q| q.0.asked).collect::<Vec<_>>();
+    let one = PortMask(1);
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert_eq!(asked(&nic), [1, 1, 1], "idle on port 0: not asked again");
+    // Another port is news to every QP; port 0 alone is not.
+    assert!(nic.poll_transmit(T0, PortMask(0b11)).is_none());
+    assert!(nic.poll_transmit(T0, PortMask(0b10)).is_none());
+    assert_eq!(asked(&nic), [2, 2, 2]);
+    // Borrowing a QP (to post work) wakes it, and only it.
+    assert!(nic.qp_mut(QpId(1)).is_some());
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert_eq!(asked(&nic), [2, 3, 2]);
+    // A port change wakes all.
+    nic.handle_port_status(T0, 3, false);
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert_eq!(asked(&nic), [3, 4, 3]);
+    // Its timer event wakes a QP even when no timer was due.
+    assert!(!nic.handle_timeout_of(T0, QpId(2)));
+    assert!(nic.poll_transmit(T0, one).is_none());
+    assert_eq!(asked(&nic), [3, 4, 4]);
 }

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::{NONE, Sim};
 use crate::coverage::{Added, Coverage};
-use crate::endpoint::{Endpoint, TransportFactory};
+use crate::factory::TransportFactory;
 
 /// One write in flight on a persistent pair.
 #[derive(Clone, Debug)]
@@ -122,8 +122,7 @@ impl<F: TransportFactory> Sim<F> {
                 bytes,
                 seen: Coverage::default(),
             });
-            let src_ep = self.pairs[pair as usize].src_ep;
-            if self.eps[src_ep as usize].post_write_at(u64::from(flow), off, bytes) {
+            if self.post_write(pair, u64::from(flow), off, bytes) {
                 self.pairs[pair as usize].bytes += bytes;
             } else {
                 if let Some(c) = self.dag.as_mut().map(|d| &mut d.conns) {
@@ -131,8 +130,7 @@ impl<F: TransportFactory> Sim<F> {
                 }
                 self.flow_part_done(flow, false);
             }
-            self.after_ep(src_ep);
-            self.after_ep(src_ep + 1);
+            self.after_pair(pair);
         }
         self.service_nic(spec.src);
         true

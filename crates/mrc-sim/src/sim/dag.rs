@@ -16,7 +16,7 @@ use mrc_workload::dag::{Dag, OpId, OpKind, ScaleUp, Tracker};
 
 use super::{Ev, FlowState, NONE, Sim, SimError};
 use crate::config::RunSpec;
-use crate::endpoint::TransportFactory;
+use crate::factory::TransportFactory;
 use crate::kernel::{PS_PER_NS, Time};
 
 const UNSET: Time = Time::MAX;

@@ -11,7 +11,9 @@
 use mrc_fabric::{NodeId, NodeKind};
 
 use super::{Change, NONE, Sim};
-use crate::endpoint::{Endpoint as _, TransportFactory};
+use mrc_proto::nic::NicQp as _;
+
+use crate::factory::{EvCounts as _, TransportFactory};
 use crate::kernel::{PS_PER_NS, Time};
 
 /// Most bins a timeline keeps (merged pairwise when full).
@@ -103,24 +105,6 @@ impl Timeline {
         self.delivered_bytes.len()
     }
 }
-
-/// EV state counts of a transport endpoint: `[GOOD, SKIP, ASSUMED_BAD]` (zero for transports
-/// without EVs).
-pub trait EvCounts {
-    /// The counts over this QP's EVs.
-    fn ev_counts(&self) -> [u32; 3] {
-        [0; 3]
-    }
-}
-
-impl EvCounts for mrc_proto::Connection {
-    fn ev_counts(&self) -> [u32; 3] {
-        let [good, skip, bad, _denied] = self.ev_set().state_counts();
-        [good, skip, bad]
-    }
-}
-
-impl EvCounts for mrc_proto::roce::Connection {}
 
 /// The recorder inside a [`Sim`]: cumulative counters and the bins so far.
 #[derive(Debug, Default)]
@@ -294,11 +278,11 @@ impl<F: TransportFactory> Sim<F> {
 
     fn rec_ev_counts(&self) -> [u32; 3] {
         let mut c = [0u32; 3];
-        for (i, info) in self.ep_info.iter().enumerate() {
-            if !info.requester || self.pairs[info.pair as usize].done {
+        for p in self.pairs.iter().filter(|p| !p.done) {
+            let Some(q) = self.qp(p.src) else {
                 continue;
-            }
-            let e = self.eps[i].ev_counts();
+            };
+            let e = q.conn().ev_counts();
             c[0] += e[0];
             c[1] += e[1];
             c[2] += e[2];

@@ -22,7 +22,7 @@ use mrc_wire::{ipv6, pcap, rc, stack, udp};
 use std::io::{self, Write};
 
 use super::{Meta, NONE, Pkt, Sim};
-use crate::endpoint::TransportFactory;
+use crate::factory::TransportFactory;
 use crate::kernel::PS_PER_NS;
 
 /// A node named in a link tap.
@@ -186,8 +186,7 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     fn tap_write(&mut self, p: &Pkt, m: &Meta) {
-        let dst_nic = self.ep_info[m.dst_ep as usize].nic;
-        let src_nic = self.ep_info[self.ep_info[m.dst_ep as usize].peer as usize].nic;
+        let (src_nic, dst_nic) = (m.src_nic, p.dst_nic);
         let topo_nic = |n: u32| mrc_fabric::usid::nic_addr(n);
         let (sport, flow_label) = udp::stev_encode(m.ev);
         let tc = if p.ecn { 0x03 } else { 0x02 };
