@@ -359,7 +359,9 @@ impl Connection {
             acked_pkts: 0,
             trim_at: None,
             queue_at: None,
-            suspects: VecDeque::with_capacity(SUSPECT_CAP),
+            // Grown on demand: most QPs never hold a suspect, and a full-capacity ring cost
+            // 10 KB per QP (a 131,072-NIC fabric holds 262,144 QPs).
+            suspects: VecDeque::new(),
             rcv_cack: psn0.sub(1),
             rcv_high: psn0.sub(1),
             rcv_bits: RingBits::new(64),
@@ -491,7 +493,8 @@ impl Connection {
                 self.attr.cap = attr.cap;
                 self.rcv_window = attr.mpr_dest_psns();
                 self.rcv_bits = RingBits::new(self.rcv_window + 64);
-                self.imm_pending = VecDeque::with_capacity(usize::from(attr.max_wimm_dest) + 1);
+                // Grown on demand, as `suspects`: only writes with immediate stash here.
+                self.imm_pending = VecDeque::new();
             }
             (QpState::Rtr, QpState::Rts) => {
                 need(attr_mask::MAX_WIMM, "MRC_QP_MAX_WIMM")?;
