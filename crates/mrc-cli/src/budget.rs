@@ -19,8 +19,9 @@ pub(crate) const MAX_DAG_BYTES: u64 = 1 << 60;
 /// Most state changes one `link-flap` failure may schedule (each flap is a down and an up).
 pub(crate) const MAX_FLAPS: u64 = 1_000_000;
 
-/// One MRC (or spray) QP pair without its EVs (send records, SACK rings, queues).
-const MRC_PAIR_BYTES: u64 = 100_000;
+/// One MRC (or spray) QP pair without its EVs: both ends' connection records and the first
+/// 64-PSN send ring (it grows with the window; the other queues grow on demand).
+const MRC_PAIR_BYTES: u64 = 10_000;
 /// Per EV of an MRC QP pair (both ends).
 const MRC_EV_BYTES: u64 = 128;
 /// One RoCE QP pair.
@@ -41,10 +42,10 @@ pub(crate) fn pair_bytes(roce: bool, evs: u64) -> u64 {
     }
 }
 
-/// Estimated memory of a run with `ports` fabric ports and `flows` flows of `pairs_per_flow`
-/// QP pairs of `pair` bytes each (saturating: a huge count only makes the estimate huge).
-pub(crate) fn estimate(ports: u64, flows: u64, pairs_per_flow: u64, pair: u64) -> u64 {
-    let per_flow = FLOW_BYTES.saturating_add(pairs_per_flow.saturating_mul(pair));
+/// Estimated memory of a run with `ports` fabric ports and `flows` flows whose QP pairs take
+/// `flow_pairs` bytes each (saturating: a huge count only makes the estimate huge).
+pub(crate) fn estimate(ports: u64, flows: u64, flow_pairs: u64) -> u64 {
+    let per_flow = FLOW_BYTES.saturating_add(flow_pairs);
     ports
         .saturating_mul(PORT_BYTES)
         .saturating_add(flows.saturating_mul(per_flow))
@@ -148,11 +149,11 @@ mod tests {
     #[test]
     fn all_to_all_over_100k_nics_is_refused_and_a_bench_is_not() {
         // 100,000 NICs all-to-all: ~10^10 flows.
-        let huge = estimate(1 << 20, 100_000 * 99_999, 1, pair_bytes(false, 256));
+        let huge = estimate(1 << 20, 100_000 * 99_999, pair_bytes(false, 256));
         assert!(check("f", "workload", "x", huge).is_err());
         // bench-perm8192: 8,192 flows of 128 EVs on a fat tree.
-        let bench = estimate(200_000, 8192, 1, pair_bytes(false, 128));
+        let bench = estimate(200_000, 8192, pair_bytes(false, 128));
         assert!(check("f", "workload", "x", bench).is_ok());
-        assert_eq!(estimate(u64::MAX, u64::MAX, u64::MAX, u64::MAX), u64::MAX);
+        assert_eq!(estimate(u64::MAX, u64::MAX, u64::MAX), u64::MAX);
     }
 }

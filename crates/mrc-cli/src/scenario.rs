@@ -510,7 +510,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         ports,
     } = fabric_spec(sc.fabric, &file_s, "fabric")?;
     let reconvergence_ps = sc.reconvergence.map_or(2_000_000_000_000, |t| t.0);
-    // The largest QP pair of any run, to estimate memory before generating flows.
+    // The largest per-flow QP state of any run, to estimate memory before generating flows.
     let run_fabrics = sc
         .runs
         .iter()
@@ -525,21 +525,25 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         FabricCfg::Clos { planes, .. } => u64::from(planes.unwrap_or(8)),
         FabricCfg::FatTree { .. } => 1,
     };
-    let (pairs_per_flow, pair) = if sc.runs.is_empty() {
-        (1, budget::pair_bytes(false, planes_of(sc.fabric) * 32))
+    // Runs are simulated one at a time (or each on its own thread, which the bound does not
+    // cover), so the largest run's QPs per flow × bytes per QP pair counts, not the largest
+    // QP count of one run times the largest pair of another.
+    let flow_pairs = if sc.runs.is_empty() {
+        budget::pair_bytes(false, planes_of(sc.fabric) * 32)
     } else {
-        sc.runs.iter().fold((1, 0), |(q, b), r| {
-            let evs =
-                planes_of(r.fabric.unwrap_or(sc.fabric)) * u64::from(r.evs_per_plane.unwrap_or(32));
-            let roce = r.transport == TransportName::Roce;
-            (
-                q.max(u64::from(r.qps.unwrap_or(1))),
-                b.max(budget::pair_bytes(roce, evs)),
-            )
-        })
+        sc.runs
+            .iter()
+            .map(|r| {
+                let evs = planes_of(r.fabric.unwrap_or(sc.fabric))
+                    * u64::from(r.evs_per_plane.unwrap_or(32));
+                let roce = r.transport == TransportName::Roce;
+                u64::from(r.qps.unwrap_or(1)).saturating_mul(budget::pair_bytes(roce, evs))
+            })
+            .max()
+            .unwrap_or(0)
     };
     let fits = |field: &str, what: &str, flows: u64| {
-        let bytes = budget::estimate(max_ports, flows, pairs_per_flow, pair);
+        let bytes = budget::estimate(max_ports, flows, flow_pairs);
         budget::check(&file_s, field, what, bytes)
     };
     fits("fabric", "the fabric", 0)?;

@@ -13,9 +13,12 @@
 //! - a plane whose active list and backups are exhausted is masked for the QP until a probe
 //!   resurrects one of its EVs.
 
+mod probe;
+
 use crate::config::{EvProfile, LbMode, ProbePolicy};
 use crate::rng::Rng;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
+use probe::Probes;
 
 /// State of one EV (`mrc_ctl_ev_state` plus the NIC-internal SKIP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,18 +50,10 @@ struct Entry {
     plane: u8,
     state: EvState,
     role: Role,
-    probe_at: Instant,
-    probe_interval: Duration,
-    probe_outstanding: bool,
-    probe_successes: u8,
     drops: u32,
     ecn_marks: u32,
     /// Unexplained losses since the EV last proved it delivers (see [`EvSet::strike`]).
     strikes: u8,
-    /// When probes last brought the EV back (`Instant::ZERO`: never).
-    resurrected_at: Instant,
-    /// Retirements in a row that came soon after a resurrection (flap damping).
-    flaps: u8,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,7 +99,9 @@ pub struct EvSet {
     index: Vec<(u32, u16)>,
     planes: Vec<Plane>,
     probing: Vec<u16>,
-    /// Earliest `probe_at` over `probing` (Instant::MAX if none): keeps the polls O(1).
+    /// Probe state per entry (see [`probe`]).
+    probes: Probes,
+    /// Earliest probe time over `probing` (Instant::MAX if none): keeps the polls O(1).
     probe_min: Instant,
     /// Probes sent and neither answered nor timed out.
     probes_out: u32,
@@ -122,12 +119,20 @@ pub struct EvSet {
 impl EvSet {
     /// Builds the set from a profile. Duplicate EVs keep their first occurrence.
     pub fn new(profile: &EvProfile, mode: LbMode, probe: ProbePolicy, seed: u64) -> Self {
+        let listed: usize = profile
+            .planes
+            .iter()
+            .map(|pe| pe.active.len() + pe.backup.len())
+            .sum();
+        // Sized once: pushing would round 320 entries (8 planes × 40) up to 512, a third of
+        // every QP's EV memory left unused.
         let mut s = Self {
-            entries: Vec::new(),
+            entries: Vec::with_capacity(listed.min(u16::MAX as usize)),
             by_state: [0; 4],
-            index: Vec::new(),
+            index: Vec::with_capacity(listed.min(u16::MAX as usize)),
             planes: Vec::new(),
             probing: Vec::new(),
+            probes: Probes::new(0, probe.first),
             probe_min: Instant::MAX,
             struck: 0,
             probes_out: 0,
@@ -140,13 +145,7 @@ impl EvSet {
         };
         // A hash set, not a scan of `index`: a QP of an 8-plane Clos has hundreds of EVs, and
         // a 256-NIC all-to-all builds 130,000 sets.
-        let mut seen = std::collections::HashSet::with_capacity(
-            profile
-                .planes
-                .iter()
-                .map(|pe| pe.active.len() + pe.backup.len())
-                .sum(),
-        );
+        let mut seen = std::collections::HashSet::with_capacity(listed);
         for (p, pe) in profile.planes.iter().enumerate().take(32) {
             let mut plane = Plane::default();
             for (list, role) in [(&pe.active, Role::Active), (&pe.backup, Role::Backup)] {
@@ -160,15 +159,9 @@ impl EvSet {
                         plane: p as u8,
                         state: EvState::Good,
                         role,
-                        probe_at: Instant::MAX,
-                        probe_interval: probe.first,
-                        probe_outstanding: false,
-                        probe_successes: 0,
                         drops: 0,
                         ecn_marks: 0,
                         strikes: 0,
-                        resurrected_at: Instant::ZERO,
-                        flaps: 0,
                     });
                     s.index.push((ev, i));
                     match role {
@@ -189,7 +182,7 @@ impl EvSet {
         }
         s.index.sort_unstable();
         s.by_state[EvState::Good as usize] = s.entries.len() as u32;
-        s.probing.reserve(s.entries.len());
+        s.probes = Probes::new(s.entries.len(), probe.first);
         s
     }
 
@@ -197,8 +190,7 @@ impl EvSet {
         self.probe_min = self
             .probing
             .iter()
-            .filter_map(|&i| self.entries.get(usize::from(i)))
-            .map(|e| e.probe_at)
+            .map(|&i| self.probes.get(usize::from(i)).at)
             .min()
             .unwrap_or(Instant::MAX);
     }
@@ -414,27 +406,30 @@ impl EvSet {
             p.out += 1;
         }
         self.health_epoch = self.health_epoch.wrapping_add(1);
+        let plane = usize::from(e.plane);
         // Flap damping: an EV that fails again soon after probes brought it back (a flapping
         // link) waits twice as long before its first probe each time, up to the probe cap,
         // instead of costing a round of lost packets per flap.
-        let flapped = e.resurrected_at > Instant::ZERO
-            && now.saturating_since(e.resurrected_at)
+        let Some(pr) = self.probes.get_mut(i) else {
+            return LossOutcome::Ignored;
+        };
+        let flapped = pr.resurrected_at > Instant::ZERO
+            && now.saturating_since(pr.resurrected_at)
                 < self.probe.max_interval.saturating_mul(FLAP_MEMORY);
-        e.flaps = if flapped {
-            e.flaps.saturating_add(1)
+        pr.flaps = if flapped {
+            pr.flaps.saturating_add(1)
         } else {
             0
         };
         let hold = self
             .probe
             .first
-            .saturating_mul(1 << e.flaps.min(16))
+            .saturating_mul(1 << pr.flaps.min(16))
             .min(self.probe.max_interval.max(self.probe.first));
-        e.probe_at = now + hold;
-        e.probe_interval = hold;
-        e.probe_outstanding = false;
-        e.probe_successes = 0;
-        let plane = usize::from(e.plane);
+        pr.at = now + hold;
+        pr.interval = hold;
+        pr.outstanding = false;
+        pr.successes = 0;
         self.probing.push(i as u16);
         self.probe_min = self.probe_min.min(now + hold);
         self.usable -= 1;
@@ -492,20 +487,23 @@ impl EvSet {
         }
         let mut found = None;
         for &i in &self.probing {
-            let Some(e) = self.entries.get_mut(usize::from(i)) else {
+            let (Some(e), Some(p)) = (
+                self.entries.get(usize::from(i)),
+                self.probes.get_mut(usize::from(i)),
+            ) else {
                 continue;
             };
-            if e.probe_outstanding || e.probe_at > now {
+            if p.outstanding || p.at > now {
                 continue;
             }
             if blocked & (1 << e.plane) != 0 {
                 if down & (1 << e.plane) != 0 {
-                    e.probe_at = now + e.probe_interval;
+                    p.at = now + p.interval;
                 }
                 continue;
             }
-            e.probe_outstanding = true;
-            e.probe_at = now + e.probe_interval;
+            p.outstanding = true;
+            p.at = now + p.interval;
             self.probes_out += 1;
             found = Some((e.ev, e.plane));
             break;
@@ -518,16 +516,15 @@ impl EvSet {
     /// (successes reset, interval doubled up to the cap; the next probe goes out at once).
     pub fn probe_timeouts(&mut self, now: Instant) {
         for &i in &self.probing {
-            if let Some(e) = self.entries.get_mut(usize::from(i))
-                && e.probe_outstanding
-                && e.probe_at <= now
+            if let Some(p) = self.probes.get_mut(usize::from(i))
+                && p.outstanding
+                && p.at <= now
             {
-                e.probe_outstanding = false;
+                p.outstanding = false;
                 self.probes_out = self.probes_out.saturating_sub(1);
-                e.probe_successes = 0;
-                e.probe_interval =
-                    (e.probe_interval.saturating_mul(2)).min(self.probe.max_interval);
-                e.probe_at = now;
+                p.successes = 0;
+                p.interval = (p.interval.saturating_mul(2)).min(self.probe.max_interval);
+                p.at = now;
             }
         }
         self.refresh_probe_min();
@@ -544,23 +541,24 @@ impl EvSet {
         let i = self.find(ev)?;
         let pos = self.probing.iter().position(|&x| usize::from(x) == i)?;
         let need = self.probe.successes;
-        let e = self.entries.get_mut(i)?;
-        if !e.probe_outstanding {
+        let p = self.probes.get_mut(i)?;
+        if !p.outstanding {
             return None;
         }
-        e.probe_outstanding = false;
+        p.outstanding = false;
         self.probes_out = self.probes_out.saturating_sub(1);
-        e.probe_successes += 1;
-        e.probe_at = now;
-        if e.probe_successes < need {
+        p.successes += 1;
+        p.at = now;
+        if p.successes < need {
             self.probe_min = self.probe_min.min(now);
             return None;
         }
+        p.at = Instant::MAX;
+        p.interval = self.probe.first;
+        p.resurrected_at = now;
+        let e = self.entries.get_mut(i)?;
         let to = if skip { EvState::Skip } else { EvState::Good };
         set_state(&mut self.by_state, e, to);
-        e.probe_at = Instant::MAX;
-        e.probe_interval = self.probe.first;
-        e.resurrected_at = now;
         let plane = e.plane;
         let state = e.state;
         self.probing.swap_remove(pos);
@@ -596,8 +594,10 @@ impl EvSet {
             return false;
         }
         let was_active = e.role == Role::Active && matches!(e.state, EvState::Good | EvState::Skip);
-        if e.probe_outstanding {
-            e.probe_outstanding = false;
+        if self.probes.get(i).outstanding
+            && let Some(p) = self.probes.get_mut(i)
+        {
+            p.outstanding = false;
             self.probes_out = self.probes_out.saturating_sub(1);
         }
         let newly_out = e.state != EvState::AssumedBad;
@@ -709,6 +709,7 @@ impl ReverseEvs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Duration;
 
     fn set(min: u32) -> EvSet {
         let mut p = EvProfile::sequential(1, 2, 4, 2);

@@ -152,6 +152,44 @@ mod tests {
     }
 
     #[test]
+    fn complete_only_when_every_gap_is_filled_once() {
+        // A 1 MB write in 4 KB chunks (the last one short): every third chunk held back,
+        // the rest in reverse order, then the held-back ones, each with a duplicate.
+        let size = 1_000_000u64;
+        let chunks: Vec<(u64, u64)> = (0..size.div_ceil(4096))
+            .map(|k| (k * 4096, 4096.min(size - k * 4096)))
+            .collect();
+        let mut c = Coverage::default();
+        for &(off, len) in chunks
+            .iter()
+            .rev()
+            .filter(|&&(off, _)| off % (3 * 4096) != 0)
+        {
+            assert_eq!(c.add(off, len), Added::New);
+        }
+        let held: Vec<_> = chunks
+            .iter()
+            .filter(|&&(off, _)| off % (3 * 4096) == 0)
+            .collect();
+        assert_eq!(c.ranges().len(), held.len());
+        for (k, &&(off, len)) in held.iter().enumerate() {
+            assert!(
+                c.covered() < size,
+                "complete with {} gaps left",
+                held.len() - k
+            );
+            assert_eq!(c.add(off, len), Added::New);
+            assert_eq!(c.add(off, len), Added::Duplicate);
+        }
+        assert_eq!(c.covered(), size);
+        assert_eq!(c.ranges(), vec![(0, size)]);
+        // Anything re-sent after completion is a duplicate or, misaligned, an overlap.
+        assert_eq!(c.add(4096, 4096), Added::Duplicate);
+        assert_eq!(c.add(size - 100, 200), Added::Overlap);
+        assert_eq!(c.covered(), size);
+    }
+
+    #[test]
     fn huge_write_costs_nothing() {
         let mut c = Coverage::default();
         let size = 1_000_000u64 * 1_000_000_000; // 1000000GB
