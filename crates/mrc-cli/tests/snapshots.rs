@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
 //! Snapshots (insta) of the integer figures of `mrc sim --json` for small shipped scenarios and
-//! a small training job, read through the JSON contract's own structs: a changed count (packets, retransmissions,
-//! EVs, bytes) or a drifted contract fails here. Wall time and RSS are not in the file without
-//! `--timing`; the figures are a function of the scenario and seed.
+//! a small training job, read through the JSON contract's own structs: a changed count
+//! (packets, retransmissions, EVs, bytes) or a drifted contract fails here. Wall time and RSS
+//! are not in the file without `--timing`; the figures are a function of the scenario and seed.
+//! After an intended change: `INSTA_UPDATE=always cargo test -p mrc-cli --test snapshots`
+//! (or `cargo insta review`), and say in the commit why the figures moved.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,8 +18,8 @@ mod results;
 
 use results::sim::{SimResults, SimRun};
 
-/// A training job on 16 NICs whose plane 0 fails during step 2: MRC finishes both steps, RoCE
-/// (a QP pinned to the dead plane) crashes the job.
+/// A training job on 16 NICs whose plane 0 fails at 1.3 ms: MRC finishes both steps, RoCE (a
+/// QP pinned to the dead plane) crashes the job.
 const TRAINING: &str = r#"
 name = "training-plane-down"
 seed = 2

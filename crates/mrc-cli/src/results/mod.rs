@@ -9,6 +9,9 @@
 //! files. Times and ratios are rounded before they are stored (µs to 3 decimals, fractions to
 //! 4); a field that is `null` when unknown is an `Option` without `skip_serializing_if`, one that
 //! is left out is marked so.
+//!
+//! The integration tests include this module as it is (`tests/snapshots.rs`), so it depends on
+//! nothing else of the crate.
 
 pub(crate) mod fabric;
 pub(crate) mod perf;

@@ -31,14 +31,14 @@ pub(crate) struct SimResults {
 /// One run: a transport on the scenario's fabric, workload and failures.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub(crate) struct SimRun {
-    /// Payload bytes that arrived intact (each byte once).
+    /// Distinct payload bytes that arrived intact.
     pub(crate) bytes_delivered: u64,
     /// Payload bytes the workload asked for.
     pub(crate) bytes_expected: u64,
     /// Collectives of a collective or trace workload (empty for training); absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) collectives: Option<Vec<Collective>>,
-    /// Every delivered byte matched what was sent.
+    /// Every byte arrived exactly once and intact, every flow completed successfully.
     pub(crate) data_intact: bool,
     /// Simulator events processed.
     pub(crate) events: u64,
@@ -47,8 +47,8 @@ pub(crate) struct SimRun {
     pub(crate) events_per_s: Option<f64>,
     /// Flow counts and completion times.
     pub(crate) flows: Flows,
-    /// Delivered bytes over the bytes the fabric could carry in the simulated time, to 4
-    /// decimals; `null` when not defined for the workload.
+    /// Ideal time of the busiest NIC at line rate over the makespan, to 4 decimals; `null`
+    /// when the run did not finish its work.
     pub(crate) goodput_fraction: Option<f64>,
     /// The training job's summary (training workloads only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,12 +86,12 @@ pub(crate) struct SimRun {
 /// Flow counts and completion times.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub(crate) struct Flows {
-    /// Flows that completed.
+    /// Flows completed successfully.
     pub(crate) count: u64,
-    /// Flows that ended in an error (present only when some did).
+    /// Flows that ended with an error (their QP failed); present only when some did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) failed: Option<u64>,
-    /// Flow completion times of the completed flows, µs.
+    /// Flow completion times of successfully completed flows, µs.
     pub(crate) fct_us: PercentilesUs,
     /// Flows in the workload.
     pub(crate) total: u64,
@@ -100,32 +100,33 @@ pub(crate) struct Flows {
 /// Packet counters, over all NICs and switches.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub(crate) struct Packets {
-    /// Packets lost anywhere (switch drops and link losses).
+    /// Packets dropped (switch queues, failed links and switches, lossy links).
     pub(crate) dropped: u64,
     /// `dropped` by class (absent from older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) dropped_by_class: Option<DroppedByClass>,
-    /// Packets that left a switch with ECN set.
+    /// Packets ECN-marked.
     pub(crate) ecn_marked: u64,
-    /// Data packets sent again.
+    /// Data packets retransmitted.
     pub(crate) retransmitted: u64,
-    /// Packets NICs put on the wire (data and control).
+    /// Packets injected by NICs (data and control).
     pub(crate) sent: u64,
-    /// Retransmissions of data the receiver already had (absent from older files).
+    /// Retransmissions whose original was later found to have arrived (absent from older
+    /// files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) spurious_retransmits: Option<u64>,
-    /// Data packets cut to their header by a full switch queue.
+    /// Packets trimmed by switches.
     pub(crate) trimmed: u64,
 }
 
 /// Where packets were lost.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug)]
 pub(crate) struct DroppedByClass {
-    /// Control packets (ACKs, NACKs, probes) dropped by switches.
+    /// Control packets dropped by switches.
     pub(crate) control: u64,
     /// Whole data packets dropped by switches.
     pub(crate) data: u64,
-    /// Packets lost on failed or lossy links.
+    /// Lost on failed, black-holed or lossy links.
     pub(crate) link: u64,
     /// Trimmed headers dropped by switches.
     pub(crate) trimmed_header: u64,
@@ -134,11 +135,11 @@ pub(crate) struct DroppedByClass {
 /// Path (EV) management counters.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug)]
 pub(crate) struct Paths {
-    /// EVs brought back after a probe succeeded.
+    /// EVs resurrected.
     pub(crate) ev_resurrected: u64,
-    /// EVs retired as assumed bad.
+    /// EVs retired.
     pub(crate) ev_retired: u64,
-    /// Probes sent on retired EVs (absent from older files).
+    /// Reliability probes sent (absent from older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) probes_sent: Option<u64>,
 }
@@ -148,7 +149,7 @@ pub(crate) struct Paths {
 pub(crate) struct EvChange {
     /// The EV.
     pub(crate) ev: u32,
-    /// It became good (resurrected) rather than retired.
+    /// Resurrected rather than retired.
     pub(crate) good: bool,
     /// Simulated time, µs.
     pub(crate) t_us: f64,
@@ -191,9 +192,9 @@ pub(crate) struct EvStates {
 pub(crate) struct FailureMark {
     /// Simulated time, ns.
     pub(crate) at_ns: u64,
-    /// What happened (e.g. `down`, `up`).
+    /// What happened: `down`, `up`, `black-hole`, `black-hole-end`, `lossy`, `loss-end`.
     pub(crate) change: String,
-    /// Index into the scenario's failures.
+    /// Index of the failure in the run's list.
     pub(crate) failure: u32,
     /// What failed, in words.
     pub(crate) what: String,
@@ -202,21 +203,21 @@ pub(crate) struct FailureMark {
 /// The links of one hop direction in one plane.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub(crate) struct LinkGroup {
-    /// Tier the links leave (0 = NIC side).
+    /// Tier of the transmitting node: 0 = NIC, 1 = T0, 2 = T1, 3 = T2.
     pub(crate) from_tier: u8,
-    /// Speed of one link, Gb/s.
+    /// The ports' summed speed, Gb/s.
     pub(crate) gbps: u64,
-    /// Name of the hop direction (e.g. `T0→T1`).
+    /// The hop direction: `NIC→T0`, `T0→T1`, `T1→T0`, `T0→NIC`, ...
     pub(crate) group: String,
-    /// Plane.
+    /// Plane (0 in single-plane fabrics).
     pub(crate) plane: u8,
-    /// Links in the group.
+    /// Ports (link directions) in the group.
     pub(crate) ports: u32,
-    /// Deepest egress queue of the group at the end of each bin, bytes.
+    /// Largest queue (data + control bytes) of one port of the group at the end of each bin.
     pub(crate) queue_max_bytes: Vec<u64>,
-    /// Tier the links enter.
+    /// Tier of the receiving node (same numbering).
     pub(crate) to_tier: u8,
-    /// Share of the group's capacity used per bin, ‰.
+    /// Utilisation of the group per bin, in permille of its capacity.
     pub(crate) util_permille: Vec<u32>,
 }
 
