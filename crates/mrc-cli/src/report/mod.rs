@@ -101,8 +101,8 @@ impl RunV<'_> {
     }
 }
 
-/// A counter or series value as a plotted number.
-fn f<T: Into<f64> + Copy>(v: &[T]) -> Vec<f64> {
+/// A per-bin series of counts as plotted numbers.
+fn as_f64s<T: Into<f64> + Copy>(v: &[T]) -> Vec<f64> {
     v.iter().map(|&x| x.into()).collect()
 }
 
@@ -507,7 +507,7 @@ fn ev_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
         let mk = |k: &[u32], label: &str, c: plotters::style::RGBColor| TimeSeries {
             label: label.to_string(),
             color: c,
-            points: steps(&f(k), bin),
+            points: steps(&as_f64s(k), bin),
         };
         let svg = plots::time_chart(
             &format!("{}: EVs by state", r.label),
@@ -552,7 +552,7 @@ fn link_rows(tl: &Timeline) -> Vec<(String, Vec<f64>)> {
             } else {
                 g.group.clone()
             };
-            (label, f(&g.util_permille))
+            (label, as_f64s(&g.util_permille))
         })
         .collect()
 }

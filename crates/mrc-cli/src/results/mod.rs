@@ -1,5 +1,5 @@
 //! The JSON contract: what `mrc sim --json`, `mrc plan --json`, `mrc perf --json`,
-//! `mrc sweep --json` and `mrc fabric status --json` write, as serde structs. Commands build
+//! `mrc sweep --json`, `mrc fabric status --json` and `mrc train --json` write, as serde structs. Commands build
 //! these and nothing else; `mrc report` reads `mrc sim` files back through
 //! [`sim::SimResults`].
 //!
@@ -18,6 +18,8 @@ pub(crate) mod perf;
 pub(crate) mod plan;
 pub(crate) mod sim;
 pub(crate) mod sweep;
+#[cfg(feature = "train")]
+pub(crate) mod train;
 
 use serde::{Deserialize, Serialize};
 
