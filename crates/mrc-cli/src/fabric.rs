@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use mrc_net::{Fabric, FabricSpec, NetError};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::bad_input;
+use crate::results::fabric::{FabricLink, FabricNode, FabricStatus};
 
 /// The embedded default spec (a copy of `fabrics/small.toml`).
 pub(crate) const DEFAULT_SPEC: &str = include_str!("../../../fabrics/small.toml");
@@ -226,12 +226,28 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 }
             }
             if let Some(j) = json {
-                let v = json!({
-                    "prefix": f.spec().prefix,
-                    "nodes": st.nodes.iter().map(|(n, ok)| json!({"name": n, "present": ok})).collect::<Vec<_>>(),
-                    "links": st.links.iter().map(|l| json!({"id": l.id, "a": l.a, "b": l.b, "up": l.up})).collect::<Vec<_>>(),
-                });
-                let text = serde_json::to_string_pretty(&v)? + "\n";
+                let doc = FabricStatus {
+                    links: st
+                        .links
+                        .iter()
+                        .map(|l| FabricLink {
+                            a: l.a.clone(),
+                            b: l.b.clone(),
+                            id: l.id,
+                            up: l.up,
+                        })
+                        .collect(),
+                    nodes: st
+                        .nodes
+                        .iter()
+                        .map(|(name, present)| FabricNode {
+                            name: name.clone(),
+                            present: *present,
+                        })
+                        .collect(),
+                    prefix: f.spec().prefix.clone(),
+                };
+                let text = crate::results::to_pretty(&doc)?;
                 crate::output::write_atomic("--json", j, text.as_bytes())?;
             }
             Ok(())

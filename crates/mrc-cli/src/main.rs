@@ -14,6 +14,7 @@ mod parallel;
 mod perf;
 mod plan;
 mod report;
+mod results;
 mod roce_cfg;
 mod scenario;
 mod sim;

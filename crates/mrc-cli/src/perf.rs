@@ -11,9 +11,12 @@ use anyhow::{Context, Result};
 use mrc_net::endpoint::{PORT, PathMode};
 use mrc_net::fabric::MARK_BASE;
 use mrc_net::perf::{self, PerfConfig, PerfReport, TcpConfig};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::fabric::{Which, load, require_root};
+use crate::results::perf::{
+    BenchMrc, BenchTcp, PerfBench, PerfOneSide, PerfPerm, PerfResult, PermSide, Pull as PullResult,
+};
 use crate::units::SizeStr;
 use crate::{bad_input, budget};
 
@@ -253,22 +256,6 @@ fn addrs(s: &Setup, server_nic: u32, client_nic: u32) -> (SocketAddrV6, SocketAd
     }
 }
 
-fn report_json(r: &PerfReport) -> Value {
-    json!({
-        "bytes": r.bytes, "secs": r.secs, "gbps": r.gbps, "pps": r.pps,
-        "datagrams_sent": r.datagrams_sent, "datagrams_received": r.datagrams_received,
-        "retransmits": r.retransmits, "nacks": r.nacks, "trims": r.trims,
-        "losses": {"ooo": r.losses.ooo, "timeout": r.losses.timeout, "qp_timeouts": r.losses.qp_timeouts, "spurious": r.losses.spurious},
-        "duplicates": r.duplicates,
-        "ev_retired": r.ev_retired, "ev_resurrected": r.ev_resurrected,
-        "ev_states": {"good": r.ev_states.0, "skip_or_probing": r.ev_states.1, "assumed_bad": r.ev_states.2, "denied": r.ev_states.3},
-        "verified": r.verified, "digest": format!("{:016x}", r.digest),
-        "cpu_secs": r.cpu_secs, "max_gap_ms": r.max_gap_ms, "max_arrival_gap_ms": r.max_arrival_gap_ms, "max_round_gap_ms": r.max_round_gap_ms,
-        "sent_per_ev": r.sent_per_ev, "data_per_ev": r.data_per_ev,
-        "ev_changes": r.ev_changes.iter().map(|e| json!({"t": e.t, "ev": e.ev, "good": e.good})).collect::<Vec<_>>(),
-    })
-}
-
 fn line(name: &str, r: &PerfReport) -> String {
     format!(
         "{name:<5} {:>8.3} Gbit/s  {:>7.3} s  {:>9.0} pkt/s  cpu {:>5.2} s ({:>3.0}%)  retx {:>6}  nacks {:>4}  trims {:>4}  EVs good/skip/bad/denied {}/{}/{}/{}  gap {:>7.2} ms  {}",
@@ -297,9 +284,9 @@ fn line(name: &str, r: &PerfReport) -> String {
     )
 }
 
-fn write_json(path: &Option<PathBuf>, v: &Value) -> Result<()> {
+fn write_json<T: Serialize>(path: &Option<PathBuf>, doc: &T) -> Result<()> {
     if let Some(p) = path {
-        let text = serde_json::to_string_pretty(v)? + "\n";
+        let text = crate::results::to_pretty(doc)?;
         crate::output::write_atomic("--json", p, text.as_bytes())?;
     }
     Ok(())
@@ -376,7 +363,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             println!("{}", line(if *tcp { "tcp" } else { "mrc" }, &r));
             write_json(
                 &common.json,
-                &json!({"role": "server", "transport": if *tcp {"tcp"} else {"mrc"}, "result": report_json(&r)}),
+                &PerfOneSide {
+                    result: (&r).into(),
+                    role: "server".into(),
+                    transport: if *tcp { "tcp" } else { "mrc" }.into(),
+                },
             )?;
             if !r.verified {
                 anyhow::bail!("received data did not verify");
@@ -414,7 +405,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             println!("{}", line(if *tcp { "tcp" } else { "mrc" }, &r));
             write_json(
                 &common.json,
-                &json!({"role": "client", "transport": if *tcp {"tcp"} else {"mrc"}, "result": report_json(&r)}),
+                &PerfOneSide {
+                    result: (&r).into(),
+                    role: "client".into(),
+                    transport: if *tcp { "tcp" } else { "mrc" }.into(),
+                },
             )?;
             if !r.verified {
                 anyhow::bail!("the server's digest does not match");
@@ -538,12 +533,18 @@ fn permutation(c: &Common, no_tcp: bool) -> Result<()> {
     }
     let (mrc_g, mrc_span) = aggregate(&clients);
     show("mrc", (mrc_g, mrc_span));
-    let mut out = json!({
-        "pairs": pairs,
-        "capacity_gbps": capacity_gbps,
-        "mrc": {"aggregate_gbps": mrc_g, "fraction": fraction(mrc_g), "span_s": mrc_span,
-                "flows": clients.iter().map(report_json).collect::<Vec<_>>()},
-    });
+    let mut out = PerfPerm {
+        capacity_gbps,
+        mrc: PermSide {
+            aggregate_gbps: mrc_g,
+            evs: None,
+            flows: clients.iter().map(PerfResult::from).collect(),
+            fraction: fraction(mrc_g),
+            span_s: mrc_span,
+        },
+        pairs: pairs.clone(),
+        tcp: None,
+    };
     if !no_tcp {
         let all: Vec<u32> = s.evs.iter().flatten().copied().collect();
         let mut rng = mrc_proto::rng::Rng::new(c.seed);
@@ -582,8 +583,13 @@ fn permutation(c: &Common, no_tcp: bool) -> Result<()> {
         }
         let (tcp_g, tcp_span) = aggregate(&tcp);
         show("tcp", (tcp_g, tcp_span));
-        out["tcp"] = json!({"aggregate_gbps": tcp_g, "fraction": fraction(tcp_g), "span_s": tcp_span, "evs": evs,
-                            "flows": tcp.iter().map(report_json).collect::<Vec<_>>()});
+        out.tcp = Some(PermSide {
+            aggregate_gbps: tcp_g,
+            evs: Some(evs),
+            flows: tcp.iter().map(PerfResult::from).collect(),
+            fraction: fraction(tcp_g),
+            span_s: tcp_span,
+        });
     }
     write_json(&c.json, &out)?;
     if !verified {
@@ -729,7 +735,16 @@ fn bench(
         "      receiver: {:.3} Gbit/s, longest gap between data packets {:.2} ms ({:.2} ms between arrivals on the socket), data per EV {:?}",
         sr.gbps, sr.max_gap_ms, sr.max_arrival_gap_ms, sr.data_per_ev
     );
-    let mut out = json!({"from": from, "to": to, "mrc": {"client": report_json(&cr), "server": report_json(&sr)}});
+    let mut out = PerfBench {
+        from,
+        mrc: BenchMrc {
+            client: (&cr).into(),
+            pull: None,
+            server: (&sr).into(),
+        },
+        tcp: None,
+        to,
+    };
     if let Some(d) = mdown {
         let retire = cr
             .ev_changes
@@ -750,7 +765,12 @@ fn bench(
             retire.map_or_else(|| "none".into(), |x| format!("{:.2} ms", x * 1e3)),
             resurrect.map_or_else(|| "none".into(), |x| format!("{:.2} ms", x * 1e3)),
         );
-        out["mrc"]["pull"] = json!({"down_at": d, "up_at": mup, "retire_ms": retire.map(|x| x * 1e3), "resurrect_ms": resurrect.map(|x| x * 1e3)});
+        out.mrc.pull = Some(PullResult {
+            down_at: d,
+            resurrect_ms: resurrect.map(|x| x * 1e3),
+            retire_ms: retire.map(|x| x * 1e3),
+            up_at: mup,
+        });
     }
     if !no_tcp {
         let mark = s.fabric.as_ref().map(|_| MARK_BASE + tcp_ev);
@@ -782,7 +802,14 @@ fn bench(
                     "      receiver: longest gap between 1 MiB reads {:.2} ms",
                     ts.max_gap_ms
                 );
-                out["tcp"] = json!({"ev": tcp_ev, "result": report_json(&tc), "receiver_max_gap_ms": ts.max_gap_ms, "pulled_at": tdown, "restored_at": tup});
+                out.tcp = Some(BenchTcp {
+                    error: None,
+                    ev: tcp_ev,
+                    pulled_at: tdown,
+                    receiver_max_gap_ms: Some(ts.max_gap_ms),
+                    restored_at: tup,
+                    result: Some((&tc).into()),
+                });
                 if cr.gbps > 0.0 && tc.gbps > 0.0 {
                     println!("      MRC / TCP = {:.0}%", 100.0 * cr.gbps / tc.gbps);
                 }
@@ -792,7 +819,14 @@ fn bench(
                     "tcp   FAILED (pinned to EV {tcp_ev}{}): {e}",
                     tdown.map_or(String::new(), |d| format!(", cable pulled at {d:.3} s"))
                 );
-                out["tcp"] = json!({"ev": tcp_ev, "error": e.to_string(), "pulled_at": tdown, "restored_at": tup});
+                out.tcp = Some(BenchTcp {
+                    error: Some(e.to_string()),
+                    ev: tcp_ev,
+                    pulled_at: tdown,
+                    receiver_max_gap_ms: None,
+                    restored_at: tup,
+                    result: None,
+                });
             }
         }
     }

@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 use mrc_fabric::export::{self, Format};
 use mrc_fabric::plan::{Figures, Plan, PlanParams};
 use mrc_fabric::{Clos, Param, ParamError, StaticTables};
-use serde_json::{Value, json};
 
 use crate::bad_input;
+use crate::results::plan::PlanResults;
 
 /// Flags of `mrc plan`.
 #[derive(clap::Args)]
@@ -126,12 +126,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     );
 
     if let Some(path) = &args.json {
-        let mut v = figures_json(&plan.multi_plane);
-        v["single_plane"] = figures_json(&plan.single_plane);
-        v["t0_table_entries"] = json!(dims.t0_table_entries());
-        v["t1_table_entries"] = json!(dims.t1_table_entries());
-        let text = serde_json::to_string_pretty(&v)?;
-        crate::output::write_atomic("--json", path, (text + "\n").as_bytes())?;
+        let doc = PlanResults {
+            multi_plane: (&plan.multi_plane).into(),
+            single_plane: (&plan.single_plane).into(),
+            t0_table_entries: dims.t0_table_entries(),
+            t1_table_entries: dims.t1_table_entries(),
+        };
+        let text = crate::results::to_pretty(&doc)?;
+        crate::output::write_atomic("--json", path, text.as_bytes())?;
     }
 
     if format.is_some() || args.verify.is_some() {
@@ -152,27 +154,6 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn figures_json(f: &Figures) -> Value {
-    json!({
-        "nics": f.nics,
-        "planes": f.planes,
-        "lane_gbps": f.lane_gbps,
-        "tiers": f.tiers,
-        "switch_ports": f.switch_ports,
-        "t0_per_plane": f.t0_per_plane,
-        "t1_per_plane": f.t1_per_plane,
-        "switches": f.switches,
-        "switch_links": f.switch_links,
-        "nic_links": f.nic_links,
-        "transceivers": f.transceivers,
-        "max_switch_hops": f.max_switch_hops,
-        "paths_per_pair": f.paths_per_pair,
-        "paths_same_t0": f.paths_same_t0,
-        "blast_radius_t0_t1_link_pct": f.blast_radius_t0_t1_link_pct,
-        "blast_radius_nic_lane_pct": f.blast_radius_nic_lane_pct,
-    })
 }
 
 /// Thousands separators.

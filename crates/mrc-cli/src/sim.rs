@@ -11,9 +11,10 @@ use mrc_sim::roce::{RoceFactory, RoceSettings};
 use mrc_sim::sim::dag::DagOutcome;
 use mrc_sim::transports::{MrcFactory, MrcSettings};
 use mrc_sim::{Progress, RunReport, RunSpec, Sim, SimError, TransportFactory, Workload};
-use serde_json::{Value, json};
 
 use crate::bad_input;
+use crate::results::sim::{DroppedByClass, EvChange, Flows, Packets, Paths, SimResults, SimRun};
+use crate::results::{PercentilesUs, round, us};
 use crate::scenario::{self, Loaded, Run, TransportName};
 use crate::workload_cfg;
 
@@ -171,35 +172,39 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     if args.json.is_none() && args.report.is_none() {
         return Ok(());
     }
-    {
-        let mut v = to_json(&sc, &results, args.timing);
-        if let (true, Some(b)) = (args.timing, peak_all) {
-            v["peak_rss_bytes"] = json!(b);
-        }
-        v["scenario_toml"] = json!(text);
-        if let Some(j) = &args.json {
-            let s = crate::report::data::to_text(&v);
-            crate::output::write_atomic("--json", j, s.as_bytes())?;
-        }
-        if let Some(out) = &args.report {
-            let doc = crate::report::Doc {
-                source: format!("mrc sim {}", path.display()),
-                v,
-            };
-            let html = crate::report::render(std::slice::from_ref(&doc))?;
-            crate::output::write_atomic("--report", out, html.as_bytes())?;
-            println!("report: {}", out.display());
-        }
+    let doc = SimResults {
+        claim: sc.claim.trim().to_string(),
+        description: sc.description.trim().to_string(),
+        peak_rss_bytes: peak_all.filter(|_| args.timing),
+        runs: results
+            .iter()
+            .map(|(r, out)| to_run(&sc, r, out, args.timing))
+            .collect(),
+        scenario: sc.name.clone(),
+        scenario_toml: Some(text),
+        seed: sc.seed,
+    };
+    if let Some(j) = &args.json {
+        let s = crate::report::data::to_text(&doc)?;
+        crate::output::write_atomic("--json", j, s.as_bytes())?;
+    }
+    if let Some(out) = &args.report {
+        let d = crate::report::Doc {
+            source: format!("mrc sim {}", path.display()),
+            results: doc,
+        };
+        let html = crate::report::render(std::slice::from_ref(&d))?;
+        crate::output::write_atomic("--report", out, html.as_bytes())?;
+        println!("report: {}", out.display());
     }
     Ok(())
 }
 
-/// Runs `r` of a loaded scenario and returns its `--json` run object (without wall-clock
-/// figures), as `mrc sweep` keeps each grid point; progress lines on stderr start with `tag`.
-pub(crate) fn run_to_json(sc: &Loaded, r: &Run, path: &Path, tag: &str) -> Result<Value> {
+/// Runs `r` of a loaded scenario and returns its `--json` run (without wall-clock figures), as
+/// `mrc sweep` keeps each grid point; progress lines on stderr start with `tag`.
+pub(crate) fn run_to_result(sc: &Loaded, r: &Run, path: &Path, tag: &str) -> Result<SimRun> {
     let (out, _) = run_one(sc, r, path, None, tag)?;
-    let mut v = to_json(sc, &[(r.clone(), out)], false);
-    Ok(v["runs"][0].take())
+    Ok(to_run(sc, r, &out, false))
 }
 
 enum Outcome {
@@ -321,15 +326,6 @@ fn drive<F: TransportFactory>(
     }
     let pending = pending.map(|p| p.finish(&mut sim)).transpose()?;
     Ok((report, sim.dag_outcome().map(Box::new), pending))
-}
-
-fn us(ps: u64) -> f64 {
-    (ps as f64 / 1e6 * 1000.0).round() / 1000.0
-}
-
-fn round(v: f64, digits: i32) -> f64 {
-    let m = 10f64.powi(digits);
-    (v * m).round() / m
 }
 
 fn watched(sc: &Loaded, rep: &RunReport) -> Option<f64> {
@@ -460,84 +456,69 @@ fn summary(sc: &Loaded, results: &[(Run, Outcome)]) -> String {
     o
 }
 
-fn to_json(sc: &Loaded, results: &[(Run, Outcome)], timing: bool) -> Value {
-    let runs: Vec<Value> = results
-        .iter()
-        .map(|(r, out)| {
-            let Outcome::Done(rep, dag, rss) = out;
-            let mut v = json!({
-                "transport": r.transport.as_str(),
-                "label": r.label,
-                "sim_time_us": us(rep.sim_time_ps),
-                "events": rep.events,
-                "flows": {
-                    "count": rep.flows,
-                    "total": rep.flows_total,
-                    "fct_us": {
-                        "p50": us(rep.fct_ps.p50),
-                        "p99": us(rep.fct_ps.p99),
-                        "max": us(rep.fct_ps.max),
-                    },
-                },
-                "watched_flow_fct_us": watched(sc, rep),
-                "goodput_fraction": rep.goodput_fraction.map(|g| round(g, 4)),
-                "bytes_expected": rep.bytes_expected,
-                "bytes_delivered": rep.bytes_delivered,
-                "data_intact": rep.data_intact,
-                "packets": {
-                    "sent": rep.packets_sent,
-                    "retransmitted": rep.retransmitted,
-                    "trimmed": rep.trimmed,
-                    "dropped": rep.dropped,
-                    "dropped_by_class": {
-                        "data": rep.switches.dropped_data,
-                        "control": rep.switches.dropped_control,
-                        "trimmed_header": rep.switches.dropped_trimmed,
-                        "link": rep.dropped_link,
-                    },
-                    "ecn_marked": rep.ecn_marked,
-                    "spurious_retransmits": rep.spurious_retransmits,
-                },
-                "paths": {
-                    "ev_retired": rep.ev_retired,
-                    "ev_resurrected": rep.ev_resurrected,
-                    "probes_sent": rep.probes_sent,
-                },
-            });
+/// The `--json` object of run `r`; wall-clock and RSS figures only with `timing`.
+fn to_run(sc: &Loaded, r: &Run, out: &Outcome, timing: bool) -> SimRun {
+    let Outcome::Done(rep, dag, rss) = out;
+    let rss = rss.filter(|_| timing);
+    let dag = sc.dag.as_ref().zip(dag.as_deref());
+    SimRun {
+        bytes_delivered: rep.bytes_delivered,
+        bytes_expected: rep.bytes_expected,
+        collectives: dag.map(|(b, o)| workload_cfg::collectives(b, o)),
+        data_intact: rep.data_intact,
+        events: rep.events,
+        events_per_s: timing.then(|| round(rep.events as f64 / rep.wall_s.max(1e-9), 0)),
+        flows: Flows {
+            count: rep.flows,
             // Only when some failed, so runs without errors keep their shape.
-            if rep.flows_failed > 0 {
-                v["flows"]["failed"] = json!(rep.flows_failed);
-            }
-            if sc.watch_flow.is_some() {
-                v["watched_flow_ev_changes"] = rep
-                    .watched_ev_changes
-                    .iter()
-                    .map(|c| json!({"t_us": us(c.at_ps), "ev": c.ev, "good": c.good}))
-                    .collect();
-            }
-            if timing {
-                v["wall_s"] = json!(round(rep.wall_s, 3));
-                v["events_per_s"] = json!(round(rep.events as f64 / rep.wall_s.max(1e-9), 0));
-                if let Some(b) = rss {
-                    v["peak_rss_bytes"] = json!(b);
-                    v["peak_rss_per_nic_bytes"] = json!(b / u64::from(rep.nics.max(1)));
-                }
-            }
-            v["timeline"] = crate::report::data::timeline_json(rep, &r.failures);
-            if let (Some(b), Some(o)) = (&sc.dag, dag) {
-                v["collectives"] = workload_cfg::collectives_json(b, o);
-                if let Some(j) = workload_cfg::job_summary(b, o, rep, &r.failures) {
-                    v["job"] = workload_cfg::job_json(&j);
-                }
-            }
-            v
-        })
-        .collect();
-    json!({
-        "scenario": sc.name,
-        "description": sc.description.trim(),
-        "claim": sc.claim.trim(),
-        "seed": sc.seed,
-        "runs": runs,
-    })
+            failed: (rep.flows_failed > 0).then_some(rep.flows_failed),
+            fct_us: PercentilesUs {
+                max: us(rep.fct_ps.max),
+                p50: us(rep.fct_ps.p50),
+                p99: us(rep.fct_ps.p99),
+            },
+            total: rep.flows_total,
+        },
+        goodput_fraction: rep.goodput_fraction.map(|g| round(g, 4)),
+        job: dag
+            .and_then(|(b, o)| workload_cfg::job_summary(b, o, rep, &r.failures))
+            .map(|j| workload_cfg::job(&j)),
+        label: r.label.clone(),
+        packets: Packets {
+            dropped: rep.dropped,
+            dropped_by_class: Some(DroppedByClass {
+                control: rep.switches.dropped_control,
+                data: rep.switches.dropped_data,
+                link: rep.dropped_link,
+                trimmed_header: rep.switches.dropped_trimmed,
+            }),
+            ecn_marked: rep.ecn_marked,
+            retransmitted: rep.retransmitted,
+            sent: rep.packets_sent,
+            spurious_retransmits: Some(rep.spurious_retransmits),
+            trimmed: rep.trimmed,
+        },
+        paths: Paths {
+            ev_resurrected: rep.ev_resurrected,
+            ev_retired: rep.ev_retired,
+            probes_sent: Some(rep.probes_sent),
+        },
+        peak_rss_bytes: rss,
+        peak_rss_per_nic_bytes: rss.map(|b| b / u64::from(rep.nics.max(1))),
+        sim_time_us: us(rep.sim_time_ps),
+        timeline: Some(crate::report::data::timeline(rep, &r.failures)),
+        transport: r.transport.as_str().to_string(),
+        wall_s: timing.then(|| round(rep.wall_s, 3)),
+        watched_flow_ev_changes: sc.watch_flow.map(|_| {
+            rep.watched_ev_changes
+                .iter()
+                .map(|c| EvChange {
+                    ev: c.ev,
+                    good: c.good,
+                    t_us: us(c.at_ps),
+                })
+                .collect()
+        }),
+        watched_flow_fct_us: watched(sc, rep),
+    }
 }

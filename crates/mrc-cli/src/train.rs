@@ -10,10 +10,10 @@ use mrc_demo::driver::{FailPlan, JobConfig, JobReport, Launcher, Net, run_job};
 use mrc_demo::model::ModelConfig;
 use mrc_demo::rank::TransportKind;
 use mrc_demo::report;
-use serde_json::json;
 
 use crate::bad_input;
 use crate::fabric::{Which, load};
+use crate::results::train::{TrainLinkEvent, TrainResults, TrainRun, TrainStep, TrainStepMs};
 
 /// Flags of `mrc train`.
 #[derive(clap::Args)]
@@ -98,23 +98,57 @@ fn split_link(f: &mrc_net::Fabric, s: &str) -> Result<(String, String)> {
     )
 }
 
-fn job_json(name: &str, r: &JobReport) -> serde_json::Value {
+fn job_result(name: &str, r: &JobReport) -> TrainRun {
     let f = report::figures(r);
-    json!({
-        "name": name, "transport": r.transport.name(), "ranks": r.world, "params": r.params,
-        "steps_planned": r.steps_planned, "completed": r.completed(), "failure": r.failure,
-        "wall_s": r.wall_s,
-        "loss_start": f.loss_start, "loss_end": f.loss_end,
-        "val_acc_start": f.val_acc_start, "val_acc_end": f.val_acc_end, "train_acc_end": f.train_acc_end,
-        "step_ms": {"p50": f.step_ms_p50, "max": f.step_ms_max, "slowest_step": f.slowest_step},
-        "retransmits": f.retransmits, "ev_retired": f.ev_retired,
-        "events": r.events.iter().map(|e| json!({"step": e.step, "t_s": e.t_s, "down": e.down, "end_of_run": e.end_of_run, "link": e.link})).collect::<Vec<_>>(),
-        "steps": r.steps.iter().map(|s| json!({
-            "step": s.step, "loss": s.loss, "acc": s.acc, "val_acc": s.val_acc,
-            "step_ms": s.step_ms, "comm_ms": s.comm_ms, "t_s": s.t_s,
-            "digest": format!("{:016x}", s.digest), "retransmits": s.retransmits, "ev_retired": s.ev_retired,
-        })).collect::<Vec<_>>(),
-    })
+    TrainRun {
+        completed: r.completed(),
+        ev_retired: f.ev_retired,
+        events: r
+            .events
+            .iter()
+            .map(|e| TrainLinkEvent {
+                down: e.down,
+                end_of_run: e.end_of_run,
+                link: e.link.clone(),
+                step: e.step,
+                t_s: e.t_s,
+            })
+            .collect(),
+        failure: r.failure.clone(),
+        loss_end: f.loss_end,
+        loss_start: f.loss_start,
+        name: name.to_string(),
+        params: r.params,
+        ranks: r.world,
+        retransmits: f.retransmits,
+        step_ms: TrainStepMs {
+            max: f.step_ms_max,
+            p50: f.step_ms_p50,
+            slowest_step: f.slowest_step,
+        },
+        steps: r
+            .steps
+            .iter()
+            .map(|s| TrainStep {
+                acc: s.acc,
+                comm_ms: s.comm_ms,
+                digest: format!("{:016x}", s.digest),
+                ev_retired: s.ev_retired,
+                loss: s.loss,
+                retransmits: s.retransmits,
+                step: s.step,
+                step_ms: s.step_ms,
+                t_s: s.t_s,
+                val_acc: s.val_acc,
+            })
+            .collect(),
+        steps_planned: r.steps_planned,
+        train_acc_end: f.train_acc_end,
+        transport: r.transport.name().to_string(),
+        val_acc_end: f.val_acc_end,
+        val_acc_start: f.val_acc_start,
+        wall_s: r.wall_s,
+    }
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
@@ -300,8 +334,10 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         .with_context(|| format!("writing {}", args.report.display()))?;
     println!("report: {}", args.report.display());
     if let Some(p) = &args.json {
-        let v = json!({"runs": runs.iter().map(|(n, r)| job_json(n, r)).collect::<Vec<_>>()});
-        std::fs::write(p, serde_json::to_string_pretty(&v)? + "\n")
+        let doc = TrainResults {
+            runs: runs.iter().map(|(n, r)| job_result(n, r)).collect(),
+        };
+        std::fs::write(p, crate::results::to_pretty(&doc)?)
             .with_context(|| format!("writing {}", p.display()))?;
     }
     if let Some((name, r)) = runs

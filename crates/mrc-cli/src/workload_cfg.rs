@@ -18,8 +18,9 @@ use mrc_workload::nccl::{self, NcclRow};
 use mrc_workload::placement::Placement;
 use mrc_workload::training::{JobConfig, JobDag, JobOverrides, StepDagError};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
+use crate::results::sim::{Collective as CollectiveResult, Job, JobFailure};
+use crate::results::{PercentilesUs, round, us};
 use crate::units::{RateStr, SizeStr, TimeStr};
 use crate::{bad_input, budget};
 
@@ -442,7 +443,7 @@ pub(crate) struct JobSummary {
     crashed: bool,
     hung: bool,
     crash_at_ps: Option<Time>,
-    failures: Vec<Value>,
+    failures: Vec<JobFailure>,
     ettr: f64,
     wall_ns: u64,
     lost_steps: u64,
@@ -559,61 +560,56 @@ pub(crate) fn job_summary(
     let mut out = Vec::new();
     for (i, f) in failures.iter().enumerate() {
         let at_ns = f.at_ps / 1000;
-        let until = f
-            .until_ps
-            .map(|u| (u as f64 / 1e6 * 1000.0).round() / 1000.0);
+        let until = f.until_ps.map(us);
+        let hit = |step, stall_us, note: Option<&str>| JobFailure {
+            at_us: us(f.at_ps),
+            crashed: false,
+            lost_steps: None,
+            note: note.map(str::to_string),
+            stall_us,
+            step,
+            until_us: until,
+            what: failure_name(f),
+            work_lost_us: 0.0,
+        };
         let v = if crash_failure == Some(i) {
             let c = crash_ns.unwrap_or(at_ns);
-            json!({
-                "what": failure_name(f),
-                "at_us": us(f.at_ps),
-                "until_us": until,
-                "step": step_of(at_ns).map_or_else(|| u64::from(completed), |k| k as u64),
-                "stall_us": us((c.saturating_sub(at_ns) + restart_ns) * 1000),
-                "crashed": true,
-                "work_lost_us": us(c.saturating_sub(last_ckpt_ns) * 1000),
-                "lost_steps": lost_steps,
-            })
+            JobFailure {
+                crashed: true,
+                lost_steps: Some(lost_steps),
+                work_lost_us: us(c.saturating_sub(last_ckpt_ns) * 1000),
+                ..hit(
+                    Some(step_of(at_ns).map_or_else(|| u64::from(completed), |k| k as u64)),
+                    us((c.saturating_sub(at_ns) + restart_ns) * 1000),
+                    None,
+                )
+            }
         } else if step_of(at_ns).is_none() && at_ns < crash_ns.unwrap_or(end_ns) {
             // The step it hit never finished (the run hung until the time limit or ran out of
             // events, or a later failure crashed it): the stall lasts at least until then.
             let stop_ns = crash_ns.unwrap_or(end_ns);
-            json!({
-                "what": failure_name(f),
-                "at_us": us(f.at_ps),
-                "until_us": until,
-                "step": completed,
-                "stall_us": us((stop_ns - at_ns) * 1000),
-                "crashed": false,
-                "work_lost_us": 0.0,
-                "note": if crash_ns.is_some() {
+            hit(
+                Some(u64::from(completed)),
+                us((stop_ns - at_ns) * 1000),
+                Some(if crash_ns.is_some() {
                     "the step never finished: stalled until the crash"
                 } else {
                     "the step never finished: stalled at least until the end of the run"
-                },
-            })
+                }),
+            )
         } else if crash_ns.is_some_and(|c| at_ns > c) || step_of(at_ns).is_none() {
-            json!({
-                "what": failure_name(f),
-                "at_us": us(f.at_ps),
-                "until_us": until,
-                "step": Value::Null,
-                "stall_us": 0.0,
-                "crashed": false,
-                "work_lost_us": 0.0,
-                "note": "not reached (the job ended or crashed before)",
-            })
+            hit(
+                None,
+                0.0,
+                Some("not reached (the job ended or crashed before)"),
+            )
         } else {
             let k = step_of(at_ns).unwrap_or(0);
-            json!({
-                "what": failure_name(f),
-                "at_us": us(f.at_ps),
-                "until_us": until,
-                "step": k,
-                "stall_us": us(step_ns[k].saturating_sub(base) * 1000),
-                "crashed": false,
-                "work_lost_us": 0.0,
-            })
+            hit(
+                Some(k as u64),
+                us(step_ns[k].saturating_sub(base) * 1000),
+                None,
+            )
         };
         out.push(v);
     }
@@ -637,62 +633,57 @@ pub(crate) fn job_summary(
     })
 }
 
-fn us(ps: u64) -> f64 {
-    (ps as f64 / 1e6 * 1000.0).round() / 1000.0
+/// A number as the JSON file writes it (`5.0`, not `5`), so the text and the file agree.
+fn as_json(v: f64) -> String {
+    serde_json::to_string(&v).unwrap_or_default()
 }
 
-fn round(v: f64, digits: i32) -> f64 {
-    let m = 10f64.powi(digits);
-    (v * m).round() / m
-}
-
-/// The `collectives` JSON section: every collective with its completion time and bandwidths.
-pub(crate) fn collectives_json(b: &Built, o: &DagOutcome) -> Value {
+/// The `collectives` section: every collective with its completion time and bandwidths.
+pub(crate) fn collectives(b: &Built, o: &DagOutcome) -> Vec<CollectiveResult> {
     if matches!(b.kind, Kind::Training { .. }) {
         // Thousands per step: the job section summarises them.
-        return json!([]);
+        return Vec::new();
     }
     let dag = &b.workload.dag;
-    let v: Vec<Value> = collective_times(dag, o)
+    collective_times(dag, o)
         .into_iter()
         .zip(&dag.collectives)
         .map(|((name, s, e), rec)| {
             let t_ns = e.map(|e| (e.saturating_sub(s)) / 1000);
             let row = t_ns.map(|t| NcclRow::new(rec.kind, rec.ranks, rec.size_bytes, t));
-            json!({
-                "name": name,
-                "kind": rec.kind.name(),
-                "ranks": rec.ranks,
-                "size_bytes": rec.size_bytes,
-                "completion_us": t_ns.map(|t| us(t * 1000)),
-                "algbw_gbps": row.map(|r| round(r.algbw_gbps, 3)),
-                "busbw_gbps": row.map(|r| round(r.busbw_gbps, 3)),
-            })
+            CollectiveResult {
+                algbw_gbps: row.map(|r| round(r.algbw_gbps, 3)),
+                busbw_gbps: row.map(|r| round(r.busbw_gbps, 3)),
+                completion_us: t_ns.map(|t| us(t * 1000)),
+                kind: rec.kind.name().to_string(),
+                name,
+                ranks: rec.ranks,
+                size_bytes: rec.size_bytes,
+            }
         })
-        .collect();
-    Value::Array(v)
+        .collect()
 }
 
-/// The `job` JSON section (training runs).
-pub(crate) fn job_json(j: &JobSummary) -> Value {
+/// The `job` section (training runs).
+pub(crate) fn job(j: &JobSummary) -> Job {
     let p = percentiles(&j.step_ns);
-    json!({
-        "steps": j.steps,
-        "steps_completed": j.completed,
-        "step_time_us": {
-            "p50": us(p.p50 * 1000),
-            "p99": us(p.p99 * 1000),
-            "max": us(p.max * 1000),
+    Job {
+        crash_at_us: j.crash_at_ps.map(us),
+        crashed: j.crashed,
+        effective_training_time_fraction: round(j.ettr, 4),
+        failures: j.failures.clone(),
+        hung: j.hung,
+        lost_steps: j.lost_steps,
+        step_time_us: PercentilesUs {
+            max: us(p.max * 1000),
+            p50: us(p.p50 * 1000),
+            p99: us(p.p99 * 1000),
         },
-        "step_times_us": j.step_ns.iter().map(|s| us(s * 1000)).collect::<Vec<_>>(),
-        "crashed": j.crashed,
-        "hung": j.hung,
-        "crash_at_us": j.crash_at_ps.map(us),
-        "lost_steps": j.lost_steps,
-        "wall_with_restart_us": us(j.wall_ns * 1000),
-        "effective_training_time_fraction": round(j.ettr, 4),
-        "failures": j.failures,
-    })
+        step_times_us: j.step_ns.iter().map(|s| us(s * 1000)).collect(),
+        steps: j.steps,
+        steps_completed: j.completed,
+        wall_with_restart_us: us(j.wall_ns * 1000),
+    }
 }
 
 /// Text for one run: nccl-tests rows, the job summary, or the collectives of a trace.
@@ -740,19 +731,22 @@ pub(crate) fn text(label: &str, b: &Built, o: &DagOutcome, job: Option<&JobSumma
                     j.step_ns.iter().map(|&n| format!("{:.3}", ms(n))).collect();
                 let _ = writeln!(s, "#   step times (ms): {}", steps.join(" "));
                 for f in &j.failures {
-                    let what = f["what"].as_str().unwrap_or("");
-                    if f["step"].is_null() {
+                    let what = &f.what;
+                    let Some(step) = f.step else {
                         let _ = writeln!(
                             s,
                             "#   failure {what} at {} µs: not reached (the job ended or crashed before)",
-                            f["at_us"]
+                            as_json(f.at_us)
                         );
                         continue;
-                    }
+                    };
                     let _ = writeln!(
                         s,
-                        "#   failure {what} at {} µs: step {}, stall {} µs, crashed {}, work lost {} µs",
-                        f["at_us"], f["step"], f["stall_us"], f["crashed"], f["work_lost_us"]
+                        "#   failure {what} at {} µs: step {step}, stall {} µs, crashed {}, work lost {} µs",
+                        as_json(f.at_us),
+                        as_json(f.stall_us),
+                        f.crashed,
+                        as_json(f.work_lost_us)
                     );
                 }
             }

@@ -1,10 +1,13 @@
-//! The `timeline` JSON of a run (what the report plots) and a JSON printer that keeps arrays
-//! of numbers on one line.
+//! The `timeline` of a run (what the report plots) and a JSON printer that keeps arrays of
+//! numbers on one line.
 
 use std::fmt::Write as _;
 
 use mrc_sim::{Failure, FailureKind, RunReport, Target};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::results::sim::{EvStates, FailureMark, LinkGroup, Timeline};
 
 /// Most FCT points kept for the CDF (evenly spaced ranks, the maximum always included).
 const FCT_POINTS: usize = 4096;
@@ -28,36 +31,35 @@ pub(crate) fn failure_what(f: &Failure) -> String {
     format!("{target}{kind}")
 }
 
-/// The `timeline` section of a run in `mrc sim --json` (integers only: deterministic).
-pub(crate) fn timeline_json(rep: &RunReport, failures: &[Failure]) -> Value {
+/// The `timeline` section of a run in `mrc sim --json`.
+pub(crate) fn timeline(rep: &RunReport, failures: &[Failure]) -> Timeline {
     let tl = &rep.timeline;
     let bin_ps = tl.bin_ps.max(1);
-    let links: Vec<Value> = tl
+    let links = tl
         .links
         .iter()
-        .map(|g| {
-            json!({
-                "group": g.label(),
-                "from_tier": g.from_tier,
-                "to_tier": g.to_tier,
-                "plane": g.plane,
-                "ports": g.ports,
-                "gbps": g.gbps,
-                "util_permille": (0..tl.bins()).map(|b| g.util_permille(b, bin_ps)).collect::<Vec<_>>(),
-                "queue_max_bytes": g.queue_max_bytes,
-            })
+        .map(|g| LinkGroup {
+            from_tier: g.from_tier,
+            gbps: g.gbps,
+            group: g.label(),
+            plane: g.plane,
+            ports: g.ports,
+            queue_max_bytes: g.queue_max_bytes.clone(),
+            to_tier: g.to_tier,
+            util_permille: (0..tl.bins()).map(|b| g.util_permille(b, bin_ps)).collect(),
         })
         .collect();
-    let marks: Vec<Value> = tl
+    let marks = tl
         .failures
         .iter()
-        .map(|m| {
-            json!({
-                "at_ns": m.at_ps / 1000,
-                "failure": m.failure,
-                "change": m.change,
-                "what": failures.get(m.failure as usize).map(failure_what).unwrap_or_default(),
-            })
+        .map(|m| FailureMark {
+            at_ns: m.at_ps / 1000,
+            change: m.change.to_string(),
+            failure: m.failure,
+            what: failures
+                .get(m.failure as usize)
+                .map(failure_what)
+                .unwrap_or_default(),
         })
         .collect();
     let mut fcts: Vec<u64> = rep.fcts_ps.iter().flatten().map(|p| p / 1000).collect();
@@ -70,29 +72,31 @@ pub(crate) fn timeline_json(rep: &RunReport, failures: &[Failure]) -> Value {
             .map(|i| fcts[(i * n).div_ceil(FCT_POINTS) - 1])
             .collect()
     };
-    json!({
-        "bin_ns": bin_ps / 1000,
-        "delivered_bytes": tl.delivered_bytes,
-        "ev_states": {
-            "good": tl.ev_good,
-            "skip": tl.ev_skip,
-            "assumed_bad": tl.ev_assumed_bad,
+    Timeline {
+        bin_ns: bin_ps / 1000,
+        delivered_bytes: tl.delivered_bytes.clone(),
+        ev_states: EvStates {
+            assumed_bad: tl.ev_assumed_bad.clone(),
+            good: tl.ev_good.clone(),
+            skip: tl.ev_skip.clone(),
         },
-        "links": links,
-        "failures": marks,
-        "fct_ns": fct_ns,
-        "fct_finished": n,
-        "fct_unfinished": rep.fcts_ps.len() - n,
-    })
+        failures: marks,
+        fct_finished: n as u64,
+        fct_ns,
+        fct_unfinished: (rep.fcts_ps.len() - n) as u64,
+        links,
+    }
 }
 
 /// Pretty JSON like `serde_json::to_string_pretty`, but arrays of numbers, booleans and nulls
-/// stay on one line (timelines would otherwise take a line per bin).
-pub(crate) fn to_text(v: &Value) -> String {
+/// stay on one line (timelines would otherwise take a line per bin). Keys come out sorted, as
+/// everywhere in the JSON contract (`crate::results`).
+pub(crate) fn to_text<T: Serialize>(doc: &T) -> serde_json::Result<String> {
+    let v = serde_json::to_value(doc)?;
     let mut s = String::new();
-    write_value(&mut s, v, 0);
+    write_value(&mut s, &v, 0);
     s.push('\n');
-    s
+    Ok(s)
 }
 
 fn scalar(v: &Value) -> bool {
@@ -143,12 +147,14 @@ fn write_value(s: &mut String, v: &Value, indent: usize) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn compact_arrays_round_trip() {
         let v = json!({"a": [1, 2, 3], "b": {"c": [true, null], "d": "x\"y"}, "e": [{"f": []}]});
-        let t = to_text(&v);
+        let t = to_text(&v).unwrap();
         assert!(t.contains("\"a\": [1, 2, 3]"), "{t}");
         let back: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
         assert_eq!(back, v);

@@ -14,9 +14,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use serde_json::Value;
 
 use crate::bad_input;
+use crate::results::sim::{SimResults, SimRun, Timeline};
 use plots::{BarGroup, FctSeries, HeatRow, Mark, TimeSeries};
 
 /// Flags of `mrc report`.
@@ -34,8 +34,8 @@ pub(crate) struct Args {
 pub(crate) struct Doc {
     /// Where it came from (file name, or the scenario for `mrc sim --report`).
     pub(crate) source: String,
-    /// The `mrc sim --json` value.
-    pub(crate) v: Value,
+    /// What `mrc sim --json` wrote.
+    pub(crate) results: SimResults,
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
@@ -44,17 +44,18 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     for p in &args.inputs {
         let text = std::fs::read_to_string(p)
             .map_err(|e| crate::BadInput(format!("{}: cannot read: {e}", p.display())))?;
-        let v: Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
+        let results: SimResults = match serde_json::from_str(&text) {
+            Ok(r) => r,
+            Err(e) if e.is_data() => bad_input!(
+                "{}: {e}; expected the output of `mrc sim --json`",
+                p.display()
+            ),
             Err(e) => bad_input!(
                 "{}: not JSON ({e}); expected the output of `mrc sim --json`",
                 p.display()
             ),
         };
-        if v.get("runs")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty)
-        {
+        if results.runs.is_empty() {
             bad_input!(
                 "{}: field `runs`: expected a non-empty array (the output of `mrc sim --json`)",
                 p.display()
@@ -62,7 +63,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
         docs.push(Doc {
             source: p.display().to_string(),
-            v,
+            results,
         });
     }
     let html = render(&docs)?;
@@ -88,28 +89,26 @@ fn esc(s: &str) -> String {
 /// Renders one section of the report.
 type Section = fn(&mut String, &[RunV<'_>]) -> Result<(), String>;
 
+/// A run and its label in the report.
 struct RunV<'a> {
     label: String,
-    v: &'a Value,
+    r: &'a SimRun,
 }
 
 impl RunV<'_> {
-    fn tl(&self) -> Option<&Value> {
-        self.v.get("timeline").filter(|t| t.is_object())
-    }
-    fn num(&self, path: &[&str]) -> Option<f64> {
-        let mut v = self.v;
-        for k in path {
-            v = v.get(k)?;
-        }
-        v.as_f64()
+    fn tl(&self) -> Option<&Timeline> {
+        self.r.timeline.as_ref()
     }
 }
 
-fn arr_f64(v: Option<&Value>) -> Vec<f64> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0)).collect())
-        .unwrap_or_default()
+/// A per-bin series of counts as plotted numbers.
+fn as_f64s<T: Into<f64> + Copy>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|&x| x.into()).collect()
+}
+
+/// A count for the summary table.
+fn count(v: u64) -> Option<f64> {
+    Some(v as f64)
 }
 
 fn fmt(v: Option<f64>, digits: usize) -> String {
@@ -160,31 +159,22 @@ pub(crate) fn render(docs: &[Doc]) -> Result<String> {
     let many = docs.len() > 1;
     let mut runs: Vec<RunV<'_>> = Vec::new();
     for d in docs {
-        let scen = d.v.get("scenario").and_then(Value::as_str).unwrap_or("?");
-        for r in
-            d.v.get("runs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        {
-            let label = r
-                .get("label")
-                .or_else(|| r.get("transport"))
-                .and_then(Value::as_str)
-                .unwrap_or("run");
+        let scen = &d.results.scenario;
+        for r in &d.results.runs {
+            let label = &r.label;
             runs.push(RunV {
                 label: if many {
                     format!("{scen}: {label}")
                 } else {
-                    label.to_string()
+                    label.clone()
                 },
-                v: r,
+                r,
             });
         }
     }
     let title = docs
         .iter()
-        .map(|d| d.v.get("scenario").and_then(Value::as_str).unwrap_or("?"))
+        .map(|d| d.results.scenario.as_str())
         .collect::<Vec<_>>()
         .join(" + ");
     let mut h = String::with_capacity(1 << 20);
@@ -221,26 +211,21 @@ pub(crate) fn render(docs: &[Doc]) -> Result<String> {
 fn scenario_section(h: &mut String, docs: &[Doc]) {
     h.push_str("<section id=\"scenario\">\n<h2>Scenario</h2>\n");
     for d in docs {
-        let s = |k: &str| d.v.get(k).and_then(Value::as_str).unwrap_or("");
+        let r = &d.results;
         let _ = writeln!(
             h,
             "<h3>{}</h3>\n<p class=\"meta\">seed {} · results from {}</p>",
-            esc(s("scenario")),
-            d.v.get("seed")
-                .map_or_else(String::new, ToString::to_string),
+            esc(&r.scenario),
+            r.seed,
             esc(&d.source)
         );
-        if !s("description").is_empty() {
-            let _ = writeln!(h, "<p>{}</p>", esc(s("description")));
+        if !r.description.is_empty() {
+            let _ = writeln!(h, "<p>{}</p>", esc(&r.description));
         }
-        if !s("claim").is_empty() {
-            let _ = writeln!(
-                h,
-                "<p class=\"claim\"><b>Claim:</b> {}</p>",
-                esc(s("claim"))
-            );
+        if !r.claim.is_empty() {
+            let _ = writeln!(h, "<p class=\"claim\"><b>Claim:</b> {}</p>", esc(&r.claim));
         }
-        if let Some(text) = d.v.get("scenario_toml").and_then(Value::as_str) {
+        if let Some(text) = &r.scenario_toml {
             let _ = writeln!(
                 h,
                 "<details><summary>Scenario file (TOML)</summary><pre>{}</pre></details>",
@@ -255,90 +240,77 @@ type Row = (&'static str, fn(&RunV<'_>) -> Option<String>);
 
 fn summary_section(h: &mut String, runs: &[RunV<'_>]) {
     let rows: [Row; 21] = [
-        ("transport", |r| {
-            r.v.get("transport")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        }),
+        ("transport", |r| Some(r.r.transport.clone())),
         ("flows done", |r| {
+            let f = &r.r.flows;
             Some(format!(
                 "{} / {}",
-                fmt(r.num(&["flows", "count"]), 0),
-                fmt(r.num(&["flows", "total"]), 0)
+                fmt(count(f.count), 0),
+                fmt(count(f.total), 0)
             ))
         }),
         ("FCT p50 (µs)", |r| {
-            Some(fmt(r.num(&["flows", "fct_us", "p50"]), 1))
+            Some(fmt(Some(r.r.flows.fct_us.p50), 1))
         }),
         ("FCT p99 (µs)", |r| {
-            Some(fmt(r.num(&["flows", "fct_us", "p99"]), 1))
+            Some(fmt(Some(r.r.flows.fct_us.p99), 1))
         }),
         ("FCT max (µs)", |r| {
-            Some(fmt(r.num(&["flows", "fct_us", "max"]), 1))
+            Some(fmt(Some(r.r.flows.fct_us.max), 1))
         }),
         ("watched flow FCT (µs)", |r| {
-            r.num(&["watched_flow_fct_us"]).map(|v| fmt(Some(v), 1))
+            r.r.watched_flow_fct_us.map(|v| fmt(Some(v), 1))
         }),
-        ("goodput fraction", |r| {
-            Some(fmt(r.num(&["goodput_fraction"]), 3))
-        }),
+        ("goodput fraction", |r| Some(fmt(r.r.goodput_fraction, 3))),
         ("data intact", |r| {
-            r.v.get("data_intact")
-                .and_then(Value::as_bool)
-                .map(|b| if b { "yes" } else { "NO" }.to_string())
+            Some(if r.r.data_intact { "yes" } else { "NO" }.to_string())
         }),
-        ("packets sent", |r| {
-            Some(fmt(r.num(&["packets", "sent"]), 0))
-        }),
+        ("packets sent", |r| Some(fmt(count(r.r.packets.sent), 0))),
         ("retransmitted", |r| {
-            Some(fmt(r.num(&["packets", "retransmitted"]), 0))
+            Some(fmt(count(r.r.packets.retransmitted), 0))
         }),
-        ("trimmed", |r| Some(fmt(r.num(&["packets", "trimmed"]), 0))),
-        ("dropped", |r| Some(fmt(r.num(&["packets", "dropped"]), 0))),
+        ("trimmed", |r| Some(fmt(count(r.r.packets.trimmed), 0))),
+        ("dropped", |r| Some(fmt(count(r.r.packets.dropped), 0))),
         ("dropped data / control / trimmed / link", |r| {
-            let d = |k| fmt(r.num(&["packets", "dropped_by_class", k]), 0);
-            r.v.get("packets")?.get("dropped_by_class")?;
+            let d = r.r.packets.dropped_by_class?;
             Some(format!(
                 "{} / {} / {} / {}",
-                d("data"),
-                d("control"),
-                d("trimmed_header"),
-                d("link")
+                fmt(count(d.data), 0),
+                fmt(count(d.control), 0),
+                fmt(count(d.trimmed_header), 0),
+                fmt(count(d.link), 0)
             ))
         }),
         ("spurious retransmissions", |r| {
-            r.num(&["packets", "spurious_retransmits"])
-                .map(|v| fmt(Some(v), 0))
+            r.r.packets.spurious_retransmits.map(|v| fmt(count(v), 0))
         }),
         ("ECN-marked", |r| {
-            Some(fmt(r.num(&["packets", "ecn_marked"]), 0))
+            Some(fmt(count(r.r.packets.ecn_marked), 0))
         }),
         ("EVs retired / resurrected", |r| {
+            let p = &r.r.paths;
             Some(format!(
                 "{} / {}",
-                fmt(r.num(&["paths", "ev_retired"]), 0),
-                fmt(r.num(&["paths", "ev_resurrected"]), 0)
+                fmt(count(p.ev_retired), 0),
+                fmt(count(p.ev_resurrected), 0)
             ))
         }),
         ("probes sent", |r| {
-            r.num(&["paths", "probes_sent"]).map(|v| fmt(Some(v), 0))
+            r.r.paths.probes_sent.map(|v| fmt(count(v), 0))
         }),
         ("step time p50 (µs)", |r| {
-            r.num(&["job", "step_time_us", "p50"])
-                .map(|v| fmt(Some(v), 1))
+            r.r.job.as_ref().map(|j| fmt(Some(j.step_time_us.p50), 1))
         }),
         ("step time p99 (µs)", |r| {
-            r.num(&["job", "step_time_us", "p99"])
-                .map(|v| fmt(Some(v), 1))
+            r.r.job.as_ref().map(|j| fmt(Some(j.step_time_us.p99), 1))
         }),
         ("job crashed", |r| {
-            r.v.get("job")
-                .and_then(|j| j.get("crashed"))
-                .and_then(Value::as_bool)
-                .map(|b| if b { "YES" } else { "no" }.to_string())
+            r.r.job
+                .as_ref()
+                .map(|j| if j.crashed { "YES" } else { "no" }.to_string())
         }),
         ("simulated time (µs)", |r| {
-            Some(fmt(r.num(&["sim_time_us"]), 1))
+            Some(fmt(Some(r.r.sim_time_us), 1))
         }),
     ];
     h.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n<table class=\"summary\">\n<thead><tr><th></th>");
@@ -389,16 +361,8 @@ fn fct_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
         .enumerate()
         .filter_map(|(i, r)| {
             let tl = r.tl()?;
-            let fct: Vec<u64> = tl
-                .get("fct_ns")?
-                .as_array()?
-                .iter()
-                .filter_map(Value::as_u64)
-                .collect();
-            let unfinished = tl
-                .get("fct_unfinished")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
+            let fct = tl.fct_ns.clone();
+            let unfinished = tl.fct_unfinished;
             let label = if unfinished > 0 {
                 format!("{} ({unfinished} unfinished)", r.label)
             } else {
@@ -431,17 +395,12 @@ fn fct_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
 
 fn marks_of(r: &RunV<'_>) -> Vec<Mark> {
     r.tl()
-        .and_then(|t| t.get("failures"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
+        .map(|t| {
+            t.failures
+                .iter()
                 .map(|m| Mark {
-                    at_ns: m.get("at_ns").and_then(Value::as_f64).unwrap_or(0.0),
-                    text: format!(
-                        "{} {}",
-                        m.get("what").and_then(Value::as_str).unwrap_or("failure"),
-                        m.get("change").and_then(Value::as_str).unwrap_or("")
-                    ),
+                    at_ns: m.at_ns as f64,
+                    text: format!("{} {}", m.what, m.change),
                 })
                 .collect()
         })
@@ -458,16 +417,13 @@ fn thin_marks(mut m: Vec<Mark>) -> Vec<Mark> {
     m
 }
 
-fn bin_ns(tl: &Value) -> f64 {
-    tl.get("bin_ns")
-        .and_then(Value::as_f64)
-        .unwrap_or(1000.0)
-        .max(1.0)
+fn bin_ns(tl: &Timeline) -> f64 {
+    (tl.bin_ns as f64).max(1.0)
 }
 
-fn end_ns(r: &RunV<'_>, tl: &Value) -> f64 {
-    let bins = arr_f64(tl.get("delivered_bytes")).len() as f64;
-    let sim = r.num(&["sim_time_us"]).unwrap_or(0.0) * 1e3;
+fn end_ns(r: &RunV<'_>, tl: &Timeline) -> f64 {
+    let bins = tl.delivered_bytes.len() as f64;
+    let sim = r.r.sim_time_us * 1e3;
     sim.max(1.0).min(bins * bin_ns(tl)).max(bin_ns(tl))
 }
 
@@ -489,9 +445,10 @@ fn throughput_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
     for (i, r) in runs.iter().enumerate() {
         let Some(tl) = r.tl() else { continue };
         let bin = bin_ns(tl);
-        let gbps: Vec<f64> = arr_f64(tl.get("delivered_bytes"))
+        let gbps: Vec<f64> = tl
+            .delivered_bytes
             .iter()
-            .map(|b| b * 8.0 / bin)
+            .map(|&b| b as f64 * 8.0 / bin)
             .collect();
         let svg = plots::time_chart(
             &format!("{}: delivered Gb/s", r.label),
@@ -536,8 +493,7 @@ fn ev_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
         .enumerate()
         .filter(|(_, r)| {
             r.tl()
-                .and_then(|t| t.get("ev_states"))
-                .is_some_and(|e| arr_f64(e.get("good")).iter().any(|&v| v > 0.0))
+                .is_some_and(|t| t.ev_states.good.iter().any(|&v| v > 0))
         })
         .collect();
     if with_ev.is_empty() {
@@ -546,23 +502,21 @@ fn ev_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
     section_head(h, "ev", "EV states over time");
     for (_, r) in with_ev {
         let Some(tl) = r.tl() else { continue };
-        let Some(ev) = tl.get("ev_states") else {
-            continue;
-        };
+        let ev = &tl.ev_states;
         let bin = bin_ns(tl);
-        let mk = |k: &str, label: &str, c: plotters::style::RGBColor| TimeSeries {
+        let mk = |k: &[u32], label: &str, c: plotters::style::RGBColor| TimeSeries {
             label: label.to_string(),
             color: c,
-            points: steps(&arr_f64(ev.get(k)), bin),
+            points: steps(&as_f64s(k), bin),
         };
         let svg = plots::time_chart(
             &format!("{}: EVs by state", r.label),
             "EVs (log scale)",
             &[
-                mk("good", "GOOD", plotters::style::RGBColor(0, 140, 90)),
-                mk("skip", "SKIP", plotters::style::RGBColor(230, 140, 0)),
+                mk(&ev.good, "GOOD", plotters::style::RGBColor(0, 140, 90)),
+                mk(&ev.skip, "SKIP", plotters::style::RGBColor(230, 140, 0)),
                 mk(
-                    "assumed_bad",
+                    &ev.assumed_bad,
                     "ASSUMED_BAD",
                     plotters::style::RGBColor(200, 0, 0),
                 ),
@@ -587,27 +541,18 @@ fn ev_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
     Ok(())
 }
 
-/// Link groups of a timeline: (label with plane, per-bin values from `key`).
-fn link_rows(tl: &Value, key: &str) -> Vec<(String, Vec<f64>, u64)> {
-    let links = tl.get("links").and_then(Value::as_array);
-    let planes = links
-        .into_iter()
-        .flatten()
-        .filter_map(|g| g.get("plane").and_then(Value::as_u64))
-        .max()
-        .unwrap_or(0);
-    links
-        .into_iter()
-        .flatten()
+/// Link groups of a timeline: (label with plane, utilisation per bin in ‰).
+fn link_rows(tl: &Timeline) -> Vec<(String, Vec<f64>)> {
+    let planes = tl.links.iter().map(|g| g.plane).max().unwrap_or(0);
+    tl.links
+        .iter()
         .map(|g| {
-            let name = g.get("group").and_then(Value::as_str).unwrap_or("?");
-            let plane = g.get("plane").and_then(Value::as_u64).unwrap_or(0);
             let label = if planes > 0 {
-                format!("{name} p{plane}")
+                format!("{} p{}", g.group, g.plane)
             } else {
-                name.to_string()
+                g.group.clone()
             };
-            (label, arr_f64(g.get(key)), plane)
+            (label, as_f64s(&g.util_permille))
         })
         .collect()
 }
@@ -630,14 +575,14 @@ fn links_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
     section_head(h, "links", "Link utilisation by tier and plane");
     for r in runs {
         let Some(tl) = r.tl() else { continue };
-        let rows = link_rows(tl, "util_permille");
+        let rows = link_rows(tl);
         if rows.is_empty() {
             continue;
         }
         let mut k = 1;
         let heat: Vec<HeatRow> = rows
             .into_iter()
-            .map(|(label, v, _)| {
+            .map(|(label, v)| {
                 let (cells, kk) = shrink(&v, 128);
                 k = kk;
                 HeatRow {
@@ -682,18 +627,9 @@ fn queue_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
         let bin = bin_ns(tl);
         // One line per hop direction: the largest queue over its planes.
         let mut by_hop: Vec<(String, Vec<f64>)> = Vec::new();
-        for g in tl
-            .get("links")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = g
-                .get("group")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string();
-            let v = arr_f64(g.get("queue_max_bytes"));
+        for g in &tl.links {
+            let name = g.group.clone();
+            let v: Vec<f64> = g.queue_max_bytes.iter().map(|&b| b as f64).collect();
             match by_hop.iter_mut().find(|e| e.0 == name) {
                 Some(e) => {
                     for (a, b) in e.1.iter_mut().zip(&v) {
@@ -742,25 +678,15 @@ fn workload_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
     // Collectives: completion time per collective and run.
     let mut names: Vec<String> = Vec::new();
     for r in runs {
-        for c in
-            r.v.get("collectives")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        {
-            let n = c
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string();
-            if !names.contains(&n) && names.len() < 40 {
-                names.push(n);
+        for c in r.r.collectives.iter().flatten() {
+            if !names.contains(&c.name) && names.len() < 40 {
+                names.push(c.name.clone());
             }
         }
     }
     let steps_max = runs
         .iter()
-        .map(|r| arr_f64(r.v.get("job").and_then(|j| j.get("step_times_us"))).len())
+        .map(|r| r.r.job.as_ref().map_or(0, |j| j.step_times_us.len()))
         .max()
         .unwrap_or(0);
     if names.is_empty() && steps_max == 0 {
@@ -775,15 +701,11 @@ fn workload_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
                 values: runs
                     .iter()
                     .map(|r| {
-                        r.v.get("collectives")
-                            .and_then(Value::as_array)
-                            .and_then(|a| {
-                                a.iter().find(|c| {
-                                    c.get("name").and_then(Value::as_str) == Some(n.as_str())
-                                })
-                            })
-                            .and_then(|c| c.get("completion_us"))
-                            .and_then(Value::as_f64)
+                        r.r.collectives
+                            .iter()
+                            .flatten()
+                            .find(|c| c.name == *n)
+                            .and_then(|c| c.completion_us)
                     })
                     .collect(),
             })
@@ -809,11 +731,7 @@ fn workload_section(h: &mut String, runs: &[RunV<'_>]) -> Result<(), String> {
                 name: format!("{}", s + 1),
                 values: runs
                     .iter()
-                    .map(|r| {
-                        arr_f64(r.v.get("job").and_then(|j| j.get("step_times_us")))
-                            .get(s)
-                            .copied()
-                    })
+                    .map(|r| r.r.job.as_ref()?.step_times_us.get(s).copied())
                     .collect(),
             })
             .collect();

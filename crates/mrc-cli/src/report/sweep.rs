@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::plots::{self, XySeries};
 use super::{CSS, esc, figure, fmt};
+use crate::results::sweep::{SweepResults, SweepRun};
 
 /// A point's value of an axis as a short text: scalars as written, a table by its scalar
 /// values (`permutation 2MB`), an array by its elements (runs: `mrc + roce 8`).
@@ -30,18 +31,18 @@ pub(crate) fn short(v: &Value) -> String {
 
 /// The lines of one figure: `y` picks the figure of a run; x is the position of the point's
 /// first-axis value.
-fn series(doc: &Value, y: &dyn Fn(&Value) -> Option<f64>) -> Vec<XySeries> {
+fn series(doc: &SweepResults, y: &dyn Fn(&SweepRun) -> Option<f64>) -> Vec<XySeries> {
     let xs = first_axis_values(doc);
     let mut out: Vec<XySeries> = Vec::new();
-    for p in doc["points"].as_array().into_iter().flatten() {
-        let ax = p["axes"].as_array().map_or(&[][..], Vec::as_slice);
+    for p in &doc.points {
+        let ax = &p.axes;
         let x = ax
             .first()
             .and_then(|v| xs.iter().position(|u| u == v))
             .unwrap_or(0);
         let rest: Vec<String> = ax.iter().skip(1).map(short).collect();
-        for r in p["runs"].as_array().into_iter().flatten() {
-            let mut label = r["label"].as_str().unwrap_or("?").to_string();
+        for r in &p.runs {
+            let mut label = r.label.clone();
             if !rest.is_empty() {
                 let _ = write!(label, " ({})", rest.join(", "));
             }
@@ -62,22 +63,19 @@ fn series(doc: &Value, y: &dyn Fn(&Value) -> Option<f64>) -> Vec<XySeries> {
     out
 }
 
-fn first_axis_values(doc: &Value) -> Vec<Value> {
-    doc["axes"][0]["values"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+fn first_axis_values(doc: &SweepResults) -> &[Value] {
+    doc.axes.first().map_or(&[][..], |a| &a.values)
 }
 
 /// Renders the sweep page; `source` says where the figures came from.
-pub(crate) fn render(doc: &Value, source: &str) -> Result<String> {
-    let name = doc["sweep"].as_str().unwrap_or("sweep");
+pub(crate) fn render(doc: &SweepResults, source: &str) -> Result<String> {
+    let name = &doc.sweep;
     let xs = first_axis_values(doc);
-    let x_path = doc["axes"][0]["path"].as_str().unwrap_or("?");
+    let x_path = doc.axes.first().map_or("?", |a| a.path.as_str());
     // Evenly spaced, labelled with the values: a scale axis (128 … 131,072) stays readable
     // and every tick is a point of the grid.
     let ticks: Vec<String> = xs.iter().map(short).collect();
-    let chart = |y_desc: &str, y: &dyn Fn(&Value) -> Option<f64>| {
+    let chart = |y_desc: &str, y: &dyn Fn(&SweepRun) -> Option<f64>| {
         plots::xy_chart(x_path, y_desc, &series(doc, y), &ticks).map_err(anyhow::Error::msg)
     };
     let mut h = String::with_capacity(1 << 16);
@@ -90,26 +88,21 @@ pub(crate) fn render(doc: &Value, source: &str) -> Result<String> {
         esc(source),
         n = esc(name)
     );
-    if let Some(d) = doc["description"].as_str().filter(|d| !d.is_empty()) {
-        let _ = writeln!(h, "<p>{}</p>", esc(d));
+    if !doc.description.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(&doc.description));
     }
     h.push_str("<ul>\n");
-    for a in doc["axes"].as_array().into_iter().flatten() {
-        let vals: Vec<String> = a["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(short)
-            .collect();
+    for a in &doc.axes {
+        let vals: Vec<String> = a.values.iter().map(short).collect();
         let _ = writeln!(
             h,
             "<li><code>{}</code>: {}</li>",
-            esc(a["path"].as_str().unwrap_or("?")),
+            esc(&a.path),
             esc(&vals.join(", "))
         );
     }
     h.push_str("</ul>\n");
-    let ratio = chart("max FCT ÷ p50 FCT", &|r| r["max_over_p50"].as_f64())?;
+    let ratio = chart("max FCT ÷ p50 FCT", &|r| r.max_over_p50)?;
     figure(
         &mut h,
         "Tail: max FCT ÷ p50 FCT",
@@ -117,7 +110,7 @@ pub(crate) fn render(doc: &Value, source: &str) -> Result<String> {
         "one line per run; 1 means the slowest flow finished with the median one. A missing \
          point: the run completed no flow.",
     );
-    let max = chart("max FCT (µs)", &|r| r["fct_us"]["max"].as_f64())?;
+    let max = chart("max FCT (µs)", &|r| Some(r.fct_us.max))?;
     figure(
         &mut h,
         "Slowest flow (µs)",
@@ -125,14 +118,13 @@ pub(crate) fn render(doc: &Value, source: &str) -> Result<String> {
         "the completion time of the slowest flow of each run, the time a synchronous step \
          waits for.",
     );
-    let has_coll = doc["points"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|p| p["runs"].as_array().into_iter().flatten())
-        .any(|r| r.get("collectives_us").is_some());
+    let has_coll = doc
+        .points
+        .iter()
+        .flat_map(|p| &p.runs)
+        .any(|r| r.collectives_us.is_some());
     if has_coll {
-        let c = chart("completion (µs)", &|r| r["collectives_us"].as_f64())?;
+        let c = chart("completion (µs)", &|r| r.collectives_us)?;
         figure(
             &mut h,
             "Collective phase completion (µs)",
@@ -146,34 +138,34 @@ pub(crate) fn render(doc: &Value, source: &str) -> Result<String> {
 }
 
 /// Every point and run with its figures.
-fn table(h: &mut String, doc: &Value) {
+fn table(h: &mut String, doc: &SweepResults) {
     h.push_str("<h2>Points</h2>\n<table class=\"summary\">\n<thead><tr>");
-    for a in doc["axes"].as_array().into_iter().flatten() {
-        let _ = write!(h, "<th>{}</th>", esc(a["path"].as_str().unwrap_or("?")));
+    for a in &doc.axes {
+        let _ = write!(h, "<th>{}</th>", esc(&a.path));
     }
     h.push_str(
         "<th>run</th><th>flows done</th><th>FCT p50 (µs)</th><th>p99</th><th>max</th>\
          <th>max/p50</th><th>goodput fraction</th><th>simulated (µs)</th><th>data intact</th></tr></thead>\n<tbody>\n",
     );
-    for p in doc["points"].as_array().into_iter().flatten() {
-        for r in p["runs"].as_array().into_iter().flatten() {
+    for p in &doc.points {
+        for r in &p.runs {
             h.push_str("<tr>");
-            for v in p["axes"].as_array().into_iter().flatten() {
+            for v in &p.axes {
                 let _ = write!(h, "<td>{}</td>", esc(&short(v)));
             }
-            let intact = r["data_intact"].as_bool() == Some(true);
+            let intact = r.data_intact;
             let _ = writeln!(
                 h,
                 "<td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
-                esc(r["label"].as_str().unwrap_or("?")),
-                r["flows_done"],
-                r["flows_total"],
-                fmt(r["fct_us"]["p50"].as_f64(), 1),
-                fmt(r["fct_us"]["p99"].as_f64(), 1),
-                fmt(r["fct_us"]["max"].as_f64(), 1),
-                fmt(r["max_over_p50"].as_f64(), 3),
-                fmt(r["goodput_fraction"].as_f64(), 3),
-                fmt(r["sim_time_us"].as_f64(), 1),
+                esc(&r.label),
+                r.flows_done,
+                r.flows_total,
+                fmt(Some(r.fct_us.p50), 1),
+                fmt(Some(r.fct_us.p99), 1),
+                fmt(Some(r.fct_us.max), 1),
+                fmt(r.max_over_p50, 3),
+                fmt(r.goodput_fraction, 3),
+                fmt(Some(r.sim_time_us), 1),
                 if intact { "" } else { " class=\"bad\"" },
                 if intact { "yes" } else { "NO" },
             );

@@ -8,10 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 mod grid;
 use grid::{Axis, Point, point_label};
+
+use crate::results::round;
+use crate::results::sim::SimRun;
+use crate::results::sweep::{SweepAxis, SweepPoint, SweepResults, SweepRun};
 
 /// Flags of `mrc sweep`.
 #[derive(clap::Args)]
@@ -67,7 +71,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             run.label
         );
         let t = Instant::now();
-        let v = crate::sim::run_to_json(&pt.sc, run, &base_path, &tag)
+        let v = crate::sim::run_to_result(&pt.sc, run, &base_path, &tag)
             .with_context(|| format!("{file}: {tag}"))?;
         eprintln!(
             "{tag}: done in {:.1} s ({}/{} runs, {:.0} s so far)",
@@ -78,7 +82,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         );
         Ok(headline(&v))
     });
-    let mut per_point: Vec<Vec<Value>> = vec![Vec::new(); points.len()];
+    let mut per_point: Vec<Vec<SweepRun>> = vec![Vec::new(); points.len()];
     for (&(p, _), o) in jobs.iter().zip(outs) {
         per_point[p].push(o?);
     }
@@ -100,7 +104,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         None => None,
     };
     if let Some(j) = &args.json {
-        let s = crate::report::data::to_text(&doc);
+        let s = crate::report::data::to_text(&doc)?;
         crate::output::write_atomic("--json", j, s.as_bytes())?;
         println!("json: {}", j.display());
     }
@@ -111,44 +115,30 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn round(v: f64, digits: i32) -> f64 {
-    let m = 10f64.powi(digits);
-    (v * m).round() / m
-}
-
 /// The figures a sweep keeps of a run's `mrc sim --json` object.
-fn headline(r: &Value) -> Value {
-    let fct = &r["flows"]["fct_us"];
-    let (p50, max) = (fct["p50"].as_f64(), fct["max"].as_f64());
-    let mut v = json!({
-        "label": r["label"],
-        "transport": r["transport"],
-        "flows_done": r["flows"]["count"],
-        "flows_total": r["flows"]["total"],
-        "fct_us": fct,
-        "max_over_p50": match (p50, max) {
-            (Some(p), Some(m)) if p > 0.0 => json!(round(m / p, 4)),
-            _ => Value::Null,
-        },
-        "goodput_fraction": r["goodput_fraction"],
-        "sim_time_us": r["sim_time_us"],
-        "data_intact": r["data_intact"],
-    });
-    if let Some(f) = r["flows"].get("failed") {
-        v["flows_failed"] = f.clone();
-    }
+fn headline(r: &SimRun) -> SweepRun {
+    let fct = r.flows.fct_us;
     // A collective phase: its completion time is the sum of its collectives' (they run back
     // to back).
-    if let Some(c) = r.get("collectives").and_then(Value::as_array)
-        && !c.is_empty()
-    {
-        let total: f64 = c.iter().filter_map(|x| x["completion_us"].as_f64()).sum();
-        v["collectives_us"] = json!(round(total, 3));
+    let collectives_us = r
+        .collectives
+        .as_ref()
+        .filter(|c| !c.is_empty())
+        .map(|c| round(c.iter().filter_map(|x| x.completion_us).sum(), 3));
+    SweepRun {
+        collectives_us,
+        data_intact: r.data_intact,
+        fct_us: fct,
+        flows_done: r.flows.count,
+        flows_failed: r.flows.failed,
+        flows_total: r.flows.total,
+        goodput_fraction: r.goodput_fraction,
+        label: r.label.clone(),
+        max_over_p50: (fct.p50 > 0.0).then(|| round(fct.max / fct.p50, 4)),
+        sim_time_us: r.sim_time_us,
+        step_time_us: r.job.as_ref().map(|j| j.step_time_us),
+        transport: r.transport.clone(),
     }
-    if let Some(j) = r.get("job") {
-        v["step_time_us"] = j["step_time_us"].clone();
-    }
-    v
 }
 
 fn to_json(
@@ -157,34 +147,40 @@ fn to_json(
     base: Option<&str>,
     axes: &[Axis],
     points: &[Point],
-    runs: Vec<Vec<Value>>,
-) -> Value {
+    runs: Vec<Vec<SweepRun>>,
+) -> SweepResults {
     let as_json = |v: &toml::Value| serde_json::to_value(v).unwrap_or(Value::Null);
-    json!({
-        "sweep": name,
-        "description": description.trim(),
-        "base": base,
-        "axes": axes.iter().map(|a| json!({
-            "path": a.path,
-            "values": a.values.iter().map(as_json).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "points": points.iter().zip(runs).map(|(p, runs)| json!({
-            "axes": axes.iter().zip(&p.at).map(|(a, &i)| as_json(&a.values[i])).collect::<Vec<_>>(),
-            "scenario": p.sc.name,
-            "seed": p.sc.seed,
-            "runs": runs,
-        })).collect::<Vec<_>>(),
-    })
+    SweepResults {
+        axes: axes
+            .iter()
+            .map(|a| SweepAxis {
+                path: a.path.clone(),
+                values: a.values.iter().map(as_json).collect(),
+            })
+            .collect(),
+        base: base.map(str::to_string),
+        description: description.trim().to_string(),
+        points: points
+            .iter()
+            .zip(runs)
+            .map(|(p, runs)| SweepPoint {
+                axes: axes
+                    .iter()
+                    .zip(&p.at)
+                    .map(|(a, &i)| as_json(&a.values[i]))
+                    .collect(),
+                runs,
+                scenario: p.sc.name.clone(),
+                seed: p.sc.seed,
+            })
+            .collect(),
+        sweep: name.to_string(),
+    }
 }
 
 /// The printed summary: one line per point and run.
-fn table(doc: &Value) -> String {
-    let axes: Vec<String> = doc["axes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| a["path"].as_str().unwrap_or("?").to_string())
-        .collect();
+fn table(doc: &SweepResults) -> String {
+    let axes: Vec<String> = doc.axes.iter().map(|a| a.path.clone()).collect();
     let mut head: Vec<String> = axes.clone();
     head.extend(
         [
@@ -199,27 +195,19 @@ fn table(doc: &Value) -> String {
         ]
         .map(String::from),
     );
-    let num = |v: &Value, d: usize| {
-        v.as_f64()
-            .map_or_else(|| "-".into(), |x| format!("{x:.d$}"))
-    };
+    let num = |v: Option<f64>, d: usize| v.map_or_else(|| "-".into(), |x| format!("{x:.d$}"));
     let mut rows = vec![head];
-    for p in doc["points"].as_array().into_iter().flatten() {
-        for r in p["runs"].as_array().into_iter().flatten() {
-            let mut row: Vec<String> = p["axes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(crate::report::sweep::short)
-                .collect();
-            row.push(r["label"].as_str().unwrap_or("?").to_string());
-            row.push(format!("{}/{}", r["flows_done"], r["flows_total"]));
-            for k in ["p50", "p99", "max"] {
-                row.push(num(&r["fct_us"][k], 1));
+    for p in &doc.points {
+        for r in &p.runs {
+            let mut row: Vec<String> = p.axes.iter().map(crate::report::sweep::short).collect();
+            row.push(r.label.clone());
+            row.push(format!("{}/{}", r.flows_done, r.flows_total));
+            for v in [r.fct_us.p50, r.fct_us.p99, r.fct_us.max] {
+                row.push(num(Some(v), 1));
             }
-            row.push(num(&r["max_over_p50"], 3));
-            row.push(num(&r["goodput_fraction"], 3));
-            row.push(num(&r["sim_time_us"], 1));
+            row.push(num(r.max_over_p50, 3));
+            row.push(num(r.goodput_fraction, 3));
+            row.push(num(Some(r.sim_time_us), 1));
             rows.push(row);
         }
     }
@@ -227,7 +215,7 @@ fn table(doc: &Value) -> String {
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut o = String::new();
-    let _ = writeln!(o, "sweep {}", doc["sweep"].as_str().unwrap_or("?"));
+    let _ = writeln!(o, "sweep {}", doc.sweep);
     for r in &rows {
         for (c, (cell, w)) in r.iter().zip(&widths).enumerate() {
             let pad = w - cell.chars().count();
