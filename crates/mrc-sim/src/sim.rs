@@ -4,7 +4,7 @@
 //! byte-accounted data queue. A packet costs two events per hop: `TxDone` when its last bit
 //! leaves the port (the port starts the next packet) and `Arrive` one propagation delay later.
 //!
-//! Every NIC is an `mrc_proto::nic::Nic` over [`SimQp`]s, driven as `mrc-net` drives it:
+//! Every NIC is an `mrc_proto::nic::Nic` over `SimQp`s, driven as `mrc-net` drives it:
 //! arriving packets go through its demux (peer = source NIC index), port failures through its
 //! port status, each transmit opportunity (a NIC port idle) asks it for the next packet over
 //! the ready ports, and each QP has a `Timer` event of its own (`Nic::handle_timeout_of`; one
