@@ -212,6 +212,9 @@ struct RunCfg {
     roce_timeout: Option<u8>,
     roce_recovery: Option<crate::roce_cfg::RecoveryCfg>,
     evs_per_plane: Option<u32>,
+    /// Give MRC QPs the QP hint the flow list implies (default true; false: as an
+    /// application that gives none, NSCC's one-packet floor and full initial window).
+    qp_hint: Option<bool>,
     /// Random loss on every link of every plane for this run only.
     loss: Option<ProbStr>,
     /// Apply the scenario's `failures` to this run (default true).
@@ -233,6 +236,7 @@ pub(crate) struct Run {
     pub(crate) roce_timeout: Option<u8>,
     pub(crate) roce_recovery: mrc_proto::roce::Recovery,
     pub(crate) evs_per_plane: u32,
+    pub(crate) qp_hint: bool,
     pub(crate) net: NetSpec,
     /// Failures of this run (the scenario's, unless disabled, plus its own loss).
     pub(crate) failures: Vec<Failure>,
@@ -771,6 +775,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             roce_timeout: None,
             roce_recovery: None,
             evs_per_plane: None,
+            qp_hint: None,
             loss: None,
             failures: None,
             fabric: None,
@@ -892,6 +897,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             roce_timeout: r.roce_timeout,
             roce_recovery: r.roce_recovery.map_or_else(Default::default, Into::into),
             evs_per_plane,
+            qp_hint: r.qp_hint.unwrap_or(true),
             net: NetSpec {
                 fabric: fab,
                 switch,

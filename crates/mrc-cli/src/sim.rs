@@ -245,6 +245,7 @@ fn run_one(
                     LbMode::Oblivious
                 },
                 active_per_plane: r.evs_per_plane,
+                qp_hint: r.qp_hint,
                 ..MrcSettings::default()
             });
             drive(s, f, sc, r, path, cap, tag)

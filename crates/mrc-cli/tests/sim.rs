@@ -274,3 +274,49 @@ fn ecn_placement_is_a_switch_option() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `qp_hint = false` runs MRC as an application that gives no hint: a 31 → 1 incast then keeps
+/// NSCC's one-packet floor (31 packets in flight into a receiver that holds fewer) and trims
+/// more than with the hint, whose share BDP / 31 is below a packet and is paced.
+#[test]
+fn the_qp_hint_is_a_run_option() {
+    let senders: Vec<String> = (1..32).map(|i| i.to_string()).collect();
+    let text = format!(
+        r#"
+name = "hint"
+seed = 1
+[fabric]
+kind = "clos"
+nics = 32
+planes = 2
+nic_speed = "200Gbps"
+switch_speed = "800Gbps"
+[workload]
+kind = "incast"
+senders = [{}]
+receiver = 0
+size = "256KB"
+[[runs]]
+transport = "mrc"
+[[runs]]
+transport = "mrc"
+label = "no-hint"
+qp_hint = false
+"#,
+        senders.join(", ")
+    );
+    let f = write("hint.toml", &text);
+    let out = tmp("hint.json");
+    let o = mrc(&["sim", f.to_str().unwrap(), "--json", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&out);
+    let trims = |i: usize| {
+        assert_eq!(v["runs"][i]["data_intact"], true);
+        v["runs"][i]["packets"]["trimmed"].as_u64().unwrap()
+    };
+    let (hinted, unhinted) = (trims(0), trims(1));
+    assert!(
+        hinted < unhinted,
+        "trims with hint {hinted}, without {unhinted}"
+    );
+}

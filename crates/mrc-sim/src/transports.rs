@@ -24,6 +24,9 @@ pub struct MrcSettings {
     /// Max PSN range in units of 128 PSNs; `None` = enough for 4 × the NIC's bandwidth-delay
     /// product (at least 1, at most the API default 8).
     pub mpr: Option<u8>,
+    /// Give each QP the hint its flow list implies (`num_remote_recv_peers`, `num_send_peers`),
+    /// as an application that knows its traffic would; false: no hint (ablation).
+    pub qp_hint: bool,
 }
 
 impl Default for MrcSettings {
@@ -34,6 +37,7 @@ impl Default for MrcSettings {
             backup_per_plane: 8,
             attr: MrcQpAttr::default(),
             mpr: None,
+            qp_hint: true,
         }
     }
 }
@@ -124,7 +128,7 @@ impl TransportFactory for MrcFactory {
         });
         attr.mpr = mpr;
         attr.mpr_dest = mpr;
-        if p.recv_peers > 1 {
+        if self.0.qp_hint && p.recv_peers > 1 {
             attr.hint = Some(QpHint {
                 num_remote_recv_peers: p.recv_peers,
                 num_send_peers: p.send_peers,
