@@ -44,6 +44,15 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Runs scenario `text` (written as `name`.toml) and returns its `--json` output.
+fn sim_json(name: &str, text: &str) -> serde_json::Value {
+    let f = write(&format!("{name}.toml"), text);
+    let out = tmp(&format!("{name}.json"));
+    let o = mrc(&["sim", f.to_str().unwrap(), "--json", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    json(&out)
+}
+
 #[test]
 fn small_scenario_json_shape_and_determinism() {
     let sc = write("small.toml", SMALL);
@@ -243,11 +252,7 @@ size = "512KB"
 transport = "mrc"
 "#
     );
-    let f = write(&format!("{name}.toml"), &text);
-    let out = tmp(&format!("{name}.json"));
-    let o = mrc(&["sim", f.to_str().unwrap(), "--json", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v = json(&out);
+    let v = sim_json(name, &text);
     assert_eq!(v["runs"][0]["data_intact"], true);
     v["runs"][0]["packets"]["ecn_marked"].as_u64().unwrap()
 }
@@ -305,11 +310,7 @@ qp_hint = false
 "#,
         senders.join(", ")
     );
-    let f = write("hint.toml", &text);
-    let out = tmp("hint.json");
-    let o = mrc(&["sim", f.to_str().unwrap(), "--json", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v = json(&out);
+    let v = sim_json("hint", &text);
     let trims = |i: usize| {
         assert_eq!(v["runs"][i]["data_intact"], true);
         v["runs"][i]["packets"]["trimmed"].as_u64().unwrap()
