@@ -97,10 +97,21 @@ mod tests {
     fn the_first_failure_in_job_order_is_reported_and_later_jobs_do_not_start() {
         for t in [1, 2, 4] {
             let started = AtomicUsize::new(0);
+            // Jobs after 2 wait until it has failed, then take a while, so the check does not
+            // depend on how the scheduler interleaves the threads (on a loaded machine one thread
+            // could otherwise run every later job before job 2's thread runs at all).
+            let failed_2 = AtomicBool::new(false);
             let out = run_ordered(100, t, |i| {
                 started.fetch_add(1, Ordering::SeqCst);
                 if i == 2 {
+                    failed_2.store(true, Ordering::SeqCst);
                     anyhow::bail!("job 2");
+                }
+                if i > 2 {
+                    while !failed_2.load(Ordering::SeqCst) {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Ok(i)
             });
