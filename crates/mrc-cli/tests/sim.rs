@@ -321,3 +321,82 @@ qp_hint = false
         "trims with hint {hinted}, without {unhinted}"
     );
 }
+
+/// `cc = "dcqcn"` runs MRC QPs under DCQCN. In an 8 → 1 fan-in with last-hop marking, every
+/// QP starts at line rate and ignores trims, so its start-up burst trims more than NSCC (whose
+/// hinted window starts at BDP / 8); the ECN echoes then cut the rate: the same run without
+/// marks (DCQCN never slows) trims far more. The paper's α = 1 at the first cut and slow
+/// recovery (`docs/dcqcn.md`) leave the last flow finishing later than under NSCC.
+#[test]
+fn dcqcn_is_a_run_option_for_mrc() {
+    let text = r#"
+name = "fanin"
+seed = 1
+[fabric]
+kind = "clos"
+nics = 32
+planes = 2
+nic_speed = "200Gbps"
+switch_speed = "800Gbps"
+[switch]
+ecn_last_hop = true
+[workload]
+kind = "incast"
+senders = [8, 10, 12, 14, 16, 18, 20, 22]
+receiver = 0
+size = "2MB"
+[[runs]]
+transport = "mrc"
+[[runs]]
+transport = "mrc"
+cc = "dcqcn"
+[[runs]]
+transport = "mrc"
+cc = "dcqcn"
+label = "unmarked"
+switch = { ecn_last_hop = false }
+"#;
+    let v = sim_json("dcqcn", text);
+    let run = |i: usize| {
+        let r = &v["runs"][i];
+        assert_eq!(r["data_intact"], true, "{r}");
+        assert_eq!(r["flows"]["count"], 8);
+        let trims = r["packets"]["trimmed"].as_u64().unwrap();
+        (trims, r["flows"]["fct_us"]["max"].as_f64().unwrap())
+    };
+    assert_eq!(v["runs"][1]["label"], "mrc-dcqcn");
+    let ((nscc, nscc_max), (dcqcn, dcqcn_max), (unmarked, _)) = (run(0), run(1), run(2));
+    assert!(
+        dcqcn > nscc,
+        "trims: dcqcn {dcqcn}, nscc {nscc} (line-rate start)"
+    );
+    assert!(
+        dcqcn * 4 < unmarked,
+        "trims: dcqcn {dcqcn}, without marks {unmarked} (ECN must cut the rate)"
+    );
+    assert!(
+        dcqcn_max > nscc_max,
+        "max FCT dcqcn {dcqcn_max}, nscc {nscc_max}"
+    );
+    bad(
+        "cc-bad.toml",
+        &SMALL.replace(
+            "[[runs]]\ntransport = \"spray\"",
+            "[[runs]]\ntransport = \"spray\"\ncc = \"cubic\"",
+        ),
+        &[
+            "cc-bad.toml",
+            "runs[1].cc",
+            "\"nscc\" or \"dcqcn\"",
+            "cubic",
+        ],
+    );
+    bad(
+        "cc-roce.toml",
+        &SMALL.replace(
+            "[[runs]]\ntransport = \"spray\"",
+            "[[runs]]\ntransport = \"roce\"\ncc = \"dcqcn\"",
+        ),
+        &["cc-roce.toml", "runs[1].cc"],
+    );
+}

@@ -21,10 +21,8 @@ use mrc_wire::Psn;
 use mrc_wire::mrc::{Body, ENDPOINT_QPN, EndpointOp, PathMark};
 
 use crate::bits::RingBits;
-use crate::cc::{CongestionControl, FixedWindow, Nscc};
-use crate::config::{
-    CcAlgorithm, ConnectionConfig, ModifyQpError, MrcQpAttr, QpState, attr_mask, ibv_mask,
-};
+use crate::cc::CcFactory;
+use crate::config::{ConnectionConfig, ModifyQpError, MrcQpAttr, QpState, attr_mask, ibv_mask};
 use crate::ev::{EvSet, ReverseEvs};
 use crate::mr::MemoryRegions;
 use crate::time::{Duration, Instant};
@@ -83,10 +81,7 @@ impl Connection {
         // 4 bytes per EV (1.7 KB for 8 planes × 40, on each of 262,144 QP ends of a
         // 131,072-NIC permutation).
         cfg.ev_profile.planes = Vec::new();
-        let cc: Box<dyn CongestionControl> = match &cfg.cc_profile.algorithm {
-            CcAlgorithm::Nscc(c) => Box::new(Nscc::new(c.clone())),
-            CcAlgorithm::Fixed(w) => Box::new(FixedWindow(*w)),
-        };
+        let cc = cfg.cc_profile.algorithm.build(None);
         let psn0 = Psn::new(cfg.initial_psn);
         Self {
             regions: MemoryRegions::new(cfg.seed ^ u64::from(cfg.qpn)),
@@ -194,10 +189,9 @@ impl Connection {
                 self.attr.hint = attr.hint;
                 // //= docs/mrc-protocol.md §13 item 12: with `num_remote_recv_peers` = k, initial
                 // cwnd = BDP / k and fair increase / k (crate docs, QP hint).
-                if let (Some(h), CcAlgorithm::Nscc(c)) = (attr.hint, &self.cfg.cc_profile.algorithm)
-                    && h.num_remote_recv_peers > 1
-                {
-                    self.req.cc = Box::new(Nscc::new(c.for_hint(&h)));
+                // The controller is built again, from the hint ([`CcFactory::build`]).
+                if let Some(h) = attr.hint {
+                    self.req.cc = self.cfg.cc_profile.algorithm.build(Some(&h));
                 }
             }
             (QpState::Init, QpState::Rtr) => {
