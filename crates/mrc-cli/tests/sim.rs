@@ -400,3 +400,35 @@ switch = { ecn_last_hop = false }
         &["cc-roce.toml", "runs[1].cc"],
     );
 }
+
+/// `MRC_LOG=debug` prints the core's rare events (here the EVs a black hole retires) on stderr,
+/// and leaves the JSON as it was; unset, nothing is logged.
+#[test]
+fn mrc_log_prints_rare_events_only_when_set() {
+    let sc = write(
+        "log.toml",
+        &SMALL
+            .replace("kind = \"link-down\"", "kind = \"black-hole\"")
+            .replace("[[runs]]\ntransport = \"spray\"\n", ""),
+    );
+    let run = |log: Option<&str>, json: &str| {
+        let out = tmp(json);
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_mrc"));
+        c.args(["sim", sc.to_str().unwrap(), "--json", out.to_str().unwrap()]);
+        c.env_remove("MRC_LOG");
+        if let Some(l) = log {
+            c.env("MRC_LOG", l);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            std::fs::read_to_string(&out).unwrap(),
+        )
+    };
+    let (quiet, j0) = run(None, "log-off.json");
+    let (loud, j1) = run(Some("debug"), "log-on.json");
+    assert!(!quiet.contains("EV retired"), "{quiet}");
+    assert!(loud.contains("EV retired"), "{loud}");
+    assert_eq!(j0, j1, "logging changed the run");
+}

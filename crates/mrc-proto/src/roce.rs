@@ -286,6 +286,7 @@ impl Connection {
         self.ctrl.clear();
         self.ack_deadline = None;
         self.ack_at = None;
+        tracing::warn!(qpn = self.cfg.qpn, reason = ?reason, "RoCE QP error");
         self.events.push_back(Event::QpError(reason));
     }
 
@@ -630,6 +631,11 @@ impl Transport for Connection {
         if self.ack_deadline.is_some_and(|t| t <= now) {
             self.stats.qp_timeouts += 1;
             self.retries += 1;
+            tracing::debug!(
+                qpn = self.cfg.qpn,
+                retries = self.retries,
+                "RoCE retransmission timeout"
+            );
             if self.retries > u32::from(self.cfg.retry_cnt) {
                 self.enter_error(QpErrorReason::RetryExceeded, WcStatus::RetryExceeded);
                 return;

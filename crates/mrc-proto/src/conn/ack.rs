@@ -87,6 +87,7 @@ impl Connection {
                     .probe_response(s.entropy, s.mark == PathMark::SkipOnce, now)
             {
                 self.stats.ev_resurrected += 1;
+                tracing::debug!(qpn = self.cfg.qpn, ev = s.entropy, plane, "EV resurrected");
                 self.events.push_back(Event::EvState {
                     ev: s.entropy,
                     plane,

@@ -156,7 +156,15 @@ impl Connection {
         }
         match cause {
             LossCause::Ooo => self.stats.losses_ooo += 1,
-            LossCause::Timeout => self.stats.losses_timeout += 1,
+            LossCause::Timeout => {
+                self.stats.losses_timeout += 1;
+                tracing::trace!(
+                    qpn = self.cfg.qpn,
+                    psn = p.value(),
+                    ev = r.ev,
+                    "packet timed out"
+                );
+            }
         }
         self.req.cc.on_loss(now, bytes, self.req.inflight_bytes);
         if self.masked_planes() & (1 << r.plane) != 0 {
@@ -358,6 +366,7 @@ impl Connection {
             } => {
                 let plane = self.ev.plane_of(ev).unwrap_or(0);
                 self.stats.ev_retired += 1;
+                tracing::debug!(qpn = self.cfg.qpn, ev, plane, plane_exhausted, "EV retired");
                 self.events.push_back(Event::EvState {
                     ev,
                     plane,

@@ -322,6 +322,7 @@ impl Connection {
         self.timers = [None; N_TIMERS];
         self.port_status = None;
         if let Some(r) = reason {
+            tracing::warn!(qpn = self.cfg.qpn, reason = ?r, "QP error");
             self.events.push_back(Event::QpError(r));
         }
     }

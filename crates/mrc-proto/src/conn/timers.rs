@@ -65,6 +65,11 @@ impl Connection {
     pub(super) fn on_qp_timeout(&mut self, now: Instant) {
         self.stats.qp_timeouts += 1;
         self.req.qp_retries += 1;
+        tracing::debug!(
+            qpn = self.cfg.qpn,
+            retries = self.req.qp_retries,
+            "QP retransmission timeout"
+        );
         let lin = u32::from(self.attr.retry.linear_cnt);
         let exp = u32::from(self.attr.retry.exp_cnt);
         if exp < 25 && self.req.qp_retries > lin + exp {
