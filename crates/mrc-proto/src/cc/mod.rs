@@ -11,8 +11,9 @@ pub use nscc::{Nscc, NsccConfig};
 use crate::config::QpHint;
 use crate::time::{Duration, Instant};
 
-/// Builds the congestion controller of each QP (one per connection, like quinn's
-/// `ControllerFactory`): the CC profile holds the factory, the QP the controller it built.
+/// Builds the congestion controller of each QP: the CC profile ([`crate::CcAlgorithm`]) is the
+/// factory, shared by the QPs that use it; each QP owns the controller it built, whose state
+/// is that QP's alone.
 pub trait CcFactory: core::fmt::Debug + Send + Sync {
     /// A controller for a new QP. `hint` is the QP hint given at INIT (`None` before, or for
     /// an application that gives none); a factory may ignore it.

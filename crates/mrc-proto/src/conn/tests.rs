@@ -229,3 +229,30 @@ fn a_window_below_one_packet_paces_the_qp() {
     let span = |s: &[(Instant, u64)]| s[s.len() - 1].0.saturating_since(s[0].0);
     assert!(span(&paced) > span(&floor), "{paced:?} {floor:?}");
 }
+
+/// A custom CC factory builds each QP's controller, and builds it again at INIT with the
+/// QP hint.
+#[test]
+fn a_custom_cc_factory_builds_the_controller() {
+    use crate::cc::{CcFactory, CongestionControl, FixedWindow};
+    #[derive(Debug)]
+    struct PeersWindow;
+    impl CcFactory for PeersWindow {
+        fn build(&self, hint: Option<&QpHint>) -> Box<dyn CongestionControl> {
+            Box::new(FixedWindow(
+                hint.map_or(1, |h| u64::from(h.num_remote_recv_peers)),
+            ))
+        }
+    }
+    let (mut cfg, _) = mrc_pair_configs(3, 2, 4, 0, 100_000_000_000, Duration::from_micros(10));
+    cfg.cc_profile.algorithm = crate::CcAlgorithm::Custom(std::sync::Arc::new(PeersWindow));
+    assert_eq!(Connection::new(cfg.clone()).cwnd(), 1);
+    let attr = MrcQpAttr {
+        hint: Some(QpHint {
+            num_remote_recv_peers: 7,
+            ..QpHint::default()
+        }),
+        ..MrcQpAttr::default()
+    };
+    assert_eq!(Connection::new_rts(cfg, attr).unwrap().cwnd(), 7);
+}
