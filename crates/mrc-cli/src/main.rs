@@ -59,8 +59,27 @@ enum Command {
     Train(train::Args),
 }
 
+/// `MRC_LOG=error|warn|info|debug|trace`: the `tracing` events of the core (`mrc-proto`) and of
+/// the socket transport (`mrc-net`) go to stderr at that level and above. Unset, no subscriber
+/// is installed and the events cost one relaxed load each. An unknown level is reported and
+/// ignored, so a typo never changes a run's output.
+fn init_logging() {
+    let Ok(level) = std::env::var("MRC_LOG") else {
+        return;
+    };
+    let Ok(level) = level.parse::<tracing_subscriber::filter::LevelFilter>() else {
+        eprintln!("warning: MRC_LOG={level:?}: expected error, warn, info, debug or trace");
+        return;
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn main() -> ExitCode {
     exit_quietly_on_broken_pipe();
+    init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan::run(&args),

@@ -179,6 +179,15 @@ struct FailureCfg {
     probability: Option<ProbStr>,
 }
 
+/// Congestion control of a run's MRC QPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CcName {
+    /// NSCC (`docs/mrc-protocol.md` §8).
+    Nscc,
+    /// DCQCN driven by ECN echoes (`docs/dcqcn.md`), with the run's `dcqcn_params`.
+    Dcqcn,
+}
+
 /// Which transport a run uses.
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -215,6 +224,8 @@ struct RunCfg {
     /// Give MRC QPs the QP hint the flow list implies (default true; false: as an
     /// application that gives none, NSCC's one-packet floor and full initial window).
     qp_hint: Option<bool>,
+    /// Congestion control of MRC QPs: `"nscc"` (default) or `"dcqcn"`.
+    cc: Option<String>,
     /// Random loss on every link of every plane for this run only.
     loss: Option<ProbStr>,
     /// Apply the scenario's `failures` to this run (default true).
@@ -237,6 +248,7 @@ pub(crate) struct Run {
     pub(crate) roce_recovery: mrc_proto::roce::Recovery,
     pub(crate) evs_per_plane: u32,
     pub(crate) qp_hint: bool,
+    pub(crate) cc: CcName,
     pub(crate) net: NetSpec,
     /// Failures of this run (the scenario's, unless disabled, plus its own loss).
     pub(crate) failures: Vec<Failure>,
@@ -776,6 +788,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             roce_recovery: None,
             evs_per_plane: None,
             qp_hint: None,
+            cc: None,
             loss: None,
             failures: None,
             fabric: None,
@@ -853,6 +866,18 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             // The IB local ACK timeout is a 5-bit exponent (4.096 µs × 2^t).
             bad_input!("{file}: field `runs[{i}].roce_timeout`: expected 0..=31, got {t}");
         }
+        let cc = match r.cc.as_deref() {
+            None | Some("nscc") => CcName::Nscc,
+            Some("dcqcn") => CcName::Dcqcn,
+            Some(other) => bad_input!(
+                "{file}: field `runs[{i}].cc`: expected \"nscc\" or \"dcqcn\", got {other:?}"
+            ),
+        };
+        if cc != CcName::Nscc && r.transport == TransportName::Roce {
+            bad_input!(
+                "{file}: field `runs[{i}].cc`: applies to MRC runs (a RoCE run's CC is `dcqcn`)"
+            );
+        }
         let roce = r.transport == TransportName::Roce;
         let dcqcn = r.dcqcn.unwrap_or(true);
         let switch = switch_spec(
@@ -866,6 +891,8 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         let label = r.label.clone().unwrap_or_else(|| {
             if r.transport == TransportName::Roce {
                 format!("roce-{qps}qp")
+            } else if cc == CcName::Dcqcn {
+                format!("{}-dcqcn", r.transport.as_str())
             } else {
                 r.transport.as_str().to_string()
             }
@@ -898,6 +925,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             roce_recovery: r.roce_recovery.map_or_else(Default::default, Into::into),
             evs_per_plane,
             qp_hint: r.qp_hint.unwrap_or(true),
+            cc,
             net: NetSpec {
                 fabric: fab,
                 switch,

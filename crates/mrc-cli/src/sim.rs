@@ -9,13 +9,13 @@ use anyhow::Result;
 use mrc_proto::LbMode;
 use mrc_sim::roce::{RoceFactory, RoceSettings};
 use mrc_sim::sim::dag::DagOutcome;
-use mrc_sim::transports::{MrcFactory, MrcSettings};
+use mrc_sim::transports::{MrcCc, MrcFactory, MrcSettings};
 use mrc_sim::{Progress, RunReport, RunSpec, Sim, SimError, TransportFactory, Workload};
 
 use crate::bad_input;
 use crate::results::sim::{DroppedByClass, EvChange, Flows, Packets, Paths, SimResults, SimRun};
 use crate::results::{PercentilesUs, round, us};
-use crate::scenario::{self, Loaded, Run, TransportName};
+use crate::scenario::{self, CcName, Loaded, Run, TransportName};
 use crate::workload_cfg;
 
 /// The embedded default scenario (a copy of `scenarios/default.toml`).
@@ -246,6 +246,10 @@ fn run_one(
                 },
                 active_per_plane: r.evs_per_plane,
                 qp_hint: r.qp_hint,
+                cc: match r.cc {
+                    CcName::Nscc => MrcCc::Nscc,
+                    CcName::Dcqcn => MrcCc::Dcqcn(r.dcqcn_params),
+                },
                 ..MrcSettings::default()
             });
             drive(s, f, sc, r, path, cap, tag)

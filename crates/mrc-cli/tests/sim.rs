@@ -321,3 +321,114 @@ qp_hint = false
         "trims with hint {hinted}, without {unhinted}"
     );
 }
+
+/// `cc = "dcqcn"` runs MRC QPs under DCQCN. In an 8 → 1 fan-in with last-hop marking, every
+/// QP starts at line rate and ignores trims, so its start-up burst trims more than NSCC (whose
+/// hinted window starts at BDP / 8); the ECN echoes then cut the rate: the same run without
+/// marks (DCQCN never slows) trims far more. The paper's α = 1 at the first cut and slow
+/// recovery (`docs/dcqcn.md`) leave the last flow finishing later than under NSCC.
+#[test]
+fn dcqcn_is_a_run_option_for_mrc() {
+    let text = r#"
+name = "fanin"
+seed = 1
+[fabric]
+kind = "clos"
+nics = 32
+planes = 2
+nic_speed = "200Gbps"
+switch_speed = "800Gbps"
+[switch]
+ecn_last_hop = true
+[workload]
+kind = "incast"
+senders = [8, 10, 12, 14, 16, 18, 20, 22]
+receiver = 0
+size = "2MB"
+[[runs]]
+transport = "mrc"
+[[runs]]
+transport = "mrc"
+cc = "dcqcn"
+[[runs]]
+transport = "mrc"
+cc = "dcqcn"
+label = "unmarked"
+switch = { ecn_last_hop = false }
+"#;
+    let v = sim_json("dcqcn", text);
+    let run = |i: usize| {
+        let r = &v["runs"][i];
+        assert_eq!(r["data_intact"], true, "{r}");
+        assert_eq!(r["flows"]["count"], 8);
+        let trims = r["packets"]["trimmed"].as_u64().unwrap();
+        (trims, r["flows"]["fct_us"]["max"].as_f64().unwrap())
+    };
+    assert_eq!(v["runs"][1]["label"], "mrc-dcqcn");
+    let ((nscc, nscc_max), (dcqcn, dcqcn_max), (unmarked, _)) = (run(0), run(1), run(2));
+    assert!(
+        dcqcn > nscc,
+        "trims: dcqcn {dcqcn}, nscc {nscc} (line-rate start)"
+    );
+    assert!(
+        dcqcn * 4 < unmarked,
+        "trims: dcqcn {dcqcn}, without marks {unmarked} (ECN must cut the rate)"
+    );
+    assert!(
+        dcqcn_max > nscc_max,
+        "max FCT dcqcn {dcqcn_max}, nscc {nscc_max}"
+    );
+    bad(
+        "cc-bad.toml",
+        &SMALL.replace(
+            "[[runs]]\ntransport = \"spray\"",
+            "[[runs]]\ntransport = \"spray\"\ncc = \"cubic\"",
+        ),
+        &[
+            "cc-bad.toml",
+            "runs[1].cc",
+            "\"nscc\" or \"dcqcn\"",
+            "cubic",
+        ],
+    );
+    bad(
+        "cc-roce.toml",
+        &SMALL.replace(
+            "[[runs]]\ntransport = \"spray\"",
+            "[[runs]]\ntransport = \"roce\"\ncc = \"dcqcn\"",
+        ),
+        &["cc-roce.toml", "runs[1].cc"],
+    );
+}
+
+/// `MRC_LOG=debug` prints the core's rare events (here the EVs a black hole retires) on stderr,
+/// and leaves the JSON as it was; unset, nothing is logged.
+#[test]
+fn mrc_log_prints_rare_events_only_when_set() {
+    let sc = write(
+        "log.toml",
+        &SMALL
+            .replace("kind = \"link-down\"", "kind = \"black-hole\"")
+            .replace("[[runs]]\ntransport = \"spray\"\n", ""),
+    );
+    let run = |log: Option<&str>, json: &str| {
+        let out = tmp(json);
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_mrc"));
+        c.args(["sim", sc.to_str().unwrap(), "--json", out.to_str().unwrap()]);
+        c.env_remove("MRC_LOG");
+        if let Some(l) = log {
+            c.env("MRC_LOG", l);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            std::fs::read_to_string(&out).unwrap(),
+        )
+    };
+    let (quiet, j0) = run(None, "log-off.json");
+    let (loud, j1) = run(Some("debug"), "log-on.json");
+    assert!(!quiet.contains("EV retired"), "{quiet}");
+    assert!(loud.contains("EV retired"), "{loud}");
+    assert_eq!(j0, j1, "logging changed the run");
+}

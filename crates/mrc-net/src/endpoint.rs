@@ -294,6 +294,7 @@ impl Endpoint {
 
     /// Port `port` goes down (`up = false`) or comes up: every QP is told.
     pub fn handle_port_status(&mut self, port: u8, up: bool) {
+        tracing::info!(port, up, "port status");
         let now = self.now();
         self.nic.handle_port_status(now, port, up);
     }
@@ -326,6 +327,7 @@ impl Endpoint {
             };
             let up = sys::link_up(self.sock.as_raw_fd(), &name)?;
             if up != was {
+                tracing::info!(port, link = %name, up, "link carrier changed");
                 if let Some(l) = self.links.get_mut(i) {
                     l.2 = up;
                 }

@@ -596,6 +596,7 @@ impl Fabric {
         let links = self.find_links(a, b)?;
         let scripts = if up { Some(self.scripts()?) } else { None };
         for &link in &links {
+            tracing::info!(link = link.0, a, b, up, "fabric link set");
             let ends = self.link_ends(link);
             for (ns, dev, _) in &ends {
                 Cmd::ip_in(ns)

@@ -2,7 +2,9 @@
 //!
 //! //= docs/mrc-protocol.md §3.2–§3.3, §3.7: attribute names, units and limits follow the OCP API.
 
-use crate::cc::NsccConfig;
+use std::sync::Arc;
+
+use crate::cc::{CcFactory, CongestionControl, DcqcnCcConfig, FixedWindow, NsccConfig};
 use crate::rng::Rng;
 use crate::time::Duration;
 
@@ -325,13 +327,41 @@ impl EvProfile {
     }
 }
 
-/// CC algorithm of a CC profile.
-#[derive(Debug, Clone, PartialEq)]
+/// CC algorithm of a CC profile: the factory of each QP's controller ([`CcFactory`]).
+#[derive(Debug, Clone)]
 pub enum CcAlgorithm {
     /// `"uet-1.0-nscc"`.
     Nscc(NsccConfig),
     /// No congestion control (`algorithm = NULL`): a fixed window of this many bytes.
     Fixed(u64),
+    /// DCQCN's reaction point driven by ECN echoes (`docs/dcqcn.md`).
+    Dcqcn(DcqcnCcConfig),
+    /// Any other controller: the factory builds one per QP.
+    Custom(Arc<dyn CcFactory>),
+}
+
+impl PartialEq for CcAlgorithm {
+    /// Configurations compare by value; custom factories by identity.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Nscc(a), Self::Nscc(b)) => a == b,
+            (Self::Fixed(a), Self::Fixed(b)) => a == b,
+            (Self::Dcqcn(a), Self::Dcqcn(b)) => a == b,
+            (Self::Custom(a), Self::Custom(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl CcFactory for CcAlgorithm {
+    fn build(&self, hint: Option<&QpHint>) -> Box<dyn CongestionControl> {
+        match self {
+            Self::Nscc(c) => c.build(hint),
+            Self::Fixed(w) => FixedWindow(*w).build(hint),
+            Self::Dcqcn(c) => c.build(hint),
+            Self::Custom(f) => f.build(hint),
+        }
+    }
 }
 
 /// A CC profile (`mrc_ctl` CC profile).

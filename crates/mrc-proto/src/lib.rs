@@ -195,7 +195,9 @@ pub mod roce;
 pub mod testing;
 pub mod time;
 
-pub use cc::{AckSample, CongestionControl, FixedWindow, Nscc, NsccConfig};
+pub use cc::{
+    AckSample, CcFactory, CongestionControl, DcqcnCc, DcqcnCcConfig, FixedWindow, Nscc, NsccConfig,
+};
 pub use config::{
     CcAlgorithm, CcProfile, ConnectionConfig, DeviceAttr, EvProfile, LbMode, ModifyQpError,
     MrcQpAttr, PlaneEvs, ProbePolicy, QpHint, QpState, Retry, SackPolicy,

@@ -17,7 +17,8 @@
 //!   requester (RP) cuts `Rc ← Rc (1 − α/2)`, updates α with gain g, decays α every
 //!   `alpha_timer` without CNP, and raises the rate on timer / byte-counter events: fast recovery
 //!   (`Rc ← (Rt + Rc)/2`) for the first F events, then additive (`Rt += R_AI`), then hyper
-//!   increase (`Rt += i·R_HAI`). Packets are paced at Rc.
+//!   increase (`Rt += i·R_HAI`). Packets are paced at Rc. The reaction point is
+//!   [`crate::cc::Dcqcn`], which MRC QPs can use too ([`crate::cc::DcqcnCc`]).
 //!
 //! Typed packets: inside the [`Transport`] API data uses the MRC Write reprs (METH + RETH) and
 //! ACK / NAK / CNP use `ACKNOWLEDGE` with AETH syndromes 0x00 (ACK), 0x60 (NAK PSN sequence
@@ -32,6 +33,7 @@ use mrc_wire::Psn;
 use mrc_wire::mrc::{self, Body, Opcode, Write, aeth, bth, meth, reth};
 use mrc_wire::rc;
 
+use crate::cc::Dcqcn;
 use crate::mr::MemoryRegions;
 use crate::time::{Duration, Instant};
 use crate::{
@@ -48,49 +50,7 @@ pub const NAK_ACCESS_SYNDROME: u8 = 0x62;
 /// AETH syndrome we use for a CNP (congestion notification packet).
 pub const CNP_SYNDROME: u8 = 0x5F;
 
-/// DCQCN parameters: defaults are the DCQCN paper's; `docs/dcqcn.md` gives each value's
-/// source and the ConnectX defaults next to it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DcqcnConfig {
-    /// Rate control on (false = always line rate).
-    pub enabled: bool,
-    /// α gain g (1/256).
-    pub g: f64,
-    /// α decay period without CNP (55 µs).
-    pub alpha_timer: Duration,
-    /// Rate-increase timer period (55 µs).
-    pub increase_timer: Duration,
-    /// Rate-increase byte counter (10 MB).
-    pub byte_counter: u64,
-    /// Fast-recovery steps F (5).
-    pub f: u32,
-    /// Additive increase R_AI, bits/s (40 Mb/s).
-    pub rai_bps: u64,
-    /// Hyper increase R_HAI, bits/s (400 Mb/s: the paper gives none; 10 × R_AI as in QCN and
-    /// the ConnectX defaults).
-    pub rhai_bps: u64,
-    /// Lowest rate, bits/s (10 Mb/s).
-    pub min_rate_bps: u64,
-    /// NP: at most one CNP per this interval per QP (50 µs).
-    pub cnp_interval: Duration,
-}
-
-impl Default for DcqcnConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            g: 1.0 / 256.0,
-            alpha_timer: Duration::from_micros(55),
-            increase_timer: Duration::from_micros(55),
-            byte_counter: 10_000_000,
-            f: 5,
-            rai_bps: 40_000_000,
-            rhai_bps: 400_000_000,
-            min_rate_bps: 10_000_000,
-            cnp_interval: Duration::from_micros(50),
-        }
-    }
-}
+pub use crate::cc::DcqcnConfig;
 
 /// How a QP recovers lost packets (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -243,17 +203,9 @@ pub struct Connection {
     last_now: Instant,
     retries: u32,
     ack_deadline: Option<Instant>,
-    // DCQCN reaction point
-    rc: f64,
-    rt: f64,
-    alpha: f64,
-    rate_limited: bool,
+    /// DCQCN reaction point (CNPs in, the bytes sent counted).
+    rp: Dcqcn,
     next_tx: Instant,
-    alpha_at: Instant,
-    inc_at: Instant,
-    t_count: u32,
-    b_count: u32,
-    bytes_since_inc: u64,
     // responder
     epsn: Psn,
     nak_sent: bool,
@@ -271,7 +223,6 @@ impl Connection {
     /// A QP in RTS.
     pub fn new(cfg: RoceConfig) -> Self {
         let psn0 = Psn::new(cfg.initial_psn);
-        let line = cfg.line_rate_bps as f64;
         Self {
             regions: MemoryRegions::new(cfg.seed ^ u64::from(cfg.qpn) ^ 0x524F_4345),
             state: QpState::Rts,
@@ -285,16 +236,8 @@ impl Connection {
             last_now: Instant::ZERO,
             retries: 0,
             ack_deadline: None,
-            rc: line,
-            rt: line,
-            alpha: 1.0,
-            rate_limited: false,
+            rp: Dcqcn::new(cfg.dcqcn, cfg.line_rate_bps),
             next_tx: Instant::ZERO,
-            alpha_at: Instant::MAX,
-            inc_at: Instant::MAX,
-            t_count: 0,
-            b_count: 0,
-            bytes_since_inc: 0,
             epsn: psn0,
             nak_sent: false,
             held: VecDeque::new(),
@@ -310,7 +253,7 @@ impl Connection {
 
     /// Current DCQCN rate Rc, bits/s.
     pub fn rate_bps(&self) -> u64 {
-        self.rc as u64
+        self.rp.rate() as u64
     }
 
     /// The configuration.
@@ -343,6 +286,7 @@ impl Connection {
         self.ctrl.clear();
         self.ack_deadline = None;
         self.ack_at = None;
+        tracing::warn!(qpn = self.cfg.qpn, reason = ?reason, "RoCE QP error");
         self.events.push_back(Event::QpError(reason));
     }
 
@@ -387,47 +331,8 @@ impl Connection {
 
     fn on_cnp(&mut self, now: Instant) {
         self.stats.ecn_echoes += 1;
-        let d = self.cfg.dcqcn;
-        if !d.enabled {
-            return;
-        }
-        if !self.rate_limited && self.alpha_at <= now {
-            // α kept decaying every alpha_timer while the QP ran at line rate (no timer ran).
-            let periods = now.saturating_since(self.alpha_at).as_nanos()
-                / d.alpha_timer.as_nanos().max(1)
-                + 1;
-            self.alpha *= (1.0 - d.g).powf(periods as f64);
-        }
-        self.rate_limited = true;
-        self.rt = self.rc;
-        self.rc = (self.rc * (1.0 - self.alpha / 2.0)).max(d.min_rate_bps as f64);
-        self.alpha = (1.0 - d.g) * self.alpha + d.g;
-        self.t_count = 0;
-        self.b_count = 0;
-        self.bytes_since_inc = 0;
-        self.alpha_at = now + d.alpha_timer;
-        self.inc_at = now + d.increase_timer;
-    }
-
-    fn rate_increase(&mut self) {
-        let d = &self.cfg.dcqcn;
-        let line = self.cfg.line_rate_bps as f64;
-        let (t, b, f) = (self.t_count, self.b_count, d.f);
-        if t.max(b) < f {
-            // fast recovery
-        } else if t.min(b) > f {
-            self.rt += f64::from(t.min(b) - f) * d.rhai_bps as f64;
-        } else {
-            self.rt += d.rai_bps as f64;
-        }
-        self.rt = self.rt.min(line);
-        self.rc = ((self.rt + self.rc) / 2.0).min(line);
-        if self.rc >= line * 0.999_999 {
-            // Back at line rate: the timers stop; α's decay is caught up at the next CNP
-            // (`alpha_at` keeps its next due time).
-            self.rc = line;
-            self.rate_limited = false;
-            self.inc_at = Instant::MAX;
+        if self.cfg.dcqcn.enabled {
+            self.rp.on_cnp(now);
         }
     }
 
@@ -524,15 +429,8 @@ impl Connection {
             self.ack_deadline = Some(now + self.cfg.ack_timeout());
         }
         let wire = repr.buffer_len() as u64 + 66;
-        if self.rate_limited {
-            self.bytes_since_inc += wire;
-            if self.bytes_since_inc >= self.cfg.dcqcn.byte_counter {
-                self.bytes_since_inc = 0;
-                self.b_count += 1;
-                self.rate_increase();
-            }
-        }
-        let gap = Duration::from_nanos((wire as f64 * 8.0 * 1e9 / self.rc.max(1.0)) as u64);
+        self.rp.on_bytes(wire);
+        let gap = Duration::from_nanos((wire as f64 * 8.0 * 1e9 / self.rp.rate().max(1.0)) as u64);
         self.next_tx = now.max(self.next_tx) + gap;
         Some(Transmit {
             repr,
@@ -733,6 +631,11 @@ impl Transport for Connection {
         if self.ack_deadline.is_some_and(|t| t <= now) {
             self.stats.qp_timeouts += 1;
             self.retries += 1;
+            tracing::debug!(
+                qpn = self.cfg.qpn,
+                retries = self.retries,
+                "RoCE retransmission timeout"
+            );
             if self.retries > u32::from(self.cfg.retry_cnt) {
                 self.enter_error(QpErrorReason::RetryExceeded, WcStatus::RetryExceeded);
                 return;
@@ -743,18 +646,7 @@ impl Transport for Connection {
             self.cur = self.wr_index(self.snd_una);
             self.ack_deadline = Some(now + self.cfg.ack_timeout());
         }
-        let d = self.cfg.dcqcn;
-        if self.rate_limited {
-            while self.alpha_at <= now {
-                self.alpha *= 1.0 - d.g;
-                self.alpha_at += d.alpha_timer;
-            }
-            while self.rate_limited && self.inc_at <= now {
-                self.t_count += 1;
-                self.inc_at += d.increase_timer;
-                self.rate_increase();
-            }
-        }
+        self.rp.on_timers(now);
     }
 
     fn poll_transmit(&mut self, now: Instant, ready: PortMask) -> Option<Transmit> {
@@ -792,8 +684,8 @@ impl Transport for Connection {
     fn poll_timeout(&self) -> Option<Instant> {
         let mut t = [self.ack_at, self.ack_deadline].into_iter().flatten().min();
         let mut add = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
-        if self.rate_limited {
-            add(self.alpha_at.min(self.inc_at));
+        if let Some(at) = self.rp.next_timer() {
+            add(at);
         }
         let has_data = !self.resend.is_empty()
             || (self.cur < self.sq.len()

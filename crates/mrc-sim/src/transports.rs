@@ -2,9 +2,10 @@
 //! oblivious spraying) configured for the simulated fabric. Nothing here re-implements
 //! protocol logic; it only chooses EVs and sizes the QP for the fabric.
 
+use mrc_proto::roce::DcqcnConfig;
 use mrc_proto::{
-    Connection, ConnectionConfig, Duration, EvProfile, LbMode, MrcQpAttr, PathProfile, PlaneEvs,
-    QpHint,
+    CcAlgorithm, Connection, ConnectionConfig, DcqcnCcConfig, Duration, EvProfile, LbMode,
+    MrcQpAttr, PathProfile, PlaneEvs, QpHint,
 };
 
 use crate::factory::{FabricInfo, PairInfo, Routing, TransportFactory};
@@ -27,6 +28,18 @@ pub struct MrcSettings {
     /// Give each QP the hint its flow list implies (`num_remote_recv_peers`, `num_send_peers`),
     /// as an application that knows its traffic would; false: no hint (ablation).
     pub qp_hint: bool,
+    /// The QPs' congestion control.
+    pub cc: MrcCc,
+}
+
+/// Congestion control of the simulator's MRC QPs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum MrcCc {
+    /// NSCC sized for the NIC and the fabric ([`PathProfile`]).
+    #[default]
+    Nscc,
+    /// DCQCN with these parameters, at the NIC's line rate, window = rate × base RTT.
+    Dcqcn(DcqcnConfig),
 }
 
 impl Default for MrcSettings {
@@ -38,6 +51,7 @@ impl Default for MrcSettings {
             attr: MrcQpAttr::default(),
             mpr: None,
             qp_hint: true,
+            cc: MrcCc::Nscc,
         }
     }
 }
@@ -78,8 +92,8 @@ impl MrcFactory {
         }
     }
 
-    /// The QP's configuration, from the core's one constructor ([`PathProfile`]): NSCC for
-    /// the NIC's line rate (all lanes) and the fabric's base RTT, this fabric's EVs.
+    /// The QP's configuration, from the core's one constructor ([`PathProfile`]): NSCC (or
+    /// DCQCN) for the NIC's line rate (all lanes) and the fabric's base RTT, this fabric's EVs.
     fn config(&self, f: &FabricInfo, qpn: u32, peer: u32, seed: u64) -> ConnectionConfig {
         let ev = self.ev_profile(f, seed);
         let rate = u64::from(f.lane_gbps) * u64::from(f.planes) * 1_000_000_000;
@@ -91,6 +105,13 @@ impl MrcFactory {
         let mut c = profile.conn_config(qpn, peer, seed);
         c.ev_profile.id = ev.id;
         c.lb_mode = self.0.lb;
+        if let MrcCc::Dcqcn(dcqcn) = self.0.cc {
+            c.cc_profile.algorithm = CcAlgorithm::Dcqcn(DcqcnCcConfig {
+                dcqcn,
+                line_rate_bps: rate,
+                base_rtt: Duration::from_nanos(f.base_rtt_ns),
+            });
+        }
         c
     }
 }

@@ -1,54 +1,11 @@
-//! Congestion control behind a trait; NSCC (`docs/mrc-protocol.md` §8) is the default.
+//! NSCC, the UET 1.0 sender CC as applied to MRC (`docs/mrc-protocol.md` §8).
 //!
 //! //= docs/mrc-protocol.md §8.5–§8.7: the per-SACK algorithm, Quick Adapt, trim handling and the
 //! responder penalty. Units: bytes and nanoseconds; gains as in §8.3 (α in bytes per µs).
 
+use super::{AckSample, CcFactory, CongestionControl};
+use crate::config::QpHint;
 use crate::time::{Duration, Instant};
-
-/// What one SACK told the sender.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AckSample {
-    /// Payload bytes newly acknowledged by this SACK.
-    pub newly_acked: u64,
-    /// RTT sample from the triggering packet's send time (None if retransmitted or unknown).
-    pub rtt: Option<Duration>,
-    /// The SACK echoed an ECN mark (M = SKIP_ONCE).
-    pub ecn: bool,
-    /// Responder window penalty, 0 … 127.
-    pub rcv_cwnd_pen: u8,
-    /// Bytes in flight after this SACK was applied.
-    pub in_flight: u64,
-}
-
-/// A sender congestion controller (one per QP).
-pub trait CongestionControl: core::fmt::Debug + Send {
-    /// A SACK arrived.
-    fn on_ack(&mut self, now: Instant, sample: &AckSample);
-    /// A trim NACK for `bytes` arrived (`last_hop`: TRIMMED_LASTHOP).
-    fn on_trim(&mut self, now: Instant, bytes: u64, last_hop: bool, in_flight: u64);
-    /// `bytes` were declared lost without a trim (timeout or out-of-order detection).
-    fn on_loss(&mut self, now: Instant, bytes: u64, in_flight: u64);
-    /// Current congestion window in bytes.
-    fn window(&self) -> u64;
-    /// How long after sending a `len`-byte data packet the next may leave. Non-zero only for a
-    /// window below one packet, which is a rate (window bytes per base RTT), not a count.
-    fn pacing_gap(&self, _len: u64) -> Duration {
-        Duration::ZERO
-    }
-}
-
-/// A fixed window: no congestion control (`algorithm = NULL`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FixedWindow(pub u64);
-
-impl CongestionControl for FixedWindow {
-    fn on_ack(&mut self, _now: Instant, _sample: &AckSample) {}
-    fn on_trim(&mut self, _now: Instant, _bytes: u64, _last_hop: bool, _in_flight: u64) {}
-    fn on_loss(&mut self, _now: Instant, _bytes: u64, _in_flight: u64) {}
-    fn window(&self) -> u64 {
-        self.0
-    }
-}
 
 /// NSCC configuration; field names follow `mrc_ctl_cc_nscc_cfg` (§8.8), plus sizes.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +86,7 @@ impl NsccConfig {
     /// ([`CongestionControl::pacing_gap`]): k senders at a one-packet floor would keep k packets
     /// in flight into one receiver, however few it can hold. A QP whose own NIC is shared by k
     /// or more destinations is already held to its share there and keeps the one-packet floor.
-    pub fn for_hint(&self, h: &crate::config::QpHint) -> Self {
+    pub fn for_hint(&self, h: &QpHint) -> Self {
         let mut c = self.clone();
         let k = h.num_remote_recv_peers;
         if k > 1 {
@@ -367,6 +324,16 @@ impl CongestionControl for Nscc {
     }
 }
 
+/// An NSCC controller per QP; with a QP hint, the configuration [`NsccConfig::for_hint`] makes.
+impl CcFactory for NsccConfig {
+    fn build(&self, hint: Option<&QpHint>) -> Box<dyn CongestionControl> {
+        Box::new(Nscc::new(match hint {
+            Some(h) => self.for_hint(h),
+            None => self.clone(),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,8 +350,8 @@ mod tests {
         assert_eq!(c.max_cwnd >> c.qa_gate, 28_125);
     }
 
-    fn hint(recv: u32, send: u32) -> crate::config::QpHint {
-        crate::config::QpHint {
+    fn hint(recv: u32, send: u32) -> QpHint {
+        QpHint {
             num_remote_recv_peers: recv,
             num_send_peers: send,
             ..Default::default()
