@@ -1,0 +1,247 @@
+//! Failures: resolving targets, scheduling each kind's changes, applying them (links, nodes,
+//! NIC port status) and the delayed reroute of conventional routing.
+
+use super::*;
+
+#[derive(Clone, Debug, Default)]
+pub(super) struct Resolved {
+    pub(super) links: Vec<u32>,
+    pub(super) nodes: Vec<u32>,
+    pub(super) nic_ports: Vec<(u32, u8)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Change {
+    Down,
+    Up,
+    BlackHole(bool),
+    Loss(u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Act {
+    pub(super) target: u32,
+    pub(super) change: Change,
+}
+
+impl<F: TransportFactory> Sim<F> {
+    pub(super) fn setup_failures(&mut self) -> Result<(), SimError> {
+        let failures: Vec<Failure> = self.spec.failures.clone();
+        for (i, f) in failures.iter().enumerate() {
+            let r = self.resolve(i, f.target)?;
+            if let (FailureKind::Lossy { ppm }, true) = (f.kind, r.links.is_empty()) {
+                let _ = ppm;
+                // A lossy switch or plane: every link touching it.
+                let topo = self.fabric.topo();
+                let mut r2 = r.clone();
+                for &n in &r.nodes {
+                    for l in topo.ports(NodeId(n)).iter().flatten() {
+                        r2.links.push(l.0);
+                    }
+                }
+                r2.nodes.clear();
+                r2.nic_ports.clear();
+                self.resolved.push(r2);
+            } else {
+                self.resolved.push(r);
+            }
+            let target = (self.resolved.len() - 1) as u32;
+            let push = |at: Time, change: Change, q: &mut EventQueue<Ev>, acts: &mut Vec<Act>| {
+                acts.push(Act { target, change });
+                q.schedule(
+                    at,
+                    Ev::Action {
+                        idx: (acts.len() - 1) as u32,
+                    },
+                );
+            };
+            match f.kind {
+                FailureKind::Down => {
+                    push(f.at_ps, Change::Down, &mut self.q, &mut self.acts);
+                    if let Some(u) = f.until_ps {
+                        push(u, Change::Up, &mut self.q, &mut self.acts);
+                    }
+                }
+                FailureKind::BlackHole => {
+                    push(
+                        f.at_ps,
+                        Change::BlackHole(true),
+                        &mut self.q,
+                        &mut self.acts,
+                    );
+                    if let Some(u) = f.until_ps {
+                        push(u, Change::BlackHole(false), &mut self.q, &mut self.acts);
+                    }
+                }
+                FailureKind::Lossy { ppm } => {
+                    push(f.at_ps, Change::Loss(ppm), &mut self.q, &mut self.acts);
+                    if let Some(u) = f.until_ps {
+                        push(u, Change::Loss(0), &mut self.q, &mut self.acts);
+                    }
+                }
+                FailureKind::Flap {
+                    period_ps,
+                    down_ps,
+                    count,
+                } => {
+                    for k in 0..u64::from(count) {
+                        // Flaps beyond the clock never happen (scenario files are checked).
+                        let Some(t) = k
+                            .checked_mul(period_ps)
+                            .and_then(|t| t.checked_add(f.at_ps))
+                        else {
+                            break;
+                        };
+                        push(t, Change::Down, &mut self.q, &mut self.acts);
+                        let up = t.saturating_add(down_ps);
+                        push(up, Change::Up, &mut self.q, &mut self.acts);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- failures
+
+    pub(super) fn apply(&mut self, idx: u32) {
+        let act = self.acts[idx as usize];
+        self.rec_mark(act.target, act.change);
+        let r = self.resolved[act.target as usize].clone();
+        let now = self.q.now();
+        let delay = self.spec.net.reconvergence_ps;
+        match act.change {
+            Change::Down | Change::Up => {
+                let up = matches!(act.change, Change::Up);
+                for &l in &r.links {
+                    self.links[l as usize].up = up;
+                    if !up {
+                        let [a, b] = self.link_ports[l as usize];
+                        self.flush_port(a);
+                        self.flush_port(b);
+                    }
+                }
+                for &n in &r.nodes {
+                    self.node_up[n as usize] = up;
+                    if !up {
+                        self.flush_node(n);
+                    }
+                }
+                let now_ns = self.now();
+                for &(nic, port) in &r.nic_ports {
+                    let layer = &mut self.nic_layer[nic as usize];
+                    layer.handle_port_status(now_ns, port, up);
+                    for i in 0..layer.len() as u32 {
+                        self.after_qp(nic, QpId(i));
+                    }
+                    if up {
+                        self.service_nic(nic);
+                    }
+                }
+                self.reroutes.push((act.target, up));
+                self.q.schedule(
+                    now + delay,
+                    Ev::Reroute {
+                        idx: (self.reroutes.len() - 1) as u32,
+                    },
+                );
+            }
+            Change::BlackHole(on) => {
+                for &l in &r.links {
+                    self.links[l as usize].black_hole = on;
+                }
+                for &n in &r.nodes {
+                    for l in self.node_links(n) {
+                        self.links[l as usize].black_hole = on;
+                    }
+                }
+            }
+            Change::Loss(ppm) => {
+                for &l in &r.links {
+                    self.links[l as usize].loss_ppm = ppm;
+                }
+            }
+        }
+    }
+
+    pub(super) fn node_links(&self, n: u32) -> Vec<u32> {
+        self.fabric
+            .topo()
+            .ports(NodeId(n))
+            .iter()
+            .flatten()
+            .map(|l| l.0)
+            .collect()
+    }
+
+    pub(super) fn flush_node(&mut self, n: u32) {
+        let (a, b) = (self.port_base[n as usize], self.port_base[n as usize + 1]);
+        for g in a..b {
+            self.flush_port(g);
+            self.ports[g as usize].ingress_bytes = 0;
+            self.ports[g as usize].pause_sent = false;
+            let rev = self.ports[g as usize].rev;
+            if rev != NONE {
+                self.flush_port(rev);
+            }
+        }
+    }
+
+    /// A port whose link went down: its queues are lost and PFC pause state is cleared (the
+    /// switch sees loss of signal). Silent failures (black holes) do not call this.
+    pub(super) fn flush_port(&mut self, g: u32) {
+        let node = self.ports[g as usize].node;
+        let port = &mut self.ports[g as usize];
+        let mut drained = Vec::new();
+        while let Some(pk) = port.ctrl.pop(&self.pkts) {
+            drained.push(pk);
+        }
+        while let Some(pk) = port.data.pop(&self.pkts) {
+            drained.push(pk);
+        }
+        port.ctrl_bytes = 0;
+        port.data_bytes = 0;
+        port.paused = false;
+        for pk in drained {
+            let (inp, bytes) = {
+                let p = &self.pkts[pk as usize];
+                (p.in_port, p.bytes)
+            };
+            if node < self.nics {
+                self.pkts_dropped_link += 1;
+                self.free.push(pk);
+            } else {
+                if inp != NONE {
+                    self.pfc_release(inp, bytes);
+                }
+                self.drop_at(node, pk);
+            }
+        }
+    }
+
+    pub(super) fn reroute(&mut self, idx: u32) {
+        let (target, up) = self.reroutes[idx as usize];
+        let r = self.resolved[target as usize].clone();
+        for &l in &r.links {
+            let ls = &mut self.links[l as usize];
+            if ls.routed_up != up {
+                ls.routed_up = up;
+                if up {
+                    self.routed_down -= 1;
+                } else {
+                    self.routed_down += 1;
+                }
+            }
+        }
+        for &n in &r.nodes {
+            if self.node_routed_up[n as usize] != up {
+                self.node_routed_up[n as usize] = up;
+                if up {
+                    self.routed_down -= 1;
+                } else {
+                    self.routed_down += 1;
+                }
+            }
+        }
+    }
+}
