@@ -11,24 +11,14 @@
 //! event per NIC for its earliest deadline would run a NIC's timers of one instant together,
 //! before it sends anything, and so change the results).
 
-use std::collections::BTreeMap;
+use mrc_proto::Instant;
+use mrc_proto::nic::QpId;
 
-use mrc_fabric::{Action, Clos, Ev as FabricEv, FatTree, NodeId, NodeKind, StaticTables, Topology};
-use mrc_proto::nic::{Demux, Nic, NicQp, PeerId, QpId};
-use mrc_proto::{
-    EvState, Event, Instant, PortMask, Received, TrafficClass, Transmit, Transport, Trim, WcStatus,
-};
-use mrc_wire::mrc::{self, Body};
-use mrc_wire::usid::Carrier;
-use mrc_workload::TriggerKind;
-
-use crate::config::{EcnAt, FabricSpec, Failure, FailureKind, RunSpec, Target};
-use crate::coverage::{Added, Coverage};
-use crate::factory::{FabricInfo, PairInfo, Routing, TransportFactory};
+use crate::config::RunSpec;
+use crate::factory::{FabricInfo, Routing, TransportFactory};
 use crate::kernel::{EventQueue, PS_PER_NS, Time};
 use crate::qp::SimQp;
-use crate::report::{EvChange, RunReport, SwitchCounters};
-use crate::rng::{SplitMix64, mix, stream};
+use crate::report::{EvChange, RunReport};
 
 /// Bytes added to every packet on the wire besides the MRC packet: Ethernet header + FCS (18),
 /// IPv6 (40), UDP (8).
@@ -52,12 +42,14 @@ mod switch;
 pub mod tap;
 
 use build::Fabric;
-use failures::{Act, Change, Resolved};
-use flows::{FlowState, PairState, TrigState};
-use net::{Fifo, LinkState, Meta, Pkt, Port, ser_ps};
-use nic::{Peers, QpTimer};
+use failures::Failures;
+use flows::Work;
+use net::Net;
+use nic::Nics;
+use report::Counters;
 pub use report::PortCounters;
-use routing::EcmpInfo;
+use routing::Routes;
+use switch::Switches;
 
 /// Errors building a simulation.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -128,60 +120,34 @@ pub struct Sim<F: TransportFactory> {
     factory: F,
     fabric: Fabric,
     spec: RunSpec,
+    /// Fabric figures handed to the transports.
     info: FabricInfo,
     routing: Routing,
+    /// NICs in the fabric (they are nodes `0..nics`; switches follow).
     nics: u32,
+    /// Ports per NIC (one lane per plane).
     planes: u32,
     q: EventQueue<Ev>,
-    pkts: Vec<Pkt>,
-    meta: Vec<Meta>,
-    free: Vec<u32>,
-    ports: Vec<Port>,
-    port_base: Vec<u32>,
-    node_tier: Vec<u8>,
-    node_up: Vec<bool>,
-    node_routed_up: Vec<bool>,
-    links: Vec<LinkState>,
-    link_ports: Vec<[u32; 2]>,
-    ecmp: Vec<EcmpInfo>,
-    ecmp_down: Vec<(u32, u32, u32)>,
-    ecmp_up: Vec<u32>,
+    /// Ports, packets, links and node status.
+    net: Net,
+    /// Conventional routing: per-switch ECMP lists and what reconvergence has routed around.
+    routes: Routes,
+    /// Switch queue limits, ECN marking and per-switch counters.
+    sw: Switches,
+    /// The NIC layer of every NIC and the timers of its QPs.
+    nic: Nics<F::Conn>,
+    /// Flows, QP pairs and triggers of the workload.
+    work: Work,
+    /// Resolved failure targets and the scheduled changes.
+    fail: Failures,
+    /// Run-wide packet counters.
+    count: Counters,
+    /// Events processed by kind (`event_counts`).
     kinds: [u64; 4],
-    routed_down: u32,
-    node_seed: Vec<u64>,
-    sw: Vec<SwitchCounters>,
-    sw_rng: Vec<SplitMix64>,
-    link_rng: Vec<SplitMix64>,
-    qlimit: u64,
-    ctrl_limit: u64,
-    marking: crate::red::Marking,
-    /// The NIC layer of every NIC (index = NIC).
-    nic_layer: Vec<Nic<SimQp<F::Conn>>>,
-    /// Per QP end ([`qp_end`]): its `Timer` event.
-    qp_timer: Vec<QpTimer>,
-    /// Per NIC: distinct NICs that write to it and that it writes to in the flow list (the
-    /// QP hint's `num_remote_recv_peers` and `num_send_peers` an application that knows its
-    /// traffic would give).
-    peers: Peers,
-    pairs: Vec<PairState>,
-    flows: Vec<FlowState>,
-    flows_done: u64,
-    triggers: BTreeMap<u32, TrigState>,
-    resolved: Vec<Resolved>,
-    acts: Vec<Act>,
-    reroutes: Vec<(u32, bool)>,
     dag: Option<Box<dag::DagState>>,
-    // counters
-    pkts_sent: u64,
-    pkts_dropped_link: u64,
-    misrouted: u64,
-    corrupt: u64,
-    qp_errors: u64,
     /// The flow whose EV state changes are logged, and the log (`watch_ev_changes`).
     ev_watch: Option<u32>,
     ev_log: Vec<EvChange>,
-    nic_tx_payload: Vec<u64>,
-    nic_rx_payload: Vec<u64>,
     /// Time series for plots (`record`).
     rec: record::Recorder,
     /// Packet capture (`tap`), off unless set.
@@ -196,7 +162,7 @@ impl<F: TransportFactory> Sim<F> {
 
     /// A QP by (NIC, id).
     fn qp(&self, (nic, qp): (u32, QpId)) -> Option<&SimQp<F::Conn>> {
-        self.nic_layer.get(nic as usize)?.qp(qp)
+        self.nic.layer.get(nic as usize)?.qp(qp)
     }
 
     // ---------------------------------------------------------------- run
@@ -212,7 +178,7 @@ impl<F: TransportFactory> Sim<F> {
     /// then, and returns the report.
     pub fn run(&mut self, progress: &mut dyn FnMut(Progress)) -> RunReport {
         let wall = std::time::Instant::now();
-        let total = self.flows.len() as u64;
+        let total = self.work.flows.len() as u64;
         let max = self.spec.max_time_ps;
         let mut next_progress = 0u64;
         while let Some(t) = self.q.peek_time() {
@@ -231,18 +197,18 @@ impl<F: TransportFactory> Sim<F> {
             }] += 1;
             match ev {
                 Ev::Arrive { port } => {
-                    let p = &mut self.ports[port as usize];
-                    if let Some(pkt) = p.flight.pop(&self.pkts) {
+                    let p = &mut self.net.ports[port as usize];
+                    if let Some(pkt) = p.flight.pop(&self.net.pkts) {
                         if p.flight.head != NONE {
-                            let at = self.pkts[pkt as usize].behind_at;
+                            let at = self.net.pkts[pkt as usize].behind_at;
                             self.q.schedule(at, Ev::Arrive { port });
                         }
                         self.arrive(pkt, port);
                     }
                 }
                 Ev::TxDone { port } => {
-                    self.ports[port as usize].wake = false;
-                    let node = self.ports[port as usize].node;
+                    self.net.ports[port as usize].wake = false;
+                    let node = self.net.ports[port as usize].node;
                     if node < self.nics {
                         self.start_tx(port);
                         self.service_nic(node);
@@ -256,9 +222,9 @@ impl<F: TransportFactory> Sim<F> {
                 Ev::Reroute { idx } => self.reroute(idx),
                 Ev::Op { op } => self.dag_op_done(op),
                 Ev::Pfc { port, pause } => {
-                    self.ports[port as usize].paused = pause;
+                    self.net.ports[port as usize].paused = pause;
                     if !pause {
-                        let node = self.ports[port as usize].node;
+                        let node = self.net.ports[port as usize].node;
                         self.start_tx(port);
                         if node < self.nics {
                             self.service_nic(node);
@@ -271,7 +237,7 @@ impl<F: TransportFactory> Sim<F> {
                 next_progress = events + (1 << 16);
                 progress(Progress {
                     sim_time_ps: t,
-                    flows_done: self.flows_done,
+                    flows_done: self.work.flows_done,
                     flows_total: total,
                     events,
                 });
@@ -295,8 +261,8 @@ mod size_tests {
     #[test]
     fn hot_structs_stay_small() {
         // One cache line per packet on the per-hop path; three per port.
-        assert_eq!(size_of::<super::Pkt>(), 64);
-        assert_eq!(size_of::<super::Port>(), 128);
+        assert_eq!(size_of::<super::net::Pkt>(), 64);
+        assert_eq!(size_of::<super::net::Port>(), 128);
         assert!(size_of::<super::Ev>() <= 12);
     }
 }

@@ -1,7 +1,35 @@
 //! Building a simulation: the fabric, its ports, the fabric figures handed to the transports,
 //! switch queue limits, and finding a failure's or tap's target.
 
-use super::*;
+use super::OVERHEAD_BYTES;
+use super::SRV6_ENCAP_BYTES;
+use super::Sim;
+use super::SimError;
+use super::failures::Failures;
+use super::failures::Resolved;
+use super::flows::Work;
+use super::net::Net;
+use super::net::ser_ps;
+use super::nic::Nics;
+use super::record;
+use super::report::Counters;
+use super::routing::Routes;
+use super::switch::Switches;
+use crate::config::FabricSpec;
+use crate::config::RunSpec;
+use crate::config::Target;
+use crate::factory::FabricInfo;
+use crate::factory::Routing;
+use crate::factory::TransportFactory;
+use crate::kernel::EventQueue;
+use crate::kernel::PS_PER_NS;
+use mrc_fabric::Action;
+use mrc_fabric::Clos;
+use mrc_fabric::FatTree;
+use mrc_fabric::NodeId;
+use mrc_fabric::NodeKind;
+use mrc_fabric::StaticTables;
+use mrc_fabric::Topology;
 
 pub(super) enum Fabric {
     /// The Clos and its static tables (`mrc_fabric::StaticTables`) as per-node sorted `(uSID, action)`
@@ -19,11 +47,10 @@ impl Fabric {
     }
 }
 
-impl<F: TransportFactory> Sim<F> {
-    /// Builds the fabric, the ports and the failure schedule of a run.
-    pub fn new(spec: RunSpec, factory: F) -> Result<Self, SimError> {
-        let routing_pref = factory.routing();
-        let fabric = match spec.net.fabric {
+impl Fabric {
+    /// Builds the fabric of `spec`; a Clos's static tables become per-node sorted arrays.
+    fn new(spec: FabricSpec) -> Result<Self, SimError> {
+        Ok(match spec {
             FabricSpec::Clos(p) => {
                 let clos = Clos::new(p)?;
                 let tables = StaticTables::new(&clos);
@@ -40,77 +67,17 @@ impl<F: TransportFactory> Sim<F> {
                         v
                     })
                     .collect();
-                Fabric::Clos(Box::new(clos), fast)
+                Self::Clos(Box::new(clos), fast)
             }
-            FabricSpec::FatTree(p) => Fabric::FatTree(Box::new(FatTree::new(p)?)),
-        };
-        let routing = match (&fabric, routing_pref) {
-            (Fabric::Clos(..), Routing::Srv6) => Routing::Srv6,
-            _ => Routing::Ecmp,
-        };
-        let topo = fabric.topo();
-        let nics = topo.nic_count();
+            FabricSpec::FatTree(p) => Self::FatTree(Box::new(FatTree::new(p)?)),
+        })
+    }
+
+    /// The fabric figures handed to the transports, and one port's bandwidth-delay product
+    /// in bytes (the switch queue defaults scale with it).
+    fn figures(&self, spec: &RunSpec, routing: Routing) -> (FabricInfo, u64) {
+        let topo = self.topo();
         let planes = topo.ports(NodeId(0)).len() as u32;
-        let nodes = topo.nodes().len();
-        let mut port_base = Vec::with_capacity(nodes + 1);
-        let mut total = 0u32;
-        for n in 0..nodes {
-            port_base.push(total);
-            total += topo.ports(NodeId(n as u32)).len() as u32;
-        }
-        port_base.push(total);
-        let node_tier: Vec<u8> = topo
-            .nodes()
-            .iter()
-            .map(|n| match n.kind {
-                NodeKind::Nic { .. } => 0,
-                NodeKind::Switch { tier, .. } => tier + 1,
-            })
-            .collect();
-        let mut ports = Vec::with_capacity(total as usize);
-        for n in 0..nodes {
-            let node = NodeId(n as u32);
-            for (p, link) in topo.ports(node).iter().enumerate() {
-                let (peer, rev, link_id, gbps, lat) = match link {
-                    Some(l) => {
-                        let lk = topo.link(*l);
-                        let other = lk.other(node);
-                        (
-                            other.node.0,
-                            port_base[other.node.0 as usize] + other.port,
-                            l.0,
-                            lk.gbps,
-                            u64::from(lk.latency_ns) * PS_PER_NS,
-                        )
-                    }
-                    None => (NONE, NONE, NONE, 1, 0),
-                };
-                let _ = p;
-                ports.push(Port {
-                    node: n as u32,
-                    peer,
-                    rev,
-                    link: link_id,
-                    gbps,
-                    latency_ps: lat,
-                    ctrl: Fifo::EMPTY,
-                    data: Fifo::EMPTY,
-                    ctrl_bytes: 0,
-                    data_bytes: 0,
-                    busy_until: 0,
-                    wake: false,
-                    to_nic: peer != NONE && peer < nics,
-                    paused: false,
-                    tx_bytes: 0,
-                    tx_pkts: 0,
-                    busy_ps: 0,
-                    ingress_bytes: 0,
-                    pause_sent: false,
-                    flight: Fifo::EMPTY,
-                });
-            }
-        }
-        // Fabric figures for the transports and the switch defaults.
         let lane_gbps = topo.links().first().map_or(100, |l| l.gbps);
         let overhead = OVERHEAD_BYTES
             + if routing == Routing::Srv6 {
@@ -118,9 +85,9 @@ impl<F: TransportFactory> Sim<F> {
             } else {
                 0
             };
-        let max_links: u64 = match &fabric {
-            Fabric::Clos(..) => 4,
-            Fabric::FatTree(f) => 2 * u64::from(f.params().tiers),
+        let max_links: u64 = match self {
+            Self::Clos(..) => 4,
+            Self::FatTree(f) => 2 * u64::from(f.params().tiers),
         };
         let lat_ns = topo
             .links()
@@ -134,9 +101,9 @@ impl<F: TransportFactory> Sim<F> {
         let base_rtt_ps = max_links * (2 * lat_ns * PS_PER_NS + data_ser + ctrl_ser);
         let base_rtt_ns = base_rtt_ps.div_ceil(PS_PER_NS);
         let port_bdp = u64::from(lane_gbps) * base_rtt_ns / 8;
-        let (uplinks, uplink_bits) = match &fabric {
-            Fabric::Clos(c, ..) => (c.dims().t0_up, c.dims().uplink_bits()),
-            Fabric::FatTree(f) => (f.params().k / 2, 8),
+        let (uplinks, uplink_bits) = match self {
+            Self::Clos(c, ..) => (c.dims().t0_up, c.dims().uplink_bits()),
+            Self::FatTree(f) => (f.params().k / 2, 8),
         };
         let info = FabricInfo {
             planes: planes as u8,
@@ -149,131 +116,58 @@ impl<F: TransportFactory> Sim<F> {
             routing,
             trimming: spec.net.switch.trimming,
         };
-        let sws = &spec.net.switch;
-        let qlimit = sws.queue_bytes.unwrap_or_else(|| {
-            if sws.trimming || sws.pfc.is_some() {
-                port_bdp
-            } else {
-                5 * port_bdp
-            }
-        });
-        let qlimit = qlimit.max(u64::from(mtu + 64 + overhead));
-        let qlimit = if sws.pfc.is_some() {
-            qlimit.max(64 * port_bdp)
-        } else {
-            qlimit
+        (info, port_bdp)
+    }
+}
+
+impl<F: TransportFactory> Sim<F> {
+    /// Builds the fabric, the ports and the failure schedule of a run.
+    pub fn new(spec: RunSpec, factory: F) -> Result<Self, SimError> {
+        let fabric = Fabric::new(spec.net.fabric)?;
+        // SRv6 needs the Clos's static tables; everything else routes by ECMP.
+        let routing = match (&fabric, factory.routing()) {
+            (Fabric::Clos(..), Routing::Srv6) => Routing::Srv6,
+            _ => Routing::Ecmp,
         };
-        // Twice the data queue, as UEC's reference simulator sizes its header queue: trimmed
-        // headers of a full data queue must not be dropped before the data would have been.
-        let ctrl_limit = sws.ctrl_queue_bytes.unwrap_or(2 * qlimit);
-        let base_q = sws
-            .queue_bytes
-            .unwrap_or_else(|| port_bdp.max(u64::from(mtu)));
-        let marking = crate::red::Marking::new(sws, base_q, lane_gbps);
-        let seed = spec.seed;
-        let links = vec![
-            LinkState {
-                up: true,
-                black_hole: false,
-                loss_ppm: 0,
-                routed_up: true,
+        let (info, port_bdp) = fabric.figures(&spec, routing);
+        let topo = fabric.topo();
+        let nics = topo.nic_count();
+        let net = Net::new(topo, spec.seed);
+        let routes = Routes::new(topo, &net.node_tier, spec.seed);
+        let overhead = OVERHEAD_BYTES
+            + if routing == Routing::Srv6 {
+                SRV6_ENCAP_BYTES
+            } else {
+                0
             };
-            topo.links().len()
-        ];
-        let mut link_ports = vec![[NONE; 2]; links.len()];
-        for (g, p) in ports.iter().enumerate() {
-            if p.link != NONE {
-                let e = &mut link_ports[p.link as usize];
-                if e[0] == NONE {
-                    e[0] = g as u32;
-                } else {
-                    e[1] = g as u32;
-                }
-            }
-        }
-        let mut ecmp_down = Vec::new();
-        let mut ecmp_up = Vec::new();
-        let ecmp: Vec<EcmpInfo> = (0..nodes as u32)
-            .map(|n| {
-                let me = topo.node(NodeId(n));
-                if !me.is_switch() {
-                    return EcmpInfo::default();
-                }
-                let tier = node_tier[n as usize];
-                let (d0, u0) = (ecmp_down.len() as u32, ecmp_up.len() as u32);
-                for (p, l) in topo.ports(NodeId(n)).iter().enumerate() {
-                    let Some(l) = l else { continue };
-                    let peer = topo.link(*l).other(NodeId(n)).node;
-                    if node_tier[peer.0 as usize] < tier {
-                        let r = topo.node(peer).down_range();
-                        ecmp_down.push((r.start, r.end, p as u32));
-                    } else {
-                        ecmp_up.push(p as u32);
-                    }
-                }
-                EcmpInfo {
-                    lo: me.down_range().start,
-                    hi: me.down_range().end,
-                    down: (d0, ecmp_down.len() as u32),
-                    up: (u0, ecmp_up.len() as u32),
-                }
-            })
-            .collect();
+        let sw = Switches::new(
+            &spec.net,
+            overhead,
+            port_bdp,
+            info.lane_gbps,
+            topo,
+            spec.seed,
+        );
         let mut sim = Self {
-            ecmp,
-            ecmp_down,
-            ecmp_up,
-            kinds: [0; 4],
-            link_ports,
+            nic: Nics::new(nics, &spec.workload.flows),
             factory,
             info,
             routing,
             nics,
-            planes,
+            planes: topo.ports(NodeId(0)).len() as u32,
             q: EventQueue::new(),
-            pkts: Vec::with_capacity(1 << 14),
-            meta: Vec::with_capacity(1 << 14),
-            free: Vec::new(),
-            port_base,
-            node_tier,
-            node_up: vec![true; nodes],
-            node_routed_up: vec![true; nodes],
-            links,
-            routed_down: 0,
-            node_seed: (0..nodes as u64).map(|n| stream(seed, 1, n)).collect(),
-            sw: vec![SwitchCounters::default(); nodes],
-            sw_rng: (0..nodes as u64)
-                .map(|n| SplitMix64::new(stream(seed, 2, n)))
-                .collect(),
-            link_rng: (0..topo.links().len() as u64)
-                .map(|l| SplitMix64::new(stream(seed, 3, l)))
-                .collect(),
-            qlimit,
-            ctrl_limit,
-            marking,
-            nic_layer: (0..nics).map(|_| Nic::new()).collect(),
-            qp_timer: Vec::new(),
-            peers: Peers::new(&spec.workload.flows, nics),
-            pairs: Vec::new(),
-            flows: Vec::new(),
-            flows_done: 0,
-            triggers: BTreeMap::new(),
-            resolved: Vec::new(),
-            acts: Vec::new(),
-            reroutes: Vec::new(),
+            net,
+            routes,
+            sw,
+            work: Work::default(),
+            fail: Failures::default(),
+            count: Counters::default(),
+            kinds: [0; 4],
             dag: None,
-            pkts_sent: 0,
-            pkts_dropped_link: 0,
-            misrouted: 0,
-            corrupt: 0,
-            qp_errors: 0,
             ev_watch: None,
             ev_log: Vec::new(),
-            nic_tx_payload: vec![0; nics as usize],
-            nic_rx_payload: vec![0; nics as usize],
             rec: record::Recorder::default(),
             tap: None,
-            ports,
             fabric,
             spec,
         };
@@ -290,7 +184,7 @@ impl<F: TransportFactory> Sim<F> {
 
     /// Data queue limit per egress port in bytes.
     pub fn queue_limit(&self) -> u64 {
-        self.qlimit
+        self.sw.qlimit
     }
 
     pub(super) fn find_switch(&self, plane: u32, tier: u32, index: u32) -> Option<u32> {
@@ -332,7 +226,7 @@ impl<F: TransportFactory> Sim<F> {
                     .filter_map(|l| {
                         let l = (*l)?;
                         let other = topo.link(l).other(NodeId(node));
-                        (self.node_tier[other.node.0 as usize] > 1).then_some(l.0)
+                        (self.net.node_tier[other.node.0 as usize] > 1).then_some(l.0)
                     })
                     .collect();
                 let l = ups.get(uplink as usize).ok_or_else(|| {
@@ -360,8 +254,8 @@ impl<F: TransportFactory> Sim<F> {
                         self.nics, self.planes
                     )));
                 }
-                let g = self.port_base[nic as usize] + plane;
-                r.links.push(self.ports[g as usize].link);
+                let g = self.net.port_base[nic as usize] + plane;
+                r.links.push(self.net.ports[g as usize].link);
                 r.nic_ports.push((nic, plane as u8));
             }
             Target::Plane { plane } => {
@@ -379,8 +273,8 @@ impl<F: TransportFactory> Sim<F> {
                     }
                 }
                 for nic in 0..self.nics {
-                    let g = self.port_base[nic as usize] + plane;
-                    r.links.push(self.ports[g as usize].link);
+                    let g = self.net.port_base[nic as usize] + plane;
+                    r.links.push(self.net.ports[g as usize].link);
                     r.nic_ports.push((nic, plane as u8));
                 }
             }

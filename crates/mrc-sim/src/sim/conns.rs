@@ -79,7 +79,7 @@ impl<F: TransportFactory> Sim<F> {
             }
         }
         for (s, d) in order {
-            c.by_nics.insert((s, d), self.pairs.len() as u32);
+            c.by_nics.insert((s, d), self.work.pairs.len() as u32);
             for &bytes in &total[&(s, d)] {
                 self.new_pair(NONE, s, d, bytes.max(1));
                 c.cursor.push(0);
@@ -101,7 +101,7 @@ impl<F: TransportFactory> Sim<F> {
         let qps = c.qps_for(spec.bytes);
         let now = self.q.now();
         {
-            let f = &mut self.flows[flow as usize];
+            let f = &mut self.work.flows[flow as usize];
             f.start = Some(now);
             f.ok = true;
             f.pending = qps as u32;
@@ -123,7 +123,7 @@ impl<F: TransportFactory> Sim<F> {
                 seen: Coverage::default(),
             });
             if self.post_write(pair, u64::from(flow), off, bytes) {
-                self.pairs[pair as usize].bytes += bytes;
+                self.work.pairs[pair as usize].bytes += bytes;
             } else {
                 if let Some(c) = self.dag.as_mut().map(|d| &mut d.conns) {
                     c.writes[pair as usize].pop_back();
@@ -151,17 +151,17 @@ impl<F: TransportFactory> Sim<F> {
     /// A data packet of persistent pair `pair` reached its destination NIC intact.
     pub(super) fn conn_cover(&mut self, pair: u32, va: u64, len: u32) {
         let mtu = u64::from(self.info.mtu);
-        let base = self.pairs[pair as usize].base;
+        let base = self.work.pairs[pair as usize].base;
         let Some(c) = self.dag.as_mut().map(|d| &mut d.conns) else {
-            self.corrupt += 1;
+            self.count.corrupt += 1;
             return;
         };
         let Some(off) = va.checked_sub(base) else {
-            self.corrupt += 1;
+            self.count.corrupt += 1;
             return;
         };
         if off >= c.cursor[pair as usize] {
-            self.corrupt += 1;
+            self.count.corrupt += 1;
             return;
         }
         let ws = &mut c.writes[pair as usize];
@@ -175,19 +175,19 @@ impl<F: TransportFactory> Sim<F> {
         }
         let rel = off - w.off;
         if !rel.is_multiple_of(mtu) || rel.saturating_add(u64::from(len)) > w.bytes {
-            self.corrupt += 1;
+            self.count.corrupt += 1;
             return;
         }
         match w.seen.add(rel, u64::from(len)) {
             Added::New => {}
             Added::Duplicate => return,
             Added::Overlap => {
-                self.corrupt += 1;
+                self.count.corrupt += 1;
                 return;
             }
         }
         let done = (w.seen.covered() == w.bytes).then_some(w.flow);
-        self.pairs[pair as usize].covered += u64::from(len);
+        self.work.pairs[pair as usize].covered += u64::from(len);
         self.rec.delivered += u64::from(len);
         if let Some(flow) = done {
             self.recv_pair_done(flow);
@@ -198,6 +198,6 @@ impl<F: TransportFactory> Sim<F> {
 impl<F: TransportFactory> Sim<F> {
     /// QP pairs opened so far (DAG runs: the persistent connections).
     pub fn qp_pairs(&self) -> usize {
-        self.pairs.len()
+        self.work.pairs.len()
     }
 }

@@ -14,7 +14,8 @@
 use mrc_workload::Flow;
 use mrc_workload::dag::{Dag, OpId, OpKind, ScaleUp, Tracker};
 
-use super::{Ev, FlowState, NONE, Sim, SimError};
+use super::flows::FlowState;
+use super::{Ev, NONE, Sim, SimError};
 use crate::config::RunSpec;
 use crate::factory::TransportFactory;
 use crate::kernel::{PS_PER_NS, Time};
@@ -76,7 +77,7 @@ impl<F: TransportFactory> Sim<F> {
         let mut op_flow = vec![NONE; n];
         let mut flow_op = Vec::new();
         let mut delay_ns = vec![0u64; n];
-        let first_flow = sim.flows.len() as u32;
+        let first_flow = sim.work.flows.len() as u32;
         for (i, op) in w.dag.ops.iter().enumerate() {
             match op.kind {
                 OpKind::Flow(f) => {
@@ -108,7 +109,7 @@ impl<F: TransportFactory> Sim<F> {
                             .workload
                             .flows
                             .push(Flow::new(i as u64, s, d, f.bytes, 0));
-                        sim.flows.push(FlowState {
+                        sim.work.flows.push(FlowState {
                             pairs: (0, 0),
                             pending: 0,
                             recv_pending: 0,
@@ -189,7 +190,7 @@ impl<F: TransportFactory> Sim<F> {
     /// Simulator flow `flow` finished (all its writes completed).
     pub(super) fn dag_flow_done(&mut self, flow: u32) {
         let now = self.q.now();
-        let ok = self.flows[flow as usize].ok;
+        let ok = self.work.flows[flow as usize].ok;
         let Some(d) = self.dag.as_mut() else { return };
         let Some(&op) = flow
             .checked_sub(d.first_flow)
@@ -212,9 +213,9 @@ impl<F: TransportFactory> Sim<F> {
     /// Whether the run is over: every flow done (flow lists), or the DAG finished or stopped.
     pub(super) fn finished(&mut self, total: u64) -> bool {
         let now = self.q.now();
-        let errors = self.qp_errors;
+        let errors = self.count.qp_errors;
         match self.dag.as_mut() {
-            None => total > 0 && self.flows_done == total,
+            None => total > 0 && self.work.flows_done == total,
             Some(d) => {
                 if d.failed.is_none() && errors > 0 {
                     d.failed = Some((now, None));

@@ -1,7 +1,17 @@
 //! Failures: resolving targets, scheduling each kind's changes, applying them (links, nodes,
 //! NIC port status) and the delayed reroute of conventional routing.
 
-use super::*;
+use super::Ev;
+use super::NONE;
+use super::Sim;
+use super::SimError;
+use crate::config::Failure;
+use crate::config::FailureKind;
+use crate::factory::TransportFactory;
+use crate::kernel::EventQueue;
+use crate::kernel::Time;
+use mrc_fabric::NodeId;
+use mrc_proto::nic::QpId;
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct Resolved {
@@ -41,11 +51,11 @@ impl<F: TransportFactory> Sim<F> {
                 }
                 r2.nodes.clear();
                 r2.nic_ports.clear();
-                self.resolved.push(r2);
+                self.fail.resolved.push(r2);
             } else {
-                self.resolved.push(r);
+                self.fail.resolved.push(r);
             }
-            let target = (self.resolved.len() - 1) as u32;
+            let target = (self.fail.resolved.len() - 1) as u32;
             let push = |at: Time, change: Change, q: &mut EventQueue<Ev>, acts: &mut Vec<Act>| {
                 acts.push(Act { target, change });
                 q.schedule(
@@ -57,9 +67,9 @@ impl<F: TransportFactory> Sim<F> {
             };
             match f.kind {
                 FailureKind::Down => {
-                    push(f.at_ps, Change::Down, &mut self.q, &mut self.acts);
+                    push(f.at_ps, Change::Down, &mut self.q, &mut self.fail.acts);
                     if let Some(u) = f.until_ps {
-                        push(u, Change::Up, &mut self.q, &mut self.acts);
+                        push(u, Change::Up, &mut self.q, &mut self.fail.acts);
                     }
                 }
                 FailureKind::BlackHole => {
@@ -67,16 +77,21 @@ impl<F: TransportFactory> Sim<F> {
                         f.at_ps,
                         Change::BlackHole(true),
                         &mut self.q,
-                        &mut self.acts,
+                        &mut self.fail.acts,
                     );
                     if let Some(u) = f.until_ps {
-                        push(u, Change::BlackHole(false), &mut self.q, &mut self.acts);
+                        push(
+                            u,
+                            Change::BlackHole(false),
+                            &mut self.q,
+                            &mut self.fail.acts,
+                        );
                     }
                 }
                 FailureKind::Lossy { ppm } => {
-                    push(f.at_ps, Change::Loss(ppm), &mut self.q, &mut self.acts);
+                    push(f.at_ps, Change::Loss(ppm), &mut self.q, &mut self.fail.acts);
                     if let Some(u) = f.until_ps {
-                        push(u, Change::Loss(0), &mut self.q, &mut self.acts);
+                        push(u, Change::Loss(0), &mut self.q, &mut self.fail.acts);
                     }
                 }
                 FailureKind::Flap {
@@ -92,9 +107,9 @@ impl<F: TransportFactory> Sim<F> {
                         else {
                             break;
                         };
-                        push(t, Change::Down, &mut self.q, &mut self.acts);
+                        push(t, Change::Down, &mut self.q, &mut self.fail.acts);
                         let up = t.saturating_add(down_ps);
-                        push(up, Change::Up, &mut self.q, &mut self.acts);
+                        push(up, Change::Up, &mut self.q, &mut self.fail.acts);
                     }
                 }
             }
@@ -105,31 +120,31 @@ impl<F: TransportFactory> Sim<F> {
     // ---------------------------------------------------------------- failures
 
     pub(super) fn apply(&mut self, idx: u32) {
-        let act = self.acts[idx as usize];
+        let act = self.fail.acts[idx as usize];
         self.rec_mark(act.target, act.change);
-        let r = self.resolved[act.target as usize].clone();
+        let r = self.fail.resolved[act.target as usize].clone();
         let now = self.q.now();
         let delay = self.spec.net.reconvergence_ps;
         match act.change {
             Change::Down | Change::Up => {
                 let up = matches!(act.change, Change::Up);
                 for &l in &r.links {
-                    self.links[l as usize].up = up;
+                    self.net.links[l as usize].up = up;
                     if !up {
-                        let [a, b] = self.link_ports[l as usize];
+                        let [a, b] = self.net.link_ports[l as usize];
                         self.flush_port(a);
                         self.flush_port(b);
                     }
                 }
                 for &n in &r.nodes {
-                    self.node_up[n as usize] = up;
+                    self.net.node_up[n as usize] = up;
                     if !up {
                         self.flush_node(n);
                     }
                 }
                 let now_ns = self.now();
                 for &(nic, port) in &r.nic_ports {
-                    let layer = &mut self.nic_layer[nic as usize];
+                    let layer = &mut self.nic.layer[nic as usize];
                     layer.handle_port_status(now_ns, port, up);
                     for i in 0..layer.len() as u32 {
                         self.after_qp(nic, QpId(i));
@@ -138,27 +153,27 @@ impl<F: TransportFactory> Sim<F> {
                         self.service_nic(nic);
                     }
                 }
-                self.reroutes.push((act.target, up));
+                self.fail.reroutes.push((act.target, up));
                 self.q.schedule(
                     now + delay,
                     Ev::Reroute {
-                        idx: (self.reroutes.len() - 1) as u32,
+                        idx: (self.fail.reroutes.len() - 1) as u32,
                     },
                 );
             }
             Change::BlackHole(on) => {
                 for &l in &r.links {
-                    self.links[l as usize].black_hole = on;
+                    self.net.links[l as usize].black_hole = on;
                 }
                 for &n in &r.nodes {
                     for l in self.node_links(n) {
-                        self.links[l as usize].black_hole = on;
+                        self.net.links[l as usize].black_hole = on;
                     }
                 }
             }
             Change::Loss(ppm) => {
                 for &l in &r.links {
-                    self.links[l as usize].loss_ppm = ppm;
+                    self.net.links[l as usize].loss_ppm = ppm;
                 }
             }
         }
@@ -175,12 +190,15 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     pub(super) fn flush_node(&mut self, n: u32) {
-        let (a, b) = (self.port_base[n as usize], self.port_base[n as usize + 1]);
+        let (a, b) = (
+            self.net.port_base[n as usize],
+            self.net.port_base[n as usize + 1],
+        );
         for g in a..b {
             self.flush_port(g);
-            self.ports[g as usize].ingress_bytes = 0;
-            self.ports[g as usize].pause_sent = false;
-            let rev = self.ports[g as usize].rev;
+            self.net.ports[g as usize].ingress_bytes = 0;
+            self.net.ports[g as usize].pause_sent = false;
+            let rev = self.net.ports[g as usize].rev;
             if rev != NONE {
                 self.flush_port(rev);
             }
@@ -190,13 +208,13 @@ impl<F: TransportFactory> Sim<F> {
     /// A port whose link went down: its queues are lost and PFC pause state is cleared (the
     /// switch sees loss of signal). Silent failures (black holes) do not call this.
     pub(super) fn flush_port(&mut self, g: u32) {
-        let node = self.ports[g as usize].node;
-        let port = &mut self.ports[g as usize];
+        let node = self.net.ports[g as usize].node;
+        let port = &mut self.net.ports[g as usize];
         let mut drained = Vec::new();
-        while let Some(pk) = port.ctrl.pop(&self.pkts) {
+        while let Some(pk) = port.ctrl.pop(&self.net.pkts) {
             drained.push(pk);
         }
-        while let Some(pk) = port.data.pop(&self.pkts) {
+        while let Some(pk) = port.data.pop(&self.net.pkts) {
             drained.push(pk);
         }
         port.ctrl_bytes = 0;
@@ -204,12 +222,12 @@ impl<F: TransportFactory> Sim<F> {
         port.paused = false;
         for pk in drained {
             let (inp, bytes) = {
-                let p = &self.pkts[pk as usize];
+                let p = &self.net.pkts[pk as usize];
                 (p.in_port, p.bytes)
             };
             if node < self.nics {
-                self.pkts_dropped_link += 1;
-                self.free.push(pk);
+                self.count.pkts_dropped_link += 1;
+                self.net.free.push(pk);
             } else {
                 if inp != NONE {
                     self.pfc_release(inp, bytes);
@@ -220,28 +238,39 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     pub(super) fn reroute(&mut self, idx: u32) {
-        let (target, up) = self.reroutes[idx as usize];
-        let r = self.resolved[target as usize].clone();
+        let (target, up) = self.fail.reroutes[idx as usize];
+        let r = self.fail.resolved[target as usize].clone();
         for &l in &r.links {
-            let ls = &mut self.links[l as usize];
+            let ls = &mut self.net.links[l as usize];
             if ls.routed_up != up {
                 ls.routed_up = up;
                 if up {
-                    self.routed_down -= 1;
+                    self.routes.routed_down -= 1;
                 } else {
-                    self.routed_down += 1;
+                    self.routes.routed_down += 1;
                 }
             }
         }
         for &n in &r.nodes {
-            if self.node_routed_up[n as usize] != up {
-                self.node_routed_up[n as usize] = up;
+            if self.net.node_routed_up[n as usize] != up {
+                self.net.node_routed_up[n as usize] = up;
                 if up {
-                    self.routed_down -= 1;
+                    self.routes.routed_down -= 1;
                 } else {
-                    self.routed_down += 1;
+                    self.routes.routed_down += 1;
                 }
             }
         }
     }
+}
+
+/// The failure schedule: resolved targets, the changes `Ev::Action` applies and the reroutes
+/// `Ev::Reroute` applies.
+#[derive(Default)]
+pub(super) struct Failures {
+    /// Per failure: what it hits.
+    pub(super) resolved: Vec<Resolved>,
+    pub(super) acts: Vec<Act>,
+    /// `(target, up)` per scheduled reroute.
+    pub(super) reroutes: Vec<(u32, bool)>,
 }

@@ -1,7 +1,22 @@
 //! Flows of a one-shot workload: triggers, flow start, QP pairs, posted writes, received
 //! coverage and completion.
 
-use super::*;
+use super::Ev;
+use super::NONE;
+use super::Sim;
+use super::SimError;
+use super::nic::QpTimer;
+use crate::coverage::Added;
+use crate::coverage::Coverage;
+use crate::factory::PairInfo;
+use crate::factory::TransportFactory;
+use crate::kernel::Time;
+use crate::qp::SimQp;
+use crate::rng::stream;
+use mrc_proto::nic::PeerId;
+use mrc_proto::nic::QpId;
+use mrc_workload::TriggerKind;
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
 pub(super) struct FlowState {
@@ -40,7 +55,7 @@ pub(super) struct TrigState {
 impl<F: TransportFactory> Sim<F> {
     pub(super) fn setup_workload(&mut self) -> Result<(), SimError> {
         for t in &self.spec.workload.triggers {
-            self.triggers.insert(
+            self.work.triggers.insert(
                 t.id,
                 TrigState {
                     kind: t.kind,
@@ -68,14 +83,14 @@ impl<F: TransportFactory> Sim<F> {
                 .into_iter()
                 .flatten()
             {
-                self.triggers.entry(id).or_insert(TrigState {
+                self.work.triggers.entry(id).or_insert(TrigState {
                     kind: TriggerKind::Oneshot,
                     count: 0,
                     fired: false,
                     waiting: Vec::new(),
                 });
             }
-            self.flows.push(FlowState {
+            self.work.flows.push(FlowState {
                 pairs: (0, 0),
                 pending: 0,
                 recv_pending: 0,
@@ -85,7 +100,7 @@ impl<F: TransportFactory> Sim<F> {
             });
             match f.trigger {
                 Some(id) => {
-                    if let Some(t) = self.triggers.get_mut(&id) {
+                    if let Some(t) = self.work.triggers.get_mut(&id) {
                         t.waiting.push(i as u32);
                     }
                 }
@@ -99,24 +114,24 @@ impl<F: TransportFactory> Sim<F> {
 
     pub(super) fn cover(&mut self, pair: u32, va: u64, len: u32) {
         let mtu = u64::from(self.info.mtu);
-        if self.pairs[pair as usize].flow == NONE {
+        if self.work.pairs[pair as usize].flow == NONE {
             self.conn_cover(pair, va, len);
             return;
         }
-        let ps = &mut self.pairs[pair as usize];
+        let ps = &mut self.work.pairs[pair as usize];
         let Some(off) = va.checked_sub(ps.base) else {
-            self.corrupt += 1;
+            self.count.corrupt += 1;
             return;
         };
         if !off.is_multiple_of(mtu) || off.saturating_add(u64::from(len)) > ps.bytes {
-            self.corrupt += 1;
+            self.count.corrupt += 1;
             return;
         }
         match ps.seen.add(off, u64::from(len)) {
             Added::New => {}
             Added::Duplicate => return,
             Added::Overlap => {
-                self.corrupt += 1;
+                self.count.corrupt += 1;
                 return;
             }
         }
@@ -129,7 +144,7 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     pub(super) fn recv_pair_done(&mut self, flow: u32) {
-        let f = &mut self.flows[flow as usize];
+        let f = &mut self.work.flows[flow as usize];
         f.recv_pending = f.recv_pending.saturating_sub(1);
         if f.recv_pending == 0
             && let Some(t) = self.spec.workload.flows[flow as usize].recv_done_trigger
@@ -139,7 +154,7 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     pub(super) fn pair_done(&mut self, pair: u32, ok: bool) {
-        let ps = &mut self.pairs[pair as usize];
+        let ps = &mut self.work.pairs[pair as usize];
         if ps.done {
             return;
         }
@@ -151,12 +166,12 @@ impl<F: TransportFactory> Sim<F> {
 
     /// One of the QPs (or writes) of `flow` completed.
     pub(super) fn flow_part_done(&mut self, flow: u32, ok: bool) {
-        let f = &mut self.flows[flow as usize];
+        let f = &mut self.work.flows[flow as usize];
         f.pending = f.pending.saturating_sub(1);
         f.ok &= ok;
         if f.pending == 0 {
             f.done = Some(self.q.now());
-            self.flows_done += 1;
+            self.work.flows_done += 1;
             if let Some(t) = self.spec.workload.flows[flow as usize].send_done_trigger {
                 self.activate(t);
             }
@@ -168,7 +183,7 @@ impl<F: TransportFactory> Sim<F> {
 
     pub(super) fn activate(&mut self, id: u32) {
         let now = self.q.now();
-        let Some(t) = self.triggers.get_mut(&id) else {
+        let Some(t) = self.work.triggers.get_mut(&id) else {
             return;
         };
         t.count += 1;
@@ -187,7 +202,7 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     pub(super) fn start_flow(&mut self, flow: u32) {
-        if self.flows[flow as usize].start.is_some() {
+        if self.work.flows[flow as usize].start.is_some() {
             return;
         }
         if self.dag_conn_flow(flow) {
@@ -196,9 +211,9 @@ impl<F: TransportFactory> Sim<F> {
         let now = self.q.now();
         let spec = self.spec.workload.flows[flow as usize];
         let qps = u64::from(self.factory.qps_per_flow().max(1)).min(spec.bytes.max(1));
-        let first_pair = self.pairs.len() as u32;
+        let first_pair = self.work.pairs.len() as u32;
         {
-            let f = &mut self.flows[flow as usize];
+            let f = &mut self.work.flows[flow as usize];
             f.start = Some(now);
             f.ok = true;
             f.pending = qps as u32;
@@ -206,11 +221,11 @@ impl<F: TransportFactory> Sim<F> {
             f.pairs = (first_pair, first_pair + qps as u32);
         }
         if spec.bytes == 0 {
-            let f = &mut self.flows[flow as usize];
+            let f = &mut self.work.flows[flow as usize];
             f.pending = 0;
             f.recv_pending = 0;
             f.done = Some(now);
-            self.flows_done += 1;
+            self.work.flows_done += 1;
             if let Some(t) = spec.send_done_trigger {
                 self.activate(t);
             }
@@ -233,15 +248,15 @@ impl<F: TransportFactory> Sim<F> {
     /// Posts a write of `len` bytes at `offset` of pair `pair`'s regions, completing with
     /// `id`; false if the requester refused it. The caller follows with `after_pair`.
     pub(super) fn post_write(&mut self, pair: u32, id: u64, offset: u64, len: u64) -> bool {
-        let (nic, qp) = self.pairs[pair as usize].src;
-        self.nic_layer[nic as usize]
+        let (nic, qp) = self.work.pairs[pair as usize].src;
+        self.nic.layer[nic as usize]
             .qp_mut(qp)
             .is_some_and(|q| q.post_write(id, offset, len))
     }
 
     /// `after_qp` for both ends of pair `pair` (requester first).
     pub(super) fn after_pair(&mut self, pair: u32) {
-        let PairState { src, dst, .. } = self.pairs[pair as usize];
+        let PairState { src, dst, .. } = self.work.pairs[pair as usize];
         self.after_qp(src.0, src.1);
         self.after_qp(dst.0, dst.1);
     }
@@ -250,7 +265,7 @@ impl<F: TransportFactory> Sim<F> {
     /// persistent connection of a DAG workload, see `conns`), with both ends scheduled at their
     /// NICs and told which ports are down.
     pub(super) fn new_pair(&mut self, flow: u32, src: u32, dst: u32, bytes: u64) -> u32 {
-        let pair = self.pairs.len() as u32;
+        let pair = self.work.pairs.len() as u32;
         let qpn = (2 * pair + 0x100, 2 * pair + 0x101);
         let pi = PairInfo {
             pair,
@@ -259,8 +274,8 @@ impl<F: TransportFactory> Sim<F> {
             bytes,
             planes: self.planes as u8,
             qpn,
-            recv_peers: self.peers.recv.get(dst as usize).copied().unwrap_or(0),
-            send_peers: self.peers.send.get(src as usize).copied().unwrap_or(0),
+            recv_peers: self.nic.peers.recv.get(dst as usize).copied().unwrap_or(0),
+            send_peers: self.nic.peers.send.get(src as usize).copied().unwrap_or(0),
             seed: stream(self.spec.seed, 4, u64::from(pair)),
         };
         let (a, b) = self.factory.make_pair(&self.info, &pi);
@@ -270,18 +285,18 @@ impl<F: TransportFactory> Sim<F> {
         let now = self.now();
         // QPNs are unique per pair, so neither NIC can refuse them; each NIC tells its new QP
         // which of its ports are down.
-        let src_qp = self.nic_layer[src as usize]
+        let src_qp = self.nic.layer[src as usize]
             .add_qp(now, requester, Some(PeerId(dst)))
             .expect("QPNs are unique per pair");
-        let dst_qp = self.nic_layer[dst as usize]
+        let dst_qp = self.nic.layer[dst as usize]
             .add_qp(now, responder, Some(PeerId(src)))
             .expect("QPNs are unique per pair");
         let idle = QpTimer {
             pending: None,
             fired_at: Time::MAX,
         };
-        self.qp_timer.extend([idle, idle]);
-        self.pairs.push(PairState {
+        self.nic.timers.extend([idle, idle]);
+        self.work.pairs.push(PairState {
             flow,
             src: (src, src_qp),
             dst: (dst, dst_qp),
@@ -294,4 +309,14 @@ impl<F: TransportFactory> Sim<F> {
         });
         pair
     }
+}
+
+/// The workload's progress: flows, QP pairs (one-shot flows' and DAG connections') and
+/// triggers.
+#[derive(Default)]
+pub(super) struct Work {
+    pub(super) flows: Vec<FlowState>,
+    pub(super) pairs: Vec<PairState>,
+    pub(super) flows_done: u64,
+    pub(super) triggers: BTreeMap<u32, TrigState>,
 }

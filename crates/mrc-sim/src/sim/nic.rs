@@ -1,7 +1,37 @@
 //! The NICs: delivering packets to the NIC layer, its transmit opportunities, QP timers and
 //! QP events.
 
-use super::*;
+use super::Ev;
+use super::NONE;
+use super::OVERHEAD_BYTES;
+use super::SRV6_ENCAP_BYTES;
+use super::Sim;
+use super::build::Fabric;
+use super::net::Meta;
+use super::net::Pkt;
+use crate::factory::Routing;
+use crate::factory::TransportFactory;
+use crate::kernel::PS_PER_NS;
+use crate::kernel::Time;
+use crate::qp::SimQp;
+use crate::report::EvChange;
+use crate::rng::mix;
+use mrc_fabric::Ev as FabricEv;
+use mrc_proto::EvState;
+use mrc_proto::Event;
+use mrc_proto::Instant;
+use mrc_proto::PortMask;
+use mrc_proto::Received;
+use mrc_proto::TrafficClass;
+use mrc_proto::Transmit;
+use mrc_proto::Transport as _;
+use mrc_proto::WcStatus;
+use mrc_proto::nic::Demux;
+use mrc_proto::nic::Nic;
+use mrc_proto::nic::NicQp as _;
+use mrc_proto::nic::PeerId;
+use mrc_proto::nic::QpId;
+use mrc_wire::mrc::Body;
 
 /// The `Timer` event of one QP. Each QP has its own, as each end of a pair did before the
 /// NIC layer: a QP's timer then runs at its place among the events of its instant, and the
@@ -48,21 +78,21 @@ impl Peers {
 
 impl<F: TransportFactory> Sim<F> {
     pub(super) fn deliver(&mut self, nic: u32, pk: u32, in_port: u32) {
-        let p = self.pkts[pk as usize];
-        let m = self.meta[pk as usize];
-        self.free.push(pk);
+        let p = self.net.pkts[pk as usize];
+        let m = self.net.meta[pk as usize];
+        self.net.free.push(pk);
         if self.tap.is_some() {
             self.tap_rx(nic, &p, &m);
         }
         if p.dst_nic != nic {
-            self.misrouted += 1;
+            self.count.misrouted += 1;
             return;
         }
         if let (Body::Write(w), None) = (m.repr.body, p.trim) {
-            self.nic_rx_payload[nic as usize] += u64::from(w.payload_len);
+            self.nic.rx_payload[nic as usize] += u64::from(w.payload_len);
             self.cover(m.pair, w.reth.va, w.payload_len);
         }
-        let port = (in_port - self.port_base[nic as usize]) as u8;
+        let port = (in_port - self.net.port_base[nic as usize]) as u8;
         let inc = Received {
             repr: m.repr,
             ev: m.ev,
@@ -73,12 +103,12 @@ impl<F: TransportFactory> Sim<F> {
         };
         let now = self.now();
         let from = PeerId(m.src_nic);
-        let layer = &mut self.nic_layer[nic as usize];
+        let layer = &mut self.nic.layer[nic as usize];
         match layer.handle_packet(now, from, &inc) {
             Demux::Delivered { qp, .. } => self.after_qp(nic, qp),
             Demux::Endpoint(_) => {
                 for k in 0..layer.peer_qps(from).len() {
-                    if let Some(&qp) = self.nic_layer[nic as usize].peer_qps(from).get(k) {
+                    if let Some(&qp) = self.nic.layer[nic as usize].peer_qps(from).get(k) {
                         self.after_qp(nic, qp);
                     }
                 }
@@ -87,9 +117,9 @@ impl<F: TransportFactory> Sim<F> {
             // a simulator fault, counted as such.
             Demux::UnknownQp(_) => {
                 layer.count_unknown();
-                self.misrouted += 1;
+                self.count.misrouted += 1;
             }
-            Demux::Foreign => self.misrouted += 1,
+            Demux::Foreign => self.count.misrouted += 1,
         }
         self.service_nic(nic);
     }
@@ -97,7 +127,7 @@ impl<F: TransportFactory> Sim<F> {
     /// Sends what the NIC's QPs have for its idle ports, one packet per port at a time (the
     /// NIC layer arbitrates).
     pub(super) fn service_nic(&mut self, nic: u32) {
-        let base = self.port_base[nic as usize];
+        let base = self.net.port_base[nic as usize];
         let now = self.now();
         let now_ps = self.q.now();
         // A RoCE QP is bound to its port and ignores its status (a real NIC's QP on a dead
@@ -107,7 +137,7 @@ impl<F: TransportFactory> Sim<F> {
         loop {
             let mut ready = 0u32;
             for p in 0..self.planes {
-                let port = &self.ports[(base + p) as usize];
+                let port = &self.net.ports[(base + p) as usize];
                 if now_ps >= port.busy_until
                     && port.data.is_empty()
                     && port.ctrl.is_empty()
@@ -119,7 +149,7 @@ impl<F: TransportFactory> Sim<F> {
             if ready == 0 {
                 break;
             }
-            let layer = &mut self.nic_layer[nic as usize];
+            let layer = &mut self.nic.layer[nic as usize];
             let sent = if blind {
                 layer.poll_transmit_masked(now, PortMask(ready))
             } else {
@@ -138,7 +168,7 @@ impl<F: TransportFactory> Sim<F> {
     pub(super) fn arm_timer(&mut self, ep: u32, t: Instant) {
         let now = self.q.now();
         let mut tp = t.as_nanos().saturating_mul(PS_PER_NS).max(now);
-        let timer = &mut self.qp_timer[ep as usize];
+        let timer = &mut self.nic.timers[ep as usize];
         if tp == now && timer.fired_at == now {
             tp = now + PS_PER_NS;
         }
@@ -150,20 +180,20 @@ impl<F: TransportFactory> Sim<F> {
 
     /// The `Timer` event of QP end `ep` at `t`: runs its timers if due, then the NIC sends.
     pub(super) fn qp_timer(&mut self, ep: u32, t: Time) {
-        let timer = &mut self.qp_timer[ep as usize];
+        let timer = &mut self.nic.timers[ep as usize];
         if timer.pending != Some(t) {
             return;
         }
         timer.pending = None;
-        let pair = &self.pairs[(ep / 2) as usize];
+        let pair = &self.work.pairs[(ep / 2) as usize];
         let (nic, qp) = if ep.is_multiple_of(2) {
             pair.src
         } else {
             pair.dst
         };
         let now = self.now();
-        if self.nic_layer[nic as usize].handle_timeout_of(now, qp) {
-            self.qp_timer[ep as usize].fired_at = t;
+        if self.nic.layer[nic as usize].handle_timeout_of(now, qp) {
+            self.nic.timers[ep as usize].fired_at = t;
         }
         self.after_qp(nic, qp);
         self.service_nic(nic);
@@ -171,13 +201,13 @@ impl<F: TransportFactory> Sim<F> {
 
     pub(super) fn inject(&mut self, nic: u32, qp: QpId, tx: Transmit) {
         if u32::from(tx.port) >= self.planes {
-            self.misrouted += 1;
+            self.count.misrouted += 1;
             return;
         }
-        let layer = &self.nic_layer[nic as usize];
+        let layer = &self.nic.layer[nic as usize];
         let (Some(PeerId(dst_nic)), Some(pair)) = (layer.peer(qp), layer.qp(qp).map(|q| q.pair))
         else {
-            self.misrouted += 1;
+            self.count.misrouted += 1;
             return;
         };
         let srv6 = self.routing == Routing::Srv6;
@@ -185,7 +215,7 @@ impl<F: TransportFactory> Sim<F> {
             Fabric::Clos(c, ..) if srv6 => match c.usids(FabricEv(tx.ev), nic, dst_nic) {
                 Ok(c) => Some(c),
                 Err(_) => {
-                    self.misrouted += 1;
+                    self.count.misrouted += 1;
                     return;
                 }
             },
@@ -194,7 +224,7 @@ impl<F: TransportFactory> Sim<F> {
         let overhead = OVERHEAD_BYTES + if srv6 { SRV6_ENCAP_BYTES } else { 0 };
         let bytes = tx.repr.buffer_len() as u32 + overhead;
         if let Body::Write(w) = tx.repr.body {
-            self.nic_tx_payload[nic as usize] += u64::from(w.payload_len);
+            self.nic.tx_payload[nic as usize] += u64::from(w.payload_len);
         }
         let hash = mix((u64::from(nic) << 40)
             ^ (u64::from(dst_nic) << 16)
@@ -220,15 +250,15 @@ impl<F: TransportFactory> Sim<F> {
                 pair,
             },
         );
-        self.pkts_sent += 1;
-        let g = self.port_base[nic as usize] + u32::from(tx.port);
-        let port = &mut self.ports[g as usize];
+        self.count.pkts_sent += 1;
+        let g = self.net.port_base[nic as usize] + u32::from(tx.port);
+        let port = &mut self.net.ports[g as usize];
         if tx.class == TrafficClass::Control {
             port.ctrl_bytes += u64::from(bytes);
-            port.ctrl.push(&mut self.pkts, pk);
+            port.ctrl.push(&mut self.net.pkts, pk);
         } else {
             port.data_bytes += u64::from(bytes);
-            port.data.push(&mut self.pkts, pk);
+            port.data.push(&mut self.net.pkts, pk);
         }
         self.start_tx(g);
     }
@@ -237,7 +267,7 @@ impl<F: TransportFactory> Sim<F> {
     /// a port change): acts on its events (completed writes, QP errors, EV state changes),
     /// then follows its timer.
     pub(super) fn after_qp(&mut self, nic: u32, qp: QpId) {
-        while let Some(q) = self.nic_layer[nic as usize].qp_mut(qp) {
+        while let Some(q) = self.nic.layer[nic as usize].qp_mut(qp) {
             let (pair, requester) = (q.pair, q.is_requester());
             if let Some(e) = q.poll_event() {
                 self.qp_event(pair, requester, e);
@@ -254,24 +284,52 @@ impl<F: TransportFactory> Sim<F> {
         match e {
             Event::SendComplete { wr_id, status } if requester => {
                 let ok = status == WcStatus::Success;
-                if self.pairs[pair as usize].flow == NONE {
+                if self.work.pairs[pair as usize].flow == NONE {
                     self.conn_write_done(pair, wr_id, ok);
                 } else {
                     self.pair_done(pair, ok);
                 }
             }
-            Event::QpError(_) => self.qp_errors += 1,
+            Event::QpError(_) => self.count.qp_errors += 1,
             Event::EvState { ev, state, .. }
                 if requester
                     && self
                         .ev_watch
-                        .is_some_and(|w| w == self.pairs[pair as usize].flow) =>
+                        .is_some_and(|w| w == self.work.pairs[pair as usize].flow) =>
             {
                 let at_ps = self.q.now();
                 let good = state == EvState::Good;
                 self.ev_log.push(EvChange { at_ps, ev, good });
             }
             _ => {}
+        }
+    }
+}
+
+/// Every NIC's layer and per-NIC figures, and the timer of every QP end.
+pub(super) struct Nics<C: mrc_proto::Transport> {
+    /// The NIC layer of every NIC (index = NIC).
+    pub(super) layer: Vec<Nic<SimQp<C>>>,
+    /// Per QP end ([`qp_end`]): its `Timer` event.
+    pub(super) timers: Vec<QpTimer>,
+    /// Per NIC: distinct NICs that write to it and that it writes to in the flow list (the
+    /// QP hint's `num_remote_recv_peers` and `num_send_peers` an application that knows its
+    /// traffic would give).
+    pub(super) peers: Peers,
+    /// Per NIC: write payload bytes sent and received.
+    pub(super) tx_payload: Vec<u64>,
+    pub(super) rx_payload: Vec<u64>,
+}
+
+impl<C: mrc_proto::Transport> Nics<C> {
+    /// `nics` NICs without QPs, for a workload of `flows`.
+    pub(super) fn new(nics: u32, flows: &[mrc_workload::Flow]) -> Self {
+        Self {
+            layer: (0..nics).map(|_| Nic::new()).collect(),
+            timers: Vec::new(),
+            peers: Peers::new(flows, nics),
+            tx_payload: vec![0; nics as usize],
+            rx_payload: vec![0; nics as usize],
         }
     }
 }

@@ -10,7 +10,8 @@
 
 use mrc_fabric::{NodeId, NodeKind};
 
-use super::{Change, NONE, Sim};
+use super::failures::Change;
+use super::{NONE, Sim};
 use mrc_proto::nic::NicQp as _;
 
 use crate::factory::{EvCounts as _, TransportFactory};
@@ -171,17 +172,17 @@ impl<F: TransportFactory> Sim<F> {
     pub(super) fn rec_init(&mut self) {
         let topo = self.fabric.topo();
         let mut keys: Vec<(u8, u8, u8)> = Vec::new();
-        let mut port_group = vec![NONE; self.ports.len()];
+        let mut port_group = vec![NONE; self.net.ports.len()];
         let mut groups: Vec<LinkGroup> = Vec::new();
-        for (g, p) in self.ports.iter().enumerate() {
+        for (g, p) in self.net.ports.iter().enumerate() {
             if p.link == NONE || p.peer == NONE {
                 continue;
             }
-            let from = self.node_tier[p.node as usize];
-            let to = self.node_tier[p.peer as usize];
+            let from = self.net.node_tier[p.node as usize];
+            let to = self.net.node_tier[p.peer as usize];
             let plane = match topo.node(NodeId(p.node)).kind {
                 NodeKind::Switch { plane, .. } => plane,
-                NodeKind::Nic { .. } => (g as u32 - self.port_base[p.node as usize]) as u8,
+                NodeKind::Nic { .. } => (g as u32 - self.net.port_base[p.node as usize]) as u8,
             };
             let key = (from, to, plane);
             let i = match keys.iter().position(|k| *k == key) {
@@ -253,7 +254,7 @@ impl<F: TransportFactory> Sim<F> {
         let r = &mut self.rec;
         r.scratch_tx.iter_mut().for_each(|v| *v = 0);
         r.scratch_q.iter_mut().for_each(|v| *v = 0);
-        for (g, p) in self.ports.iter().enumerate() {
+        for (g, p) in self.net.ports.iter().enumerate() {
             let i = r.port_group[g];
             if i == NONE {
                 continue;
@@ -278,7 +279,7 @@ impl<F: TransportFactory> Sim<F> {
 
     fn rec_ev_counts(&self) -> [u32; 3] {
         let mut c = [0u32; 3];
-        for p in self.pairs.iter().filter(|p| !p.done) {
+        for p in self.work.pairs.iter().filter(|p| !p.done) {
             let Some(q) = self.qp(p.src) else {
                 continue;
             };

@@ -1,6 +1,14 @@
 //! What a finished run reports: the run report and the per-port and per-switch counters.
 
-use super::*;
+use super::NONE;
+use super::Sim;
+use crate::factory::TransportFactory;
+use crate::kernel::Time;
+use crate::report::RunReport;
+use crate::report::SwitchCounters;
+use mrc_proto::Transport as _;
+use mrc_proto::nic::Nic;
+use mrc_proto::nic::NicQp as _;
 
 /// Per-port figures for the conservation / utilisation checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +28,8 @@ pub struct PortCounters {
 impl<F: TransportFactory> Sim<F> {
     /// Per-port counters (for conservation and utilisation tests).
     pub fn port_counters(&self) -> Vec<PortCounters> {
-        self.ports
+        self.net
+            .ports
             .iter()
             .filter(|p| p.link != NONE)
             .map(|p| PortCounters {
@@ -39,7 +48,7 @@ impl<F: TransportFactory> Sim<F> {
         let mut last_end = 0u64;
         let mut all_ok = true;
         let mut failed = 0u64;
-        for f in &self.flows {
+        for f in &self.work.flows {
             if let Some(s) = f.start {
                 first_start = first_start.min(s);
             }
@@ -59,13 +68,13 @@ impl<F: TransportFactory> Sim<F> {
         }
         let end = if let Some(e) = self.dag_end() {
             e
-        } else if self.dag.is_none() && self.flows_done == self.flows.len() as u64 {
+        } else if self.dag.is_none() && self.work.flows_done == self.work.flows.len() as u64 {
             last_end
         } else {
             self.q.now()
         };
         let mut st = mrc_proto::Stats::default();
-        for q in self.nic_layer.iter().flat_map(Nic::qps) {
+        for q in self.nic.layer.iter().flat_map(Nic::qps) {
             let s = q.conn().stats();
             st.data_sent += s.data_sent;
             st.data_retransmitted += s.data_retransmitted;
@@ -76,19 +85,19 @@ impl<F: TransportFactory> Sim<F> {
             st.probes_sent += s.probes_sent;
         }
         let expected: u64 = self.spec.workload.flows.iter().map(|f| f.bytes).sum();
-        let covered: u64 = self.pairs.iter().map(|p| p.covered).sum();
-        let placed_ok = self.pairs.iter().all(|p| {
+        let covered: u64 = self.work.pairs.iter().map(|p| p.covered).sum();
+        let placed_ok = self.work.pairs.iter().all(|p| {
             let placed = self.qp(p.dst).map_or(0, |q| q.conn().stats().bytes_placed);
             placed == p.bytes || placed == 0
         });
         let data_intact = all_ok
             && covered == expected
-            && self.corrupt == 0
-            && self.misrouted == 0
+            && self.count.corrupt == 0
+            && self.count.misrouted == 0
             && placed_ok
-            && self.flows_done == self.flows.len() as u64;
+            && self.work.flows_done == self.work.flows.len() as u64;
         let mut sw = SwitchCounters::default();
-        for c in &self.sw[self.nics as usize..] {
+        for c in &self.sw.counters[self.nics as usize..] {
             sw.add(c);
         }
         // Ideal: the busiest NIC moving its payload at line rate.
@@ -108,7 +117,7 @@ impl<F: TransportFactory> Sim<F> {
         let finished = if self.dag.is_some() {
             self.dag_end().is_some()
         } else {
-            self.flows_done == self.flows.len() as u64
+            self.work.flows_done == self.work.flows.len() as u64
         };
         let goodput_fraction =
             (finished && makespan > 0).then(|| (ideal_ps as f64 / makespan as f64).min(1.0));
@@ -120,9 +129,10 @@ impl<F: TransportFactory> Sim<F> {
             events: self.q.popped(),
             flows: fcts.len() as u64,
             flows_failed: failed,
-            flows_total: self.flows.len() as u64,
+            flows_total: self.work.flows.len() as u64,
             fct_ps: mrc_workload::failure::percentiles(&fcts),
             fcts_ps: self
+                .work
                 .flows
                 .iter()
                 .map(|f| match (f.start, f.done) {
@@ -134,19 +144,19 @@ impl<F: TransportFactory> Sim<F> {
             bytes_expected: expected,
             bytes_delivered: covered,
             data_intact,
-            packets_sent: self.pkts_sent,
+            packets_sent: self.count.pkts_sent,
             data_packets_sent: st.data_sent,
             retransmitted: st.data_retransmitted,
             trimmed: sw.pkts_trimmed,
-            dropped: sw.pkts_dropped + self.pkts_dropped_link,
-            dropped_link: self.pkts_dropped_link,
+            dropped: sw.pkts_dropped + self.count.pkts_dropped_link,
+            dropped_link: self.count.pkts_dropped_link,
             ecn_marked: sw.pkts_marked,
             pfc_pauses: sw.pfc_pauses,
             ev_retired: st.ev_retired,
             ev_resurrected: st.ev_resurrected,
             spurious_retransmits: st.spurious_retransmits,
             probes_sent: st.probes_sent,
-            qp_errors: self.qp_errors,
+            qp_errors: self.count.qp_errors,
             switches: sw,
             timeline: Default::default(),
             watched_ev_changes: self.ev_log.clone(),
@@ -165,21 +175,37 @@ impl<F: TransportFactory> Sim<F> {
 
     /// Switch counters of every switch (index = node id − NICs).
     pub fn switch_counters(&self) -> &[SwitchCounters] {
-        &self.sw[self.nics as usize..]
+        &self.sw.counters[self.nics as usize..]
     }
 
     /// Bytes queued at each switch right now.
     pub fn switch_queued(&self) -> Vec<u64> {
-        (self.nics..self.sw.len() as u32)
+        (self.nics..self.sw.counters.len() as u32)
             .map(|n| {
-                let (a, b) = (self.port_base[n as usize], self.port_base[n as usize + 1]);
+                let (a, b) = (
+                    self.net.port_base[n as usize],
+                    self.net.port_base[n as usize + 1],
+                );
                 (a..b)
                     .map(|g| {
-                        let p = &self.ports[g as usize];
+                        let p = &self.net.ports[g as usize];
                         p.data_bytes + p.ctrl_bytes
                     })
                     .sum()
             })
             .collect()
     }
+}
+
+/// Run-wide packet counters.
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) pkts_sent: u64,
+    /// Lost on a link (down, black hole, loss) or flushed at a NIC port.
+    pub(super) pkts_dropped_link: u64,
+    /// Packets with no route or at the wrong NIC (a simulator or table fault).
+    pub(super) misrouted: u64,
+    /// Writes that do not fit their region or overlap earlier data.
+    pub(super) corrupt: u64,
+    pub(super) qp_errors: u64,
 }

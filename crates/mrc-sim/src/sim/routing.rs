@@ -1,7 +1,15 @@
 //! Forwarding at a switch: conventional ECMP (static, or around routed-down links after
 //! reconvergence) and SRv6 uSID lookups, and a packet's arrival at the far end of a link.
 
-use super::*;
+use super::NONE;
+use super::Sim;
+use super::build::Fabric;
+use crate::factory::TransportFactory;
+use crate::rng::mix;
+use crate::rng::stream;
+use mrc_fabric::Action;
+use mrc_fabric::NodeId;
+use mrc_fabric::Topology;
 
 /// Conventional up/down routing of one switch in compact form: the NICs below it, its down
 /// ports with the NICs below each, and its up ports (all in port order).
@@ -17,10 +25,10 @@ pub(super) struct EcmpInfo {
 
 impl<F: TransportFactory> Sim<F> {
     pub(super) fn usable(&self, g: u32) -> bool {
-        let p = &self.ports[g as usize];
+        let p = &self.net.ports[g as usize];
         p.link != NONE
-            && self.links[p.link as usize].routed_up
-            && self.node_routed_up[p.peer as usize]
+            && self.net.links[p.link as usize].routed_up
+            && self.net.node_routed_up[p.peer as usize]
     }
 
     /// Whether `node` can reach NIC `dst` by the routed (control-plane) view.
@@ -33,17 +41,17 @@ impl<F: TransportFactory> Sim<F> {
         }
         let topo = self.fabric.topo();
         let me = topo.node(NodeId(node));
-        let base = self.port_base[node as usize];
+        let base = self.net.port_base[node as usize];
         let n = topo.ports(NodeId(node)).len() as u32;
         let below = me.down_range().contains(&dst);
-        let tier = self.node_tier[node as usize];
+        let tier = self.net.node_tier[node as usize];
         (0..n).any(|p| {
             let g = base + p;
             if !self.usable(g) {
                 return false;
             }
-            let peer = self.ports[g as usize].peer;
-            let pt = self.node_tier[peer as usize];
+            let peer = self.net.ports[g as usize].peer;
+            let pt = self.net.node_tier[peer as usize];
             if below {
                 pt < tier
                     && topo.node(NodeId(peer)).down_range().contains(&dst)
@@ -56,11 +64,11 @@ impl<F: TransportFactory> Sim<F> {
 
     pub(super) fn ecmp_port(&self, node: u32, dst: u32, hash: u64) -> Option<u32> {
         let topo = self.fabric.topo();
-        if self.routed_down == 0 {
+        if self.routes.routed_down == 0 {
             // Same choice as `Topology::ecmp_select`, from compact per-switch lists.
-            let r = self.ecmp[node as usize];
+            let r = self.routes.ecmp[node as usize];
             if r.lo <= dst && dst < r.hi {
-                let down = &self.ecmp_down[r.down.0 as usize..r.down.1 as usize];
+                let down = &self.routes.ecmp_down[r.down.0 as usize..r.down.1 as usize];
                 let n = down.iter().filter(|d| d.0 <= dst && dst < d.1).count() as u64;
                 if n == 0 {
                     return None;
@@ -71,16 +79,16 @@ impl<F: TransportFactory> Sim<F> {
                     .nth((hash % n) as usize)
                     .map(|d| d.2);
             }
-            let up = &self.ecmp_up[r.up.0 as usize..r.up.1 as usize];
+            let up = &self.routes.ecmp_up[r.up.0 as usize..r.up.1 as usize];
             if up.is_empty() {
                 return None;
             }
             return Some(up[(hash % up.len() as u64) as usize]);
         }
-        let base = self.port_base[node as usize];
+        let base = self.net.port_base[node as usize];
         let ok = |p: &u32| {
             let g = base + *p;
-            self.usable(g) && self.reaches(self.ports[g as usize].peer, dst, 4)
+            self.usable(g) && self.reaches(self.net.ports[g as usize].peer, dst, 4)
         };
         let n = topo.ecmp_next_hops(NodeId(node), dst).filter(ok).count() as u64;
         if n == 0 {
@@ -94,45 +102,45 @@ impl<F: TransportFactory> Sim<F> {
 
     pub(super) fn arrive(&mut self, pk: u32, g: u32) {
         let (link, node, in_port) = {
-            let p = &self.ports[g as usize];
+            let p = &self.net.ports[g as usize];
             (p.link, p.peer, p.rev)
         };
-        let ls = self.links[link as usize];
+        let ls = self.net.links[link as usize];
         let lost = !ls.up
             || ls.black_hole
-            || !self.node_up[node as usize]
-            || (ls.loss_ppm > 0 && self.link_rng[link as usize].chance_ppm(ls.loss_ppm));
+            || !self.net.node_up[node as usize]
+            || (ls.loss_ppm > 0 && self.net.link_rng[link as usize].chance_ppm(ls.loss_ppm));
         if lost {
-            self.pkts_dropped_link += 1;
-            self.free.push(pk);
+            self.count.pkts_dropped_link += 1;
+            self.net.free.push(pk);
             return;
         }
         if node < self.nics {
             self.deliver(node, pk, in_port);
             return;
         }
-        let bytes = self.pkts[pk as usize].bytes;
-        self.sw[node as usize].bytes_in += u64::from(bytes);
-        self.pkts[pk as usize].in_port = NONE;
-        let egress = if self.pkts[pk as usize].srv6 {
+        let bytes = self.net.pkts[pk as usize].bytes;
+        self.sw.counters[node as usize].bytes_in += u64::from(bytes);
+        self.net.pkts[pk as usize].in_port = NONE;
+        let egress = if self.net.pkts[pk as usize].srv6 {
             self.srv6_port(node, pk)
         } else {
-            let p = &self.pkts[pk as usize];
-            let h = mix(p.hash ^ self.node_seed[node as usize]);
+            let p = &self.net.pkts[pk as usize];
+            let h = mix(p.hash ^ self.routes.node_seed[node as usize]);
             self.ecmp_port(node, p.dst_nic, h)
         };
         match egress {
             Some(local) => {
-                let g2 = self.port_base[node as usize] + local;
-                if self.ports[g2 as usize].link == NONE {
-                    self.misrouted += 1;
+                let g2 = self.net.port_base[node as usize] + local;
+                if self.net.ports[g2 as usize].link == NONE {
+                    self.count.misrouted += 1;
                     self.drop_at(node, pk);
                 } else {
                     self.enqueue(g2, pk, in_port);
                 }
             }
             None => {
-                self.misrouted += 1;
+                self.count.misrouted += 1;
                 self.drop_at(node, pk);
             }
         }
@@ -143,7 +151,7 @@ impl<F: TransportFactory> Sim<F> {
             return None;
         };
         let table = &fast[node as usize];
-        let c = self.pkts[pk as usize].carrier.as_mut()?;
+        let c = self.net.pkts[pk as usize].carrier.as_mut()?;
         for _ in 0..8 {
             let key = c.lookup_key();
             if key >> 16 != u64::from(mrc_fabric::usid::BLOCK) {
@@ -163,5 +171,62 @@ impl<F: TransportFactory> Sim<F> {
             }
         }
         None
+    }
+}
+
+/// Conventional (ECMP) routing state: compact per-switch next-hop lists and what reconvergence
+/// has routed around.
+pub(super) struct Routes {
+    /// Per node (NICs: empty).
+    pub(super) ecmp: Vec<EcmpInfo>,
+    /// `(first NIC below, end, port)` per down port, ranges per switch in `ecmp`.
+    pub(super) ecmp_down: Vec<(u32, u32, u32)>,
+    /// Up ports, ranges per switch in `ecmp`.
+    pub(super) ecmp_up: Vec<u32>,
+    /// Per node: the seed mixed into a packet's hash, so switches choose independently.
+    pub(super) node_seed: Vec<u64>,
+    /// Links and nodes routed as down: while 0, the compact lists are exact.
+    pub(super) routed_down: u32,
+}
+
+impl Routes {
+    /// The static up/down routes of `topo`.
+    pub(super) fn new(topo: &Topology, node_tier: &[u8], seed: u64) -> Self {
+        let nodes = topo.nodes().len() as u32;
+        let mut ecmp_down = Vec::new();
+        let mut ecmp_up = Vec::new();
+        let ecmp: Vec<EcmpInfo> = (0..nodes)
+            .map(|n| {
+                let me = topo.node(NodeId(n));
+                if !me.is_switch() {
+                    return EcmpInfo::default();
+                }
+                let tier = node_tier[n as usize];
+                let (d0, u0) = (ecmp_down.len() as u32, ecmp_up.len() as u32);
+                for (p, l) in topo.ports(NodeId(n)).iter().enumerate() {
+                    let Some(l) = l else { continue };
+                    let peer = topo.link(*l).other(NodeId(n)).node;
+                    if node_tier[peer.0 as usize] < tier {
+                        let r = topo.node(peer).down_range();
+                        ecmp_down.push((r.start, r.end, p as u32));
+                    } else {
+                        ecmp_up.push(p as u32);
+                    }
+                }
+                EcmpInfo {
+                    lo: me.down_range().start,
+                    hi: me.down_range().end,
+                    down: (d0, ecmp_down.len() as u32),
+                    up: (u0, ecmp_up.len() as u32),
+                }
+            })
+            .collect();
+        Self {
+            ecmp,
+            ecmp_down,
+            ecmp_up,
+            node_seed: (0..u64::from(nodes)).map(|n| stream(seed, 1, n)).collect(),
+            routed_down: 0,
+        }
     }
 }

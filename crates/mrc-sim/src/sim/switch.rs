@@ -1,12 +1,24 @@
 //! Switch queueing: enqueue with trimming or drop, ECN marking, PFC pause/resume, and the
 //! transmit start of a port.
 
-use super::*;
+use super::Ev;
+use super::NONE;
+use super::Sim;
+use super::net::ser_ps;
+use crate::config::EcnAt;
+use crate::config::NetSpec;
+use crate::factory::TransportFactory;
+use crate::report::SwitchCounters;
+use crate::rng::SplitMix64;
+use crate::rng::stream;
+use mrc_fabric::Topology;
+use mrc_proto::TrafficClass;
+use mrc_proto::Trim;
 
 impl<F: TransportFactory> Sim<F> {
     pub(super) fn start_tx(&mut self, g: u32) {
         let now = self.q.now();
-        let port = &mut self.ports[g as usize];
+        let port = &mut self.net.ports[g as usize];
         if now < port.busy_until {
             let waiting = !port.ctrl.is_empty() || !port.data.is_empty();
             if !port.wake && waiting {
@@ -16,14 +28,14 @@ impl<F: TransportFactory> Sim<F> {
             }
             return;
         }
-        let pk = if let Some(p) = port.ctrl.pop(&self.pkts) {
-            port.ctrl_bytes -= u64::from(self.pkts[p as usize].bytes);
+        let pk = if let Some(p) = port.ctrl.pop(&self.net.pkts) {
+            port.ctrl_bytes -= u64::from(self.net.pkts[p as usize].bytes);
             p
         } else if !port.paused
-            && let Some(p) = port.data.pop(&self.pkts)
+            && let Some(p) = port.data.pop(&self.net.pkts)
         {
-            port.data_bytes -= u64::from(self.pkts[p as usize].bytes);
-            if self.marking.at == EcnAt::Dequeue {
+            port.data_bytes -= u64::from(self.net.pkts[p as usize].bytes);
+            if self.sw.marking.at == EcnAt::Dequeue {
                 let behind = port.data_bytes;
                 self.ecn_mark(g, p, behind);
             }
@@ -31,8 +43,8 @@ impl<F: TransportFactory> Sim<F> {
         } else {
             return;
         };
-        let port = &mut self.ports[g as usize];
-        let bytes = self.pkts[pk as usize].bytes;
+        let port = &mut self.net.ports[g as usize];
+        let bytes = self.net.pkts[pk as usize].bytes;
         let t = ser_ps(bytes, port.gbps);
         port.busy_until = now + t;
         port.tx_bytes += u64::from(bytes);
@@ -41,8 +53,8 @@ impl<F: TransportFactory> Sim<F> {
         let lat = port.latency_ps;
         let node = port.node;
         if node >= self.nics {
-            self.sw[node as usize].bytes_out += u64::from(bytes);
-            let inp = self.pkts[pk as usize].in_port;
+            self.sw.counters[node as usize].bytes_out += u64::from(bytes);
+            let inp = self.net.pkts[pk as usize].in_port;
             if inp != NONE {
                 self.pfc_release(inp, bytes);
             }
@@ -50,17 +62,17 @@ impl<F: TransportFactory> Sim<F> {
         if self.tap.is_some() {
             self.tap_tx(g, pk);
         }
-        let port = &mut self.ports[g as usize];
+        let port = &mut self.net.ports[g as usize];
         if !port.wake && (node < self.nics || !(port.ctrl.is_empty() && port.data.is_empty())) {
             port.wake = true;
             self.q.schedule(now + t, Ev::TxDone { port: g });
         }
         let (at, ahead) = (now + t + lat, port.flight.tail);
-        port.flight.push(&mut self.pkts, pk);
+        port.flight.push(&mut self.net.pkts, pk);
         if ahead == NONE {
             self.q.schedule(at, Ev::Arrive { port: g });
         } else {
-            self.pkts[ahead as usize].behind_at = at;
+            self.net.pkts[ahead as usize].behind_at = at;
         }
     }
 
@@ -69,7 +81,7 @@ impl<F: TransportFactory> Sim<F> {
             return;
         };
         let now = self.q.now();
-        let ip = &mut self.ports[inp as usize];
+        let ip = &mut self.net.ports[inp as usize];
         ip.ingress_bytes = ip.ingress_bytes.saturating_sub(u64::from(bytes));
         if ip.pause_sent && ip.ingress_bytes <= pfc.xon_bytes {
             ip.pause_sent = false;
@@ -85,13 +97,13 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     pub(super) fn drop_at(&mut self, node: u32, pk: u32) {
-        let p = &self.pkts[pk as usize];
+        let p = &self.net.pkts[pk as usize];
         let (b, trimmed, control) = (
             u64::from(p.bytes),
             p.trim.is_some(),
             p.class == TrafficClass::Control,
         );
-        let c = &mut self.sw[node as usize];
+        let c = &mut self.sw.counters[node as usize];
         c.bytes_dropped += b;
         c.pkts_dropped += 1;
         if trimmed {
@@ -101,68 +113,68 @@ impl<F: TransportFactory> Sim<F> {
         } else {
             c.dropped_data += 1;
         }
-        self.free.push(pk);
+        self.net.free.push(pk);
     }
 
     pub(super) fn enqueue(&mut self, g: u32, pk: u32, in_port: u32) {
-        let node = self.ports[g as usize].node;
+        let node = self.net.ports[g as usize].node;
         let sws = self.spec.net.switch;
         let (to_nic, data_bytes, ctrl_bytes) = {
-            let p = &self.ports[g as usize];
+            let p = &self.net.ports[g as usize];
             (p.to_nic, p.data_bytes, p.ctrl_bytes)
         };
         let (is_ctrl, bytes) = {
-            let p = &self.pkts[pk as usize];
+            let p = &self.net.pkts[pk as usize];
             (
                 p.class == TrafficClass::Control || p.trim.is_some(),
                 u64::from(p.bytes),
             )
         };
         let to_ctrl = if is_ctrl {
-            if ctrl_bytes + bytes > self.ctrl_limit {
+            if ctrl_bytes + bytes > self.sw.ctrl_limit {
                 self.drop_at(node, pk);
                 return;
             }
             true
-        } else if data_bytes + bytes > self.qlimit {
+        } else if data_bytes + bytes > self.sw.qlimit {
             if !(sws.trimming && bytes > u64::from(sws.trim_bytes)) {
                 self.drop_at(node, pk);
                 return;
             }
-            let p = &mut self.pkts[pk as usize];
+            let p = &mut self.net.pkts[pk as usize];
             p.bytes = sws.trim_bytes;
             p.trim = Some(if to_nic { Trim::LastHop } else { Trim::Fabric });
-            let c = &mut self.sw[node as usize];
+            let c = &mut self.sw.counters[node as usize];
             c.bytes_trimmed += bytes - u64::from(sws.trim_bytes);
             c.pkts_trimmed += 1;
-            if ctrl_bytes + u64::from(sws.trim_bytes) > self.ctrl_limit {
+            if ctrl_bytes + u64::from(sws.trim_bytes) > self.sw.ctrl_limit {
                 self.drop_at(node, pk);
                 return;
             }
             true
         } else {
-            if self.marking.at == EcnAt::Enqueue {
+            if self.sw.marking.at == EcnAt::Enqueue {
                 self.ecn_mark(g, pk, data_bytes);
             }
             false
         };
-        let b = u64::from(self.pkts[pk as usize].bytes);
+        let b = u64::from(self.net.pkts[pk as usize].bytes);
         if to_ctrl {
-            self.ports[g as usize].ctrl_bytes += b;
-            self.ports[g as usize].ctrl.push(&mut self.pkts, pk);
+            self.net.ports[g as usize].ctrl_bytes += b;
+            self.net.ports[g as usize].ctrl.push(&mut self.net.pkts, pk);
         } else {
-            self.ports[g as usize].data_bytes += b;
-            self.ports[g as usize].data.push(&mut self.pkts, pk);
+            self.net.ports[g as usize].data_bytes += b;
+            self.net.ports[g as usize].data.push(&mut self.net.pkts, pk);
             if let Some(pfc) = sws.pfc
                 && in_port != NONE
             {
-                self.pkts[pk as usize].in_port = in_port;
+                self.net.pkts[pk as usize].in_port = in_port;
                 let now = self.q.now();
-                let ip = &mut self.ports[in_port as usize];
+                let ip = &mut self.net.ports[in_port as usize];
                 ip.ingress_bytes += b;
                 if !ip.pause_sent && ip.ingress_bytes >= pfc.xoff_bytes {
                     ip.pause_sent = true;
-                    self.sw[node as usize].pfc_pauses += 1;
+                    self.sw.counters[node as usize].pfc_pauses += 1;
                     let (up, lat) = (ip.rev, ip.latency_ps);
                     self.q.schedule(
                         now + lat,
@@ -181,17 +193,75 @@ impl<F: TransportFactory> Sim<F> {
     /// run's marking says (never at a NIC; at the last hop only if configured).
     pub(super) fn ecn_mark(&mut self, g: u32, pk: u32, q: u64) {
         let (node, to_nic) = {
-            let p = &self.ports[g as usize];
+            let p = &self.net.ports[g as usize];
             (p.node, p.to_nic)
         };
         if self.spec.net.switch.ecn
             && node >= self.nics
-            && (!to_nic || self.marking.last_hop)
-            && !self.pkts[pk as usize].ecn
-            && self.marking.mark(q, &mut self.sw_rng[node as usize])
+            && (!to_nic || self.sw.marking.last_hop)
+            && !self.net.pkts[pk as usize].ecn
+            && self.sw.marking.mark(q, &mut self.sw.rng[node as usize])
         {
-            self.pkts[pk as usize].ecn = true;
-            self.sw[node as usize].pkts_marked += 1;
+            self.net.pkts[pk as usize].ecn = true;
+            self.sw.counters[node as usize].pkts_marked += 1;
+        }
+    }
+}
+
+/// What every switch shares (queue limits, ECN marking) and has of its own (counters, the
+/// random stream of its marking).
+pub(super) struct Switches {
+    /// Per node (NICs' entries stay zero).
+    pub(super) counters: Vec<SwitchCounters>,
+    pub(super) rng: Vec<SplitMix64>,
+    /// Data queue limit per egress port in bytes.
+    pub(super) qlimit: u64,
+    /// Control queue limit per egress port in bytes.
+    pub(super) ctrl_limit: u64,
+    pub(super) marking: crate::red::Marking,
+}
+
+impl Switches {
+    /// Queue limits from the run's switch spec (defaults scale with one port's BDP) for packets
+    /// carrying `overhead` bytes of headers.
+    pub(super) fn new(
+        net: &NetSpec,
+        overhead: u32,
+        port_bdp: u64,
+        lane_gbps: u32,
+        topo: &Topology,
+        seed: u64,
+    ) -> Self {
+        let sws = &net.switch;
+        let mtu = net.mtu;
+        let qlimit = sws.queue_bytes.unwrap_or_else(|| {
+            if sws.trimming || sws.pfc.is_some() {
+                port_bdp
+            } else {
+                5 * port_bdp
+            }
+        });
+        let qlimit = qlimit.max(u64::from(mtu + 64 + overhead));
+        let qlimit = if sws.pfc.is_some() {
+            qlimit.max(64 * port_bdp)
+        } else {
+            qlimit
+        };
+        // Twice the data queue, as UEC's reference simulator sizes its header queue: trimmed
+        // headers of a full data queue must not be dropped before the data would have been.
+        let ctrl_limit = sws.ctrl_queue_bytes.unwrap_or(2 * qlimit);
+        let base_q = sws
+            .queue_bytes
+            .unwrap_or_else(|| port_bdp.max(u64::from(mtu)));
+        let nodes = topo.nodes().len();
+        Self {
+            counters: vec![SwitchCounters::default(); nodes],
+            rng: (0..nodes as u64)
+                .map(|n| SplitMix64::new(stream(seed, 2, n)))
+                .collect(),
+            qlimit,
+            ctrl_limit,
+            marking: crate::red::Marking::new(sws, base_q, lane_gbps),
         }
     }
 }

@@ -21,7 +21,8 @@ use mrc_wire::mrc::{self, Body};
 use mrc_wire::{ipv6, pcap, rc, stack, udp};
 use std::io::{self, Write};
 
-use super::{Meta, NONE, Pkt, Sim};
+use super::net::{Meta, Pkt};
+use super::{NONE, Sim};
 use crate::factory::TransportFactory;
 use crate::kernel::PS_PER_NS;
 
@@ -95,20 +96,23 @@ impl<F: TransportFactory> Sim<F> {
             TapPoint::Nic(n) if n >= self.nics => {
                 return bad(format!("no NIC {n} (the fabric has NICs 0..{})", self.nics));
             }
-            TapPoint::Flow(f) if f as usize >= self.flows.len() => {
+            TapPoint::Flow(f) if f as usize >= self.work.flows.len() => {
                 return bad(format!(
                     "no flow {f} (the workload has flows 0..{})",
-                    self.flows.len()
+                    self.work.flows.len()
                 ));
             }
             TapPoint::Link(a, b) => {
                 let a = self.tap_node(a)?;
                 let b = self.tap_node(b)?;
-                let (s, e) = (self.port_base[a as usize], self.port_base[a as usize + 1]);
-                let Some(g) = (s..e).find(|&g| self.ports[g as usize].peer == b) else {
+                let (s, e) = (
+                    self.net.port_base[a as usize],
+                    self.net.port_base[a as usize + 1],
+                );
+                let Some(g) = (s..e).find(|&g| self.net.ports[g as usize].peer == b) else {
                     return bad("the two nodes are not adjacent (no cable between them)".into());
                 };
-                ports = [g, self.ports[g as usize].rev];
+                ports = [g, self.net.ports[g as usize].rev];
             }
             _ => {}
         }
@@ -155,14 +159,14 @@ impl<F: TransportFactory> Sim<F> {
         let Some(t) = self.tap.as_deref() else {
             return;
         };
-        let node = self.ports[g as usize].node;
+        let node = self.net.ports[g as usize].node;
         let hit = match t.point {
             TapPoint::Nic(n) => node == n,
             TapPoint::Link(..) => t.ports.contains(&g),
             TapPoint::Flow(_) => false,
         };
         if hit {
-            let (p, m) = (self.pkts[pk as usize], self.meta[pk as usize]);
+            let (p, m) = (self.net.pkts[pk as usize], self.net.meta[pk as usize]);
             self.tap_write(&p, &m);
         }
     }
@@ -175,6 +179,7 @@ impl<F: TransportFactory> Sim<F> {
         let hit = match t.point {
             TapPoint::Nic(n) => nic == n,
             TapPoint::Flow(f) => self
+                .work
                 .pairs
                 .get(m.pair as usize)
                 .is_some_and(|ps| ps.flow == f),
