@@ -11,6 +11,7 @@
 //! event per NIC for its earliest deadline would run a NIC's timers of one instant together,
 //! before it sends anything, and so change the results).
 
+use mrc_fabric::NodeId;
 use mrc_proto::Instant;
 use mrc_proto::nic::QpId;
 
@@ -33,6 +34,7 @@ mod conns;
 pub mod dag;
 mod failures;
 mod flows;
+mod ids;
 mod net;
 mod nic;
 pub mod record;
@@ -44,6 +46,7 @@ pub mod tap;
 use build::Fabric;
 use failures::Failures;
 use flows::Work;
+use ids::PortId;
 use net::Net;
 use nic::Nics;
 use report::Counters;
@@ -74,10 +77,10 @@ pub enum SimError {
 #[derive(Clone, Copy, Debug)]
 enum Ev {
     Arrive {
-        port: u32,
+        port: PortId,
     },
     TxDone {
-        port: u32,
+        port: PortId,
     },
     /// The timer of one QP ([`qp_end`]).
     Timer {
@@ -93,7 +96,7 @@ enum Ev {
         idx: u32,
     },
     Pfc {
-        port: u32,
+        port: PortId,
         pause: bool,
     },
     /// A timed op of a workload DAG (compute, scale-up transfer) finishes.
@@ -155,6 +158,12 @@ pub struct Sim<F: TransportFactory> {
 }
 
 impl<F: TransportFactory> Sim<F> {
+    /// Whether `node` is a NIC (NICs come first: NIC `n` is node `n`).
+    #[inline]
+    fn is_nic(&self, node: NodeId) -> bool {
+        node.0 < self.nics
+    }
+
     /// Simulated time in the transports' unit.
     fn now(&self) -> Instant {
         Instant::from_nanos(self.q.now() / PS_PER_NS)
@@ -197,21 +206,21 @@ impl<F: TransportFactory> Sim<F> {
             }] += 1;
             match ev {
                 Ev::Arrive { port } => {
-                    let p = &mut self.net.ports[port as usize];
+                    let p = &mut self.net.ports[port];
                     if let Some(pkt) = p.flight.pop(&self.net.pkts) {
-                        if p.flight.head != NONE {
-                            let at = self.net.pkts[pkt as usize].behind_at;
+                        if !p.flight.head.is_none() {
+                            let at = self.net.pkts[pkt].behind_at;
                             self.q.schedule(at, Ev::Arrive { port });
                         }
                         self.arrive(pkt, port);
                     }
                 }
                 Ev::TxDone { port } => {
-                    self.net.ports[port as usize].wake = false;
-                    let node = self.net.ports[port as usize].node;
-                    if node < self.nics {
+                    self.net.ports[port].wake = false;
+                    let node = self.net.ports[port].node;
+                    if self.is_nic(node) {
                         self.start_tx(port);
-                        self.service_nic(node);
+                        self.service_nic(node.0);
                     } else {
                         self.start_tx(port);
                     }
@@ -222,12 +231,12 @@ impl<F: TransportFactory> Sim<F> {
                 Ev::Reroute { idx } => self.reroute(idx),
                 Ev::Op { op } => self.dag_op_done(op),
                 Ev::Pfc { port, pause } => {
-                    self.net.ports[port as usize].paused = pause;
+                    self.net.ports[port].paused = pause;
                     if !pause {
-                        let node = self.net.ports[port as usize].node;
+                        let node = self.net.ports[port].node;
                         self.start_tx(port);
-                        if node < self.nics {
-                            self.service_nic(node);
+                        if self.is_nic(node) {
+                            self.service_nic(node.0);
                         }
                     }
                 }

@@ -8,6 +8,7 @@ use super::SimError;
 use super::failures::Failures;
 use super::failures::Resolved;
 use super::flows::Work;
+use super::ids::Id;
 use super::net::Net;
 use super::net::ser_ps;
 use super::nic::Nics;
@@ -187,7 +188,7 @@ impl<F: TransportFactory> Sim<F> {
         self.sw.qlimit
     }
 
-    pub(super) fn find_switch(&self, plane: u32, tier: u32, index: u32) -> Option<u32> {
+    pub(super) fn find_switch(&self, plane: u32, tier: u32, index: u32) -> Option<NodeId> {
         let topo = self.fabric.topo();
         if let Fabric::Clos(c, ..) = &self.fabric {
             let d = c.dims();
@@ -195,8 +196,8 @@ impl<F: TransportFactory> Sim<F> {
                 return None;
             }
             return match tier {
-                0 if index < d.t0 => Some(c.t0(plane, index).0),
-                1 if index < d.t1 => Some(c.t1(plane, index).0),
+                0 if index < d.t0 => Some(c.t0(plane, index)),
+                1 if index < d.t1 => Some(c.t1(plane, index)),
                 _ => None,
             };
         }
@@ -206,7 +207,7 @@ impl<F: TransportFactory> Sim<F> {
                 matches!(n.kind, NodeKind::Switch { plane: p, tier: t, index: i }
                     if u32::from(p) == plane && u32::from(t) == tier && i == index)
             })
-            .map(|p| p as u32)
+            .map(NodeId::new)
     }
 
     pub(super) fn resolve(&self, index: usize, target: Target) -> Result<Resolved, SimError> {
@@ -221,12 +222,12 @@ impl<F: TransportFactory> Sim<F> {
                     ))
                 })?;
                 let ups: Vec<u32> = topo
-                    .ports(NodeId(node))
+                    .ports(node)
                     .iter()
                     .filter_map(|l| {
                         let l = (*l)?;
-                        let other = topo.link(l).other(NodeId(node));
-                        (self.net.node_tier[other.node.0 as usize] > 1).then_some(l.0)
+                        let other = topo.link(l).other(node);
+                        (self.net.node_tier[other.node] > 1).then_some(l.0)
                     })
                     .collect();
                 let l = ups.get(uplink as usize).ok_or_else(|| {
@@ -254,8 +255,8 @@ impl<F: TransportFactory> Sim<F> {
                         self.nics, self.planes
                     )));
                 }
-                let g = self.net.port_base[nic as usize] + plane;
-                r.links.push(self.net.ports[g as usize].link);
+                let g = self.net.port_of(NodeId(nic), plane);
+                r.links.push(self.net.ports[g].link);
                 r.nic_ports.push((nic, plane as u8));
             }
             Target::Plane { plane } => {
@@ -269,12 +270,12 @@ impl<F: TransportFactory> Sim<F> {
                     if let NodeKind::Switch { plane: p, .. } = node.kind
                         && u32::from(p) == plane
                     {
-                        r.nodes.push(n as u32);
+                        r.nodes.push(NodeId::new(n));
                     }
                 }
                 for nic in 0..self.nics {
-                    let g = self.net.port_base[nic as usize] + plane;
-                    r.links.push(self.net.ports[g as usize].link);
+                    let g = self.net.port_of(NodeId(nic), plane);
+                    r.links.push(self.net.ports[g].link);
                     r.nic_ports.push((nic, plane as u8));
                 }
             }

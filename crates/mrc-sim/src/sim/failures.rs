@@ -2,9 +2,9 @@
 //! NIC port status) and the delayed reroute of conventional routing.
 
 use super::Ev;
-use super::NONE;
 use super::Sim;
 use super::SimError;
+use super::ids::PortId;
 use crate::config::Failure;
 use crate::config::FailureKind;
 use crate::factory::TransportFactory;
@@ -16,7 +16,7 @@ use mrc_proto::nic::QpId;
 #[derive(Clone, Debug, Default)]
 pub(super) struct Resolved {
     pub(super) links: Vec<u32>,
-    pub(super) nodes: Vec<u32>,
+    pub(super) nodes: Vec<NodeId>,
     pub(super) nic_ports: Vec<(u32, u8)>,
 }
 
@@ -45,7 +45,7 @@ impl<F: TransportFactory> Sim<F> {
                 let topo = self.fabric.topo();
                 let mut r2 = r.clone();
                 for &n in &r.nodes {
-                    for l in topo.ports(NodeId(n)).iter().flatten() {
+                    for l in topo.ports(n).iter().flatten() {
                         r2.links.push(l.0);
                     }
                 }
@@ -137,7 +137,7 @@ impl<F: TransportFactory> Sim<F> {
                     }
                 }
                 for &n in &r.nodes {
-                    self.net.node_up[n as usize] = up;
+                    self.net.node_up[n] = up;
                     if !up {
                         self.flush_node(n);
                     }
@@ -179,27 +179,23 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
-    pub(super) fn node_links(&self, n: u32) -> Vec<u32> {
+    pub(super) fn node_links(&self, n: NodeId) -> Vec<u32> {
         self.fabric
             .topo()
-            .ports(NodeId(n))
+            .ports(n)
             .iter()
             .flatten()
             .map(|l| l.0)
             .collect()
     }
 
-    pub(super) fn flush_node(&mut self, n: u32) {
-        let (a, b) = (
-            self.net.port_base[n as usize],
-            self.net.port_base[n as usize + 1],
-        );
-        for g in a..b {
+    pub(super) fn flush_node(&mut self, n: NodeId) {
+        for g in self.net.ports_of(n) {
             self.flush_port(g);
-            self.net.ports[g as usize].ingress_bytes = 0;
-            self.net.ports[g as usize].pause_sent = false;
-            let rev = self.net.ports[g as usize].rev;
-            if rev != NONE {
+            self.net.ports[g].ingress_bytes = 0;
+            self.net.ports[g].pause_sent = false;
+            let rev = self.net.ports[g].rev;
+            if !rev.is_none() {
                 self.flush_port(rev);
             }
         }
@@ -207,9 +203,9 @@ impl<F: TransportFactory> Sim<F> {
 
     /// A port whose link went down: its queues are lost and PFC pause state is cleared (the
     /// switch sees loss of signal). Silent failures (black holes) do not call this.
-    pub(super) fn flush_port(&mut self, g: u32) {
-        let node = self.net.ports[g as usize].node;
-        let port = &mut self.net.ports[g as usize];
+    pub(super) fn flush_port(&mut self, g: PortId) {
+        let node = self.net.ports[g].node;
+        let port = &mut self.net.ports[g];
         let mut drained = Vec::new();
         while let Some(pk) = port.ctrl.pop(&self.net.pkts) {
             drained.push(pk);
@@ -222,14 +218,14 @@ impl<F: TransportFactory> Sim<F> {
         port.paused = false;
         for pk in drained {
             let (inp, bytes) = {
-                let p = &self.net.pkts[pk as usize];
+                let p = &self.net.pkts[pk];
                 (p.in_port, p.bytes)
             };
-            if node < self.nics {
+            if node.0 < self.nics {
                 self.count.pkts_dropped_link += 1;
                 self.net.free.push(pk);
             } else {
-                if inp != NONE {
+                if !inp.is_none() {
                     self.pfc_release(inp, bytes);
                 }
                 self.drop_at(node, pk);
@@ -252,8 +248,8 @@ impl<F: TransportFactory> Sim<F> {
             }
         }
         for &n in &r.nodes {
-            if self.net.node_routed_up[n as usize] != up {
-                self.net.node_routed_up[n as usize] = up;
+            if self.net.node_routed_up[n] != up {
+                self.net.node_routed_up[n] = up;
                 if up {
                     self.routes.routed_down -= 1;
                 } else {

@@ -1,8 +1,7 @@
 //! The network's data: packets, the intrusive FIFOs that queue them, egress ports and link state.
 
 use super::NONE;
-use super::Sim;
-use crate::factory::TransportFactory;
+use super::ids::{Id as _, IdVec, NO_NODE, PktId, PortId};
 use crate::kernel::PS_PER_NS;
 use crate::kernel::Time;
 use crate::rng::SplitMix64;
@@ -21,7 +20,7 @@ use mrc_wire::usid::Carrier;
 pub(super) struct Pkt {
     pub(super) carrier: Option<Carrier>,
     /// Next packet in the same port FIFO (intrusive list), or `NONE`.
-    pub(super) next: u32,
+    pub(super) next: PktId,
     /// While on the wire and not last: when the packet behind this one on the link arrives.
     /// Its `Arrive` event is scheduled when this one arrives, and reading the time here, in a
     /// line just loaded, spares a cache miss on a packet that is not handled yet.
@@ -29,7 +28,8 @@ pub(super) struct Pkt {
     pub(super) dst_nic: u32,
     pub(super) bytes: u32,
     pub(super) hash: u64,
-    pub(super) in_port: u32,
+    /// The switch ingress port whose PFC account holds it, or `NONE`.
+    pub(super) in_port: PortId,
     pub(super) class: TrafficClass,
     pub(super) trim: Option<Trim>,
     pub(super) ecn: bool,
@@ -49,38 +49,38 @@ pub(super) struct Meta {
 /// cost no extra cache misses.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Fifo {
-    pub(super) head: u32,
-    pub(super) tail: u32,
+    pub(super) head: PktId,
+    pub(super) tail: PktId,
 }
 
 impl Fifo {
     pub(super) const EMPTY: Self = Self {
-        head: NONE,
-        tail: NONE,
+        head: PktId::NONE,
+        tail: PktId::NONE,
     };
 
     pub(super) fn is_empty(&self) -> bool {
-        self.head == NONE
+        self.head.is_none()
     }
 
-    pub(super) fn push(&mut self, pkts: &mut [Pkt], pk: u32) {
-        pkts[pk as usize].next = NONE;
-        if self.tail == NONE {
+    pub(super) fn push(&mut self, pkts: &mut IdVec<PktId, Pkt>, pk: PktId) {
+        pkts[pk].next = PktId::NONE;
+        if self.tail.is_none() {
             self.head = pk;
         } else {
-            pkts[self.tail as usize].next = pk;
+            pkts[self.tail].next = pk;
         }
         self.tail = pk;
     }
 
-    pub(super) fn pop(&mut self, pkts: &[Pkt]) -> Option<u32> {
-        if self.head == NONE {
+    pub(super) fn pop(&mut self, pkts: &IdVec<PktId, Pkt>) -> Option<PktId> {
+        if self.head.is_none() {
             return None;
         }
         let pk = self.head;
-        self.head = pkts[pk as usize].next;
-        if self.head == NONE {
-            self.tail = NONE;
+        self.head = pkts[pk].next;
+        if self.head.is_none() {
+            self.tail = PktId::NONE;
         }
         Some(pk)
     }
@@ -96,10 +96,14 @@ pub(super) struct Port {
     pub(super) flight: Fifo,
     pub(super) data: Fifo,
     pub(super) ctrl: Fifo,
+    /// The link (`NONE`: an unconnected port).
     pub(super) link: u32,
-    pub(super) peer: u32,
-    pub(super) rev: u32,
-    pub(super) node: u32,
+    /// The node at the far end.
+    pub(super) peer: NodeId,
+    /// The port of the same link in the other direction.
+    pub(super) rev: PortId,
+    /// The node it belongs to.
+    pub(super) node: NodeId,
     /// The port serialises until this time.
     pub(super) busy_until: Time,
     pub(super) latency_ps: Time,
@@ -129,39 +133,26 @@ pub(super) fn ser_ps(bytes: u32, gbps: u32) -> Time {
     (u64::from(bytes) * 8_000).div_ceil(u64::from(gbps.max(1)))
 }
 
-impl<F: TransportFactory> Sim<F> {
-    pub(super) fn alloc(&mut self, p: Pkt, m: Meta) -> u32 {
-        if let Some(i) = self.net.free.pop() {
-            self.net.pkts[i as usize] = p;
-            self.net.meta[i as usize] = m;
-            i
-        } else {
-            self.net.pkts.push(p);
-            self.net.meta.push(m);
-            (self.net.pkts.len() - 1) as u32
-        }
-    }
-}
-
 /// The network's state: every egress port, the packet arena, links and node status. Node
 /// `n`'s ports are `port_base[n]..port_base[n + 1]`, in the topology's port order.
 pub(super) struct Net {
     /// Packet arena: what every hop reads ([`Pkt`]) and what only NICs read ([`Meta`]).
-    pub(super) pkts: Vec<Pkt>,
-    pub(super) meta: Vec<Meta>,
+    pub(super) pkts: IdVec<PktId, Pkt>,
+    pub(super) meta: IdVec<PktId, Meta>,
     /// Free arena slots.
-    pub(super) free: Vec<u32>,
-    pub(super) ports: Vec<Port>,
-    pub(super) port_base: Vec<u32>,
+    pub(super) free: Vec<PktId>,
+    pub(super) ports: IdVec<PortId, Port>,
+    /// Per node: its first port (one more entry: the number of ports).
+    pub(super) port_base: Vec<PortId>,
     /// 0 for NICs, switch tier + 1 for switches.
-    pub(super) node_tier: Vec<u8>,
+    pub(super) node_tier: IdVec<NodeId, u8>,
     /// Whether a node forwards (a rebooting switch drops everything).
-    pub(super) node_up: Vec<bool>,
+    pub(super) node_up: IdVec<NodeId, bool>,
     /// Whether conventional routing believes the node is up (after reconvergence).
-    pub(super) node_routed_up: Vec<bool>,
+    pub(super) node_routed_up: IdVec<NodeId, bool>,
     pub(super) links: Vec<LinkState>,
     /// The two ports (directions) of each link.
-    pub(super) link_ports: Vec<[u32; 2]>,
+    pub(super) link_ports: Vec<[PortId; 2]>,
     /// Per link: the random stream of its losses.
     pub(super) link_rng: Vec<SplitMix64>,
 }
@@ -174,19 +165,20 @@ impl Net {
         let mut port_base = Vec::with_capacity(nodes + 1);
         let mut total = 0u32;
         for n in 0..nodes {
-            port_base.push(total);
+            port_base.push(PortId(total));
             total += topo.ports(NodeId(n as u32)).len() as u32;
         }
-        port_base.push(total);
-        let node_tier: Vec<u8> = topo
+        port_base.push(PortId(total));
+        let node_tier: IdVec<NodeId, u8> = topo
             .nodes()
             .iter()
             .map(|n| match n.kind {
                 NodeKind::Nic { .. } => 0,
                 NodeKind::Switch { tier, .. } => tier + 1,
             })
-            .collect();
-        let mut ports = Vec::with_capacity(total as usize);
+            .collect::<Vec<_>>()
+            .into();
+        let mut ports = IdVec::with_capacity(total as usize);
         for n in 0..nodes {
             let node = NodeId(n as u32);
             for link in topo.ports(node) {
@@ -195,17 +187,17 @@ impl Net {
                         let lk = topo.link(*l);
                         let other = lk.other(node);
                         (
-                            other.node.0,
-                            port_base[other.node.0 as usize] + other.port,
+                            other.node,
+                            PortId(port_base[other.node.index()].0 + other.port),
                             l.0,
                             lk.gbps,
                             u64::from(lk.latency_ns) * PS_PER_NS,
                         )
                     }
-                    None => (NONE, NONE, NONE, 1, 0),
+                    None => (NO_NODE, PortId::NONE, NONE, 1, 0),
                 };
                 ports.push(Port {
-                    node: n as u32,
+                    node,
                     peer,
                     rev,
                     link: link_id,
@@ -217,7 +209,7 @@ impl Net {
                     data_bytes: 0,
                     busy_until: 0,
                     wake: false,
-                    to_nic: peer != NONE && peer < nics,
+                    to_nic: peer != NO_NODE && peer.0 < nics,
                     paused: false,
                     tx_bytes: 0,
                     tx_pkts: 0,
@@ -237,31 +229,56 @@ impl Net {
             };
             topo.links().len()
         ];
-        let mut link_ports = vec![[NONE; 2]; links.len()];
-        for (g, p) in ports.iter().enumerate() {
+        let mut link_ports = vec![[PortId::NONE; 2]; links.len()];
+        for (g, p) in ports.iter_enumerated() {
             if p.link != NONE {
                 let e = &mut link_ports[p.link as usize];
-                if e[0] == NONE {
-                    e[0] = g as u32;
+                if e[0].is_none() {
+                    e[0] = g;
                 } else {
-                    e[1] = g as u32;
+                    e[1] = g;
                 }
             }
         }
         Self {
-            pkts: Vec::with_capacity(1 << 14),
-            meta: Vec::with_capacity(1 << 14),
+            pkts: IdVec::with_capacity(1 << 14),
+            meta: IdVec::with_capacity(1 << 14),
             free: Vec::new(),
             ports,
             port_base,
             node_tier,
-            node_up: vec![true; nodes],
-            node_routed_up: vec![true; nodes],
+            node_up: vec![true; nodes].into(),
+            node_routed_up: vec![true; nodes].into(),
             link_rng: (0..links.len() as u64)
                 .map(|l| SplitMix64::new(stream(seed, 3, l)))
                 .collect(),
             links,
             link_ports,
+        }
+    }
+}
+
+impl Net {
+    /// Port `local` of `node`.
+    #[inline]
+    pub(super) fn port_of(&self, node: NodeId, local: u32) -> PortId {
+        PortId(self.port_base[node.index()].0 + local)
+    }
+
+    /// The ports of `node`.
+    pub(super) fn ports_of(&self, node: NodeId) -> impl Iterator<Item = PortId> + use<> {
+        (self.port_base[node.index()].0..self.port_base[node.index() + 1].0).map(PortId)
+    }
+
+    /// Stores a new packet in a free slot of the arena.
+    pub(super) fn alloc(&mut self, p: Pkt, m: Meta) -> PktId {
+        if let Some(i) = self.free.pop() {
+            self.pkts[i] = p;
+            self.meta[i] = m;
+            i
+        } else {
+            self.meta.push(m);
+            self.pkts.push(p)
         }
     }
 }

@@ -7,6 +7,7 @@ use super::OVERHEAD_BYTES;
 use super::SRV6_ENCAP_BYTES;
 use super::Sim;
 use super::build::Fabric;
+use super::ids::{PktId, PortId};
 use super::net::Meta;
 use super::net::Pkt;
 use crate::factory::Routing;
@@ -17,6 +18,7 @@ use crate::qp::SimQp;
 use crate::report::EvChange;
 use crate::rng::mix;
 use mrc_fabric::Ev as FabricEv;
+use mrc_fabric::NodeId;
 use mrc_proto::EvState;
 use mrc_proto::Event;
 use mrc_proto::Instant;
@@ -77,9 +79,9 @@ impl Peers {
 }
 
 impl<F: TransportFactory> Sim<F> {
-    pub(super) fn deliver(&mut self, nic: u32, pk: u32, in_port: u32) {
-        let p = self.net.pkts[pk as usize];
-        let m = self.net.meta[pk as usize];
+    pub(super) fn deliver(&mut self, nic: u32, pk: PktId, in_port: PortId) {
+        let p = self.net.pkts[pk];
+        let m = self.net.meta[pk];
         self.net.free.push(pk);
         if self.tap.is_some() {
             self.tap_rx(nic, &p, &m);
@@ -92,7 +94,7 @@ impl<F: TransportFactory> Sim<F> {
             self.nic.rx_payload[nic as usize] += u64::from(w.payload_len);
             self.cover(m.pair, w.reth.va, w.payload_len);
         }
-        let port = (in_port - self.net.port_base[nic as usize]) as u8;
+        let port = (in_port.0 - self.net.port_base[nic as usize].0) as u8;
         let inc = Received {
             repr: m.repr,
             ev: m.ev,
@@ -137,7 +139,7 @@ impl<F: TransportFactory> Sim<F> {
         loop {
             let mut ready = 0u32;
             for p in 0..self.planes {
-                let port = &self.net.ports[(base + p) as usize];
+                let port = &self.net.ports[PortId(base.0 + p)];
                 if now_ps >= port.busy_until
                     && port.data.is_empty()
                     && port.ctrl.is_empty()
@@ -229,15 +231,15 @@ impl<F: TransportFactory> Sim<F> {
         let hash = mix((u64::from(nic) << 40)
             ^ (u64::from(dst_nic) << 16)
             ^ mix(u64::from(tx.repr.bth.dest_qp) << 32 | u64::from(tx.ev)));
-        let pk = self.alloc(
+        let pk = self.net.alloc(
             Pkt {
                 carrier,
-                next: NONE,
+                next: PktId::NONE,
                 behind_at: 0,
                 dst_nic,
                 bytes,
                 hash,
-                in_port: NONE,
+                in_port: PortId::NONE,
                 class: tx.class,
                 trim: None,
                 ecn: false,
@@ -251,8 +253,8 @@ impl<F: TransportFactory> Sim<F> {
             },
         );
         self.count.pkts_sent += 1;
-        let g = self.net.port_base[nic as usize] + u32::from(tx.port);
-        let port = &mut self.net.ports[g as usize];
+        let g = self.net.port_of(NodeId(nic), u32::from(tx.port));
+        let port = &mut self.net.ports[g];
         if tx.class == TrafficClass::Control {
             port.ctrl_bytes += u64::from(bytes);
             port.ctrl.push(&mut self.net.pkts, pk);

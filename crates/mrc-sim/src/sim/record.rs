@@ -8,9 +8,10 @@
 //! length keeps between [`BINS`]/2 and [`BINS`] bins and the cost is proportional to the bins,
 //! not to the packets.
 
-use mrc_fabric::{NodeId, NodeKind};
+use mrc_fabric::NodeKind;
 
 use super::failures::Change;
+use super::ids::{Id as _, NO_NODE};
 use super::{NONE, Sim};
 use mrc_proto::nic::NicQp as _;
 
@@ -174,15 +175,15 @@ impl<F: TransportFactory> Sim<F> {
         let mut keys: Vec<(u8, u8, u8)> = Vec::new();
         let mut port_group = vec![NONE; self.net.ports.len()];
         let mut groups: Vec<LinkGroup> = Vec::new();
-        for (g, p) in self.net.ports.iter().enumerate() {
-            if p.link == NONE || p.peer == NONE {
+        for (g, p) in self.net.ports.iter_enumerated() {
+            if p.link == NONE || p.peer == NO_NODE {
                 continue;
             }
-            let from = self.net.node_tier[p.node as usize];
-            let to = self.net.node_tier[p.peer as usize];
-            let plane = match topo.node(NodeId(p.node)).kind {
+            let from = self.net.node_tier[p.node];
+            let to = self.net.node_tier[p.peer];
+            let plane = match topo.node(p.node).kind {
                 NodeKind::Switch { plane, .. } => plane,
-                NodeKind::Nic { .. } => (g as u32 - self.net.port_base[p.node as usize]) as u8,
+                NodeKind::Nic { .. } => (g.0 - self.net.port_base[p.node.index()].0) as u8,
             };
             let key = (from, to, plane);
             let i = match keys.iter().position(|k| *k == key) {
@@ -203,7 +204,7 @@ impl<F: TransportFactory> Sim<F> {
             };
             groups[i].ports += 1;
             groups[i].gbps += u64::from(p.gbps);
-            port_group[g] = i as u32;
+            port_group[g.index()] = i as u32;
         }
         // Path order: up the tiers (lowest first), then down (highest first); planes inside.
         let order_key = |g: &LinkGroup| {

@@ -6,6 +6,7 @@ use crate::factory::TransportFactory;
 use crate::kernel::Time;
 use crate::report::RunReport;
 use crate::report::SwitchCounters;
+use mrc_fabric::NodeId;
 use mrc_proto::Transport as _;
 use mrc_proto::nic::Nic;
 use mrc_proto::nic::NicQp as _;
@@ -33,7 +34,7 @@ impl<F: TransportFactory> Sim<F> {
             .iter()
             .filter(|p| p.link != NONE)
             .map(|p| PortCounters {
-                node: p.node,
+                node: p.node.0,
                 gbps: p.gbps,
                 tx_bytes: p.tx_bytes,
                 busy_ps: p.busy_ps,
@@ -97,7 +98,7 @@ impl<F: TransportFactory> Sim<F> {
             && placed_ok
             && self.work.flows_done == self.work.flows.len() as u64;
         let mut sw = SwitchCounters::default();
-        for c in &self.sw.counters[self.nics as usize..] {
+        for c in &self.sw.counters.as_slice()[self.nics as usize..] {
             sw.add(c);
         }
         // Ideal: the busiest NIC moving its payload at line rate.
@@ -175,20 +176,17 @@ impl<F: TransportFactory> Sim<F> {
 
     /// Switch counters of every switch (index = node id − NICs).
     pub fn switch_counters(&self) -> &[SwitchCounters] {
-        &self.sw.counters[self.nics as usize..]
+        &self.sw.counters.as_slice()[self.nics as usize..]
     }
 
     /// Bytes queued at each switch right now.
     pub fn switch_queued(&self) -> Vec<u64> {
         (self.nics..self.sw.counters.len() as u32)
             .map(|n| {
-                let (a, b) = (
-                    self.net.port_base[n as usize],
-                    self.net.port_base[n as usize + 1],
-                );
-                (a..b)
+                self.net
+                    .ports_of(NodeId(n))
                     .map(|g| {
-                        let p = &self.net.ports[g as usize];
+                        let p = &self.net.ports[g];
                         p.data_bytes + p.ctrl_bytes
                     })
                     .sum()

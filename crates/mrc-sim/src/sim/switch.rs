@@ -2,8 +2,8 @@
 //! transmit start of a port.
 
 use super::Ev;
-use super::NONE;
 use super::Sim;
+use super::ids::{IdVec, PktId, PortId};
 use super::net::ser_ps;
 use crate::config::EcnAt;
 use crate::config::NetSpec;
@@ -11,14 +11,15 @@ use crate::factory::TransportFactory;
 use crate::report::SwitchCounters;
 use crate::rng::SplitMix64;
 use crate::rng::stream;
+use mrc_fabric::NodeId;
 use mrc_fabric::Topology;
 use mrc_proto::TrafficClass;
 use mrc_proto::Trim;
 
 impl<F: TransportFactory> Sim<F> {
-    pub(super) fn start_tx(&mut self, g: u32) {
+    pub(super) fn start_tx(&mut self, g: PortId) {
         let now = self.q.now();
-        let port = &mut self.net.ports[g as usize];
+        let port = &mut self.net.ports[g];
         if now < port.busy_until {
             let waiting = !port.ctrl.is_empty() || !port.data.is_empty();
             if !port.wake && waiting {
@@ -29,12 +30,12 @@ impl<F: TransportFactory> Sim<F> {
             return;
         }
         let pk = if let Some(p) = port.ctrl.pop(&self.net.pkts) {
-            port.ctrl_bytes -= u64::from(self.net.pkts[p as usize].bytes);
+            port.ctrl_bytes -= u64::from(self.net.pkts[p].bytes);
             p
         } else if !port.paused
             && let Some(p) = port.data.pop(&self.net.pkts)
         {
-            port.data_bytes -= u64::from(self.net.pkts[p as usize].bytes);
+            port.data_bytes -= u64::from(self.net.pkts[p].bytes);
             if self.sw.marking.at == EcnAt::Dequeue {
                 let behind = port.data_bytes;
                 self.ecn_mark(g, p, behind);
@@ -43,8 +44,8 @@ impl<F: TransportFactory> Sim<F> {
         } else {
             return;
         };
-        let port = &mut self.net.ports[g as usize];
-        let bytes = self.net.pkts[pk as usize].bytes;
+        let port = &mut self.net.ports[g];
+        let bytes = self.net.pkts[pk].bytes;
         let t = ser_ps(bytes, port.gbps);
         port.busy_until = now + t;
         port.tx_bytes += u64::from(bytes);
@@ -52,36 +53,36 @@ impl<F: TransportFactory> Sim<F> {
         port.busy_ps += t;
         let lat = port.latency_ps;
         let node = port.node;
-        if node >= self.nics {
-            self.sw.counters[node as usize].bytes_out += u64::from(bytes);
-            let inp = self.net.pkts[pk as usize].in_port;
-            if inp != NONE {
+        if node.0 >= self.nics {
+            self.sw.counters[node].bytes_out += u64::from(bytes);
+            let inp = self.net.pkts[pk].in_port;
+            if !inp.is_none() {
                 self.pfc_release(inp, bytes);
             }
         }
         if self.tap.is_some() {
             self.tap_tx(g, pk);
         }
-        let port = &mut self.net.ports[g as usize];
-        if !port.wake && (node < self.nics || !(port.ctrl.is_empty() && port.data.is_empty())) {
+        let port = &mut self.net.ports[g];
+        if !port.wake && (node.0 < self.nics || !(port.ctrl.is_empty() && port.data.is_empty())) {
             port.wake = true;
             self.q.schedule(now + t, Ev::TxDone { port: g });
         }
         let (at, ahead) = (now + t + lat, port.flight.tail);
         port.flight.push(&mut self.net.pkts, pk);
-        if ahead == NONE {
+        if ahead.is_none() {
             self.q.schedule(at, Ev::Arrive { port: g });
         } else {
-            self.net.pkts[ahead as usize].behind_at = at;
+            self.net.pkts[ahead].behind_at = at;
         }
     }
 
-    pub(super) fn pfc_release(&mut self, inp: u32, bytes: u32) {
+    pub(super) fn pfc_release(&mut self, inp: PortId, bytes: u32) {
         let Some(pfc) = self.spec.net.switch.pfc else {
             return;
         };
         let now = self.q.now();
-        let ip = &mut self.net.ports[inp as usize];
+        let ip = &mut self.net.ports[inp];
         ip.ingress_bytes = ip.ingress_bytes.saturating_sub(u64::from(bytes));
         if ip.pause_sent && ip.ingress_bytes <= pfc.xon_bytes {
             ip.pause_sent = false;
@@ -96,14 +97,14 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
-    pub(super) fn drop_at(&mut self, node: u32, pk: u32) {
-        let p = &self.net.pkts[pk as usize];
+    pub(super) fn drop_at(&mut self, node: NodeId, pk: PktId) {
+        let p = &self.net.pkts[pk];
         let (b, trimmed, control) = (
             u64::from(p.bytes),
             p.trim.is_some(),
             p.class == TrafficClass::Control,
         );
-        let c = &mut self.sw.counters[node as usize];
+        let c = &mut self.sw.counters[node];
         c.bytes_dropped += b;
         c.pkts_dropped += 1;
         if trimmed {
@@ -116,15 +117,15 @@ impl<F: TransportFactory> Sim<F> {
         self.net.free.push(pk);
     }
 
-    pub(super) fn enqueue(&mut self, g: u32, pk: u32, in_port: u32) {
-        let node = self.net.ports[g as usize].node;
+    pub(super) fn enqueue(&mut self, g: PortId, pk: PktId, in_port: PortId) {
+        let node = self.net.ports[g].node;
         let sws = self.spec.net.switch;
         let (to_nic, data_bytes, ctrl_bytes) = {
-            let p = &self.net.ports[g as usize];
+            let p = &self.net.ports[g];
             (p.to_nic, p.data_bytes, p.ctrl_bytes)
         };
         let (is_ctrl, bytes) = {
-            let p = &self.net.pkts[pk as usize];
+            let p = &self.net.pkts[pk];
             (
                 p.class == TrafficClass::Control || p.trim.is_some(),
                 u64::from(p.bytes),
@@ -141,10 +142,10 @@ impl<F: TransportFactory> Sim<F> {
                 self.drop_at(node, pk);
                 return;
             }
-            let p = &mut self.net.pkts[pk as usize];
+            let p = &mut self.net.pkts[pk];
             p.bytes = sws.trim_bytes;
             p.trim = Some(if to_nic { Trim::LastHop } else { Trim::Fabric });
-            let c = &mut self.sw.counters[node as usize];
+            let c = &mut self.sw.counters[node];
             c.bytes_trimmed += bytes - u64::from(sws.trim_bytes);
             c.pkts_trimmed += 1;
             if ctrl_bytes + u64::from(sws.trim_bytes) > self.sw.ctrl_limit {
@@ -158,23 +159,23 @@ impl<F: TransportFactory> Sim<F> {
             }
             false
         };
-        let b = u64::from(self.net.pkts[pk as usize].bytes);
+        let b = u64::from(self.net.pkts[pk].bytes);
         if to_ctrl {
-            self.net.ports[g as usize].ctrl_bytes += b;
-            self.net.ports[g as usize].ctrl.push(&mut self.net.pkts, pk);
+            self.net.ports[g].ctrl_bytes += b;
+            self.net.ports[g].ctrl.push(&mut self.net.pkts, pk);
         } else {
-            self.net.ports[g as usize].data_bytes += b;
-            self.net.ports[g as usize].data.push(&mut self.net.pkts, pk);
+            self.net.ports[g].data_bytes += b;
+            self.net.ports[g].data.push(&mut self.net.pkts, pk);
             if let Some(pfc) = sws.pfc
-                && in_port != NONE
+                && !in_port.is_none()
             {
-                self.net.pkts[pk as usize].in_port = in_port;
+                self.net.pkts[pk].in_port = in_port;
                 let now = self.q.now();
-                let ip = &mut self.net.ports[in_port as usize];
+                let ip = &mut self.net.ports[in_port];
                 ip.ingress_bytes += b;
                 if !ip.pause_sent && ip.ingress_bytes >= pfc.xoff_bytes {
                     ip.pause_sent = true;
-                    self.sw.counters[node as usize].pfc_pauses += 1;
+                    self.sw.counters[node].pfc_pauses += 1;
                     let (up, lat) = (ip.rev, ip.latency_ps);
                     self.q.schedule(
                         now + lat,
@@ -191,19 +192,19 @@ impl<F: TransportFactory> Sim<F> {
 
     /// ECN-marks data packet `pk` at switch port `g` whose data queue holds `q` bytes, as the
     /// run's marking says (never at a NIC; at the last hop only if configured).
-    pub(super) fn ecn_mark(&mut self, g: u32, pk: u32, q: u64) {
+    pub(super) fn ecn_mark(&mut self, g: PortId, pk: PktId, q: u64) {
         let (node, to_nic) = {
-            let p = &self.net.ports[g as usize];
+            let p = &self.net.ports[g];
             (p.node, p.to_nic)
         };
         if self.spec.net.switch.ecn
-            && node >= self.nics
+            && node.0 >= self.nics
             && (!to_nic || self.sw.marking.last_hop)
-            && !self.net.pkts[pk as usize].ecn
-            && self.sw.marking.mark(q, &mut self.sw.rng[node as usize])
+            && !self.net.pkts[pk].ecn
+            && self.sw.marking.mark(q, &mut self.sw.rng[node])
         {
-            self.net.pkts[pk as usize].ecn = true;
-            self.sw.counters[node as usize].pkts_marked += 1;
+            self.net.pkts[pk].ecn = true;
+            self.sw.counters[node].pkts_marked += 1;
         }
     }
 }
@@ -212,8 +213,8 @@ impl<F: TransportFactory> Sim<F> {
 /// random stream of its marking).
 pub(super) struct Switches {
     /// Per node (NICs' entries stay zero).
-    pub(super) counters: Vec<SwitchCounters>,
-    pub(super) rng: Vec<SplitMix64>,
+    pub(super) counters: IdVec<NodeId, SwitchCounters>,
+    pub(super) rng: IdVec<NodeId, SplitMix64>,
     /// Data queue limit per egress port in bytes.
     pub(super) qlimit: u64,
     /// Control queue limit per egress port in bytes.
@@ -255,7 +256,7 @@ impl Switches {
             .unwrap_or_else(|| port_bdp.max(u64::from(mtu)));
         let nodes = topo.nodes().len();
         Self {
-            counters: vec![SwitchCounters::default(); nodes],
+            counters: vec![SwitchCounters::default(); nodes].into(),
             rng: (0..nodes as u64)
                 .map(|n| SplitMix64::new(stream(seed, 2, n)))
                 .collect(),

@@ -21,10 +21,12 @@ use mrc_wire::mrc::{self, Body};
 use mrc_wire::{ipv6, pcap, rc, stack, udp};
 use std::io::{self, Write};
 
+use super::Sim;
+use super::ids::{PktId, PortId};
 use super::net::{Meta, Pkt};
-use super::{NONE, Sim};
 use crate::factory::TransportFactory;
 use crate::kernel::PS_PER_NS;
+use mrc_fabric::NodeId;
 
 /// A node named in a link tap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +73,7 @@ const SNAPLEN: u32 = 65_535;
 pub(super) struct Tap {
     point: TapPoint,
     /// Link taps: the two egress ports of the cable.
-    ports: [u32; 2],
+    ports: [PortId; 2],
     w: pcap::Writer<Box<dyn Write>>,
     packets: u64,
     error: Option<io::Error>,
@@ -91,7 +93,7 @@ impl<F: TransportFactory> Sim<F> {
     /// Captures the packets crossing `point` as pcap into `out` (from the start of the run).
     pub fn set_tap(&mut self, point: TapPoint, out: Box<dyn Write>) -> Result<(), TapError> {
         let bad = |m: String| Err(TapError::NoSuchPoint(m));
-        let mut ports = [NONE; 2];
+        let mut ports = [PortId::NONE; 2];
         match point {
             TapPoint::Nic(n) if n >= self.nics => {
                 return bad(format!("no NIC {n} (the fabric has NICs 0..{})", self.nics));
@@ -105,14 +107,10 @@ impl<F: TransportFactory> Sim<F> {
             TapPoint::Link(a, b) => {
                 let a = self.tap_node(a)?;
                 let b = self.tap_node(b)?;
-                let (s, e) = (
-                    self.net.port_base[a as usize],
-                    self.net.port_base[a as usize + 1],
-                );
-                let Some(g) = (s..e).find(|&g| self.net.ports[g as usize].peer == b) else {
+                let Some(g) = self.net.ports_of(a).find(|&g| self.net.ports[g].peer == b) else {
                     return bad("the two nodes are not adjacent (no cable between them)".into());
                 };
-                ports = [g, self.net.ports[g as usize].rev];
+                ports = [g, self.net.ports[g].rev];
             }
             _ => {}
         }
@@ -139,9 +137,9 @@ impl<F: TransportFactory> Sim<F> {
         Some(t.w.into_inner().map(|_| packets))
     }
 
-    fn tap_node(&self, n: TapNode) -> Result<u32, TapError> {
+    fn tap_node(&self, n: TapNode) -> Result<NodeId, TapError> {
         match n {
-            TapNode::Nic(i) if i < self.nics => Ok(i),
+            TapNode::Nic(i) if i < self.nics => Ok(NodeId(i)),
             TapNode::Nic(i) => Err(TapError::NoSuchPoint(format!(
                 "no NIC {i} (the fabric has NICs 0..{})",
                 self.nics
@@ -155,18 +153,18 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     /// Port `g` starts transmitting packet `pk` now.
-    pub(super) fn tap_tx(&mut self, g: u32, pk: u32) {
+    pub(super) fn tap_tx(&mut self, g: PortId, pk: PktId) {
         let Some(t) = self.tap.as_deref() else {
             return;
         };
-        let node = self.net.ports[g as usize].node;
+        let node = self.net.ports[g].node;
         let hit = match t.point {
-            TapPoint::Nic(n) => node == n,
+            TapPoint::Nic(n) => node.0 == n,
             TapPoint::Link(..) => t.ports.contains(&g),
             TapPoint::Flow(_) => false,
         };
         if hit {
-            let (p, m) = (self.net.pkts[pk as usize], self.net.meta[pk as usize]);
+            let (p, m) = (self.net.pkts[pk], self.net.meta[pk]);
             self.tap_write(&p, &m);
         }
     }
