@@ -8,7 +8,6 @@ use super::ids::PortId;
 use crate::config::Failure;
 use crate::config::FailureKind;
 use crate::factory::TransportFactory;
-use crate::kernel::EventQueue;
 use crate::kernel::Time;
 use mrc_fabric::NodeId;
 use mrc_proto::nic::QpId;
@@ -20,12 +19,77 @@ pub(super) struct Resolved {
     pub(super) nic_ports: Vec<(u32, u8)>,
 }
 
+/// One change a failure makes to its target at one instant (`Ev::Action`; `Sim::apply`).
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Change {
+    /// Down with loss of signal: queues flushed, NIC ports told, rerouted after reconvergence.
     Down,
+    /// Back up (rerouted back after reconvergence).
     Up,
+    /// Silently drops everything (on) or no longer (off).
     BlackHole(bool),
+    /// Drops each packet with this probability in parts per million (0: no longer lossy).
     Loss(u32),
+}
+
+impl Change {
+    /// Its name in the run's timeline (`mrc sim --json`).
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Self::Down => "down",
+            Self::Up => "up",
+            Self::BlackHole(true) => "black-hole",
+            Self::BlackHole(false) => "black-hole-end",
+            Self::Loss(0) => "loss-end",
+            Self::Loss(_) => "lossy",
+        }
+    }
+}
+
+/// What a failure kind does: the changes it schedules, in order, and whether it hits links
+/// only (then a switch or plane target means every link touching it).
+struct Plan {
+    links_only: bool,
+    changes: Vec<(Time, Change)>,
+}
+
+/// The one place a [`FailureKind`] is given its behaviour: a new kind adds its arm here (and,
+/// if no existing [`Change`] does what it needs, a `Change` and its arm in `Sim::apply`).
+fn plan(kind: FailureKind, at: Time, until: Option<Time>) -> Plan {
+    let mut changes = Vec::new();
+    let mut during = |on: Change, off: Change| {
+        changes.push((at, on));
+        if let Some(u) = until {
+            changes.push((u, off));
+        }
+    };
+    let mut links_only = false;
+    match kind {
+        FailureKind::Down => during(Change::Down, Change::Up),
+        FailureKind::BlackHole => during(Change::BlackHole(true), Change::BlackHole(false)),
+        FailureKind::Lossy { ppm } => {
+            links_only = true;
+            during(Change::Loss(ppm), Change::Loss(0));
+        }
+        FailureKind::Flap {
+            period_ps,
+            down_ps,
+            count,
+        } => {
+            for k in 0..u64::from(count) {
+                // Flaps beyond the clock never happen (scenario files are checked).
+                let Some(t) = k.checked_mul(period_ps).and_then(|t| t.checked_add(at)) else {
+                    break;
+                };
+                changes.push((t, Change::Down));
+                changes.push((t.saturating_add(down_ps), Change::Up));
+            }
+        }
+    }
+    Plan {
+        links_only,
+        changes,
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -35,13 +99,14 @@ pub(super) struct Act {
 }
 
 impl<F: TransportFactory> Sim<F> {
+    /// Resolves every failure's target and schedules its changes (`plan`).
     pub(super) fn setup_failures(&mut self) -> Result<(), SimError> {
         let failures: Vec<Failure> = self.spec.failures.clone();
         for (i, f) in failures.iter().enumerate() {
             let r = self.resolve(i, f.target)?;
-            if let (FailureKind::Lossy { ppm }, true) = (f.kind, r.links.is_empty()) {
-                let _ = ppm;
-                // A lossy switch or plane: every link touching it.
+            let plan = plan(f.kind, f.at_ps, f.until_ps);
+            if plan.links_only && r.links.is_empty() {
+                // A switch or plane: every link touching it.
                 let topo = self.fabric.topo();
                 let mut r2 = r.clone();
                 for &n in &r.nodes {
@@ -56,68 +121,14 @@ impl<F: TransportFactory> Sim<F> {
                 self.fail.resolved.push(r);
             }
             let target = (self.fail.resolved.len() - 1) as u32;
-            let push = |at: Time, change: Change, q: &mut EventQueue<Ev>, acts: &mut Vec<Act>| {
-                acts.push(Act { target, change });
-                q.schedule(
-                    at,
-                    Ev::Action {
-                        idx: (acts.len() - 1) as u32,
-                    },
-                );
-            };
-            match f.kind {
-                FailureKind::Down => {
-                    push(f.at_ps, Change::Down, &mut self.q, &mut self.fail.acts);
-                    if let Some(u) = f.until_ps {
-                        push(u, Change::Up, &mut self.q, &mut self.fail.acts);
-                    }
-                }
-                FailureKind::BlackHole => {
-                    push(
-                        f.at_ps,
-                        Change::BlackHole(true),
-                        &mut self.q,
-                        &mut self.fail.acts,
-                    );
-                    if let Some(u) = f.until_ps {
-                        push(
-                            u,
-                            Change::BlackHole(false),
-                            &mut self.q,
-                            &mut self.fail.acts,
-                        );
-                    }
-                }
-                FailureKind::Lossy { ppm } => {
-                    push(f.at_ps, Change::Loss(ppm), &mut self.q, &mut self.fail.acts);
-                    if let Some(u) = f.until_ps {
-                        push(u, Change::Loss(0), &mut self.q, &mut self.fail.acts);
-                    }
-                }
-                FailureKind::Flap {
-                    period_ps,
-                    down_ps,
-                    count,
-                } => {
-                    for k in 0..u64::from(count) {
-                        // Flaps beyond the clock never happen (scenario files are checked).
-                        let Some(t) = k
-                            .checked_mul(period_ps)
-                            .and_then(|t| t.checked_add(f.at_ps))
-                        else {
-                            break;
-                        };
-                        push(t, Change::Down, &mut self.q, &mut self.fail.acts);
-                        let up = t.saturating_add(down_ps);
-                        push(up, Change::Up, &mut self.q, &mut self.fail.acts);
-                    }
-                }
+            for (at, change) in plan.changes {
+                self.fail.acts.push(Act { target, change });
+                let idx = (self.fail.acts.len() - 1) as u32;
+                self.q.schedule(at, Ev::Action { idx });
             }
         }
         Ok(())
     }
-
-    // ---------------------------------------------------------------- failures
 
     pub(super) fn apply(&mut self, idx: u32) {
         let act = self.fail.acts[idx as usize];

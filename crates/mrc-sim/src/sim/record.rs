@@ -297,14 +297,7 @@ impl<F: TransportFactory> Sim<F> {
         if self.rec.tl.failures.len() >= MAX_MARKS {
             return;
         }
-        let change = match change {
-            Change::Down => "down",
-            Change::Up => "up",
-            Change::BlackHole(true) => "black-hole",
-            Change::BlackHole(false) => "black-hole-end",
-            Change::Loss(0) => "loss-end",
-            Change::Loss(_) => "lossy",
-        };
+        let change = change.label();
         let at_ps = self.q.now();
         self.rec.tl.failures.push(FailureMark {
             at_ps,
