@@ -10,6 +10,12 @@
 //! the ready ports, and each QP has a `Timer` event of its own (`Nic::handle_timeout_of`; one
 //! event per NIC for its earliest deadline would run a NIC's timers of one instant together,
 //! before it sends anything, and so change the results).
+//!
+//! This file holds [`Sim`], its events and the event loop ([`Sim::run`]); the rest is split
+//! by job (`docs/design.md` §3, simulator module map): `build` (constructor), `net` (ports,
+//! packets, links), `switch` (queueing), `routing` (forwarding), `nic` (NICs and QP timers),
+//! `flows` (one-shot workloads), `failures`, `report`, and [`dag`], `conns`, [`record`],
+//! [`tap`].
 
 use mrc_fabric::NodeId;
 use mrc_proto::Instant;
