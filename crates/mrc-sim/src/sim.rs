@@ -52,7 +52,8 @@ pub mod tap;
 use build::Fabric;
 use failures::Failures;
 use flows::Work;
-use ids::PortId;
+pub(crate) use ids::PairId;
+use ids::{FlowId, PortId};
 use net::Net;
 use nic::Nics;
 use report::Counters;
@@ -93,7 +94,7 @@ enum Ev {
         ep: u32,
     },
     FlowStart {
-        flow: u32,
+        flow: FlowId,
     },
     Action {
         idx: u32,
@@ -155,7 +156,7 @@ pub struct Sim<F: TransportFactory> {
     kinds: [u64; 4],
     dag: Option<Box<dag::DagState>>,
     /// The flow whose EV state changes are logged, and the log (`watch_ev_changes`).
-    ev_watch: Option<u32>,
+    ev_watch: Option<FlowId>,
     ev_log: Vec<EvChange>,
     /// Time series for plots (`record`).
     rec: record::Recorder,
@@ -186,7 +187,7 @@ impl<F: TransportFactory> Sim<F> {
     /// [`RunReport::watched_ev_changes`]: which paths the transport gave up on and brought
     /// back, to compare with the live transport's decisions on the same fabric.
     pub fn watch_ev_changes(&mut self, flow: u32) {
-        self.ev_watch = Some(flow);
+        self.ev_watch = Some(FlowId(flow));
     }
 
     /// Runs to completion (every flow done) or to the time limit, calling `progress` now and

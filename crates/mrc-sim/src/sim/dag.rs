@@ -15,6 +15,7 @@ use mrc_workload::Flow;
 use mrc_workload::dag::{Dag, OpId, OpKind, ScaleUp, Tracker};
 
 use super::flows::FlowState;
+use super::ids::{FlowId, PairId};
 use super::{Ev, NONE, Sim, SimError};
 use crate::config::RunSpec;
 use crate::factory::TransportFactory;
@@ -110,7 +111,7 @@ impl<F: TransportFactory> Sim<F> {
                             .flows
                             .push(Flow::new(i as u64, s, d, f.bytes, 0));
                         sim.work.flows.push(FlowState {
-                            pairs: (0, 0),
+                            pairs: (PairId(0), PairId(0)),
                             pending: 0,
                             recv_pending: 0,
                             start: None,
@@ -166,7 +167,7 @@ impl<F: TransportFactory> Sim<F> {
                     let dt = d.delay_ns[op as usize].saturating_mul(PS_PER_NS);
                     self.q.schedule(now.saturating_add(dt), Ev::Op { op });
                 } else {
-                    self.start_flow(flow);
+                    self.start_flow(FlowId(flow));
                 }
             }
         }
@@ -188,11 +189,12 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     /// Simulator flow `flow` finished (all its writes completed).
-    pub(super) fn dag_flow_done(&mut self, flow: u32) {
+    pub(super) fn dag_flow_done(&mut self, flow: FlowId) {
         let now = self.q.now();
-        let ok = self.work.flows[flow as usize].ok;
+        let ok = self.work.flows[flow].ok;
         let Some(d) = self.dag.as_mut() else { return };
         let Some(&op) = flow
+            .0
             .checked_sub(d.first_flow)
             .and_then(|i| d.flow_op.get(i as usize))
         else {

@@ -2,9 +2,9 @@
 //! coverage and completion.
 
 use super::Ev;
-use super::NONE;
 use super::Sim;
 use super::SimError;
+use super::ids::{FlowId, Id as _, IdVec, PairId};
 use super::nic::QpTimer;
 use crate::coverage::Added;
 use crate::coverage::Coverage;
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
 pub(super) struct FlowState {
-    pub(super) pairs: (u32, u32),
+    pub(super) pairs: (PairId, PairId),
     pub(super) pending: u32,
     pub(super) recv_pending: u32,
     pub(super) start: Option<Time>,
@@ -30,7 +30,7 @@ pub(super) struct FlowState {
 
 #[derive(Clone, Debug)]
 pub(super) struct PairState {
-    pub(super) flow: u32,
+    pub(super) flow: FlowId,
     /// The requester: its NIC and its QP there.
     pub(super) src: (u32, QpId),
     /// The responder.
@@ -49,7 +49,7 @@ pub(super) struct TrigState {
     pub(super) kind: TriggerKind,
     pub(super) count: u32,
     pub(super) fired: bool,
-    pub(super) waiting: Vec<u32>,
+    pub(super) waiting: Vec<FlowId>,
 }
 
 impl<F: TransportFactory> Sim<F> {
@@ -91,7 +91,7 @@ impl<F: TransportFactory> Sim<F> {
                 });
             }
             self.work.flows.push(FlowState {
-                pairs: (0, 0),
+                pairs: (PairId(0), PairId(0)),
                 pending: 0,
                 recv_pending: 0,
                 start: None,
@@ -101,24 +101,27 @@ impl<F: TransportFactory> Sim<F> {
             match f.trigger {
                 Some(id) => {
                     if let Some(t) = self.work.triggers.get_mut(&id) {
-                        t.waiting.push(i as u32);
+                        t.waiting.push(FlowId::new(i));
                     }
                 }
-                None => self
-                    .q
-                    .schedule(f.start_ps, Ev::FlowStart { flow: i as u32 }),
+                None => self.q.schedule(
+                    f.start_ps,
+                    Ev::FlowStart {
+                        flow: FlowId::new(i),
+                    },
+                ),
             }
         }
         Ok(())
     }
 
-    pub(super) fn cover(&mut self, pair: u32, va: u64, len: u32) {
+    pub(super) fn cover(&mut self, pair: PairId, va: u64, len: u32) {
         let mtu = u64::from(self.info.mtu);
-        if self.work.pairs[pair as usize].flow == NONE {
+        if self.work.pairs[pair].flow.is_none() {
             self.conn_cover(pair, va, len);
             return;
         }
-        let ps = &mut self.work.pairs[pair as usize];
+        let ps = &mut self.work.pairs[pair];
         let Some(off) = va.checked_sub(ps.base) else {
             self.count.corrupt += 1;
             return;
@@ -143,18 +146,18 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
-    pub(super) fn recv_pair_done(&mut self, flow: u32) {
-        let f = &mut self.work.flows[flow as usize];
+    pub(super) fn recv_pair_done(&mut self, flow: FlowId) {
+        let f = &mut self.work.flows[flow];
         f.recv_pending = f.recv_pending.saturating_sub(1);
         if f.recv_pending == 0
-            && let Some(t) = self.spec.workload.flows[flow as usize].recv_done_trigger
+            && let Some(t) = self.spec.workload.flows[flow.index()].recv_done_trigger
         {
             self.activate(t);
         }
     }
 
-    pub(super) fn pair_done(&mut self, pair: u32, ok: bool) {
-        let ps = &mut self.work.pairs[pair as usize];
+    pub(super) fn pair_done(&mut self, pair: PairId, ok: bool) {
+        let ps = &mut self.work.pairs[pair];
         if ps.done {
             return;
         }
@@ -165,14 +168,14 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     /// One of the QPs (or writes) of `flow` completed.
-    pub(super) fn flow_part_done(&mut self, flow: u32, ok: bool) {
-        let f = &mut self.work.flows[flow as usize];
+    pub(super) fn flow_part_done(&mut self, flow: FlowId, ok: bool) {
+        let f = &mut self.work.flows[flow];
         f.pending = f.pending.saturating_sub(1);
         f.ok &= ok;
         if f.pending == 0 {
             f.done = Some(self.q.now());
             self.work.flows_done += 1;
-            if let Some(t) = self.spec.workload.flows[flow as usize].send_done_trigger {
+            if let Some(t) = self.spec.workload.flows[flow.index()].send_done_trigger {
                 self.activate(t);
             }
             if self.dag.is_some() {
@@ -201,27 +204,27 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
-    pub(super) fn start_flow(&mut self, flow: u32) {
-        if self.work.flows[flow as usize].start.is_some() {
+    pub(super) fn start_flow(&mut self, flow: FlowId) {
+        if self.work.flows[flow].start.is_some() {
             return;
         }
         if self.dag_conn_flow(flow) {
             return;
         }
         let now = self.q.now();
-        let spec = self.spec.workload.flows[flow as usize];
+        let spec = self.spec.workload.flows[flow.index()];
         let qps = u64::from(self.factory.qps_per_flow().max(1)).min(spec.bytes.max(1));
         let first_pair = self.work.pairs.len() as u32;
         {
-            let f = &mut self.work.flows[flow as usize];
+            let f = &mut self.work.flows[flow];
             f.start = Some(now);
             f.ok = true;
             f.pending = qps as u32;
             f.recv_pending = qps as u32;
-            f.pairs = (first_pair, first_pair + qps as u32);
+            f.pairs = (PairId(first_pair), PairId(first_pair + qps as u32));
         }
         if spec.bytes == 0 {
-            let f = &mut self.work.flows[flow as usize];
+            let f = &mut self.work.flows[flow];
             f.pending = 0;
             f.recv_pending = 0;
             f.done = Some(now);
@@ -237,7 +240,7 @@ impl<F: TransportFactory> Sim<F> {
         for k in 0..qps {
             let bytes = spec.bytes / qps + u64::from(k < spec.bytes % qps);
             let pair = self.new_pair(flow, spec.src, spec.dst, bytes);
-            if !self.post_write(pair, u64::from(pair), 0, bytes) {
+            if !self.post_write(pair, u64::from(pair.0), 0, bytes) {
                 self.pair_done(pair, false);
             }
             self.after_pair(pair);
@@ -247,16 +250,16 @@ impl<F: TransportFactory> Sim<F> {
 
     /// Posts a write of `len` bytes at `offset` of pair `pair`'s regions, completing with
     /// `id`; false if the requester refused it. The caller follows with `after_pair`.
-    pub(super) fn post_write(&mut self, pair: u32, id: u64, offset: u64, len: u64) -> bool {
-        let (nic, qp) = self.work.pairs[pair as usize].src;
+    pub(super) fn post_write(&mut self, pair: PairId, id: u64, offset: u64, len: u64) -> bool {
+        let (nic, qp) = self.work.pairs[pair].src;
         self.nic.layer[nic as usize]
             .qp_mut(qp)
             .is_some_and(|q| q.post_write(id, offset, len))
     }
 
     /// `after_qp` for both ends of pair `pair` (requester first).
-    pub(super) fn after_pair(&mut self, pair: u32) {
-        let PairState { src, dst, .. } = self.work.pairs[pair as usize];
+    pub(super) fn after_pair(&mut self, pair: PairId) {
+        let PairState { src, dst, .. } = self.work.pairs[pair];
         self.after_qp(src.0, src.1);
         self.after_qp(dst.0, dst.1);
     }
@@ -264,11 +267,11 @@ impl<F: TransportFactory> Sim<F> {
     /// Creates a QP pair `src` → `dst` whose responder region holds `bytes` (`flow` = NONE: a
     /// persistent connection of a DAG workload, see `conns`), with both ends scheduled at their
     /// NICs and told which ports are down.
-    pub(super) fn new_pair(&mut self, flow: u32, src: u32, dst: u32, bytes: u64) -> u32 {
-        let pair = self.work.pairs.len() as u32;
-        let qpn = (2 * pair + 0x100, 2 * pair + 0x101);
+    pub(super) fn new_pair(&mut self, flow: FlowId, src: u32, dst: u32, bytes: u64) -> PairId {
+        let pair = PairId::new(self.work.pairs.len());
+        let qpn = (2 * pair.0 + 0x100, 2 * pair.0 + 0x101);
         let pi = PairInfo {
-            pair,
+            pair: pair.0,
             src,
             dst,
             bytes,
@@ -276,7 +279,7 @@ impl<F: TransportFactory> Sim<F> {
             qpn,
             recv_peers: self.nic.peers.recv.get(dst as usize).copied().unwrap_or(0),
             send_peers: self.nic.peers.send.get(src as usize).copied().unwrap_or(0),
-            seed: stream(self.spec.seed, 4, u64::from(pair)),
+            seed: stream(self.spec.seed, 4, u64::from(pair.0)),
         };
         let (a, b) = self.factory.make_pair(&self.info, &pi);
         let responder = SimQp::new(b, (qpn.1, qpn.0), bytes, None, pair);
@@ -300,7 +303,7 @@ impl<F: TransportFactory> Sim<F> {
             flow,
             src: (src, src_qp),
             dst: (dst, dst_qp),
-            bytes: if flow == NONE { 0 } else { bytes },
+            bytes: if flow.is_none() { 0 } else { bytes },
             base: remote.addr,
             seen: Coverage::default(),
             covered: 0,
@@ -315,8 +318,8 @@ impl<F: TransportFactory> Sim<F> {
 /// triggers.
 #[derive(Default)]
 pub(super) struct Work {
-    pub(super) flows: Vec<FlowState>,
-    pub(super) pairs: Vec<PairState>,
+    pub(super) flows: IdVec<FlowId, FlowState>,
+    pub(super) pairs: IdVec<PairId, PairState>,
     pub(super) flows_done: u64,
     pub(super) triggers: BTreeMap<u32, TrigState>,
 }

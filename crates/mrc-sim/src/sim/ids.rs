@@ -9,7 +9,7 @@ use mrc_fabric::NodeId;
 
 /// An index type: a `u32` newtype with a "none" value (`u32::MAX`), which keeps intrusive
 /// links and optional fields the size of a `u32`.
-pub(super) trait Id: Copy + Eq {
+pub(crate) trait Id: Copy + Eq {
     /// The id of index `i`.
     fn new(i: usize) -> Self;
     /// The index into the arena.
@@ -21,14 +21,15 @@ macro_rules! id {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[repr(transparent)]
-        pub(super) struct $name(pub(super) u32);
+        pub(crate) struct $name(pub(crate) u32);
 
+        #[allow(dead_code, reason = "not every kind of id has items that may be missing")]
         impl $name {
             /// No such item (an empty link, an unconnected port).
-            pub(super) const NONE: Self = Self(u32::MAX);
+            pub(crate) const NONE: Self = Self(u32::MAX);
 
             /// Whether this is [`Self::NONE`].
-            pub(super) const fn is_none(self) -> bool {
+            pub(crate) const fn is_none(self) -> bool {
                 self.0 == u32::MAX
             }
         }
@@ -51,6 +52,14 @@ id! {
 id! {
     /// A packet's slot in the arena (`Net::pkts`, `Net::meta`).
     PktId
+}
+id! {
+    /// A flow of the workload (its index in the run's flow list).
+    FlowId
+}
+id! {
+    /// A QP pair (requester and responder): a one-shot flow's or a DAG connection's.
+    PairId
 }
 
 impl Id for NodeId {
@@ -94,6 +103,11 @@ impl<I: Id, T> IdVec<I, T> {
         self.items.iter()
     }
 
+    /// Item `i`, if there is one.
+    pub(super) fn get(&self, i: I) -> Option<&T> {
+        self.items.get(i.index())
+    }
+
     /// The items as a slice, by index.
     pub(super) fn as_slice(&self) -> &[T] {
         &self.items
@@ -111,6 +125,14 @@ impl<I, T> From<Vec<T>> for IdVec<I, T> {
             items,
             id: PhantomData,
         }
+    }
+}
+
+impl<'a, I, T> IntoIterator for &'a IdVec<I, T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
     }
 }
 

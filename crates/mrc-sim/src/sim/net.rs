@@ -1,7 +1,7 @@
 //! The network's data: packets, the intrusive FIFOs that queue them, egress ports and link state.
 
 use super::NONE;
-use super::ids::{Id as _, IdVec, NO_NODE, PktId, PortId};
+use super::ids::{Id as _, IdVec, NO_NODE, PairId, PktId, PortId};
 use crate::kernel::PS_PER_NS;
 use crate::kernel::Time;
 use crate::rng::SplitMix64;
@@ -42,7 +42,7 @@ pub(super) struct Meta {
     pub(super) repr: mrc::Repr,
     pub(super) ev: u32,
     pub(super) src_nic: u32,
-    pub(super) pair: u32,
+    pub(super) pair: PairId,
 }
 
 /// A FIFO of packets linked through [`Pkt::next`]: no buffer of its own, so a port's queues

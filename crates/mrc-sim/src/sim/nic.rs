@@ -2,12 +2,11 @@
 //! QP events.
 
 use super::Ev;
-use super::NONE;
 use super::OVERHEAD_BYTES;
 use super::SRV6_ENCAP_BYTES;
 use super::Sim;
 use super::build::Fabric;
-use super::ids::{PktId, PortId};
+use super::ids::{PairId, PktId, PortId};
 use super::net::Meta;
 use super::net::Pkt;
 use crate::factory::Routing;
@@ -49,8 +48,8 @@ pub(super) struct QpTimer {
 
 /// The index of a QP end in `Sim::qp_timer` and `Ev::Timer`: requester `2 × pair`,
 /// responder `2 × pair + 1`.
-pub(super) fn qp_end(pair: u32, requester: bool) -> u32 {
-    2 * pair + u32::from(!requester)
+pub(super) fn qp_end(pair: PairId, requester: bool) -> u32 {
+    2 * pair.0 + u32::from(!requester)
 }
 
 /// Per NIC of a flow list: distinct sources writing to it and destinations it writes to.
@@ -187,7 +186,7 @@ impl<F: TransportFactory> Sim<F> {
             return;
         }
         timer.pending = None;
-        let pair = &self.work.pairs[(ep / 2) as usize];
+        let pair = &self.work.pairs[PairId(ep / 2)];
         let (nic, qp) = if ep.is_multiple_of(2) {
             pair.src
         } else {
@@ -282,11 +281,11 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
-    pub(super) fn qp_event(&mut self, pair: u32, requester: bool, e: Event) {
+    pub(super) fn qp_event(&mut self, pair: PairId, requester: bool, e: Event) {
         match e {
             Event::SendComplete { wr_id, status } if requester => {
                 let ok = status == WcStatus::Success;
-                if self.work.pairs[pair as usize].flow == NONE {
+                if self.work.pairs[pair].flow.is_none() {
                     self.conn_write_done(pair, wr_id, ok);
                 } else {
                     self.pair_done(pair, ok);
@@ -297,7 +296,7 @@ impl<F: TransportFactory> Sim<F> {
                 if requester
                     && self
                         .ev_watch
-                        .is_some_and(|w| w == self.work.pairs[pair as usize].flow) =>
+                        .is_some_and(|w| w == self.work.pairs[pair].flow) =>
             {
                 let at_ps = self.q.now();
                 let good = state == EvState::Good;

@@ -176,11 +176,7 @@ impl<F: TransportFactory> Sim<F> {
         };
         let hit = match t.point {
             TapPoint::Nic(n) => nic == n,
-            TapPoint::Flow(f) => self
-                .work
-                .pairs
-                .get(m.pair as usize)
-                .is_some_and(|ps| ps.flow == f),
+            TapPoint::Flow(f) => self.work.pairs.get(m.pair).is_some_and(|ps| ps.flow.0 == f),
             TapPoint::Link(..) => false,
         };
         if hit {
