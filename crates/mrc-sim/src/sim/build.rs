@@ -1,36 +1,21 @@
 //! Building a simulation: the fabric, its ports, the fabric figures handed to the transports,
 //! switch queue limits, and finding a failure's or tap's target.
 
-use super::OVERHEAD_BYTES;
-use super::SRV6_ENCAP_BYTES;
-use super::Sim;
-use super::SimError;
-use super::failures::Failures;
-use super::failures::Resolved;
+use mrc_fabric::{Action, Clos, FatTree, NodeId, NodeKind, StaticTables, Topology};
+
+use crate::config::{FabricSpec, RunSpec, Target};
+use crate::factory::{FabricInfo, Routing, TransportFactory};
+use crate::kernel::{EventQueue, PS_PER_NS};
+
+use super::failures::{Failures, Resolved};
 use super::flows::Work;
 use super::ids::Id;
-use super::net::Net;
-use super::net::ser_ps;
+use super::net::{Net, ser_ps};
 use super::nic::Nics;
-use super::record;
 use super::report::Counters;
 use super::routing::Routes;
 use super::switch::Switches;
-use crate::config::FabricSpec;
-use crate::config::RunSpec;
-use crate::config::Target;
-use crate::factory::FabricInfo;
-use crate::factory::Routing;
-use crate::factory::TransportFactory;
-use crate::kernel::EventQueue;
-use crate::kernel::PS_PER_NS;
-use mrc_fabric::Action;
-use mrc_fabric::Clos;
-use mrc_fabric::FatTree;
-use mrc_fabric::NodeId;
-use mrc_fabric::NodeKind;
-use mrc_fabric::StaticTables;
-use mrc_fabric::Topology;
+use super::{OVERHEAD_BYTES, SRV6_ENCAP_BYTES, Sim, SimError, record};
 
 pub(super) enum Fabric {
     /// The Clos and its static tables (`mrc_fabric::StaticTables`) as per-node sorted `(uSID, action)`

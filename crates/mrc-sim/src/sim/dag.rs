@@ -14,11 +14,12 @@
 use mrc_workload::Flow;
 use mrc_workload::dag::{Dag, OpId, OpKind, ScaleUp, Tracker};
 
+use crate::config::RunSpec;
+use crate::factory::TransportFactory;
+
 use super::flows::FlowState;
 use super::ids::{FlowId, PairId};
 use super::{Ev, NONE, Sim, SimError};
-use crate::config::RunSpec;
-use crate::factory::TransportFactory;
 use crate::kernel::{PS_PER_NS, Time};
 
 const UNSET: Time = Time::MAX;

@@ -1,16 +1,15 @@
 //! Failures: resolving targets, scheduling each kind's changes, applying them (links, nodes,
 //! NIC port status) and the delayed reroute of conventional routing.
 
-use super::Ev;
-use super::Sim;
-use super::SimError;
-use super::ids::PortId;
-use crate::config::Failure;
-use crate::config::FailureKind;
-use crate::factory::TransportFactory;
-use crate::kernel::Time;
 use mrc_fabric::NodeId;
 use mrc_proto::nic::QpId;
+
+use crate::config::{Failure, FailureKind};
+use crate::factory::TransportFactory;
+use crate::kernel::Time;
+
+use super::ids::PortId;
+use super::{Ev, Sim, SimError};
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct Resolved {

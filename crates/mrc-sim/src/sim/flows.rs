@@ -1,22 +1,20 @@
 //! Flows of a one-shot workload: triggers, flow start, QP pairs, posted writes, received
 //! coverage and completion.
 
-use super::Ev;
-use super::Sim;
-use super::SimError;
-use super::ids::{FlowId, Id as _, IdVec, PairId};
-use super::nic::QpTimer;
-use crate::coverage::Added;
-use crate::coverage::Coverage;
-use crate::factory::PairInfo;
-use crate::factory::TransportFactory;
+use std::collections::BTreeMap;
+
+use mrc_proto::nic::{PeerId, QpId};
+use mrc_workload::TriggerKind;
+
+use crate::coverage::{Added, Coverage};
+use crate::factory::{PairInfo, TransportFactory};
 use crate::kernel::Time;
 use crate::qp::SimQp;
 use crate::rng::stream;
-use mrc_proto::nic::PeerId;
-use mrc_proto::nic::QpId;
-use mrc_workload::TriggerKind;
-use std::collections::BTreeMap;
+
+use super::ids::{FlowId, Id as _, IdVec, PairId};
+use super::nic::QpTimer;
+use super::{Ev, Sim, SimError};
 
 #[derive(Clone, Debug)]
 pub(super) struct FlowState {

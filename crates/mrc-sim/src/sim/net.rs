@@ -1,18 +1,15 @@
 //! The network's data: packets, the intrusive FIFOs that queue them, egress ports and link state.
 
-use super::NONE;
-use super::ids::{Id as _, IdVec, NO_NODE, PairId, PktId, PortId};
-use crate::kernel::PS_PER_NS;
-use crate::kernel::Time;
-use crate::rng::SplitMix64;
-use crate::rng::stream;
-use mrc_fabric::NodeId;
-use mrc_fabric::NodeKind;
-use mrc_fabric::Topology;
-use mrc_proto::TrafficClass;
-use mrc_proto::Trim;
+use mrc_fabric::{NodeId, NodeKind, Topology};
+use mrc_proto::{TrafficClass, Trim};
 use mrc_wire::mrc;
 use mrc_wire::usid::Carrier;
+
+use crate::kernel::{PS_PER_NS, Time};
+use crate::rng::{SplitMix64, stream};
+
+use super::NONE;
+use super::ids::{Id as _, IdVec, NO_NODE, PairId, PktId, PortId};
 
 /// What every hop needs of a packet (one cache line).
 #[derive(Clone, Copy, Debug)]

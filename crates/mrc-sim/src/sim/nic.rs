@@ -1,38 +1,23 @@
 //! The NICs: delivering packets to the NIC layer, its transmit opportunities, QP timers and
 //! QP events.
 
-use super::Ev;
-use super::OVERHEAD_BYTES;
-use super::SRV6_ENCAP_BYTES;
-use super::Sim;
-use super::build::Fabric;
-use super::ids::{PairId, PktId, PortId};
-use super::net::Meta;
-use super::net::Pkt;
-use crate::factory::Routing;
-use crate::factory::TransportFactory;
-use crate::kernel::PS_PER_NS;
-use crate::kernel::Time;
+use mrc_fabric::{Ev as FabricEv, NodeId};
+use mrc_proto::nic::{Demux, Nic, NicQp as _, PeerId, QpId};
+use mrc_proto::{
+    EvState, Event, Instant, PortMask, Received, TrafficClass, Transmit, Transport as _, WcStatus,
+};
+use mrc_wire::mrc::Body;
+
+use crate::factory::{Routing, TransportFactory};
+use crate::kernel::{PS_PER_NS, Time};
 use crate::qp::SimQp;
 use crate::report::EvChange;
 use crate::rng::mix;
-use mrc_fabric::Ev as FabricEv;
-use mrc_fabric::NodeId;
-use mrc_proto::EvState;
-use mrc_proto::Event;
-use mrc_proto::Instant;
-use mrc_proto::PortMask;
-use mrc_proto::Received;
-use mrc_proto::TrafficClass;
-use mrc_proto::Transmit;
-use mrc_proto::Transport as _;
-use mrc_proto::WcStatus;
-use mrc_proto::nic::Demux;
-use mrc_proto::nic::Nic;
-use mrc_proto::nic::NicQp as _;
-use mrc_proto::nic::PeerId;
-use mrc_proto::nic::QpId;
-use mrc_wire::mrc::Body;
+
+use super::build::Fabric;
+use super::ids::{PairId, PktId, PortId};
+use super::net::{Meta, Pkt};
+use super::{Ev, OVERHEAD_BYTES, SRV6_ENCAP_BYTES, Sim};
 
 /// The `Timer` event of one QP. Each QP has its own, as each end of a pair did before the
 /// NIC layer: a QP's timer then runs at its place among the events of its instant, and the

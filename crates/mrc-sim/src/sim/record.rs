@@ -9,11 +9,11 @@
 //! not to the packets.
 
 use mrc_fabric::NodeKind;
+use mrc_proto::nic::NicQp as _;
 
 use super::failures::Change;
 use super::ids::{Id as _, NO_NODE};
 use super::{NONE, Sim};
-use mrc_proto::nic::NicQp as _;
 
 use crate::factory::{EvCounts as _, TransportFactory};
 use crate::kernel::{PS_PER_NS, Time};

@@ -1,15 +1,14 @@
 //! What a finished run reports: the run report and the per-port and per-switch counters.
 
-use super::NONE;
-use super::Sim;
-use crate::factory::TransportFactory;
-use crate::kernel::Time;
-use crate::report::RunReport;
-use crate::report::SwitchCounters;
 use mrc_fabric::NodeId;
 use mrc_proto::Transport as _;
-use mrc_proto::nic::Nic;
-use mrc_proto::nic::NicQp as _;
+use mrc_proto::nic::{Nic, NicQp as _};
+
+use crate::factory::TransportFactory;
+use crate::kernel::Time;
+use crate::report::{RunReport, SwitchCounters};
+
+use super::{NONE, Sim};
 
 /// Per-port figures for the conservation / utilisation checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

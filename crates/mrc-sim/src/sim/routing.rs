@@ -1,16 +1,14 @@
 //! Forwarding at a switch: conventional ECMP (static, or around routed-down links after
 //! reconvergence) and SRv6 uSID lookups, and a packet's arrival at the far end of a link.
 
-use super::NONE;
-use super::Sim;
+use mrc_fabric::{Action, NodeId, Topology};
+
+use crate::factory::TransportFactory;
+use crate::rng::{mix, stream};
+
 use super::build::Fabric;
 use super::ids::{Id as _, IdVec, PktId, PortId};
-use crate::factory::TransportFactory;
-use crate::rng::mix;
-use crate::rng::stream;
-use mrc_fabric::Action;
-use mrc_fabric::NodeId;
-use mrc_fabric::Topology;
+use super::{NONE, Sim};
 
 /// Conventional up/down routing of one switch in compact form: the NICs below it, its down
 /// ports with the NICs below each, and its up ports (all in port order).

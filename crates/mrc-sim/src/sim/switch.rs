@@ -1,20 +1,17 @@
 //! Switch queueing: enqueue with trimming or drop, ECN marking, PFC pause/resume, and the
 //! transmit start of a port.
 
-use super::Ev;
-use super::Sim;
-use super::ids::{IdVec, PktId, PortId};
-use super::net::ser_ps;
-use crate::config::EcnAt;
-use crate::config::NetSpec;
+use mrc_fabric::{NodeId, Topology};
+use mrc_proto::{TrafficClass, Trim};
+
+use crate::config::{EcnAt, NetSpec};
 use crate::factory::TransportFactory;
 use crate::report::SwitchCounters;
-use crate::rng::SplitMix64;
-use crate::rng::stream;
-use mrc_fabric::NodeId;
-use mrc_fabric::Topology;
-use mrc_proto::TrafficClass;
-use mrc_proto::Trim;
+use crate::rng::{SplitMix64, stream};
+
+use super::ids::{IdVec, PktId, PortId};
+use super::net::ser_ps;
+use super::{Ev, Sim};
 
 impl<F: TransportFactory> Sim<F> {
     pub(super) fn start_tx(&mut self, g: PortId) {

@@ -21,12 +21,14 @@ use mrc_wire::mrc::{self, Body};
 use mrc_wire::{ipv6, pcap, rc, stack, udp};
 use std::io::{self, Write};
 
+use mrc_fabric::NodeId;
+
+use crate::factory::TransportFactory;
+use crate::kernel::PS_PER_NS;
+
 use super::Sim;
 use super::ids::{PktId, PortId};
 use super::net::{Meta, Pkt};
-use crate::factory::TransportFactory;
-use crate::kernel::PS_PER_NS;
-use mrc_fabric::NodeId;
 
 /// A node named in a link tap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
