@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use mrc_sim::config::{Failure, FailureKind, Target};
+use mrc_sim::config::{Failure, Target};
 use mrc_sim::sim::dag::{DagOutcome, DagWorkload};
 use mrc_sim::{RunReport, Time};
 use mrc_workload::chakra::{ConvertOptions, Trace};
@@ -460,13 +460,7 @@ fn failure_name(f: &Failure) -> String {
         Target::NicLane { nic, plane } => format!("NIC {nic} lane {plane}"),
         Target::Plane { plane } => format!("plane {plane}"),
     };
-    let how = match f.kind {
-        FailureKind::Down => "down",
-        FailureKind::BlackHole => "black hole",
-        FailureKind::Lossy { .. } => "lossy",
-        FailureKind::Flap { .. } => "flapping",
-    };
-    format!("{what} {how}")
+    format!("{what} {}", f.kind.what())
 }
 
 /// Step times, failure outcomes and the effective training time fraction of a training run.

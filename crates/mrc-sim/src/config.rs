@@ -163,6 +163,19 @@ pub enum FailureKind {
     },
 }
 
+impl FailureKind {
+    /// How reports and job summaries name it: "down", "black hole", "lossy", "flapping".
+    /// Its behaviour in a run is defined in one place, the simulator's failures module.
+    pub fn what(self) -> &'static str {
+        match self {
+            Self::Down => "down",
+            Self::BlackHole => "black hole",
+            Self::Lossy { .. } => "lossy",
+            Self::Flap { .. } => "flapping",
+        }
+    }
+}
+
 /// One failure of a scenario.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Failure {

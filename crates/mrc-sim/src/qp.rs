@@ -9,6 +9,8 @@
 use std::collections::VecDeque;
 
 use mrc_proto::nic::NicQp;
+
+use crate::sim::PairId;
 use mrc_proto::{Event, PostError, RegionHandle, Transport, WcStatus, WriteRequest};
 
 /// Largest single work request posted (bigger writes are split).
@@ -29,7 +31,7 @@ struct Posted {
 #[repr(C)]
 pub(crate) struct SimQp<T> {
     /// The pair this QP is one end of.
-    pub(crate) pair: u32,
+    pub(crate) pair: PairId,
     /// Local and remote QP numbers (the transport's own, kept here for the NIC's demux).
     qpns: (u32, u32),
     error: bool,
@@ -52,7 +54,7 @@ impl<T: Transport> SimQp<T> {
         qpns: (u32, u32),
         len: u64,
         remote: Option<RegionHandle>,
-        pair: u32,
+        pair: PairId,
     ) -> Self {
         let local = conn.regions_mut().register_virtual(len.max(1));
         Self {

@@ -22,13 +22,12 @@ pub(crate) fn failure_what(f: &Failure) -> String {
         Target::NicLane { nic, plane } => format!("NIC {nic} lane {plane}"),
         Target::Plane { plane } => format!("plane {plane}"),
     };
-    let kind = match f.kind {
-        FailureKind::Down => "",
-        FailureKind::BlackHole => " black hole",
-        FailureKind::Lossy { .. } => " lossy",
-        FailureKind::Flap { .. } => " flapping",
-    };
-    format!("{target}{kind}")
+    // A plain outage is the default and goes unnamed.
+    if f.kind == FailureKind::Down {
+        target
+    } else {
+        format!("{target} {}", f.kind.what())
+    }
 }
 
 /// The `timeline` section of a run in `mrc sim --json`.

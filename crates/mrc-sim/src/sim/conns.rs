@@ -18,14 +18,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{NONE, Sim};
+use super::Sim;
+use super::ids::{FlowId, Id as _, PairId};
 use crate::coverage::{Added, Coverage};
 use crate::factory::TransportFactory;
 
 /// One write in flight on a persistent pair.
 #[derive(Clone, Debug)]
 struct Write {
-    flow: u32,
+    flow: FlowId,
     /// Offset in the pair's regions.
     off: u64,
     bytes: u64,
@@ -79,9 +80,9 @@ impl<F: TransportFactory> Sim<F> {
             }
         }
         for (s, d) in order {
-            c.by_nics.insert((s, d), self.pairs.len() as u32);
+            c.by_nics.insert((s, d), self.work.pairs.len() as u32);
             for &bytes in &total[&(s, d)] {
-                self.new_pair(NONE, s, d, bytes.max(1));
+                self.new_pair(FlowId::NONE, s, d, bytes.max(1));
                 c.cursor.push(0);
                 c.writes.push(VecDeque::new());
             }
@@ -90,8 +91,8 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     /// Starts `flow` on its persistent pair(s) if this run has them (else `false`).
-    pub(super) fn dag_conn_flow(&mut self, flow: u32) -> bool {
-        let spec = self.spec.workload.flows[flow as usize];
+    pub(super) fn dag_conn_flow(&mut self, flow: FlowId) -> bool {
+        let spec = self.spec.workload.flows[flow.index()];
         let Some(c) = self.dag.as_mut().map(|d| &mut d.conns) else {
             return false;
         };
@@ -101,32 +102,32 @@ impl<F: TransportFactory> Sim<F> {
         let qps = c.qps_for(spec.bytes);
         let now = self.q.now();
         {
-            let f = &mut self.flows[flow as usize];
+            let f = &mut self.work.flows[flow];
             f.start = Some(now);
             f.ok = true;
             f.pending = qps as u32;
             f.recv_pending = qps as u32;
-            f.pairs = (0, 0);
+            f.pairs = (PairId(0), PairId(0));
         }
         for k in 0..qps {
             let bytes = part(spec.bytes, qps, k);
-            let pair = first + k as u32;
+            let pair = PairId(first + k as u32);
             let Some(c) = self.dag.as_mut().map(|d| &mut d.conns) else {
                 return true;
             };
-            let off = c.cursor[pair as usize];
-            c.cursor[pair as usize] += bytes;
-            c.writes[pair as usize].push_back(Write {
+            let off = c.cursor[pair.index()];
+            c.cursor[pair.index()] += bytes;
+            c.writes[pair.index()].push_back(Write {
                 flow,
                 off,
                 bytes,
                 seen: Coverage::default(),
             });
-            if self.post_write(pair, u64::from(flow), off, bytes) {
-                self.pairs[pair as usize].bytes += bytes;
+            if self.post_write(pair, u64::from(flow.0), off, bytes) {
+                self.work.pairs[pair].bytes += bytes;
             } else {
                 if let Some(c) = self.dag.as_mut().map(|d| &mut d.conns) {
-                    c.writes[pair as usize].pop_back();
+                    c.writes[pair.index()].pop_back();
                 }
                 self.flow_part_done(flow, false);
             }
@@ -137,34 +138,34 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     /// A write on persistent pair `pair` completed at the requester.
-    pub(super) fn conn_write_done(&mut self, pair: u32, wr_id: u64, ok: bool) {
+    pub(super) fn conn_write_done(&mut self, pair: PairId, wr_id: u64, ok: bool) {
         let Some(c) = self.dag.as_mut().map(|d| &mut d.conns) else {
             return;
         };
-        let Some(w) = c.writes[pair as usize].pop_front() else {
+        let Some(w) = c.writes[pair.index()].pop_front() else {
             return;
         };
-        debug_assert_eq!(u64::from(w.flow), wr_id);
+        debug_assert_eq!(u64::from(w.flow.0), wr_id);
         self.flow_part_done(w.flow, ok);
     }
 
     /// A data packet of persistent pair `pair` reached its destination NIC intact.
-    pub(super) fn conn_cover(&mut self, pair: u32, va: u64, len: u32) {
+    pub(super) fn conn_cover(&mut self, pair: PairId, va: u64, len: u32) {
         let mtu = u64::from(self.info.mtu);
-        let base = self.pairs[pair as usize].base;
+        let base = self.work.pairs[pair].base;
         let Some(c) = self.dag.as_mut().map(|d| &mut d.conns) else {
-            self.corrupt += 1;
+            self.count.corrupt += 1;
             return;
         };
         let Some(off) = va.checked_sub(base) else {
-            self.corrupt += 1;
+            self.count.corrupt += 1;
             return;
         };
-        if off >= c.cursor[pair as usize] {
-            self.corrupt += 1;
+        if off >= c.cursor[pair.index()] {
+            self.count.corrupt += 1;
             return;
         }
-        let ws = &mut c.writes[pair as usize];
+        let ws = &mut c.writes[pair.index()];
         let i = ws.partition_point(|w| w.off + w.bytes <= off);
         let Some(w) = ws.get_mut(i) else {
             return;
@@ -175,19 +176,19 @@ impl<F: TransportFactory> Sim<F> {
         }
         let rel = off - w.off;
         if !rel.is_multiple_of(mtu) || rel.saturating_add(u64::from(len)) > w.bytes {
-            self.corrupt += 1;
+            self.count.corrupt += 1;
             return;
         }
         match w.seen.add(rel, u64::from(len)) {
             Added::New => {}
             Added::Duplicate => return,
             Added::Overlap => {
-                self.corrupt += 1;
+                self.count.corrupt += 1;
                 return;
             }
         }
         let done = (w.seen.covered() == w.bytes).then_some(w.flow);
-        self.pairs[pair as usize].covered += u64::from(len);
+        self.work.pairs[pair].covered += u64::from(len);
         self.rec.delivered += u64::from(len);
         if let Some(flow) = done {
             self.recv_pair_done(flow);
@@ -198,6 +199,6 @@ impl<F: TransportFactory> Sim<F> {
 impl<F: TransportFactory> Sim<F> {
     /// QP pairs opened so far (DAG runs: the persistent connections).
     pub fn qp_pairs(&self) -> usize {
-        self.pairs.len()
+        self.work.pairs.len()
     }
 }

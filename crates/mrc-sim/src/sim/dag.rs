@@ -14,9 +14,12 @@
 use mrc_workload::Flow;
 use mrc_workload::dag::{Dag, OpId, OpKind, ScaleUp, Tracker};
 
-use super::{Ev, FlowState, NONE, Sim, SimError};
 use crate::config::RunSpec;
 use crate::factory::TransportFactory;
+
+use super::flows::FlowState;
+use super::ids::{FlowId, PairId};
+use super::{Ev, NONE, Sim, SimError};
 use crate::kernel::{PS_PER_NS, Time};
 
 const UNSET: Time = Time::MAX;
@@ -76,7 +79,7 @@ impl<F: TransportFactory> Sim<F> {
         let mut op_flow = vec![NONE; n];
         let mut flow_op = Vec::new();
         let mut delay_ns = vec![0u64; n];
-        let first_flow = sim.flows.len() as u32;
+        let first_flow = sim.work.flows.len() as u32;
         for (i, op) in w.dag.ops.iter().enumerate() {
             match op.kind {
                 OpKind::Flow(f) => {
@@ -108,8 +111,8 @@ impl<F: TransportFactory> Sim<F> {
                             .workload
                             .flows
                             .push(Flow::new(i as u64, s, d, f.bytes, 0));
-                        sim.flows.push(FlowState {
-                            pairs: (0, 0),
+                        sim.work.flows.push(FlowState {
+                            pairs: (PairId(0), PairId(0)),
                             pending: 0,
                             recv_pending: 0,
                             start: None,
@@ -165,7 +168,7 @@ impl<F: TransportFactory> Sim<F> {
                     let dt = d.delay_ns[op as usize].saturating_mul(PS_PER_NS);
                     self.q.schedule(now.saturating_add(dt), Ev::Op { op });
                 } else {
-                    self.start_flow(flow);
+                    self.start_flow(FlowId(flow));
                 }
             }
         }
@@ -187,11 +190,12 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     /// Simulator flow `flow` finished (all its writes completed).
-    pub(super) fn dag_flow_done(&mut self, flow: u32) {
+    pub(super) fn dag_flow_done(&mut self, flow: FlowId) {
         let now = self.q.now();
-        let ok = self.flows[flow as usize].ok;
+        let ok = self.work.flows[flow].ok;
         let Some(d) = self.dag.as_mut() else { return };
         let Some(&op) = flow
+            .0
             .checked_sub(d.first_flow)
             .and_then(|i| d.flow_op.get(i as usize))
         else {
@@ -212,9 +216,9 @@ impl<F: TransportFactory> Sim<F> {
     /// Whether the run is over: every flow done (flow lists), or the DAG finished or stopped.
     pub(super) fn finished(&mut self, total: u64) -> bool {
         let now = self.q.now();
-        let errors = self.qp_errors;
+        let errors = self.count.qp_errors;
         match self.dag.as_mut() {
-            None => total > 0 && self.flows_done == total,
+            None => total > 0 && self.work.flows_done == total,
             Some(d) => {
                 if d.failed.is_none() && errors > 0 {
                     d.failed = Some((now, None));

@@ -8,10 +8,12 @@
 //! length keeps between [`BINS`]/2 and [`BINS`] bins and the cost is proportional to the bins,
 //! not to the packets.
 
-use mrc_fabric::{NodeId, NodeKind};
-
-use super::{Change, NONE, Sim};
+use mrc_fabric::NodeKind;
 use mrc_proto::nic::NicQp as _;
+
+use super::failures::Change;
+use super::ids::{Id as _, NO_NODE};
+use super::{NONE, Sim};
 
 use crate::factory::{EvCounts as _, TransportFactory};
 use crate::kernel::{PS_PER_NS, Time};
@@ -171,17 +173,17 @@ impl<F: TransportFactory> Sim<F> {
     pub(super) fn rec_init(&mut self) {
         let topo = self.fabric.topo();
         let mut keys: Vec<(u8, u8, u8)> = Vec::new();
-        let mut port_group = vec![NONE; self.ports.len()];
+        let mut port_group = vec![NONE; self.net.ports.len()];
         let mut groups: Vec<LinkGroup> = Vec::new();
-        for (g, p) in self.ports.iter().enumerate() {
-            if p.link == NONE || p.peer == NONE {
+        for (g, p) in self.net.ports.iter_enumerated() {
+            if p.link == NONE || p.peer == NO_NODE {
                 continue;
             }
-            let from = self.node_tier[p.node as usize];
-            let to = self.node_tier[p.peer as usize];
-            let plane = match topo.node(NodeId(p.node)).kind {
+            let from = self.net.node_tier[p.node];
+            let to = self.net.node_tier[p.peer];
+            let plane = match topo.node(p.node).kind {
                 NodeKind::Switch { plane, .. } => plane,
-                NodeKind::Nic { .. } => (g as u32 - self.port_base[p.node as usize]) as u8,
+                NodeKind::Nic { .. } => (g.0 - self.net.port_base[p.node.index()].0) as u8,
             };
             let key = (from, to, plane);
             let i = match keys.iter().position(|k| *k == key) {
@@ -202,7 +204,7 @@ impl<F: TransportFactory> Sim<F> {
             };
             groups[i].ports += 1;
             groups[i].gbps += u64::from(p.gbps);
-            port_group[g] = i as u32;
+            port_group[g.index()] = i as u32;
         }
         // Path order: up the tiers (lowest first), then down (highest first); planes inside.
         let order_key = |g: &LinkGroup| {
@@ -253,7 +255,7 @@ impl<F: TransportFactory> Sim<F> {
         let r = &mut self.rec;
         r.scratch_tx.iter_mut().for_each(|v| *v = 0);
         r.scratch_q.iter_mut().for_each(|v| *v = 0);
-        for (g, p) in self.ports.iter().enumerate() {
+        for (g, p) in self.net.ports.iter().enumerate() {
             let i = r.port_group[g];
             if i == NONE {
                 continue;
@@ -278,7 +280,7 @@ impl<F: TransportFactory> Sim<F> {
 
     fn rec_ev_counts(&self) -> [u32; 3] {
         let mut c = [0u32; 3];
-        for p in self.pairs.iter().filter(|p| !p.done) {
+        for p in self.work.pairs.iter().filter(|p| !p.done) {
             let Some(q) = self.qp(p.src) else {
                 continue;
             };
@@ -295,14 +297,7 @@ impl<F: TransportFactory> Sim<F> {
         if self.rec.tl.failures.len() >= MAX_MARKS {
             return;
         }
-        let change = match change {
-            Change::Down => "down",
-            Change::Up => "up",
-            Change::BlackHole(true) => "black-hole",
-            Change::BlackHole(false) => "black-hole-end",
-            Change::Loss(0) => "loss-end",
-            Change::Loss(_) => "lossy",
-        };
+        let change = change.label();
         let at_ps = self.q.now();
         self.rec.tl.failures.push(FailureMark {
             at_ps,

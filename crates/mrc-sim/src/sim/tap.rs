@@ -21,9 +21,14 @@ use mrc_wire::mrc::{self, Body};
 use mrc_wire::{ipv6, pcap, rc, stack, udp};
 use std::io::{self, Write};
 
-use super::{Meta, NONE, Pkt, Sim};
+use mrc_fabric::NodeId;
+
 use crate::factory::TransportFactory;
 use crate::kernel::PS_PER_NS;
+
+use super::Sim;
+use super::ids::{PktId, PortId};
+use super::net::{Meta, Pkt};
 
 /// A node named in a link tap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +75,7 @@ const SNAPLEN: u32 = 65_535;
 pub(super) struct Tap {
     point: TapPoint,
     /// Link taps: the two egress ports of the cable.
-    ports: [u32; 2],
+    ports: [PortId; 2],
     w: pcap::Writer<Box<dyn Write>>,
     packets: u64,
     error: Option<io::Error>,
@@ -90,25 +95,24 @@ impl<F: TransportFactory> Sim<F> {
     /// Captures the packets crossing `point` as pcap into `out` (from the start of the run).
     pub fn set_tap(&mut self, point: TapPoint, out: Box<dyn Write>) -> Result<(), TapError> {
         let bad = |m: String| Err(TapError::NoSuchPoint(m));
-        let mut ports = [NONE; 2];
+        let mut ports = [PortId::NONE; 2];
         match point {
             TapPoint::Nic(n) if n >= self.nics => {
                 return bad(format!("no NIC {n} (the fabric has NICs 0..{})", self.nics));
             }
-            TapPoint::Flow(f) if f as usize >= self.flows.len() => {
+            TapPoint::Flow(f) if f as usize >= self.work.flows.len() => {
                 return bad(format!(
                     "no flow {f} (the workload has flows 0..{})",
-                    self.flows.len()
+                    self.work.flows.len()
                 ));
             }
             TapPoint::Link(a, b) => {
                 let a = self.tap_node(a)?;
                 let b = self.tap_node(b)?;
-                let (s, e) = (self.port_base[a as usize], self.port_base[a as usize + 1]);
-                let Some(g) = (s..e).find(|&g| self.ports[g as usize].peer == b) else {
+                let Some(g) = self.net.ports_of(a).find(|&g| self.net.ports[g].peer == b) else {
                     return bad("the two nodes are not adjacent (no cable between them)".into());
                 };
-                ports = [g, self.ports[g as usize].rev];
+                ports = [g, self.net.ports[g].rev];
             }
             _ => {}
         }
@@ -135,9 +139,9 @@ impl<F: TransportFactory> Sim<F> {
         Some(t.w.into_inner().map(|_| packets))
     }
 
-    fn tap_node(&self, n: TapNode) -> Result<u32, TapError> {
+    fn tap_node(&self, n: TapNode) -> Result<NodeId, TapError> {
         match n {
-            TapNode::Nic(i) if i < self.nics => Ok(i),
+            TapNode::Nic(i) if i < self.nics => Ok(NodeId(i)),
             TapNode::Nic(i) => Err(TapError::NoSuchPoint(format!(
                 "no NIC {i} (the fabric has NICs 0..{})",
                 self.nics
@@ -151,18 +155,18 @@ impl<F: TransportFactory> Sim<F> {
     }
 
     /// Port `g` starts transmitting packet `pk` now.
-    pub(super) fn tap_tx(&mut self, g: u32, pk: u32) {
+    pub(super) fn tap_tx(&mut self, g: PortId, pk: PktId) {
         let Some(t) = self.tap.as_deref() else {
             return;
         };
-        let node = self.ports[g as usize].node;
+        let node = self.net.ports[g].node;
         let hit = match t.point {
-            TapPoint::Nic(n) => node == n,
+            TapPoint::Nic(n) => node.0 == n,
             TapPoint::Link(..) => t.ports.contains(&g),
             TapPoint::Flow(_) => false,
         };
         if hit {
-            let (p, m) = (self.pkts[pk as usize], self.meta[pk as usize]);
+            let (p, m) = (self.net.pkts[pk], self.net.meta[pk]);
             self.tap_write(&p, &m);
         }
     }
@@ -174,10 +178,7 @@ impl<F: TransportFactory> Sim<F> {
         };
         let hit = match t.point {
             TapPoint::Nic(n) => nic == n,
-            TapPoint::Flow(f) => self
-                .pairs
-                .get(m.pair as usize)
-                .is_some_and(|ps| ps.flow == f),
+            TapPoint::Flow(f) => self.work.pairs.get(m.pair).is_some_and(|ps| ps.flow.0 == f),
             TapPoint::Link(..) => false,
         };
         if hit {
