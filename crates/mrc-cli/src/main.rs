@@ -59,8 +59,8 @@ enum Command {
     Train(train::Args),
 }
 
-/// `MRC_LOG=error|warn|info|debug|trace`: the `tracing` events of the core (`mrc-proto`) and of
-/// the socket transport (`mrc-net`) go to stderr at that level and above. Unset, no subscriber
+/// `MRC_LOG=error|warn|info|debug|trace`: the `tracing` events of the core (`mrc-proto`), the
+/// simulator (`mrc-sim`) and the socket transport (`mrc-net`) go to stderr at that level and above. Unset, no subscriber
 /// is installed and the events cost one relaxed load each. An unknown level is reported and
 /// ignored, so a typo never changes a run's output.
 fn init_logging() {

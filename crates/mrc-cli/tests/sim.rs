@@ -401,8 +401,9 @@ switch = { ecn_last_hop = false }
     );
 }
 
-/// `MRC_LOG=debug` prints the core's rare events (here the EVs a black hole retires) on stderr,
-/// and leaves the JSON as it was; unset, nothing is logged.
+/// `MRC_LOG=debug` prints the core's and the simulator's rare events (here the black hole
+/// applied and the EVs it retires) on stderr, and leaves the JSON as it was; unset, nothing is
+/// logged.
 #[test]
 fn mrc_log_prints_rare_events_only_when_set() {
     let sc = write(
@@ -429,6 +430,8 @@ fn mrc_log_prints_rare_events_only_when_set() {
     let (quiet, j0) = run(None, "log-off.json");
     let (loud, j1) = run(Some("debug"), "log-on.json");
     assert!(!quiet.contains("EV retired"), "{quiet}");
+    assert!(!quiet.contains("failure applied"), "{quiet}");
     assert!(loud.contains("EV retired"), "{loud}");
+    assert!(loud.contains("failure applied"), "{loud}");
     assert_eq!(j0, j1, "logging changed the run");
 }

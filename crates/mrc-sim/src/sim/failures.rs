@@ -131,6 +131,12 @@ impl<F: TransportFactory> Sim<F> {
 
     pub(super) fn apply(&mut self, idx: u32) {
         let act = self.fail.acts[idx as usize];
+        tracing::info!(
+            sim_ps = self.q.now(),
+            failure = act.target,
+            change = act.change.label(),
+            "failure applied"
+        );
         self.rec_mark(act.target, act.change);
         let r = self.fail.resolved[act.target as usize].clone();
         let now = self.q.now();
@@ -245,6 +251,12 @@ impl<F: TransportFactory> Sim<F> {
 
     pub(super) fn reroute(&mut self, idx: u32) {
         let (target, up) = self.fail.reroutes[idx as usize];
+        tracing::debug!(
+            sim_ps = self.q.now(),
+            failure = target,
+            up,
+            "routes reconverged"
+        );
         let r = self.fail.resolved[target as usize].clone();
         for &l in &r.links {
             let ls = &mut self.net.links[l as usize];

@@ -172,6 +172,11 @@ impl<F: TransportFactory> Sim<F> {
         f.ok &= ok;
         if f.pending == 0 {
             f.done = Some(self.q.now());
+            if f.ok {
+                tracing::trace!(sim_ps = self.q.now(), flow = flow.index(), "flow done");
+            } else {
+                tracing::warn!(sim_ps = self.q.now(), flow = flow.index(), "flow failed");
+            }
             self.work.flows_done += 1;
             if let Some(t) = self.spec.workload.flows[flow.index()].send_done_trigger {
                 self.activate(t);
