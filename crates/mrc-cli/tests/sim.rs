@@ -229,9 +229,11 @@ fn shipped_scenarios_mrc_data_intact() {
     }
 }
 
-/// An 8 → 1 incast on a small Clos with the switch line `switch`: ECN marks counted.
-fn incast_marks(name: &str, switch: &str) -> u64 {
-    let text = format!(
+/// A scenario of `senders` → NIC 0 writing `size` each on a 32-NIC, 2-plane Clos, with the
+/// `[switch]` lines `switch` and the `[[runs]]` tables `runs`.
+fn small_clos_incast(name: &str, switch: &str, senders: &[u32], size: &str, runs: &str) -> String {
+    let senders: Vec<String> = senders.iter().map(u32::to_string).collect();
+    format!(
         r#"
 name = "{name}"
 seed = 1
@@ -245,12 +247,25 @@ switch_speed = "800Gbps"
 {switch}
 [workload]
 kind = "incast"
-senders = [8, 10, 12, 14, 16, 18, 20, 22]
+senders = [{}]
 receiver = 0
-size = "512KB"
-[[runs]]
-transport = "mrc"
-"#
+size = "{size}"
+{runs}"#,
+        senders.join(", ")
+    )
+}
+
+/// The eight senders of the small incasts below.
+const EIGHT: [u32; 8] = [8, 10, 12, 14, 16, 18, 20, 22];
+
+/// An 8 → 1 incast on a small Clos with the switch line `switch`: ECN marks counted.
+fn incast_marks(name: &str, switch: &str) -> u64 {
+    let text = small_clos_incast(
+        name,
+        switch,
+        &EIGHT,
+        "512KB",
+        "[[runs]]\ntransport = \"mrc\"\n",
     );
     let v = sim_json(name, &text);
     assert_eq!(v["runs"][0]["data_intact"], true);
@@ -285,31 +300,9 @@ fn ecn_placement_is_a_switch_option() {
 /// more than with the hint, whose share BDP / 31 is below a packet and is paced.
 #[test]
 fn the_qp_hint_is_a_run_option() {
-    let senders: Vec<String> = (1..32).map(|i| i.to_string()).collect();
-    let text = format!(
-        r#"
-name = "hint"
-seed = 1
-[fabric]
-kind = "clos"
-nics = 32
-planes = 2
-nic_speed = "200Gbps"
-switch_speed = "800Gbps"
-[workload]
-kind = "incast"
-senders = [{}]
-receiver = 0
-size = "256KB"
-[[runs]]
-transport = "mrc"
-[[runs]]
-transport = "mrc"
-label = "no-hint"
-qp_hint = false
-"#,
-        senders.join(", ")
-    );
+    let senders: Vec<u32> = (1..32).collect();
+    let runs = "[[runs]]\ntransport = \"mrc\"\n[[runs]]\ntransport = \"mrc\"\nlabel = \"no-hint\"\nqp_hint = false\n";
+    let text = small_clos_incast("hint", "", &senders, "256KB", runs);
     let v = sim_json("hint", &text);
     let trims = |i: usize| {
         assert_eq!(v["runs"][i]["data_intact"], true);
@@ -329,23 +322,7 @@ qp_hint = false
 /// recovery (`docs/dcqcn.md`) leave the last flow finishing later than under NSCC.
 #[test]
 fn dcqcn_is_a_run_option_for_mrc() {
-    let text = r#"
-name = "fanin"
-seed = 1
-[fabric]
-kind = "clos"
-nics = 32
-planes = 2
-nic_speed = "200Gbps"
-switch_speed = "800Gbps"
-[switch]
-ecn_last_hop = true
-[workload]
-kind = "incast"
-senders = [8, 10, 12, 14, 16, 18, 20, 22]
-receiver = 0
-size = "2MB"
-[[runs]]
+    let runs = r#"[[runs]]
 transport = "mrc"
 [[runs]]
 transport = "mrc"
@@ -356,7 +333,8 @@ cc = "dcqcn"
 label = "unmarked"
 switch = { ecn_last_hop = false }
 "#;
-    let v = sim_json("dcqcn", text);
+    let text = small_clos_incast("fanin", "ecn_last_hop = true", &EIGHT, "2MB", runs);
+    let v = sim_json("dcqcn", &text);
     let run = |i: usize| {
         let r = &v["runs"][i];
         assert_eq!(r["data_intact"], true, "{r}");
