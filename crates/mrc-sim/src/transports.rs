@@ -96,7 +96,7 @@ impl MrcFactory {
     /// DCQCN) for the NIC's line rate (all lanes) and the fabric's base RTT, this fabric's EVs.
     fn config(&self, f: &FabricInfo, qpn: u32, peer: u32, seed: u64) -> ConnectionConfig {
         let ev = self.ev_profile(f, seed);
-        let rate = u64::from(f.lane_gbps) * u64::from(f.planes) * 1_000_000_000;
+        let rate = line_rate_bps(f);
         let profile = PathProfile {
             ev_min_active: Some(ev.ev_min_active),
             trimming: f.trimming,
@@ -114,6 +114,11 @@ impl MrcFactory {
         }
         c
     }
+}
+
+/// The NIC's line rate (all lanes), bit/s.
+fn line_rate_bps(f: &FabricInfo) -> u64 {
+    u64::from(f.lane_gbps) * u64::from(f.planes) * 1_000_000_000
 }
 
 /// Why an MRC pair could not be created.
@@ -144,8 +149,13 @@ impl TransportFactory for MrcFactory {
         let (qa, qb) = p.qpn;
         let mut attr = self.0.attr;
         let mpr = self.0.mpr.unwrap_or_else(|| {
-            let psns = (4 * f.bdp_bytes).div_ceil(u64::from(f.mtu.max(1)));
-            psns.div_ceil(128).clamp(1, 8) as u8
+            PathProfile::new(
+                Vec::new(),
+                line_rate_bps(f),
+                Duration::from_nanos(f.base_rtt_ns),
+                f.mtu,
+            )
+            .mpr()
         });
         attr.mpr = mpr;
         attr.mpr_dest = mpr;
