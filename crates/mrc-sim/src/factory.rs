@@ -51,8 +51,6 @@ pub struct FabricInfo {
     pub lane_gbps: u32,
     /// Base round-trip time (longest path, MTU data one way + control back) in ns.
     pub base_rtt_ns: u64,
-    /// Bandwidth-delay product of one NIC (all lanes) in bytes.
-    pub bdp_bytes: u64,
     /// Maximum payload per packet in bytes.
     pub mtu: u32,
     /// T0 uplinks per plane (EVs per plane that name distinct paths; SRv6 EV = plane << 8 | uplink).

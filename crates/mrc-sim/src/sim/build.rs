@@ -95,7 +95,6 @@ impl Fabric {
             planes: planes as u8,
             lane_gbps,
             base_rtt_ns,
-            bdp_bytes: port_bdp * u64::from(planes),
             mtu,
             uplinks,
             uplink_bits,
