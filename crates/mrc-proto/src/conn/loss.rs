@@ -4,7 +4,7 @@
 use mrc_wire::Psn;
 
 use super::Connection;
-use super::requester::SendRecord;
+use super::requester::{SendRecord, next_set};
 use super::timers::Timer;
 use crate::Event;
 use crate::ev::{EvState, LossOutcome};
@@ -84,14 +84,9 @@ impl Connection {
         let count = self.outstanding_psns();
         let mut off = 0;
         while off < count {
-            let Some(f) = self
-                .req
-                .inflight
-                .find_next(self.req.snd_una.add(off).value(), count - off)
-            else {
+            let Some((k, p)) = next_set(&self.req.inflight, self.req.snd_una, off, count) else {
                 break;
             };
-            let p = self.req.snd_una.add(off + f);
             let r = self.req.recs.get(self.idx(p)).copied().unwrap_or_default();
             if r.tx_seq + thr < self.req.high_acked_tx_seq {
                 self.declare_lost(now, p, LossCause::Ooo);
@@ -102,7 +97,7 @@ impl Connection {
             } else if r.tx_count <= 1 {
                 break;
             }
-            off += f + 1;
+            off = k + 1;
         }
     }
 
@@ -390,18 +385,13 @@ impl Connection {
         let count = self.outstanding_psns();
         let mut off = 0;
         while off < count {
-            let Some(k) = self
-                .req
-                .inflight
-                .find_next(self.req.snd_una.add(off).value(), count - off)
-            else {
+            let Some((k, p)) = next_set(&self.req.inflight, self.req.snd_una, off, count) else {
                 break;
             };
-            let p = self.req.snd_una.add(off + k);
             if self.req.recs.get(self.idx(p)).is_some_and(&f) {
                 self.mark_lost_quiet(p, now);
             }
-            off += k + 1;
+            off = k + 1;
         }
     }
 

@@ -18,7 +18,7 @@ mod timers;
 use std::collections::VecDeque;
 
 use mrc_wire::Psn;
-use mrc_wire::mrc::{Body, ENDPOINT_QPN, EndpointOp, PathMark};
+use mrc_wire::mrc::{Body, ENDPOINT_QPN, EndpointOp};
 
 use crate::bits::RingBits;
 use crate::cc::CcFactory;
@@ -33,7 +33,7 @@ use crate::{
 
 use control::PortStatusTx;
 use requester::Requester;
-use responder::{Ctrl, Responder, SackTrigger};
+use responder::{Ctrl, Responder, SackTrigger, ce_mark};
 use timers::{N_TIMERS, Timer};
 
 /// An MRC connection (one QP): requester and responder.
@@ -360,11 +360,7 @@ impl Transport for Connection {
                     cover: self.rsp.rcv_cack,
                     ev: pkt.ev,
                     plane: pkt.port,
-                    mark: if pkt.ecn_ce {
-                        PathMark::SkipOnce
-                    } else {
-                        PathMark::None
-                    },
+                    mark: ce_mark(pkt.ecn_ce),
                     pr: true,
                 };
                 self.push_ctrl(Ctrl::Sack(t));

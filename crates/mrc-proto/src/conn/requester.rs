@@ -318,17 +318,13 @@ impl Connection {
         let mut off = 0;
         let mut wake: Option<Instant> = None;
         while off < count {
-            let f = self
-                .req
-                .rtx
-                .find_next(self.req.snd_una.add(off).value(), count - off)?;
-            let p = self.req.snd_una.add(off + f);
+            let (k, p) = next_set(&self.req.rtx, self.req.snd_una, off, count)?;
             let nb = self.req.recs.get(self.idx(p)).map_or(now, |r| r.not_before);
             if nb <= now {
                 return Some(p);
             }
             wake = Some(wake.map_or(nb, |w| w.min(nb)));
-            off += f + 1;
+            off = k + 1;
         }
         if let Some(w) = wake {
             self.arm(Timer::RtxDelay, w);
@@ -605,4 +601,11 @@ impl Connection {
         }
         Some(self.send_record(now, p, plane, ev, false))
     }
+}
+
+/// The first PSN marked in `bits` at offset `off` or later from `una`, among the `count`
+/// outstanding ones: its offset and PSN (the walk over in-flight or to-resend PSNs).
+pub(super) fn next_set(bits: &RingBits, una: Psn, off: u32, count: u32) -> Option<(u32, Psn)> {
+    let k = off + bits.find_next(una.add(off).value(), count - off)?;
+    Some((k, una.add(k)))
 }

@@ -36,6 +36,15 @@ pub(super) struct SackTrigger {
     pub(super) pr: bool,
 }
 
+/// The path mark a SACK echoes for a packet that arrived with (or without) ECN CE.
+pub(super) fn ce_mark(ecn_ce: bool) -> PathMark {
+    if ecn_ce {
+        PathMark::SkipOnce
+    } else {
+        PathMark::None
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Ctrl {
     Sack(SackTrigger),
@@ -239,11 +248,7 @@ impl Connection {
             cover: psn,
             ev: pkt.ev,
             plane: pkt.port,
-            mark: if pkt.ecn_ce {
-                PathMark::SkipOnce
-            } else {
-                PathMark::None
-            },
+            mark: ce_mark(pkt.ecn_ce),
             pr: false,
         };
         if d <= 0 || (d as u32 <= self.rsp.rcv_window && self.rsp.rcv_bits.get(psn.value())) {

@@ -4,7 +4,7 @@
 use super::*;
 use crate::QpHint;
 use crate::testing::{NetConfig, PathConfig, mrc_harness, mrc_pair_configs};
-use mrc_wire::mrc::NackReason;
+use mrc_wire::mrc::{NackReason, PathMark};
 
 /// Offers a QP with 3 of plane 1's 4 EVs denied plane 1's port three times for each time
 /// plane 0's (as at full load, where the healthy port is busy whenever plane 1's is free)

@@ -3,6 +3,7 @@
 
 use super::Connection;
 use super::loss::LossCause;
+use super::requester::next_set;
 use crate::QpErrorReason;
 use crate::time::{Duration, Instant};
 
@@ -86,14 +87,9 @@ impl Connection {
         let mut off = 0;
         let mut next: Option<Instant> = None;
         while off < self.outstanding_psns().min(count) {
-            let Some(k) = self
-                .req
-                .inflight
-                .find_next(self.req.snd_una.add(off).value(), count - off)
-            else {
+            let Some((k, p)) = next_set(&self.req.inflight, self.req.snd_una, off, count) else {
                 break;
             };
-            let p = self.req.snd_una.add(off + k);
             let dl = self
                 .req
                 .recs
@@ -104,7 +100,7 @@ impl Connection {
             } else {
                 next = Some(next.map_or(dl, |n| n.min(dl)));
             }
-            off += k + 1;
+            off = k + 1;
         }
         self.judge_suspects(now);
         for x in &self.req.suspects {
