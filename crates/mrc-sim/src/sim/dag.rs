@@ -18,7 +18,7 @@ use crate::config::RunSpec;
 use crate::factory::TransportFactory;
 
 use super::flows::FlowState;
-use super::ids::{FlowId, PairId};
+use super::ids::FlowId;
 use super::{Ev, NONE, Sim, SimError};
 use crate::kernel::{PS_PER_NS, Time};
 
@@ -111,14 +111,7 @@ impl<F: TransportFactory> Sim<F> {
                             .workload
                             .flows
                             .push(Flow::new(i as u64, s, d, f.bytes, 0));
-                        sim.work.flows.push(FlowState {
-                            pairs: (PairId(0), PairId(0)),
-                            pending: 0,
-                            recv_pending: 0,
-                            start: None,
-                            done: None,
-                            ok: false,
-                        });
+                        sim.work.flows.push(FlowState::NOT_STARTED);
                     }
                 }
                 OpKind::Compute { duration_ns, .. } => delay_ns[i] = duration_ns,

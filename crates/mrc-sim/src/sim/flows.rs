@@ -26,6 +26,18 @@ pub(super) struct FlowState {
     pub(super) ok: bool,
 }
 
+impl FlowState {
+    /// A flow before it starts (its pairs are set when it does).
+    pub(super) const NOT_STARTED: Self = Self {
+        pairs: (PairId(0), PairId(0)),
+        pending: 0,
+        recv_pending: 0,
+        start: None,
+        done: None,
+        ok: false,
+    };
+}
+
 #[derive(Clone, Debug)]
 pub(super) struct PairState {
     pub(super) flow: FlowId,
@@ -88,14 +100,7 @@ impl<F: TransportFactory> Sim<F> {
                     waiting: Vec::new(),
                 });
             }
-            self.work.flows.push(FlowState {
-                pairs: (PairId(0), PairId(0)),
-                pending: 0,
-                recv_pending: 0,
-                start: None,
-                done: None,
-                ok: false,
-            });
+            self.work.flows.push(FlowState::NOT_STARTED);
             match f.trigger {
                 Some(id) => {
                     if let Some(t) = self.work.triggers.get_mut(&id) {
