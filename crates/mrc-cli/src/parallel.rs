@@ -10,9 +10,11 @@ use anyhow::Result;
 use crate::bad_input;
 
 /// Help text of `--threads` (`mrc sim`, `mrc sweep`).
-pub(crate) const THREADS_HELP: &str = "Run up to N independent runs at once (default: the machine's available parallelism). \
-     Output is byte-identical for any N. Each run in flight holds its own fabric, queues and QPs, \
-     so N runs at once need up to N times the memory of the largest; a single run still uses one core";
+pub(crate) const THREADS_HELP: &str = "Use up to N threads (default: the machine's available parallelism): independent runs go \
+     in parallel, and threads the runs leave over split each run into partitions of its fabric, one \
+     thread each (`mrc sim`). Output is byte-identical for any N. Each run in flight and each \
+     partition holds its own copy of the fabric, queues and QPs, so memory grows up to N times the \
+     largest run's (`mrc sim` runs fewer partitions when they would not fit)";
 
 /// The thread count: `--threads N` (at least 1) or the machine's available parallelism.
 pub(crate) fn threads(flag: Option<usize>) -> Result<usize> {

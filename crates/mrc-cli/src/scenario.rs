@@ -266,6 +266,9 @@ pub(crate) struct Loaded {
     pub(crate) triggers: Vec<mrc_workload::Trigger>,
     pub(crate) runs: Vec<Run>,
     pub(crate) watch_flow: Option<usize>,
+    /// Estimated memory of the largest run (`budget::estimate`): a partitioned run holds one
+    /// copy per partition.
+    pub(crate) estimate_bytes: u64,
     /// Where each failure came from (for error messages): `failures[i]`.
     pub(crate) failure_fields: Vec<String>,
     /// A DAG workload (collective, training, chakra) instead of the flow list.
@@ -936,6 +939,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         });
     }
     Ok(Loaded {
+        estimate_bytes: budget::estimate(max_ports, flows.len() as u64, flow_pairs),
         name: sc.name,
         description: sc.description,
         claim: sc.claim,

@@ -10,7 +10,9 @@ use mrc_proto::LbMode;
 use mrc_sim::roce::{RoceFactory, RoceSettings};
 use mrc_sim::sim::dag::DagOutcome;
 use mrc_sim::transports::{MrcCc, MrcFactory, MrcSettings};
-use mrc_sim::{Progress, RunReport, RunSpec, Sim, SimError, TransportFactory, Workload};
+use mrc_sim::{
+    Partitions, Progress, RunReport, RunSpec, Sim, SimError, TransportFactory, Workload,
+};
 
 use crate::bad_input;
 use crate::results::sim::{DroppedByClass, EvChange, Flows, Packets, Paths, SimResults, SimRun};
@@ -130,10 +132,17 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     // Runs in flight at once share the process's peak RSS: then it is measured for all of them.
     let parallel = threads > 1 && runs.len() > 1;
     let measured_all = parallel && crate::budget::reset_peak_rss();
+    // Threads the runs leave over split each run into partitions (not with a packet capture,
+    // which writes one file in event order).
+    let parts = if cap.is_some() {
+        1
+    } else {
+        partitions(&sc, threads / runs.len().min(threads))
+    };
     let outs = crate::parallel::run_ordered(runs.len(), threads, |i| {
         let r = &runs[i];
         let measured = !parallel && crate::budget::reset_peak_rss();
-        let (mut out, p) = run_one(&sc, r, &path, cap.as_ref(), &r.label)?;
+        let (mut out, p) = run_one(&sc, r, &path, cap.as_ref(), &r.label, parts)?;
         let Outcome::Done(_, _, rss) = &mut out;
         *rss = crate::budget::peak_rss_bytes().filter(|_| measured);
         Ok((out, p))
@@ -203,7 +212,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 /// Runs `r` of a loaded scenario and returns its `--json` run (without wall-clock figures), as
 /// `mrc sweep` keeps each grid point; progress lines on stderr start with `tag`.
 pub(crate) fn run_to_result(sc: &Loaded, r: &Run, path: &Path, tag: &str) -> Result<SimRun> {
-    let (out, _) = run_one(sc, r, path, None, tag)?;
+    let (out, _) = run_one(sc, r, path, None, tag, 1)?;
     Ok(to_run(sc, r, &out, false))
 }
 
@@ -227,13 +236,32 @@ fn spec(sc: &Loaded, r: &Run) -> RunSpec {
 
 type Captured = Option<crate::capture::Pending>;
 
-/// Runs `r`; progress lines on stderr start with `tag`.
+/// Partitions for a run given `threads` threads: as many as fit in memory (each holds a copy
+/// of the fabric and the QPs), telling why when that is fewer.
+fn partitions(sc: &Loaded, threads: usize) -> usize {
+    let Some(machine) = crate::budget::machine_bytes() else {
+        return threads.max(1);
+    };
+    let fit = (machine / 4 * 3 / sc.estimate_bytes.max(1)).max(1) as usize;
+    if fit < threads {
+        eprintln!(
+            "note: {} partitions of about {} MiB each would not fit in memory; running {fit}",
+            threads,
+            sc.estimate_bytes >> 20
+        );
+    }
+    threads.min(fit).max(1)
+}
+
+/// Runs `r` split into `parts` partitions where it can be; progress lines on stderr start with
+/// `tag`.
 fn run_one(
     sc: &Loaded,
     r: &Run,
     path: &Path,
     cap: Option<&crate::capture::Capture>,
     tag: &str,
+    parts: usize,
 ) -> Result<(Outcome, Captured)> {
     let s = spec(sc, r);
     match r.transport {
@@ -252,7 +280,7 @@ fn run_one(
                 },
                 ..MrcSettings::default()
             });
-            drive(s, f, sc, r, path, cap, tag)
+            drive(s, f, sc, r, path, cap, tag, parts)
                 .map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o, None), p))
         }
         TransportName::Roce => {
@@ -263,13 +291,14 @@ fn run_one(
                 dcqcn_params: r.dcqcn_params,
                 recovery: r.roce_recovery,
             });
-            drive(s, f, sc, r, path, cap, tag)
+            drive(s, f, sc, r, path, cap, tag, parts)
                 .map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o, None), p))
         }
     }
 }
 
-fn drive<F: TransportFactory>(
+#[allow(clippy::too_many_arguments, reason = "one call site per transport")]
+fn drive<F>(
     s: RunSpec,
     f: F,
     sc: &Loaded,
@@ -277,10 +306,20 @@ fn drive<F: TransportFactory>(
     path: &Path,
     cap: Option<&crate::capture::Capture>,
     tag: &str,
-) -> Result<(RunReport, Option<Box<DagOutcome>>, Captured)> {
+    parts: usize,
+) -> Result<(RunReport, Option<Box<DagOutcome>>, Captured)>
+where
+    F: TransportFactory + Clone,
+    Sim<F>: Send,
+{
     let built = match &sc.dag {
-        Some(b) => Sim::with_dag(s, f, b.workload.clone()),
-        None => Sim::new(s, f),
+        Some(b) => Sim::with_dag(s, f, b.workload.clone()).map(Partitions::whole),
+        None => Partitions::new(s, f, parts).map(|(p, why)| {
+            if let Some(why) = why {
+                eprintln!("note: {tag}: runs as one partition: {why}");
+            }
+            p
+        }),
     };
     let mut sim = match built {
         Ok(sim) => sim,
@@ -298,7 +337,12 @@ fn drive<F: TransportFactory>(
         }
         Err(e) => return Err(e.into()),
     };
-    let pending = cap.map(|c| c.start(&mut sim, &r.label)).transpose()?;
+    if sim.len() > 1 {
+        eprintln!("{tag}: {} partitions, one thread each", sim.len());
+    }
+    let pending = cap
+        .map(|c| c.start(sim.first_mut(), &r.label))
+        .transpose()?;
     if let Some(w) = sc.watch_flow {
         sim.watch_ev_changes(w as u32);
     }
@@ -329,8 +373,8 @@ fn drive<F: TransportFactory>(
     if tty {
         eprint!("\r\x1b[2K");
     }
-    let pending = pending.map(|p| p.finish(&mut sim)).transpose()?;
-    Ok((report, sim.dag_outcome().map(Box::new), pending))
+    let pending = pending.map(|p| p.finish(sim.first_mut())).transpose()?;
+    Ok((report, sim.first().dag_outcome().map(Box::new), pending))
 }
 
 fn watched(sc: &Loaded, rep: &RunReport) -> Option<f64> {

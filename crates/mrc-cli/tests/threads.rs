@@ -98,3 +98,42 @@ fn two_runs_that_would_write_one_pcap_are_refused() {
     let o = mrc(&["sim", sc.to_str().unwrap(), "--pcap", p.to_str().unwrap()]);
     assert_refused(&o, &["--pcap", "dup-mrc.pcap", "distinct labels"]);
 }
+
+/// One run split over 1, 2 and 3 threads (partitions of the fabric): the same `--json` and
+/// `--report`, byte for byte.
+#[test]
+fn one_run_split_into_partitions_gives_the_same_json_and_report() {
+    let sc = tmp("one.toml");
+    let one_run = TWO_RUNS.replace("[[runs]]\ntransport = \"roce\"\nqps = 2\n", "")
+        + "[[failures]]\nkind = \"switch-reboot\"\nplane = 1\ntier = 1\nindex = 1\nat = \"3us\"\nduration = \"20us\"\n";
+    std::fs::write(&sc, one_run).unwrap();
+    let mut outs = Vec::new();
+    for t in ["1", "2", "3"] {
+        let (j, h) = (tmp(&format!("p{t}.json")), tmp(&format!("p{t}.html")));
+        let o = mrc(&[
+            "sim",
+            sc.to_str().unwrap(),
+            "--threads",
+            t,
+            "--json",
+            j.to_str().unwrap(),
+            "--report",
+            h.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", common::text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            err.contains(&format!("{t} partitions")),
+            t != "1",
+            "{t} threads: {err}"
+        );
+        outs.push((std::fs::read(&j).unwrap(), std::fs::read(&h).unwrap()));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&outs[0].0).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["runs"][0]["data_intact"], true);
+    for (t, o) in outs.iter().enumerate().skip(1) {
+        assert!(o.0 == outs[0].0, "--json differs at {} threads", t + 1);
+        assert!(o.1 == outs[0].1, "--report differs at {} threads", t + 1);
+    }
+}

@@ -1,5 +1,9 @@
-//! The discrete-event kernel: events pop in (time, sequence number) order, so events at the
-//! same time run in the order they were scheduled.
+//! The discrete-event kernel: events pop in (time, tie) order, where the tie is a number each
+//! event derives from its own content ([`Tie`]), not from when it was scheduled. Events at the
+//! same time therefore run in an order that does not depend on which other events exist, so a
+//! fabric split into partitions, each with its own queue, runs every partition's events in
+//! the order one queue would (`docs/design.md` §3, partitioned runs). Events with equal
+//! (time, tie) must be interchangeable (equal content).
 //!
 //! Most events are due soon (a packet's serialisation plus propagation, a pacing gap), so the
 //! queue is a timing wheel, not one large heap. The next `SLOTS` slots of 2^`SLOT_SHIFT` ps
@@ -11,7 +15,7 @@
 //! times, so sorting a bucket is cheap and a pop is a read; one heap of every pending event
 //! cost a sift through ~14 levels, mostly cache misses, per pop.
 //!
-//! The order is exactly that of a single heap keyed by (time, seq): every event of a slot is
+//! The order is exactly that of a single heap keyed by (time, tie): every event of a slot is
 //! earlier than every event of a later slot, and within the running slot the key decides.
 //! Events are small `Copy` values stored in the queue itself; packets live in an arena and are
 //! named by index (no allocation per event).
@@ -29,6 +33,16 @@ pub type Time = u64;
 /// Picoseconds per nanosecond.
 pub const PS_PER_NS: u64 = 1_000;
 
+/// What orders events of equal time: a number below 2^[`TIE_BITS`] computed from the event
+/// alone, equal only for interchangeable events.
+pub trait Tie: Copy {
+    /// The event's tie-break.
+    fn tie(&self) -> u64;
+}
+
+/// Bits of a [`Tie`]: the rest of a 64-bit word holds the time within a wheel slot.
+pub const TIE_BITS: u32 = 64 - SLOT_SHIFT;
+
 /// log2 of a wheel slot's width in picoseconds: 2^10 ps ≈ 1 ns. The wheel's horizon is then
 /// `SLOTS` slots ≈ 4 µs, past a packet's serialisation and propagation time, so mostly
 /// timers reach `far`.
@@ -40,15 +54,15 @@ const KEEP_CAPACITY: usize = 64;
 #[derive(Clone, Copy, Debug)]
 struct Entry<E> {
     time: Time,
-    /// Scheduling order: breaks ties between equal times.
-    seq: u64,
+    /// The event's [`Tie`], kept beside it: breaks ties between equal times.
+    tie: u64,
     event: E,
 }
 
 impl<E> Entry<E> {
-    /// The sort key: time, then scheduling order.
+    /// The sort key: time, then tie.
     fn key(&self) -> (Time, u64) {
-        (self.time, self.seq)
+        (self.time, self.tie)
     }
 
     /// The wheel slot (absolute, not wrapped) the event falls in.
@@ -57,11 +71,10 @@ impl<E> Entry<E> {
     }
 
     /// [`Entry::key`] in one word, for events of one slot: their times differ only in the low
-    /// `SLOT_SHIFT` bits, which go above the sequence number (below 2^54: a run schedules far
-    /// fewer events). Sorting a bucket by it costs one comparison per step instead of two.
+    /// `SLOT_SHIFT` bits, which go above the tie (below 2^[`TIE_BITS`]). Sorting a bucket by
+    /// it costs one comparison per step instead of two.
     fn key_in_slot(&self) -> u64 {
-        debug_assert!(self.seq < 1 << (64 - SLOT_SHIFT));
-        (self.time & ((1 << SLOT_SHIFT) - 1)) << (64 - SLOT_SHIFT) | self.seq
+        (self.time & ((1 << SLOT_SHIFT) - 1)) << TIE_BITS | self.tie
     }
 }
 
@@ -78,12 +91,12 @@ impl<E> PartialOrd for Entry<E> {
 }
 impl<E> Ord for Entry<E> {
     fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap, we pop the earliest (time, seq).
+        // Reversed: BinaryHeap is a max-heap, we pop the earliest (time, tie).
         other.key().cmp(&self.key())
     }
 }
 
-/// A deterministic event queue: pops in (time, scheduling order).
+/// A deterministic event queue: pops in (time, tie) order.
 ///
 /// Invariants (`cur` is the absolute slot being run): `near[head..]` and `late` hold every
 /// event of slot ≤ `cur`, `near[head..]` sorted; `wheel[s % SLOTS]` holds the events of slot
@@ -99,19 +112,18 @@ pub struct EventQueue<E> {
     far: BinaryHeap<Entry<E>>,
     cur: u64,
     len: usize,
-    seq: u64,
     now: Time,
     popped: u64,
     max_len: usize,
 }
 
-impl<E: Copy> Default for EventQueue<E> {
+impl<E: Tie> Default for EventQueue<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E: Copy> EventQueue<E> {
+impl<E: Tie> EventQueue<E> {
     /// An empty queue at time 0.
     pub fn new() -> Self {
         Self {
@@ -123,7 +135,6 @@ impl<E: Copy> EventQueue<E> {
             far: BinaryHeap::new(),
             cur: 0,
             len: 0,
-            seq: 0,
             now: 0,
             popped: 0,
             max_len: 0,
@@ -152,12 +163,13 @@ impl<E: Copy> EventQueue<E> {
 
     /// Schedules `event` at `time` (clamped to now: the past cannot be scheduled).
     pub fn schedule(&mut self, time: Time, event: E) {
+        let tie = event.tie();
+        debug_assert!(tie < 1 << TIE_BITS, "tie {tie:#x} too wide");
         let e = Entry {
             time: time.max(self.now),
-            seq: self.seq,
+            tie,
             event,
         };
-        self.seq += 1;
         self.len += 1;
         self.max_len = self.max_len.max(self.len);
         self.place(e);
@@ -262,15 +274,29 @@ mod tests {
     use super::*;
     use crate::rng::SplitMix64;
 
+    impl Tie for char {
+        fn tie(&self) -> u64 {
+            u64::from(*self)
+        }
+    }
+
+    impl Tie for u32 {
+        fn tie(&self) -> u64 {
+            u64::from(*self)
+        }
+    }
+
+    /// Equal times pop by tie, whatever the scheduling order.
     #[test]
-    fn time_then_fifo() {
+    fn time_then_tie() {
         let mut q = EventQueue::new();
-        q.schedule(10, 'a');
-        q.schedule(5, 'b');
         q.schedule(10, 'c');
+        q.schedule(5, 'b');
+        q.schedule(10, 'a');
         q.schedule(5, 'd');
         let order: Vec<char> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
         assert_eq!(order, vec!['b', 'd', 'a', 'c']);
+        // A tie below the one just popped, at the present: next, not lost.
         assert_eq!(q.now(), 10);
         q.schedule(3, 'e');
         assert_eq!(q.pop(), Some((10, 'e')));
@@ -282,7 +308,7 @@ mod tests {
     fn ties_clamp_and_interleaving_across_slots() {
         let slot = 1 << SLOT_SHIFT;
         let horizon = slot * SLOTS as Time;
-        let mut q = EventQueue::new();
+        let mut q = EventQueue::<u32>::new();
         q.schedule(3 * horizon, 0);
         q.schedule(slot + 1, 1);
         q.schedule(slot + 1, 2);
@@ -301,7 +327,7 @@ mod tests {
         assert_eq!(q.pop(), Some((slot + 1, 7)));
         assert_eq!(q.len(), 3);
         assert_eq!(q.peek_time(), Some(2 * horizon));
-        // Scheduled after a peek moved the wheel on, still in (time, seq) order.
+        // Scheduled after a peek moved the wheel on, still in (time, tie) order.
         q.schedule(2 * horizon, 9);
         q.schedule(slot + 2, 10);
         assert_eq!(q.pop(), Some((slot + 2, 10)));
@@ -314,36 +340,33 @@ mod tests {
         assert_eq!((q.popped(), q.max_len(), q.now()), (11, 6, 3 * horizon));
     }
 
-    /// The reference: one binary heap keyed by (time, seq), as the kernel was before the wheel.
+    /// The reference: one binary heap keyed by (time, tie).
     #[derive(Default)]
     struct Reference {
-        heap: BinaryHeap<std::cmp::Reverse<(Time, u64, u32)>>,
-        seq: u64,
+        heap: BinaryHeap<std::cmp::Reverse<(Time, u32)>>,
         now: Time,
     }
 
     impl Reference {
         fn schedule(&mut self, time: Time, ev: u32) {
-            self.heap
-                .push(std::cmp::Reverse((time.max(self.now), self.seq, ev)));
-            self.seq += 1;
+            self.heap.push(std::cmp::Reverse((time.max(self.now), ev)));
         }
         fn pop(&mut self) -> Option<(Time, u32)> {
-            let std::cmp::Reverse((t, _, ev)) = self.heap.pop()?;
+            let std::cmp::Reverse((t, ev)) = self.heap.pop()?;
             self.now = t;
             Some((t, ev))
         }
     }
 
-    /// Many random schedules (ties, the past, within a slot, across the wheel, beyond it)
-    /// interleaved with pops and peeks pop exactly as the reference heap does.
+    /// Many random schedules (equal times, ties below the last popped one, the past, within a
+    /// slot, across the wheel, beyond it) interleaved with pops and peeks pop exactly as the
+    /// reference heap does.
     #[test]
     fn matches_a_single_heap() {
         let horizon = (SLOTS as Time) << SLOT_SHIFT;
         for seed in 0..8 {
             let mut rng = SplitMix64::new(seed);
             let (mut q, mut r) = (EventQueue::new(), Reference::default());
-            let mut ev = 0u32;
             for _ in 0..200_000 {
                 let now = q.now();
                 let roll = rng.next_u64();
@@ -355,6 +378,8 @@ mod tests {
                     assert_eq!(q.peek_time(), r.heap.peek().map(|e| e.0.0));
                 }
                 let d = rng.next_u64();
+                // Few distinct ties: many equal (time, tie) pairs, which must be equal events.
+                let ev = (d >> 40) as u32 % 64;
                 let time = match roll % 8 {
                     4 => now,
                     5 => now.saturating_sub(d % 5_000),
@@ -363,7 +388,6 @@ mod tests {
                 };
                 q.schedule(time, ev);
                 r.schedule(time, ev);
-                ev += 1;
                 assert_eq!(q.len(), r.heap.len());
             }
             while let Some(e) = r.pop() {

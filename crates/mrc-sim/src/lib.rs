@@ -1,7 +1,7 @@
 //! The packet-level discrete-event simulator: links, switches (ECN, trimming, PFC), NICs,
 //! failures and metrics, driving the real `mrc-proto` transport core.
 //!
-//! - [`kernel`]: the (time, sequence) event queue; time in picoseconds.
+//! - [`kernel`]: the (time, tie) event queue; time in picoseconds.
 //! - [`factory`]: what a transport provides ([`TransportFactory`]: QP pairs that are
 //!   `mrc_proto` transports); [`transports`] (MRC, spray) and [`roce`] implement it.
 //! - [`sim`]: ports, switches, routing, NICs, failures, flows and the event loop ([`Sim`]), one
@@ -34,4 +34,4 @@ pub use kernel::Time;
 pub use report::{EvChange, Percentiles, RunReport, SwitchCounters};
 pub use sim::record::{LinkGroup, Timeline};
 pub use sim::tap::{TapError, TapNode, TapPoint};
-pub use sim::{PortCounters, Progress, Sim, SimError};
+pub use sim::{Partitions, PortCounters, Progress, Sim, SimError};

@@ -23,7 +23,7 @@ use mrc_proto::nic::QpId;
 
 use crate::config::RunSpec;
 use crate::factory::{FabricInfo, Routing, TransportFactory};
-use crate::kernel::{EventQueue, PS_PER_NS, Time};
+use crate::kernel::{EventQueue, PS_PER_NS, Tie, Time};
 use crate::qp::SimQp;
 use crate::report::{EvChange, RunReport};
 
@@ -43,6 +43,7 @@ mod flows;
 mod ids;
 mod net;
 mod nic;
+mod part;
 pub mod record;
 mod report;
 mod routing;
@@ -56,6 +57,7 @@ pub(crate) use ids::PairId;
 use ids::{FlowId, PortId};
 use net::Net;
 use nic::Nics;
+pub use part::Partitions;
 use report::Counters;
 pub use report::PortCounters;
 use routing::Routes;
@@ -102,14 +104,42 @@ enum Ev {
     Reroute {
         idx: u32,
     },
+    /// A PFC pause or resume reaches the upstream egress `port`; `seq` counts the frames the
+    /// sending ingress port has sent, so of two arriving at one instant the later one wins
+    /// whatever order they run in.
     Pfc {
         port: PortId,
         pause: bool,
+        seq: u16,
     },
     /// A timed op of a workload DAG (compute, scale-up transfer) finishes.
     Op {
         op: u32,
     },
+}
+
+impl Tie for Ev {
+    /// Events of one time run failures first, then PFC, arrivals, transmit-done, timers, flow
+    /// starts and DAG ops; within a kind by the port, QP end, flow or index they name. Two
+    /// events with one tie are the same event (a stale timer and its re-arm), so either may
+    /// run first.
+    fn tie(&self) -> u64 {
+        const KIND: u32 = 50;
+        let (kind, id): (u64, u64) = match *self {
+            Self::Action { idx } => (0, idx.into()),
+            Self::Reroute { idx } => (1, idx.into()),
+            Self::Pfc { port, pause, seq } => (
+                2,
+                u64::from(port.0) << 17 | u64::from(seq) << 1 | u64::from(pause),
+            ),
+            Self::Arrive { port } => (3, port.0.into()),
+            Self::TxDone { port } => (4, port.0.into()),
+            Self::Timer { ep } => (5, ep.into()),
+            Self::FlowStart { flow } => (6, flow.0.into()),
+            Self::Op { op } => (7, op.into()),
+        };
+        kind << KIND | id
+    }
 }
 
 /// Progress of a running simulation (for progress bars).
@@ -162,6 +192,10 @@ pub struct Sim<F: TransportFactory> {
     rec: record::Recorder,
     /// Packet capture (`tap`), off unless set.
     tap: Option<Box<tap::Tap>>,
+    /// The shortest cable latency: the length of a synchronisation window (`part`).
+    lookahead: Time,
+    /// This simulation's share of a partitioned run (all of it, unsplit).
+    part: part::Part,
 }
 
 impl<F: TransportFactory> Sim<F> {
@@ -194,11 +228,25 @@ impl<F: TransportFactory> Sim<F> {
     /// then, and returns the report.
     pub fn run(&mut self, progress: &mut dyn FnMut(Progress)) -> RunReport {
         let wall = std::time::Instant::now();
+        self.run_partition(&part::Exchange::new(1), progress);
+        let wall_s = wall.elapsed().as_secs_f64();
+        let mut rep = self.report(wall_s);
+        rep.timeline = self.rec_timeline(rep.sim_time_ps);
+        rep
+    }
+
+    /// The end of the window starting at `t`: one lookahead later (at least 1 ps).
+    fn window_end(&self, t: Time) -> Time {
+        t.saturating_add(self.lookahead.max(1))
+    }
+
+    /// Runs the events before `end` that are within the time limit (a DAG run stops as soon as
+    /// it is finished).
+    fn run_until(&mut self, end: Time) {
         let total = self.work.flows.len() as u64;
         let max = self.spec.max_time_ps;
-        let mut next_progress = 0u64;
         while let Some(t) = self.q.peek_time() {
-            if t > max || self.finished(total) {
+            if t >= end || t > max || (self.dag.is_some() && self.finished(total)) {
                 break;
             }
             if t >= self.rec.next_ps {
@@ -233,36 +281,36 @@ impl<F: TransportFactory> Sim<F> {
                     }
                 }
                 Ev::Timer { ep } => self.qp_timer(ep, t),
-                Ev::FlowStart { flow } => self.start_flow(flow),
-                Ev::Action { idx } => self.apply(idx),
-                Ev::Reroute { idx } => self.reroute(idx),
+                Ev::FlowStart { flow } => {
+                    self.part.replicated += 1;
+                    self.start_flow(flow);
+                }
+                Ev::Action { idx } => {
+                    self.part.replicated += 1;
+                    self.apply(idx);
+                }
+                Ev::Reroute { idx } => {
+                    self.part.replicated += 1;
+                    self.reroute(idx);
+                }
                 Ev::Op { op } => self.dag_op_done(op),
-                Ev::Pfc { port, pause } => {
-                    self.net.ports[port].paused = pause;
-                    if !pause {
-                        let node = self.net.ports[port].node;
-                        self.start_tx(port);
-                        if self.is_nic(node) {
-                            self.service_nic(node.0);
+                Ev::Pfc { port, pause, seq } => {
+                    let p = &mut self.net.ports[port];
+                    // Frames count from 1; applied only if newer (wrapping) than the last.
+                    if seq.wrapping_sub(p.pfc_seen) as i16 > 0 {
+                        p.pfc_seen = seq;
+                        p.paused = pause;
+                        if !pause {
+                            let node = p.node;
+                            self.start_tx(port);
+                            if self.is_nic(node) {
+                                self.service_nic(node.0);
+                            }
                         }
                     }
                 }
             }
-            let events = self.q.popped();
-            if events >= next_progress {
-                next_progress = events + (1 << 16);
-                progress(Progress {
-                    sim_time_ps: t,
-                    flows_done: self.work.flows_done,
-                    flows_total: total,
-                    events,
-                });
-            }
         }
-        let wall_s = wall.elapsed().as_secs_f64();
-        let mut rep = self.report(wall_s);
-        rep.timeline = self.rec_timeline(rep.sim_time_ps);
-        rep
     }
 
     /// Events processed by kind: packet arrivals, port transmit-done, transport timers, other

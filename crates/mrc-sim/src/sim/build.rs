@@ -12,6 +12,7 @@ use super::flows::Work;
 use super::ids::Id;
 use super::net::{Net, ser_ps};
 use super::nic::Nics;
+use super::part::Part;
 use super::report::Counters;
 use super::routing::Routes;
 use super::switch::Switches;
@@ -153,9 +154,19 @@ impl<F: TransportFactory> Sim<F> {
             ev_log: Vec::new(),
             rec: record::Recorder::default(),
             tap: None,
+            lookahead: 0,
+            part: Part::whole(),
             fabric,
             spec,
         };
+        sim.lookahead = sim
+            .net
+            .ports
+            .iter()
+            .filter(|p| !p.rev.is_none())
+            .map(|p| p.latency_ps)
+            .min()
+            .unwrap_or(0);
         sim.setup_workload()?;
         sim.setup_failures()?;
         sim.rec_init();

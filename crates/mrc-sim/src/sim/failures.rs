@@ -160,6 +160,9 @@ impl<F: TransportFactory> Sim<F> {
                 }
                 let now_ns = self.now();
                 for &(nic, port) in &r.nic_ports {
+                    if !self.owns_nic(nic) {
+                        continue;
+                    }
                     let layer = &mut self.nic.layer[nic as usize];
                     layer.handle_port_status(now_ns, port, up);
                     for i in 0..layer.len() as u32 {

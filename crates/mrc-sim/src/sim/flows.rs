@@ -236,6 +236,9 @@ impl<F: TransportFactory> Sim<F> {
             f.pending = 0;
             f.recv_pending = 0;
             f.done = Some(now);
+            if !self.owns_nic(spec.src) {
+                return;
+            }
             self.work.flows_done += 1;
             if let Some(t) = spec.send_done_trigger {
                 self.activate(t);
@@ -245,15 +248,20 @@ impl<F: TransportFactory> Sim<F> {
             }
             return;
         }
+        // Every partition creates the pairs (their ids and QPNs must agree); each runs its own
+        // NIC's end.
+        let src = self.owns_nic(spec.src);
         for k in 0..qps {
             let bytes = spec.bytes / qps + u64::from(k < spec.bytes % qps);
             let pair = self.new_pair(flow, spec.src, spec.dst, bytes);
-            if !self.post_write(pair, u64::from(pair.0), 0, bytes) {
+            if src && !self.post_write(pair, u64::from(pair.0), 0, bytes) {
                 self.pair_done(pair, false);
             }
             self.after_pair(pair);
         }
-        self.service_nic(spec.src);
+        if src {
+            self.service_nic(spec.src);
+        }
     }
 
     /// Posts a write of `len` bytes at `offset` of pair `pair`'s regions, completing with
@@ -265,11 +273,14 @@ impl<F: TransportFactory> Sim<F> {
             .is_some_and(|q| q.post_write(id, offset, len))
     }
 
-    /// `after_qp` for both ends of pair `pair` (requester first).
+    /// `after_qp` for the ends of pair `pair` this partition runs (requester first).
     pub(super) fn after_pair(&mut self, pair: PairId) {
         let PairState { src, dst, .. } = self.work.pairs[pair];
-        self.after_qp(src.0, src.1);
-        self.after_qp(dst.0, dst.1);
+        for (nic, qp) in [src, dst] {
+            if self.owns_nic(nic) {
+                self.after_qp(nic, qp);
+            }
+        }
     }
 
     /// Creates a QP pair `src` → `dst` whose responder region holds `bytes` (`flow` = NONE: a

@@ -112,6 +112,13 @@ pub(super) struct Port {
     /// A `TxDone` event is pending (only scheduled when something waits, or at NICs).
     pub(super) wake: bool,
     pub(super) pause_sent: bool,
+    /// Whether the far end belongs to another partition: what this port sends crosses over
+    /// as a message at the next window barrier.
+    pub(super) remote: bool,
+    /// PFC frames sent from this (ingress) port, and the last frame applied to this (egress)
+    /// port: `Ev::Pfc`'s `seq`.
+    pub(super) pfc_sent: u16,
+    pub(super) pfc_seen: u16,
     pub(super) tx_bytes: u64,
     pub(super) tx_pkts: u64,
     pub(super) busy_ps: Time,
@@ -150,8 +157,10 @@ pub(super) struct Net {
     pub(super) links: Vec<LinkState>,
     /// The two ports (directions) of each link.
     pub(super) link_ports: Vec<[PortId; 2]>,
-    /// Per link: the random stream of its losses.
-    pub(super) link_rng: Vec<SplitMix64>,
+    /// Per link direction (the egress port sending into it): the random stream of its losses.
+    /// One per direction, not per link: the two directions are received by different nodes,
+    /// which may run in different partitions.
+    pub(super) loss_rng: IdVec<PortId, SplitMix64>,
 }
 
 impl Net {
@@ -213,6 +222,9 @@ impl Net {
                     busy_ps: 0,
                     ingress_bytes: 0,
                     pause_sent: false,
+                    remote: false,
+                    pfc_sent: 0,
+                    pfc_seen: 0,
                     flight: Fifo::EMPTY,
                 });
             }
@@ -237,6 +249,9 @@ impl Net {
                 }
             }
         }
+        let loss_rng = (0..ports.len() as u64)
+            .map(|g| SplitMix64::new(stream(seed, 3, g)))
+            .collect();
         Self {
             pkts: IdVec::with_capacity(1 << 14),
             meta: IdVec::with_capacity(1 << 14),
@@ -246,9 +261,7 @@ impl Net {
             node_tier,
             node_up: vec![true; nodes].into(),
             node_routed_up: vec![true; nodes].into(),
-            link_rng: (0..links.len() as u64)
-                .map(|l| SplitMix64::new(stream(seed, 3, l)))
-                .collect(),
+            loss_rng,
             links,
             link_ports,
         }

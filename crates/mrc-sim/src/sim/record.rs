@@ -102,6 +102,26 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// Adds the timeline of another partition of the same run (same bins and groups, its own
+    /// ports and QPs): counts add up, queue maxima take the larger.
+    pub(crate) fn add(&mut self, o: &Self) {
+        fn sum<T: Copy + std::ops::AddAssign>(a: &mut [T], b: &[T]) {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += *b);
+        }
+        debug_assert_eq!((self.bin_ps, self.bins()), (o.bin_ps, o.bins()));
+        sum(&mut self.delivered_bytes, &o.delivered_bytes);
+        sum(&mut self.ev_good, &o.ev_good);
+        sum(&mut self.ev_skip, &o.ev_skip);
+        sum(&mut self.ev_assumed_bad, &o.ev_assumed_bad);
+        for (g, h) in self.links.iter_mut().zip(&o.links) {
+            sum(&mut g.tx_bytes, &h.tx_bytes);
+            g.queue_max_bytes
+                .iter_mut()
+                .zip(&h.queue_max_bytes)
+                .for_each(|(a, b)| *a = (*a).max(*b));
+        }
+    }
+
     /// Number of bins.
     pub fn bins(&self) -> usize {
         self.delivered_bytes.len()
@@ -280,7 +300,12 @@ impl<F: TransportFactory> Sim<F> {
 
     fn rec_ev_counts(&self) -> [u32; 3] {
         let mut c = [0u32; 3];
-        for p in self.work.pairs.iter().filter(|p| !p.done) {
+        for p in self
+            .work
+            .pairs
+            .iter()
+            .filter(|p| !p.done && self.owns_nic(p.src.0))
+        {
             let Some(q) = self.qp(p.src) else {
                 continue;
             };

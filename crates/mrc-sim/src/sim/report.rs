@@ -45,7 +45,6 @@ impl<F: TransportFactory> Sim<F> {
     pub(super) fn report(&self, wall_s: f64) -> RunReport {
         let mut fcts: Vec<u64> = Vec::new();
         let mut first_start = u64::MAX;
-        let mut last_end = 0u64;
         let mut all_ok = true;
         let mut failed = 0u64;
         for f in &self.work.flows {
@@ -53,14 +52,10 @@ impl<F: TransportFactory> Sim<F> {
                 first_start = first_start.min(s);
             }
             match (f.start, f.done) {
-                (Some(s), Some(d)) if f.ok => {
-                    fcts.push(d - s);
-                    last_end = last_end.max(d);
-                }
+                (Some(s), Some(d)) if f.ok => fcts.push(d - s),
                 // Ended with an error (a QP error): failed, not done; no FCT.
-                (Some(_), Some(d)) => {
+                (Some(_), Some(_)) => {
                     failed += 1;
-                    last_end = last_end.max(d);
                     all_ok = false;
                 }
                 _ => all_ok = false,
@@ -69,9 +64,9 @@ impl<F: TransportFactory> Sim<F> {
         let end = if let Some(e) = self.dag_end() {
             e
         } else if self.dag.is_none() && self.work.flows_done == self.work.flows.len() as u64 {
-            last_end
+            self.last_flow_end()
         } else {
-            self.q.now()
+            self.latest()
         };
         let mut st = mrc_proto::Stats::default();
         for q in self.nic.layer.iter().flat_map(Nic::qps) {
@@ -126,7 +121,7 @@ impl<F: TransportFactory> Sim<F> {
             sim_time_ps: end,
             wall_s,
             nics: self.nics,
-            events: self.q.popped(),
+            events: self.events(),
             flows: fcts.len() as u64,
             flows_failed: failed,
             flows_total: self.work.flows.len() as u64,
@@ -163,6 +158,12 @@ impl<F: TransportFactory> Sim<F> {
         }
     }
 
+    /// When the last flow that ended (done or failed) ended, 0 if none has.
+    pub(super) fn last_flow_end(&self) -> Time {
+        let ends = self.work.flows.iter().filter_map(|f| f.start.and(f.done));
+        ends.max().unwrap_or(0)
+    }
+
     pub(super) fn nic_tx_payload_expected(&self) -> Vec<u64> {
         let mut tx = vec![0u64; self.nics as usize];
         let mut rx = vec![0u64; self.nics as usize];
@@ -195,7 +196,7 @@ impl<F: TransportFactory> Sim<F> {
 }
 
 /// Run-wide packet counters.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Counters {
     pub(super) pkts_sent: u64,
     /// Lost on a link (down, black hole, loss) or flushed at a NIC port.
@@ -205,4 +206,15 @@ pub(super) struct Counters {
     /// Writes that do not fit their region or overlap earlier data.
     pub(super) corrupt: u64,
     pub(super) qp_errors: u64,
+}
+
+impl Counters {
+    /// Adds another partition's counts.
+    pub(super) fn add(&mut self, o: &Self) {
+        self.pkts_sent += o.pkts_sent;
+        self.pkts_dropped_link += o.pkts_dropped_link;
+        self.misrouted += o.misrouted;
+        self.corrupt += o.corrupt;
+        self.qp_errors += o.qp_errors;
+    }
 }

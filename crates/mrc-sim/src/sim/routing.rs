@@ -104,7 +104,7 @@ impl<F: TransportFactory> Sim<F> {
         let lost = !ls.up
             || ls.black_hole
             || !self.net.node_up[node]
-            || (ls.loss_ppm > 0 && self.net.link_rng[link as usize].chance_ppm(ls.loss_ppm));
+            || (ls.loss_ppm > 0 && self.net.loss_rng[g].chance_ppm(ls.loss_ppm));
         if lost {
             self.count.pkts_dropped_link += 1;
             self.net.free.push(pk);

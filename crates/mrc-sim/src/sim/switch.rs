@@ -6,6 +6,7 @@ use mrc_proto::{TrafficClass, Trim};
 
 use crate::config::{EcnAt, NetSpec};
 use crate::factory::TransportFactory;
+use crate::kernel::Time;
 use crate::report::SwitchCounters;
 use crate::rng::{SplitMix64, stream};
 
@@ -65,8 +66,27 @@ impl<F: TransportFactory> Sim<F> {
             port.wake = true;
             self.q.schedule(now + t, Ev::TxDone { port: g });
         }
-        let (at, ahead) = (now + t + lat, port.flight.tail);
-        port.flight.push(&mut self.net.pkts, pk);
+        let at = now + t + lat;
+        if port.remote {
+            let to = self.part.owner(port.peer);
+            let msg = super::part::Msg::Packet {
+                port: g,
+                pkt: self.net.pkts[pk],
+                meta: self.net.meta[pk],
+            };
+            self.net.free.push(pk);
+            self.part.send(to, at, msg);
+        } else {
+            self.launch(g, pk, at);
+        }
+    }
+
+    /// Puts `pk` on the cable of egress port `g`, arriving at the far end at `at` (after every
+    /// packet already on it).
+    pub(super) fn launch(&mut self, g: PortId, pk: PktId, at: Time) {
+        let flight = &mut self.net.ports[g].flight;
+        let ahead = flight.tail;
+        flight.push(&mut self.net.pkts, pk);
         if ahead.is_none() {
             self.q.schedule(at, Ev::Arrive { port: g });
         } else {
@@ -78,19 +98,30 @@ impl<F: TransportFactory> Sim<F> {
         let Some(pfc) = self.spec.net.switch.pfc else {
             return;
         };
-        let now = self.q.now();
         let ip = &mut self.net.ports[inp];
         ip.ingress_bytes = ip.ingress_bytes.saturating_sub(u64::from(bytes));
         if ip.pause_sent && ip.ingress_bytes <= pfc.xon_bytes {
             ip.pause_sent = false;
-            let (up, lat) = (ip.rev, ip.latency_ps);
-            self.q.schedule(
-                now + lat,
-                Ev::Pfc {
-                    port: up,
-                    pause: false,
-                },
-            );
+            self.send_pfc(inp, false);
+        }
+    }
+
+    /// Sends a PFC pause or resume from ingress port `ip` to the egress port at its other end
+    /// (across the cable: one latency later, in another partition if the cable crosses).
+    fn send_pfc(&mut self, ip: PortId, pause: bool) {
+        let p = &mut self.net.ports[ip];
+        p.pfc_sent = p.pfc_sent.wrapping_add(1);
+        let at = self.q.now() + p.latency_ps;
+        let ev = Ev::Pfc {
+            port: p.rev,
+            pause,
+            seq: p.pfc_sent,
+        };
+        if p.remote {
+            self.part
+                .send(self.part.owner(p.peer), at, super::part::Msg::Event(ev));
+        } else {
+            self.q.schedule(at, ev);
         }
     }
 
@@ -167,20 +198,12 @@ impl<F: TransportFactory> Sim<F> {
                 && !in_port.is_none()
             {
                 self.net.pkts[pk].in_port = in_port;
-                let now = self.q.now();
                 let ip = &mut self.net.ports[in_port];
                 ip.ingress_bytes += b;
                 if !ip.pause_sent && ip.ingress_bytes >= pfc.xoff_bytes {
                     ip.pause_sent = true;
                     self.sw.counters[node].pfc_pauses += 1;
-                    let (up, lat) = (ip.rev, ip.latency_ps);
-                    self.q.schedule(
-                        now + lat,
-                        Ev::Pfc {
-                            port: up,
-                            pause: true,
-                        },
-                    );
+                    self.send_pfc(in_port, true);
                 }
             }
         }

@@ -76,7 +76,7 @@ pub(super) struct Tap {
     point: TapPoint,
     /// Link taps: the two egress ports of the cable.
     ports: [PortId; 2],
-    w: pcap::Writer<Box<dyn Write>>,
+    w: pcap::Writer<Box<dyn Write + Send>>,
     packets: u64,
     error: Option<io::Error>,
     buf: Vec<u8>,
@@ -93,7 +93,7 @@ impl std::fmt::Debug for Tap {
 
 impl<F: TransportFactory> Sim<F> {
     /// Captures the packets crossing `point` as pcap into `out` (from the start of the run).
-    pub fn set_tap(&mut self, point: TapPoint, out: Box<dyn Write>) -> Result<(), TapError> {
+    pub fn set_tap(&mut self, point: TapPoint, out: Box<dyn Write + Send>) -> Result<(), TapError> {
         let bad = |m: String| Err(TapError::NoSuchPoint(m));
         let mut ports = [PortId::NONE; 2];
         match point {
