@@ -47,6 +47,7 @@ mod part;
 pub mod record;
 mod report;
 mod routing;
+mod share;
 mod switch;
 pub mod tap;
 
@@ -228,7 +229,7 @@ impl<F: TransportFactory> Sim<F> {
     /// then, and returns the report.
     pub fn run(&mut self, progress: &mut dyn FnMut(Progress)) -> RunReport {
         let wall = std::time::Instant::now();
-        self.run_partition(&part::Exchange::new(1), progress);
+        self.run_partition(&mut part::Local::new(&part::Exchange::new(1), 0), progress);
         let wall_s = wall.elapsed().as_secs_f64();
         let mut rep = self.report(wall_s);
         rep.timeline = self.rec_timeline(rep.sim_time_ps);

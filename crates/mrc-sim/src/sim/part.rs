@@ -22,13 +22,14 @@ use crate::factory::TransportFactory;
 use crate::kernel::Time;
 use crate::report::RunReport;
 
-use super::ids::{FlowId, Id as _, PairId, PortId};
+use super::ids::{Id as _, PortId};
 use super::net::{Meta, Pkt};
+use super::share::{QpSums, Share};
 use super::{Ev, Progress, Sim, SimError};
 use crate::config::RunSpec;
 
 /// Messages for each partition, with their arrival times.
-type Outbox = Vec<Vec<(Time, Msg)>>;
+pub(super) type Outbox = Vec<Vec<(Time, Msg)>>;
 
 /// What crosses a cable into another partition.
 #[derive(Clone, Copy, Debug)]
@@ -51,9 +52,12 @@ pub(super) struct Part {
     /// Events this partition popped that every partition runs (failures, flow starts): the
     /// run's event count counts them once.
     pub(super) replicated: u64,
-    /// Events and the latest event time of the partitions merged into this one ([`Sim::absorb`]).
-    absorbed_events: u64,
-    latest: Time,
+    /// Events, the latest event time, the QP statistics and the placement check of the
+    /// partitions merged into this one ([`Sim::merge`]).
+    pub(super) absorbed_events: u64,
+    pub(super) latest: Time,
+    pub(super) absorbed_qp: QpSums,
+    pub(super) placed_ok: bool,
 }
 
 impl Part {
@@ -66,6 +70,8 @@ impl Part {
             replicated: 0,
             absorbed_events: 0,
             latest: 0,
+            absorbed_qp: QpSums::default(),
+            placed_ok: true,
         }
     }
 
@@ -167,70 +173,105 @@ impl<F: TransportFactory> Sim<F> {
 }
 
 /// What one partition tells the others at a barrier.
-#[derive(Clone, Copy, Debug, Default)]
-struct Status {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Status {
     /// Its earliest pending event.
-    next: Option<Time>,
-    flows_done: u64,
-    events: u64,
+    pub(super) next: Option<Time>,
+    pub(super) flows_done: u64,
+    pub(super) events: u64,
     /// A DAG run's end (its last op done, or a QP error).
-    finished: bool,
+    pub(super) finished: bool,
+    /// Once the run stopped (else 0): when its last flow ended, and its last event's time.
+    pub(super) last_end: Time,
+    pub(super) now: Time,
 }
 
-/// Runs partitions `parts` (from [`Sim::partitions`]) to the end, each on a thread of its own
-/// (the first on the calling thread, which reports `progress`), and merges them into
-/// `parts[0]`, whose report it returns.
+/// How the partitions of a run meet at a window's barrier: threads of one process
+/// ([`Local`]) or processes (MPI ranks), so the window loop ([`Sim::run_partition`]) is
+/// written once. Every call is collective: all partitions make the same calls in one order.
+pub(super) trait Meet {
+    /// The number of partitions.
+    fn count(&self) -> usize;
+    /// Posts this partition's messages (by destination partition) and returns what the
+    /// others posted for it (by source).
+    fn swap(&mut self, out: Outbox) -> Vec<Vec<(Time, Msg)>>;
+    /// Publishes this partition's status and returns every partition's (by partition).
+    fn agree(&mut self, st: Status) -> Vec<Status>;
+}
+
+/// Runs partitions `parts` (from [`Partitions::new`]) to the end, each on a thread of its own
+/// (the first on the calling thread, which reports `progress`), and merges the others'
+/// shares into `parts[0]`, whose report it returns.
 pub(super) fn run_threads<F>(parts: &mut [Sim<F>], progress: &mut dyn FnMut(Progress)) -> RunReport
 where
     F: TransportFactory,
     Sim<F>: Send,
 {
     let wall = std::time::Instant::now();
-    let sync = Exchange::new(parts.len());
-    std::thread::scope(|s| {
-        let (first, rest) = parts.split_first_mut().expect("at least one partition");
-        for sim in rest {
-            let sync = &sync;
-            s.spawn(move || sim.run_partition(sync, &mut |_| {}));
-        }
-        first.run_partition(&sync, progress);
-    });
-    // The timelines first: each partition samples its own ports and QPs, which merging moves.
-    let total = parts[0].work.flows.len() as u64;
-    let end = if parts.iter().map(|p| p.work.flows_done).sum::<u64>() == total {
-        parts.iter().map(Sim::last_flow_end).max()
-    } else {
-        parts.iter().map(|p| p.q.now()).max()
-    };
-    let end = end.unwrap_or(0);
-    let mut timelines = parts.iter_mut().map(|p| p.rec_timeline(end));
-    let mut tl = timelines.next().unwrap_or_default();
-    timelines.for_each(|o| tl.add(&o));
+    let ex = Exchange::new(parts.len());
     let (first, rest) = parts.split_first_mut().expect("at least one partition");
-    for other in rest.iter_mut() {
-        first.absorb(other);
-    }
-    let mut rep = first.report(wall.elapsed().as_secs_f64());
-    debug_assert_eq!(rep.sim_time_ps, end);
-    rep.timeline = tl;
-    rep
+    let (end, shares) = std::thread::scope(|s| {
+        let ex = &ex;
+        let handles: Vec<_> = rest
+            .iter_mut()
+            .map(|sim| {
+                s.spawn(move || {
+                    let mut local = Local::new(ex, usize::from(sim.part.me));
+                    let end = sim.run_partition(&mut local, &mut |_| {});
+                    sim.share(end)
+                })
+            })
+            .collect();
+        let end = first.run_partition(&mut Local::new(ex, 0), progress);
+        let shares: Vec<Share> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect();
+        (end, shares)
+    });
+    first.merged_report(end, &shares, wall)
 }
 
-/// What the partitions' threads share: a barrier, each partition's outbox of the last window
-/// (by destination) and each one's status.
+/// What the partitions' threads share: a barrier, each partition's outbox of the last swap
+/// (by destination) and its status of the last agreement. Two slots of each: successive
+/// calls alternate, so a partition that is ahead never overwrites what a slower one has still
+/// to read (it passed a barrier since, which the slower one reached after reading).
 pub(super) struct Exchange {
     barrier: Barrier,
-    mail: Vec<Mutex<Outbox>>,
-    status: Vec<Mutex<Status>>,
+    mail: [Vec<Mutex<Outbox>>; 2],
+    status: [Vec<Mutex<Status>>; 2],
 }
 
 impl Exchange {
     /// The exchange of `n` partitions.
     pub(super) fn new(n: usize) -> Self {
+        fn slots<T: Default>(n: usize) -> Vec<Mutex<T>> {
+            (0..n).map(|_| Mutex::default()).collect()
+        }
         Self {
             barrier: Barrier::new(n),
-            mail: (0..n).map(|_| Mutex::default()).collect(),
-            status: (0..n).map(|_| Mutex::default()).collect(),
+            mail: [slots(n), slots(n)],
+            status: [slots(n), slots(n)],
+        }
+    }
+}
+
+/// One partition's side of an [`Exchange`]: which it is, and which slots its next calls use.
+pub(super) struct Local<'a> {
+    ex: &'a Exchange,
+    me: usize,
+    swaps: usize,
+    agreements: usize,
+}
+
+impl<'a> Local<'a> {
+    /// Partition `me`'s side of `ex`.
+    pub(super) fn new(ex: &'a Exchange, me: usize) -> Self {
+        Self {
+            ex,
+            me,
+            swaps: 0,
+            agreements: 0,
         }
     }
 }
@@ -241,12 +282,41 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+impl Meet for Local<'_> {
+    fn count(&self) -> usize {
+        self.ex.status[0].len()
+    }
+
+    /// Messages pass as they are, no copy beyond the move into and out of the slot.
+    fn swap(&mut self, out: Outbox) -> Vec<Vec<(Time, Msg)>> {
+        let mail = &self.ex.mail[self.swaps % 2];
+        self.swaps += 1;
+        *lock(&mail[self.me]) = out;
+        self.ex.barrier.wait();
+        mail.iter()
+            .map(|from| std::mem::take(&mut lock(from)[self.me]))
+            .collect()
+    }
+
+    fn agree(&mut self, st: Status) -> Vec<Status> {
+        let status = &self.ex.status[self.agreements % 2];
+        self.agreements += 1;
+        *lock(&status[self.me]) = st;
+        self.ex.barrier.wait();
+        status.iter().map(|s| *lock(s)).collect()
+    }
+}
+
 impl<F: TransportFactory> Sim<F> {
     /// One partition's window loop: run the window, post the outbox, take the inbox, agree on
-    /// the next window (or the end) with the others.
-    pub(super) fn run_partition(&mut self, ex: &Exchange, progress: &mut dyn FnMut(Progress)) {
-        let me = usize::from(self.part.me);
-        let n = ex.mail.len();
+    /// the next window (or the end) with the others. Returns the run's end (agreed by all):
+    /// when the last flow ended if every flow did, else the last event's time anywhere.
+    pub(super) fn run_partition(
+        &mut self,
+        meet: &mut dyn Meet,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Time {
+        let n = meet.count();
         let total = self.work.flows.len() as u64;
         let mut end = None;
         loop {
@@ -254,21 +324,18 @@ impl<F: TransportFactory> Sim<F> {
                 self.run_until(end);
             }
             if n > 1 {
-                *lock(&ex.mail[me]) = std::mem::replace(&mut self.part.outbox, vec![Vec::new(); n]);
-                ex.barrier.wait();
-                for from in &ex.mail {
-                    let msgs = std::mem::take(&mut lock(from)[me]);
+                let out = std::mem::replace(&mut self.part.outbox, vec![Vec::new(); n]);
+                for msgs in meet.swap(out) {
                     self.receive(msgs);
                 }
             }
-            *lock(&ex.status[me]) = Status {
+            let all = meet.agree(Status {
                 next: self.q.peek_time(),
                 flows_done: self.work.flows_done,
                 events: self.q.popped(),
                 finished: self.dag.is_some() && self.finished(total),
-            };
-            ex.barrier.wait();
-            let all: Vec<Status> = ex.status.iter().map(|s| *lock(s)).collect();
+                ..Status::default()
+            });
             let next = all.iter().filter_map(|s| s.next).min();
             let done: u64 = all.iter().map(|s| s.flows_done).sum();
             let finished = all.iter().any(|s| s.finished) || (total > 0 && done == total);
@@ -285,69 +352,44 @@ impl<F: TransportFactory> Sim<F> {
                 _ => break,
             }
         }
+        self.run_end(meet, total)
     }
-}
 
-impl<F: TransportFactory> Sim<F> {
-    /// Takes over what partition `other` ran: its nodes' port and switch counters, its NICs
-    /// (with their QPs), its ends of flows and pairs, its counters and events.
-    fn absorb(&mut self, other: &mut Self) {
-        let them = other.part.me;
-        let theirs = |node: NodeId| other.part.owner(node) == them;
-        for n in 0..self.net.node_up.len() {
-            let node = NodeId::new(n);
-            if !theirs(node) {
-                continue;
-            }
-            for g in self.net.ports_of(node) {
-                let (p, o) = (&mut self.net.ports[g], &other.net.ports[g]);
-                p.tx_bytes = o.tx_bytes;
-                p.tx_pkts = o.tx_pkts;
-                p.busy_ps = o.busy_ps;
-                p.data_bytes = o.data_bytes;
-                p.ctrl_bytes = o.ctrl_bytes;
-            }
-            self.sw.counters[node] = other.sw.counters[node];
-            if self.is_nic(node) {
-                std::mem::swap(&mut self.nic.layer[n], &mut other.nic.layer[n]);
-                self.nic.tx_payload[n] = other.nic.tx_payload[n];
-                self.nic.rx_payload[n] = other.nic.rx_payload[n];
-            }
+    /// The end of a stopped run, agreed by all partitions (each knows only its own flows'
+    /// ends): when the last flow ended if every flow did, else the last event's time.
+    fn run_end(&mut self, meet: &mut dyn Meet, total: u64) -> Time {
+        let all = meet.agree(Status {
+            flows_done: self.work.flows_done,
+            last_end: self.last_flow_end(),
+            now: self.q.now(),
+            ..Status::default()
+        });
+        let ends = if all.iter().map(|s| s.flows_done).sum::<u64>() == total {
+            all.iter().map(|s| s.last_end).max()
+        } else {
+            all.iter().map(|s| s.now).max()
+        };
+        ends.unwrap_or(0)
+    }
+
+    /// Partition 0's report of a split run that ended at `end`, with the other partitions'
+    /// `shares` merged in; `wall` is when the run started.
+    pub(super) fn merged_report(
+        &mut self,
+        end: Time,
+        shares: &[Share],
+        wall: std::time::Instant,
+    ) -> RunReport {
+        // The timeline first: it samples this partition's own ports, which merging overwrites.
+        let mut tl = self.rec_timeline(end);
+        for s in shares {
+            tl.add(&s.timeline);
+            self.merge(s);
         }
-        for (i, spec) in self.spec.workload.flows.iter().enumerate() {
-            let (f, o) = (
-                &mut self.work.flows[FlowId::new(i)],
-                &other.work.flows[FlowId::new(i)],
-            );
-            if theirs(NodeId(spec.src)) {
-                (f.pending, f.done, f.ok) = (o.pending, o.done, o.ok);
-            }
-            if theirs(NodeId(spec.dst)) {
-                f.recv_pending = o.recv_pending;
-            }
-        }
-        for i in 0..self.work.pairs.len() {
-            let (p, o) = (
-                &mut self.work.pairs[PairId::new(i)],
-                &mut other.work.pairs[PairId::new(i)],
-            );
-            if theirs(NodeId(p.src.0)) {
-                (p.done, p.ok) = (o.done, o.ok);
-            }
-            if theirs(NodeId(p.dst.0)) {
-                p.covered = o.covered;
-                std::mem::swap(&mut p.seen, &mut o.seen);
-            }
-        }
-        self.work.flows_done += other.work.flows_done;
-        self.count.add(&other.count);
-        for (k, o) in self.kinds.iter_mut().zip(other.kinds) {
-            *k += o;
-        }
-        self.kinds[3] -= other.part.replicated;
-        self.part.absorbed_events += other.q.popped() - other.part.replicated;
-        self.part.latest = self.part.latest.max(other.q.now());
-        self.ev_log.append(&mut other.ev_log);
+        let mut rep = self.report(wall.elapsed().as_secs_f64());
+        debug_assert_eq!(rep.sim_time_ps, end);
+        rep.timeline = tl;
+        rep
     }
 
     /// Events processed by every partition so far (each replicated one once).
