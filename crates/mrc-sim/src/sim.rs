@@ -36,6 +36,8 @@ pub const SRV6_ENCAP_BYTES: u32 = 40;
 const NONE: u32 = u32::MAX;
 
 mod build;
+#[cfg(any(test, feature = "mpi"))]
+mod codec;
 mod conns;
 pub mod dag;
 mod failures;

@@ -405,7 +405,7 @@ impl<F: TransportFactory> Sim<F> {
 
 /// A run split into partitions that run on threads of their own; one partition is the plain
 /// run. After [`Partitions::run`] the first holds the merged state (port and switch counters).
-pub struct Partitions<F: TransportFactory>(Vec<Sim<F>>);
+pub struct Partitions<F: TransportFactory>(pub(super) Vec<Sim<F>>);
 
 impl<F: TransportFactory + Clone> Partitions<F> {
     /// Builds the run of `spec` split into `count` partitions (at most one per NIC), or whole
