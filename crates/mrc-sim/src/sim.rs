@@ -43,6 +43,8 @@ pub mod dag;
 mod failures;
 mod flows;
 mod ids;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod net;
 mod nic;
 mod part;
@@ -58,6 +60,8 @@ use failures::Failures;
 use flows::Work;
 pub(crate) use ids::PairId;
 use ids::{FlowId, PortId};
+#[cfg(feature = "mpi")]
+pub use mpi::MpiWorld;
 use net::Net;
 use nic::Nics;
 pub use part::Partitions;

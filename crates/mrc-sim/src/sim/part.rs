@@ -409,8 +409,7 @@ pub struct Partitions<F: TransportFactory>(pub(super) Vec<Sim<F>>);
 
 impl<F: TransportFactory + Clone> Partitions<F> {
     /// Builds the run of `spec` split into `count` partitions (at most one per NIC), or whole
-    /// when it cannot be split, with the reason: a cable without latency leaves no lookahead,
-    /// and a trigger starts a flow the instant another one ends, at any NIC.
+    /// when it cannot be split, with the reason ([`Sim::unsplittable`]).
     pub fn new(
         spec: RunSpec,
         factory: F,
@@ -418,17 +417,11 @@ impl<F: TransportFactory + Clone> Partitions<F> {
     ) -> Result<(Self, Option<&'static str>), SimError> {
         let first = Sim::new(spec.clone(), factory.clone())?;
         let count = count.min(first.nics as usize).min(usize::from(u16::MAX));
-        let why = if count <= 1 {
+        if count <= 1 {
             return Ok((Self(vec![first]), None));
-        } else if first.lookahead == 0 {
-            Some("a cable has no latency, so partitions could not run ahead of each other")
-        } else if !first.work.triggers.is_empty() {
-            Some("its flows start on triggers, at any NIC the instant another flow ends")
-        } else {
-            None
-        };
-        if why.is_some() {
-            return Ok((Self(vec![first]), why));
+        }
+        if let Some(why) = first.unsplittable() {
+            return Ok((Self(vec![first]), Some(why)));
         }
         let owner = Arc::new(assign(first.fabric.topo(), count as u16));
         let mut parts = vec![first];
@@ -439,6 +432,60 @@ impl<F: TransportFactory + Clone> Partitions<F> {
             sim.join(me as u16, Arc::clone(&owner));
         }
         Ok((Self(parts), None))
+    }
+}
+
+impl<F: TransportFactory> Sim<F> {
+    /// Why this run cannot be split, if it cannot: a cable without latency leaves no
+    /// lookahead, and a trigger starts a flow the instant another one ends, at any NIC.
+    fn unsplittable(&self) -> Option<&'static str> {
+        if self.lookahead == 0 {
+            Some("a cable has no latency, so partitions could not run ahead of each other")
+        } else if !self.work.triggers.is_empty() {
+            Some("its flows start on triggers, at any NIC the instant another flow ends")
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(feature = "mpi")]
+impl<F: TransportFactory> Partitions<F> {
+    /// This rank's partition of the run of `spec` split over all of `world`'s ranks (one
+    /// partition each, as [`Partitions::new`] assigns them), or the whole run when it cannot
+    /// be split, with the reason; every rank decides alike.
+    pub fn for_rank(
+        spec: RunSpec,
+        factory: F,
+        world: &super::mpi::MpiWorld,
+    ) -> Result<(Self, Option<&'static str>), SimError> {
+        let mut sim = Sim::new(spec, factory)?;
+        let count = world.size();
+        let why = if count > sim.nics as usize || count > usize::from(u16::MAX) {
+            Some("there are more ranks than NICs")
+        } else {
+            sim.unsplittable()
+        };
+        if count > 1 && why.is_none() {
+            let owner = Arc::new(assign(sim.fabric.topo(), count as u16));
+            sim.join(world.rank() as u16, owner);
+        }
+        Ok((Self(vec![sim]), why.filter(|_| count > 1)))
+    }
+
+    /// Runs a run made by [`Partitions::for_rank`] on every rank: split, each rank runs its
+    /// partition; whole, rank 0 runs it and the others skip it. Returns the report on rank 0
+    /// (which alone calls `progress`), `None` on the others.
+    pub fn run_mpi(
+        &mut self,
+        world: &mut super::mpi::MpiWorld,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Option<RunReport> {
+        let sim = &mut self.0[0];
+        if sim.part.owner.is_empty() {
+            return (world.rank() == 0).then(|| sim.run(progress));
+        }
+        sim.run_rank(world, progress)
     }
 }
 
