@@ -1,7 +1,7 @@
-#![cfg(feature = "mpi")]
-#![allow(clippy::unwrap_used, reason = "test code")]
 //! `mrc sim` under `mpirun -np 2` (feature `mpi`): every run splits over the two ranks, and
 //! rank 0 writes the same JSON and HTML report as one thread and as two.
+#![cfg(feature = "mpi")]
+#![allow(clippy::unwrap_used, reason = "test code")]
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -409,7 +409,8 @@ pub struct Partitions<F: TransportFactory>(pub(super) Vec<Sim<F>>);
 
 impl<F: TransportFactory + Clone> Partitions<F> {
     /// Builds the run of `spec` split into `count` partitions (at most one per NIC), or whole
-    /// when it cannot be split, with the reason ([`Sim::unsplittable`]).
+    /// when it cannot be split, with the reason: a cable without latency leaves no lookahead,
+    /// and a trigger starts a flow the instant another one ends, at any NIC.
     pub fn new(
         spec: RunSpec,
         factory: F,
