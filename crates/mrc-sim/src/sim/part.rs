@@ -1,6 +1,8 @@
 //! Partitions of one run (`docs/design.md` §3, partitioned runs): which partition owns each
-//! node, the messages that cross a cable between partitions, and the window loop that runs
-//! them on threads.
+//! node, the messages that cross a cable between partitions, and the window loop, written
+//! once over how partitions meet ([`Meet`]): threads of one process here, MPI ranks in
+//! `mpi` (feature `mpi`). A finished partition hands partition 0 a plain-data share of what
+//! it owns (`share`), which partition 0 merges and reports.
 //!
 //! Conservative, windowed synchronisation: every partition runs the events before the window's
 //! end, the partitions swap what crossed a cable, and the next window starts at the earliest
@@ -403,8 +405,9 @@ impl<F: TransportFactory> Sim<F> {
     }
 }
 
-/// A run split into partitions that run on threads of their own; one partition is the plain
-/// run. After [`Partitions::run`] the first holds the merged state (port and switch counters).
+/// A run split into partitions that run on threads of their own (or, with feature `mpi`, this
+/// rank's partition of a run split over MPI ranks); one partition is the plain run. After
+/// [`Partitions::run`] the first holds the merged state (port and switch counters).
 pub struct Partitions<F: TransportFactory>(pub(super) Vec<Sim<F>>);
 
 impl<F: TransportFactory + Clone> Partitions<F> {
