@@ -735,17 +735,15 @@ mod tests {
         fn count(&self) -> usize {
             self.0.count()
         }
-        fn swap(&mut self, out: Outbox) -> Vec<Vec<(Time, Msg)>> {
+        fn meet(&mut self, out: Outbox, st: Status) -> (Vec<Vec<(Time, Msg)>>, Vec<Status>) {
             let out = out.iter().map(|m| {
                 let mut buf = Vec::new();
                 put_msgs(&mut buf, m);
                 get_msgs(&mut Dec(&buf))
             });
-            self.0.swap(out.collect())
-        }
-        fn agree(&mut self, st: Status) -> Vec<Status> {
-            let all = self.0.agree(status_of(&status_words(&st)));
-            all.iter().map(|s| status_of(&status_words(s))).collect()
+            let (inbox, all) = self.0.meet(out.collect(), status_of(&status_words(&st)));
+            let all = all.iter().map(|s| status_of(&status_words(s))).collect();
+            (inbox, all)
         }
     }
 

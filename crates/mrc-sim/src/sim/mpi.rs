@@ -2,8 +2,8 @@
 //! partitioned runs): the same window loop as threads ([`Sim::run_partition`]), with
 //! messages, statuses and the final shares crossing as bytes ([`super::codec`]).
 //!
-//! Per window: an all-to-all of message lengths and an all-to-all-v of the messages, then an
-//! all-gather of the statuses. At the end every rank but 0 sends its share to rank 0 (a
+//! Per window: an all-to-all of headers (message lengths and the status), then an
+//! all-to-all-v of the messages, skipped when no rank sends any. At the end every rank but 0 sends its share to rank 0 (a
 //! gather of lengths, then of bytes), which merges them and reports.
 //!
 //! OpenMPI's `MPI_IN_PLACE` is the address 1, which is also where an empty `Vec` without an
@@ -32,6 +32,8 @@ pub struct MpiWorld {
     world: SimpleCommunicator,
     rank: usize,
     size: usize,
+    header_out: Vec<u64>,
+    header_in: Vec<u64>,
     counts_out: Vec<Count>,
     counts_in: Vec<Count>,
     displs_out: Vec<Count>,
@@ -58,8 +60,10 @@ impl MpiWorld {
             world,
             rank,
             size,
+            header_out: Vec::with_capacity(HEADER * size),
+            header_in: vec![0; HEADER * size],
             counts_out: Vec::with_capacity(size),
-            counts_in: vec![0; size],
+            counts_in: Vec::with_capacity(size),
             displs_out: Vec::with_capacity(size),
             displs_in: Vec::with_capacity(size),
             bytes_out: Vec::new(),
@@ -133,12 +137,18 @@ fn split(buf: &[u8], counts: &[Count], displs: &[Count]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Words of the header each rank sends every rank at a meeting: the length of its messages
+/// for that rank, the length of all it sends, and its status.
+const HEADER: usize = 2 + STATUS_WORDS;
+
 impl Meet for MpiWorld {
     fn count(&self) -> usize {
         self.size
     }
 
-    fn swap(&mut self, out: Outbox) -> Vec<Vec<(Time, Msg)>> {
+    /// An all-to-all of headers, then, unless no rank sends anything, an all-to-all-v of the
+    /// messages.
+    fn meet(&mut self, out: Outbox, st: Status) -> (Vec<Vec<(Time, Msg)>>, Vec<Status>) {
         self.bytes_out.clear();
         self.counts_out.clear();
         for msgs in &out {
@@ -147,9 +157,33 @@ impl Meet for MpiWorld {
             self.counts_out.push(count(self.bytes_out.len() - start));
         }
         drop(out);
-        real_ptr(&mut self.bytes_out);
+        let words = codec::status_words(&st);
+        self.header_out.clear();
+        for &c in &self.counts_out {
+            self.header_out
+                .extend([c as u64, self.bytes_out.len() as u64]);
+            self.header_out.extend(words);
+        }
+        self.header_in.resize(HEADER * self.size, 0);
         self.world
-            .all_to_all_into(&self.counts_out[..], &mut self.counts_in[..]);
+            .all_to_all_into(&self.header_out[..], &mut self.header_in[..]);
+        let headers = self.header_in.chunks_exact(HEADER);
+        let all = headers.clone().map(|h| codec::status_of(&h[2..])).collect();
+        self.counts_in.clear();
+        self.counts_in
+            .extend(headers.clone().map(|h| count(h[0] as usize)));
+        if headers.map(|h| h[1]).sum::<u64>() == 0 {
+            return ((0..self.size).map(|_| Vec::new()).collect(), all);
+        }
+        (self.swap_bytes(), all)
+    }
+}
+
+impl MpiWorld {
+    /// The all-to-all-v of the messages in `bytes_out` (`counts_out` for each rank; what
+    /// each sends this one is in `counts_in`), decoded by source.
+    fn swap_bytes(&mut self) -> Vec<Vec<(Time, Msg)>> {
+        real_ptr(&mut self.bytes_out);
         prefix(&self.counts_out, &mut self.displs_out);
         let total = prefix(&self.counts_in, &mut self.displs_in);
         self.bytes_in.clear();
@@ -176,15 +210,6 @@ impl Meet for MpiWorld {
                 debug_assert!(dec.is_empty());
                 msgs
             })
-            .collect()
-    }
-
-    fn agree(&mut self, st: Status) -> Vec<Status> {
-        let mine = codec::status_words(&st);
-        let mut all = vec![0u64; STATUS_WORDS * self.size];
-        self.world.all_gather_into(&mine[..], &mut all[..]);
-        all.chunks_exact(STATUS_WORDS)
-            .map(codec::status_of)
             .collect()
     }
 }

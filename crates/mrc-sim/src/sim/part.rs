@@ -177,7 +177,9 @@ impl<F: TransportFactory> Sim<F> {
 /// What one partition tells the others at a barrier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Status {
-    /// Its earliest pending event.
+    /// The earliest event it has pending or sends: the earliest it has once every partition
+    /// took delivery (a message schedules its arrival, or a packet ahead of it on the same
+    /// cable arrives earlier), so the status goes out with the messages, in one meeting.
     pub(super) next: Option<Time>,
     pub(super) flows_done: u64,
     pub(super) events: u64,
@@ -194,11 +196,10 @@ pub(super) struct Status {
 pub(super) trait Meet {
     /// The number of partitions.
     fn count(&self) -> usize;
-    /// Posts this partition's messages (by destination partition) and returns what the
-    /// others posted for it (by source).
-    fn swap(&mut self, out: Outbox) -> Vec<Vec<(Time, Msg)>>;
-    /// Publishes this partition's status and returns every partition's (by partition).
-    fn agree(&mut self, st: Status) -> Vec<Status>;
+    /// Posts this partition's messages (`out`, by destination partition; one list per
+    /// partition, or none at all when there is one) and status; returns what the others
+    /// posted for it (by source) and every partition's status (by partition).
+    fn meet(&mut self, out: Outbox, st: Status) -> (Vec<Vec<(Time, Msg)>>, Vec<Status>);
 }
 
 /// Runs partitions `parts` (from [`Partitions::new`]) to the end, each on a thread of its own
@@ -234,10 +235,10 @@ where
     first.merged_report(end, &shares, wall)
 }
 
-/// What the partitions' threads share: a barrier, each partition's outbox of the last swap
-/// (by destination) and its status of the last agreement. Two slots of each: successive
-/// calls alternate, so a partition that is ahead never overwrites what a slower one has still
-/// to read (it passed a barrier since, which the slower one reached after reading).
+/// What the partitions' threads share: a barrier, each partition's outbox of the last meeting
+/// (by destination) and its status. Two slots of each: successive meetings alternate, so a
+/// partition that is ahead never overwrites what a slower one has still to read (it passed a
+/// barrier since, which the slower one reached after reading).
 pub(super) struct Exchange {
     barrier: Barrier,
     mail: [Vec<Mutex<Outbox>>; 2],
@@ -258,12 +259,12 @@ impl Exchange {
     }
 }
 
-/// One partition's side of an [`Exchange`]: which it is, and which slots its next calls use.
+/// One partition's side of an [`Exchange`]: which it is, and how many times it met (the
+/// parity picks the slots).
 pub(super) struct Local<'a> {
     ex: &'a Exchange,
     me: usize,
-    swaps: usize,
-    agreements: usize,
+    meetings: usize,
 }
 
 impl<'a> Local<'a> {
@@ -272,8 +273,7 @@ impl<'a> Local<'a> {
         Self {
             ex,
             me,
-            swaps: 0,
-            agreements: 0,
+            meetings: 0,
         }
     }
 }
@@ -289,23 +289,23 @@ impl Meet for Local<'_> {
         self.ex.status[0].len()
     }
 
-    /// Messages pass as they are, no copy beyond the move into and out of the slot.
-    fn swap(&mut self, out: Outbox) -> Vec<Vec<(Time, Msg)>> {
-        let mail = &self.ex.mail[self.swaps % 2];
-        self.swaps += 1;
+    /// Messages pass as they are, no copy beyond the move into and out of the slot; one
+    /// barrier per meeting, none for a single partition.
+    fn meet(&mut self, out: Outbox, st: Status) -> (Vec<Vec<(Time, Msg)>>, Vec<Status>) {
+        if self.count() == 1 {
+            return (Vec::new(), vec![st]);
+        }
+        let slot = self.meetings % 2;
+        self.meetings += 1;
+        let (mail, status) = (&self.ex.mail[slot], &self.ex.status[slot]);
         *lock(&mail[self.me]) = out;
-        self.ex.barrier.wait();
-        mail.iter()
-            .map(|from| std::mem::take(&mut lock(from)[self.me]))
-            .collect()
-    }
-
-    fn agree(&mut self, st: Status) -> Vec<Status> {
-        let status = &self.ex.status[self.agreements % 2];
-        self.agreements += 1;
         *lock(&status[self.me]) = st;
         self.ex.barrier.wait();
-        status.iter().map(|s| *lock(s)).collect()
+        let inbox = mail
+            .iter()
+            .map(|from| std::mem::take(&mut lock(from)[self.me]))
+            .collect();
+        (inbox, status.iter().map(|s| *lock(s)).collect())
     }
 }
 
@@ -325,19 +325,18 @@ impl<F: TransportFactory> Sim<F> {
             if let Some(end) = end {
                 self.run_until(end);
             }
-            if n > 1 {
-                let out = std::mem::replace(&mut self.part.outbox, vec![Vec::new(); n]);
-                for msgs in meet.swap(out) {
-                    self.receive(msgs);
-                }
-            }
-            let all = meet.agree(Status {
-                next: self.q.peek_time(),
+            let sent = self.part.outbox.iter().flatten().map(|&(at, _)| at).min();
+            let st = Status {
+                next: self.q.peek_time().into_iter().chain(sent).min(),
                 flows_done: self.work.flows_done,
                 events: self.q.popped(),
                 finished: self.dag.is_some() && self.finished(total),
                 ..Status::default()
-            });
+            };
+            let (inbox, all) = meet.meet(self.take_outbox(n), st);
+            for msgs in inbox {
+                self.receive(msgs);
+            }
             let next = all.iter().filter_map(|s| s.next).min();
             let done: u64 = all.iter().map(|s| s.flows_done).sum();
             let finished = all.iter().any(|s| s.finished) || (total > 0 && done == total);
@@ -360,18 +359,28 @@ impl<F: TransportFactory> Sim<F> {
     /// The end of a stopped run, agreed by all partitions (each knows only its own flows'
     /// ends): when the last flow ended if every flow did, else the last event's time.
     fn run_end(&mut self, meet: &mut dyn Meet, total: u64) -> Time {
-        let all = meet.agree(Status {
+        let st = Status {
             flows_done: self.work.flows_done,
             last_end: self.last_flow_end(),
             now: self.q.now(),
             ..Status::default()
-        });
+        };
+        let (_, all) = meet.meet(self.take_outbox(meet.count()), st);
         let ends = if all.iter().map(|s| s.flows_done).sum::<u64>() == total {
             all.iter().map(|s| s.last_end).max()
         } else {
             all.iter().map(|s| s.now).max()
         };
         ends.unwrap_or(0)
+    }
+
+    /// The messages for the `n` partitions since the last meeting (none when unsplit).
+    fn take_outbox(&mut self, n: usize) -> Outbox {
+        if n > 1 {
+            std::mem::replace(&mut self.part.outbox, vec![Vec::new(); n])
+        } else {
+            Vec::new()
+        }
     }
 
     /// Partition 0's report of a split run that ended at `end`, with the other partitions'
