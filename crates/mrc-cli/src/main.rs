@@ -13,6 +13,7 @@ mod output;
 mod parallel;
 mod perf;
 mod plan;
+mod ranks;
 mod report;
 mod results;
 mod roce_cfg;

@@ -108,6 +108,20 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         );
     }
     let threads = crate::parallel::threads(args.threads)?;
+    // Under mpirun with several ranks, every run splits over the ranks, one after another.
+    let mut world = crate::ranks::start();
+    let threads = match &world {
+        Some(w) => {
+            if w.rank() == 0 && args.threads.is_some() {
+                eprintln!(
+                    "note: --threads ignored: {} MPI ranks run each run, one partition per rank",
+                    w.size()
+                );
+            }
+            1
+        }
+        None => threads,
+    };
     let mut cap =
         crate::capture::Capture::from_flags(args.pcap.as_deref(), args.pcap_filter.as_deref())?;
     if let Some(c) = &mut cap {
@@ -139,14 +153,38 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     } else {
         partitions(&sc, threads / runs.len().min(threads))
     };
-    let outs = crate::parallel::run_ordered(runs.len(), threads, |i| {
+    let job = |i: usize, world: Option<&mut crate::ranks::World>| {
         let r = &runs[i];
         let measured = !parallel && crate::budget::reset_peak_rss();
-        let (mut out, p) = run_one(&sc, r, &path, cap.as_ref(), &r.label, parts)?;
+        let Some((mut out, p)) = run_one(&sc, r, &path, cap.as_ref(), &r.label, parts, world)?
+        else {
+            return Ok(None);
+        };
         let Outcome::Done(_, _, rss) = &mut out;
         *rss = crate::budget::peak_rss_bytes().filter(|_| measured);
-        Ok((out, p))
-    });
+        Ok(Some((out, p)))
+    };
+    let outs: Vec<Result<_>> = match world.as_mut() {
+        Some(w) => {
+            let mut outs = Vec::new();
+            for i in 0..runs.len() {
+                let o = job(i, Some(&mut *w));
+                let failed = o.is_err();
+                outs.extend(o.transpose());
+                if failed {
+                    break;
+                }
+            }
+            if w.rank() != 0 {
+                // Rank 0 reports; the others only ran their partitions.
+                return outs.into_iter().find_map(Result::err).map_or(Ok(()), Err);
+            }
+            outs
+        }
+        None => crate::parallel::run_ordered(runs.len(), threads, |i| {
+            job(i, None).map(|o| o.expect("without MPI ranks every run returns its report"))
+        }),
+    };
     let peak_all = crate::budget::peak_rss_bytes().filter(|_| measured_all);
     let mut results: Vec<(Run, Outcome)> = Vec::new();
     let mut pcaps: Vec<crate::capture::Pending> = Vec::new();
@@ -212,7 +250,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 /// Runs `r` of a loaded scenario and returns its `--json` run (without wall-clock figures), as
 /// `mrc sweep` keeps each grid point; progress lines on stderr start with `tag`.
 pub(crate) fn run_to_result(sc: &Loaded, r: &Run, path: &Path, tag: &str) -> Result<SimRun> {
-    let (out, _) = run_one(sc, r, path, None, tag, 1)?;
+    let out = run_one(sc, r, path, None, tag, 1, None)?;
+    let (out, _) = out.expect("without MPI ranks every run returns its report");
     Ok(to_run(sc, r, &out, false))
 }
 
@@ -256,8 +295,8 @@ fn partitions(sc: &Loaded, threads: usize) -> usize {
     threads.min(fit).max(1)
 }
 
-/// Runs `r` split into `parts` partitions where it can be; progress lines on stderr start with
-/// `tag`.
+/// Runs `r` split into `parts` partitions where it can be, or over the MPI ranks of `world`
+/// (then only rank 0 returns the outcome); progress lines on stderr start with `tag`.
 fn run_one(
     sc: &Loaded,
     r: &Run,
@@ -265,7 +304,8 @@ fn run_one(
     cap: Option<&crate::capture::Capture>,
     tag: &str,
     parts: usize,
-) -> Result<(Outcome, Captured)> {
+    world: Option<&mut crate::ranks::World>,
+) -> Result<Option<(Outcome, Captured)>> {
     let s = spec(sc, r);
     match r.transport {
         TransportName::Mrc | TransportName::Spray => {
@@ -283,8 +323,7 @@ fn run_one(
                 },
                 ..MrcSettings::default()
             });
-            drive(s, f, sc, r, path, cap, tag, parts)
-                .map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o, None), p))
+            drive(s, f, sc, r, path, cap, tag, parts, world).map(done)
         }
         TransportName::Roce => {
             let f = RoceFactory(RoceSettings {
@@ -294,11 +333,18 @@ fn run_one(
                 dcqcn_params: r.dcqcn_params,
                 recovery: r.roce_recovery,
             });
-            drive(s, f, sc, r, path, cap, tag, parts)
-                .map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o, None), p))
+            drive(s, f, sc, r, path, cap, tag, parts, world).map(done)
         }
     }
 }
+
+/// The outcome of a run `drive` returned, if this process reports it.
+fn done(d: Option<Driven>) -> Option<(Outcome, Captured)> {
+    d.map(|(rep, o, p)| (Outcome::Done(Box::new(rep), o, None), p))
+}
+
+/// What `drive` returns: the report, a DAG workload's outcome, the packet capture.
+type Driven = (RunReport, Option<Box<DagOutcome>>, Captured);
 
 #[allow(clippy::too_many_arguments, reason = "one call site per transport")]
 fn drive<F>(
@@ -310,21 +356,24 @@ fn drive<F>(
     cap: Option<&crate::capture::Capture>,
     tag: &str,
     parts: usize,
-) -> Result<(RunReport, Option<Box<DagOutcome>>, Captured)>
+    world: Option<&mut crate::ranks::World>,
+) -> Result<Option<Driven>>
 where
     F: TransportFactory + Clone,
     Sim<F>: Send,
 {
-    let built = match &sc.dag {
-        Some(b) => Sim::with_dag(s, f, b.workload.clone()).map(Partitions::whole),
-        None => Partitions::new(s, f, parts).map(|(p, why)| {
-            if let Some(why) = why {
-                eprintln!("note: {tag}: runs as one partition: {why}");
-            }
-            p
-        }),
+    let reports = world.as_deref().is_none_or(|w| w.rank() == 0);
+    // Whether the run splits over MPI ranks: a packet capture writes one file in event order,
+    // so its run stays whole (on rank 0), as does a DAG workload.
+    let over_ranks = world.is_some() && cap.is_none() && sc.dag.is_none();
+    let built = match (&sc.dag, world.as_deref()) {
+        (Some(b), _) => {
+            Sim::with_dag(s, f, b.workload.clone()).map(|s| (Partitions::whole(s), None))
+        }
+        (None, Some(w)) if over_ranks => w.split(s, f),
+        (None, _) => Partitions::new(s, f, parts),
     };
-    let mut sim = match built {
+    let (mut sim, whole) = match built {
         Ok(sim) => sim,
         Err(SimError::BadFailure { index, msg }) => {
             let field = sc
@@ -340,10 +389,18 @@ where
         }
         Err(e) => return Err(e.into()),
     };
-    if sim.len() > 1 {
-        eprintln!("{tag}: {} partitions, one thread each", sim.len());
+    match (whole, world.as_deref()) {
+        (Some(why), _) if reports => eprintln!("note: {tag}: runs as one partition: {why}"),
+        (None, Some(w)) if reports && over_ranks => {
+            eprintln!("{tag}: {} partitions, one MPI rank each", w.size());
+        }
+        (None, None) if sim.len() > 1 => {
+            eprintln!("{tag}: {} partitions, one thread each", sim.len());
+        }
+        _ => {}
     }
     let pending = cap
+        .filter(|_| reports)
         .map(|c| c.start(sim.first_mut(), &r.label))
         .transpose()?;
     if let Some(w) = sc.watch_flow {
@@ -353,7 +410,7 @@ where
     let mut last = 0u64;
     let started = std::time::Instant::now();
     let mut last_line = started;
-    let report = sim.run(&mut |p: Progress| {
+    let mut progress = |p: Progress| {
         if p.events < last + (1 << 20) {
             return;
         }
@@ -372,12 +429,23 @@ where
             last_line = std::time::Instant::now();
             eprintln!("{line} ({:.0} s)", started.elapsed().as_secs_f64());
         }
-    });
+    };
+    let report = match world {
+        Some(w) => w.run(&mut sim, &mut progress),
+        None => Some(sim.run(&mut progress)),
+    };
+    let Some(report) = report else {
+        return Ok(None);
+    };
     if tty {
         eprint!("\r\x1b[2K");
     }
     let pending = pending.map(|p| p.finish(sim.first_mut())).transpose()?;
-    Ok((report, sim.first().dag_outcome().map(Box::new), pending))
+    Ok(Some((
+        report,
+        sim.first().dag_outcome().map(Box::new),
+        pending,
+    )))
 }
 
 fn watched(sc: &Loaded, rep: &RunReport) -> Option<f64> {

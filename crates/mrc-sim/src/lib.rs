@@ -32,6 +32,8 @@ pub use config::{
 pub use factory::{EvCounts, FabricInfo, PairInfo, Routing, TransportFactory};
 pub use kernel::Time;
 pub use report::{EvChange, Percentiles, RunReport, SwitchCounters};
+#[cfg(feature = "mpi")]
+pub use sim::MpiWorld;
 pub use sim::record::{LinkGroup, Timeline};
 pub use sim::tap::{TapError, TapNode, TapPoint};
 pub use sim::{Partitions, PortCounters, Progress, Sim, SimError};

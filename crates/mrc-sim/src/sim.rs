@@ -36,17 +36,22 @@ pub const SRV6_ENCAP_BYTES: u32 = 40;
 const NONE: u32 = u32::MAX;
 
 mod build;
+#[cfg(any(test, feature = "mpi"))]
+mod codec;
 mod conns;
 pub mod dag;
 mod failures;
 mod flows;
 mod ids;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod net;
 mod nic;
 mod part;
 pub mod record;
 mod report;
 mod routing;
+mod share;
 mod switch;
 pub mod tap;
 
@@ -55,6 +60,8 @@ use failures::Failures;
 use flows::Work;
 pub(crate) use ids::PairId;
 use ids::{FlowId, PortId};
+#[cfg(feature = "mpi")]
+pub use mpi::MpiWorld;
 use net::Net;
 use nic::Nics;
 pub use part::Partitions;
@@ -228,7 +235,7 @@ impl<F: TransportFactory> Sim<F> {
     /// then, and returns the report.
     pub fn run(&mut self, progress: &mut dyn FnMut(Progress)) -> RunReport {
         let wall = std::time::Instant::now();
-        self.run_partition(&part::Exchange::new(1), progress);
+        self.run_partition(&mut part::Local::new(&part::Exchange::new(1), 0), progress);
         let wall_s = wall.elapsed().as_secs_f64();
         let mut rep = self.report(wall_s);
         rep.timeline = self.rec_timeline(rep.sim_time_ps);

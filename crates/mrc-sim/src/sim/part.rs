@@ -1,6 +1,8 @@
 //! Partitions of one run (`docs/design.md` §3, partitioned runs): which partition owns each
-//! node, the messages that cross a cable between partitions, and the window loop that runs
-//! them on threads.
+//! node, the messages that cross a cable between partitions, and the window loop, written
+//! once over how partitions meet ([`Meet`]): threads of one process here, MPI ranks in
+//! `mpi` (feature `mpi`). A finished partition hands partition 0 a plain-data share of what
+//! it owns (`share`), which partition 0 merges and reports.
 //!
 //! Conservative, windowed synchronisation: every partition runs the events before the window's
 //! end, the partitions swap what crossed a cable, and the next window starts at the earliest
@@ -22,13 +24,14 @@ use crate::factory::TransportFactory;
 use crate::kernel::Time;
 use crate::report::RunReport;
 
-use super::ids::{FlowId, Id as _, PairId, PortId};
+use super::ids::{Id as _, PortId};
 use super::net::{Meta, Pkt};
+use super::share::{QpSums, Share};
 use super::{Ev, Progress, Sim, SimError};
 use crate::config::RunSpec;
 
 /// Messages for each partition, with their arrival times.
-type Outbox = Vec<Vec<(Time, Msg)>>;
+pub(super) type Outbox = Vec<Vec<(Time, Msg)>>;
 
 /// What crosses a cable into another partition.
 #[derive(Clone, Copy, Debug)]
@@ -51,9 +54,12 @@ pub(super) struct Part {
     /// Events this partition popped that every partition runs (failures, flow starts): the
     /// run's event count counts them once.
     pub(super) replicated: u64,
-    /// Events and the latest event time of the partitions merged into this one ([`Sim::absorb`]).
-    absorbed_events: u64,
-    latest: Time,
+    /// Events, the latest event time, the QP statistics and the placement check of the
+    /// partitions merged into this one ([`Sim::merge`]).
+    pub(super) absorbed_events: u64,
+    pub(super) latest: Time,
+    pub(super) absorbed_qp: QpSums,
+    pub(super) placed_ok: bool,
 }
 
 impl Part {
@@ -66,6 +72,8 @@ impl Part {
             replicated: 0,
             absorbed_events: 0,
             latest: 0,
+            absorbed_qp: QpSums::default(),
+            placed_ok: true,
         }
     }
 
@@ -167,70 +175,105 @@ impl<F: TransportFactory> Sim<F> {
 }
 
 /// What one partition tells the others at a barrier.
-#[derive(Clone, Copy, Debug, Default)]
-struct Status {
-    /// Its earliest pending event.
-    next: Option<Time>,
-    flows_done: u64,
-    events: u64,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Status {
+    /// The earliest event it has pending or sends: the earliest it has once every partition
+    /// took delivery (a message schedules its arrival, or a packet ahead of it on the same
+    /// cable arrives earlier), so the status goes out with the messages, in one meeting.
+    pub(super) next: Option<Time>,
+    pub(super) flows_done: u64,
+    pub(super) events: u64,
     /// A DAG run's end (its last op done, or a QP error).
-    finished: bool,
+    pub(super) finished: bool,
+    /// Once the run stopped (else 0): when its last flow ended, and its last event's time.
+    pub(super) last_end: Time,
+    pub(super) now: Time,
 }
 
-/// Runs partitions `parts` (from [`Sim::partitions`]) to the end, each on a thread of its own
-/// (the first on the calling thread, which reports `progress`), and merges them into
-/// `parts[0]`, whose report it returns.
+/// How the partitions of a run meet at a window's barrier: threads of one process
+/// ([`Local`]) or processes (MPI ranks), so the window loop ([`Sim::run_partition`]) is
+/// written once. Every call is collective: all partitions make the same calls in one order.
+pub(super) trait Meet {
+    /// The number of partitions.
+    fn count(&self) -> usize;
+    /// Posts this partition's messages (`out`, by destination partition; one list per
+    /// partition, or none at all when there is one) and status; returns what the others
+    /// posted for it (by source) and every partition's status (by partition).
+    fn meet(&mut self, out: Outbox, st: Status) -> (Vec<Vec<(Time, Msg)>>, Vec<Status>);
+}
+
+/// Runs partitions `parts` (from [`Partitions::new`]) to the end, each on a thread of its own
+/// (the first on the calling thread, which reports `progress`), and merges the others'
+/// shares into `parts[0]`, whose report it returns.
 pub(super) fn run_threads<F>(parts: &mut [Sim<F>], progress: &mut dyn FnMut(Progress)) -> RunReport
 where
     F: TransportFactory,
     Sim<F>: Send,
 {
     let wall = std::time::Instant::now();
-    let sync = Exchange::new(parts.len());
-    std::thread::scope(|s| {
-        let (first, rest) = parts.split_first_mut().expect("at least one partition");
-        for sim in rest {
-            let sync = &sync;
-            s.spawn(move || sim.run_partition(sync, &mut |_| {}));
-        }
-        first.run_partition(&sync, progress);
-    });
-    // The timelines first: each partition samples its own ports and QPs, which merging moves.
-    let total = parts[0].work.flows.len() as u64;
-    let end = if parts.iter().map(|p| p.work.flows_done).sum::<u64>() == total {
-        parts.iter().map(Sim::last_flow_end).max()
-    } else {
-        parts.iter().map(|p| p.q.now()).max()
-    };
-    let end = end.unwrap_or(0);
-    let mut timelines = parts.iter_mut().map(|p| p.rec_timeline(end));
-    let mut tl = timelines.next().unwrap_or_default();
-    timelines.for_each(|o| tl.add(&o));
+    let ex = Exchange::new(parts.len());
     let (first, rest) = parts.split_first_mut().expect("at least one partition");
-    for other in rest.iter_mut() {
-        first.absorb(other);
-    }
-    let mut rep = first.report(wall.elapsed().as_secs_f64());
-    debug_assert_eq!(rep.sim_time_ps, end);
-    rep.timeline = tl;
-    rep
+    let (end, shares) = std::thread::scope(|s| {
+        let ex = &ex;
+        let handles: Vec<_> = rest
+            .iter_mut()
+            .map(|sim| {
+                s.spawn(move || {
+                    let mut local = Local::new(ex, usize::from(sim.part.me));
+                    let end = sim.run_partition(&mut local, &mut |_| {});
+                    sim.share(end)
+                })
+            })
+            .collect();
+        let end = first.run_partition(&mut Local::new(ex, 0), progress);
+        let shares: Vec<Share> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect();
+        (end, shares)
+    });
+    first.merged_report(end, &shares, wall)
 }
 
-/// What the partitions' threads share: a barrier, each partition's outbox of the last window
-/// (by destination) and each one's status.
+/// What the partitions' threads share: a barrier, each partition's outbox of the last meeting
+/// (by destination) and its status. Two slots of each: successive meetings alternate, so a
+/// partition that is ahead never overwrites what a slower one has still to read (it passed a
+/// barrier since, which the slower one reached after reading).
 pub(super) struct Exchange {
     barrier: Barrier,
-    mail: Vec<Mutex<Outbox>>,
-    status: Vec<Mutex<Status>>,
+    mail: [Vec<Mutex<Outbox>>; 2],
+    status: [Vec<Mutex<Status>>; 2],
 }
 
 impl Exchange {
     /// The exchange of `n` partitions.
     pub(super) fn new(n: usize) -> Self {
+        fn slots<T: Default>(n: usize) -> Vec<Mutex<T>> {
+            (0..n).map(|_| Mutex::default()).collect()
+        }
         Self {
             barrier: Barrier::new(n),
-            mail: (0..n).map(|_| Mutex::default()).collect(),
-            status: (0..n).map(|_| Mutex::default()).collect(),
+            mail: [slots(n), slots(n)],
+            status: [slots(n), slots(n)],
+        }
+    }
+}
+
+/// One partition's side of an [`Exchange`]: which it is, and how many times it met (the
+/// parity picks the slots).
+pub(super) struct Local<'a> {
+    ex: &'a Exchange,
+    me: usize,
+    meetings: usize,
+}
+
+impl<'a> Local<'a> {
+    /// Partition `me`'s side of `ex`.
+    pub(super) fn new(ex: &'a Exchange, me: usize) -> Self {
+        Self {
+            ex,
+            me,
+            meetings: 0,
         }
     }
 }
@@ -241,34 +284,59 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+impl Meet for Local<'_> {
+    fn count(&self) -> usize {
+        self.ex.status[0].len()
+    }
+
+    /// Messages pass as they are, no copy beyond the move into and out of the slot; one
+    /// barrier per meeting, none for a single partition.
+    fn meet(&mut self, out: Outbox, st: Status) -> (Vec<Vec<(Time, Msg)>>, Vec<Status>) {
+        if self.count() == 1 {
+            return (Vec::new(), vec![st]);
+        }
+        let slot = self.meetings % 2;
+        self.meetings += 1;
+        let (mail, status) = (&self.ex.mail[slot], &self.ex.status[slot]);
+        *lock(&mail[self.me]) = out;
+        *lock(&status[self.me]) = st;
+        self.ex.barrier.wait();
+        let inbox = mail
+            .iter()
+            .map(|from| std::mem::take(&mut lock(from)[self.me]))
+            .collect();
+        (inbox, status.iter().map(|s| *lock(s)).collect())
+    }
+}
+
 impl<F: TransportFactory> Sim<F> {
     /// One partition's window loop: run the window, post the outbox, take the inbox, agree on
-    /// the next window (or the end) with the others.
-    pub(super) fn run_partition(&mut self, ex: &Exchange, progress: &mut dyn FnMut(Progress)) {
-        let me = usize::from(self.part.me);
-        let n = ex.mail.len();
+    /// the next window (or the end) with the others. Returns the run's end (agreed by all):
+    /// when the last flow ended if every flow did, else the last event's time anywhere.
+    pub(super) fn run_partition(
+        &mut self,
+        meet: &mut dyn Meet,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Time {
+        let n = meet.count();
         let total = self.work.flows.len() as u64;
         let mut end = None;
         loop {
             if let Some(end) = end {
                 self.run_until(end);
             }
-            if n > 1 {
-                *lock(&ex.mail[me]) = std::mem::replace(&mut self.part.outbox, vec![Vec::new(); n]);
-                ex.barrier.wait();
-                for from in &ex.mail {
-                    let msgs = std::mem::take(&mut lock(from)[me]);
-                    self.receive(msgs);
-                }
-            }
-            *lock(&ex.status[me]) = Status {
-                next: self.q.peek_time(),
+            let sent = self.part.outbox.iter().flatten().map(|&(at, _)| at).min();
+            let st = Status {
+                next: self.q.peek_time().into_iter().chain(sent).min(),
                 flows_done: self.work.flows_done,
                 events: self.q.popped(),
                 finished: self.dag.is_some() && self.finished(total),
+                ..Status::default()
             };
-            ex.barrier.wait();
-            let all: Vec<Status> = ex.status.iter().map(|s| *lock(s)).collect();
+            let (inbox, all) = meet.meet(self.take_outbox(n), st);
+            for msgs in inbox {
+                self.receive(msgs);
+            }
             let next = all.iter().filter_map(|s| s.next).min();
             let done: u64 = all.iter().map(|s| s.flows_done).sum();
             let finished = all.iter().any(|s| s.finished) || (total > 0 && done == total);
@@ -285,69 +353,54 @@ impl<F: TransportFactory> Sim<F> {
                 _ => break,
             }
         }
+        self.run_end(meet, total)
     }
-}
 
-impl<F: TransportFactory> Sim<F> {
-    /// Takes over what partition `other` ran: its nodes' port and switch counters, its NICs
-    /// (with their QPs), its ends of flows and pairs, its counters and events.
-    fn absorb(&mut self, other: &mut Self) {
-        let them = other.part.me;
-        let theirs = |node: NodeId| other.part.owner(node) == them;
-        for n in 0..self.net.node_up.len() {
-            let node = NodeId::new(n);
-            if !theirs(node) {
-                continue;
-            }
-            for g in self.net.ports_of(node) {
-                let (p, o) = (&mut self.net.ports[g], &other.net.ports[g]);
-                p.tx_bytes = o.tx_bytes;
-                p.tx_pkts = o.tx_pkts;
-                p.busy_ps = o.busy_ps;
-                p.data_bytes = o.data_bytes;
-                p.ctrl_bytes = o.ctrl_bytes;
-            }
-            self.sw.counters[node] = other.sw.counters[node];
-            if self.is_nic(node) {
-                std::mem::swap(&mut self.nic.layer[n], &mut other.nic.layer[n]);
-                self.nic.tx_payload[n] = other.nic.tx_payload[n];
-                self.nic.rx_payload[n] = other.nic.rx_payload[n];
-            }
+    /// The end of a stopped run, agreed by all partitions (each knows only its own flows'
+    /// ends): when the last flow ended if every flow did, else the last event's time.
+    fn run_end(&mut self, meet: &mut dyn Meet, total: u64) -> Time {
+        let st = Status {
+            flows_done: self.work.flows_done,
+            last_end: self.last_flow_end(),
+            now: self.q.now(),
+            ..Status::default()
+        };
+        let (_, all) = meet.meet(self.take_outbox(meet.count()), st);
+        let ends = if all.iter().map(|s| s.flows_done).sum::<u64>() == total {
+            all.iter().map(|s| s.last_end).max()
+        } else {
+            all.iter().map(|s| s.now).max()
+        };
+        ends.unwrap_or(0)
+    }
+
+    /// The messages for the `n` partitions since the last meeting (none when unsplit).
+    fn take_outbox(&mut self, n: usize) -> Outbox {
+        if n > 1 {
+            std::mem::replace(&mut self.part.outbox, vec![Vec::new(); n])
+        } else {
+            Vec::new()
         }
-        for (i, spec) in self.spec.workload.flows.iter().enumerate() {
-            let (f, o) = (
-                &mut self.work.flows[FlowId::new(i)],
-                &other.work.flows[FlowId::new(i)],
-            );
-            if theirs(NodeId(spec.src)) {
-                (f.pending, f.done, f.ok) = (o.pending, o.done, o.ok);
-            }
-            if theirs(NodeId(spec.dst)) {
-                f.recv_pending = o.recv_pending;
-            }
+    }
+
+    /// Partition 0's report of a split run that ended at `end`, with the other partitions'
+    /// `shares` merged in; `wall` is when the run started.
+    pub(super) fn merged_report(
+        &mut self,
+        end: Time,
+        shares: &[Share],
+        wall: std::time::Instant,
+    ) -> RunReport {
+        // The timeline first: it samples this partition's own ports, which merging overwrites.
+        let mut tl = self.rec_timeline(end);
+        for s in shares {
+            tl.add(&s.timeline);
+            self.merge(s);
         }
-        for i in 0..self.work.pairs.len() {
-            let (p, o) = (
-                &mut self.work.pairs[PairId::new(i)],
-                &mut other.work.pairs[PairId::new(i)],
-            );
-            if theirs(NodeId(p.src.0)) {
-                (p.done, p.ok) = (o.done, o.ok);
-            }
-            if theirs(NodeId(p.dst.0)) {
-                p.covered = o.covered;
-                std::mem::swap(&mut p.seen, &mut o.seen);
-            }
-        }
-        self.work.flows_done += other.work.flows_done;
-        self.count.add(&other.count);
-        for (k, o) in self.kinds.iter_mut().zip(other.kinds) {
-            *k += o;
-        }
-        self.kinds[3] -= other.part.replicated;
-        self.part.absorbed_events += other.q.popped() - other.part.replicated;
-        self.part.latest = self.part.latest.max(other.q.now());
-        self.ev_log.append(&mut other.ev_log);
+        let mut rep = self.report(wall.elapsed().as_secs_f64());
+        debug_assert_eq!(rep.sim_time_ps, end);
+        rep.timeline = tl;
+        rep
     }
 
     /// Events processed by every partition so far (each replicated one once).
@@ -361,9 +414,10 @@ impl<F: TransportFactory> Sim<F> {
     }
 }
 
-/// A run split into partitions that run on threads of their own; one partition is the plain
-/// run. After [`Partitions::run`] the first holds the merged state (port and switch counters).
-pub struct Partitions<F: TransportFactory>(Vec<Sim<F>>);
+/// A run split into partitions that run on threads of their own (or, with feature `mpi`, this
+/// rank's partition of a run split over MPI ranks); one partition is the plain run. After
+/// [`Partitions::run`] the first holds the merged state (port and switch counters).
+pub struct Partitions<F: TransportFactory>(pub(super) Vec<Sim<F>>);
 
 impl<F: TransportFactory + Clone> Partitions<F> {
     /// Builds the run of `spec` split into `count` partitions (at most one per NIC), or whole
@@ -376,17 +430,11 @@ impl<F: TransportFactory + Clone> Partitions<F> {
     ) -> Result<(Self, Option<&'static str>), SimError> {
         let first = Sim::new(spec.clone(), factory.clone())?;
         let count = count.min(first.nics as usize).min(usize::from(u16::MAX));
-        let why = if count <= 1 {
+        if count <= 1 {
             return Ok((Self(vec![first]), None));
-        } else if first.lookahead == 0 {
-            Some("a cable has no latency, so partitions could not run ahead of each other")
-        } else if !first.work.triggers.is_empty() {
-            Some("its flows start on triggers, at any NIC the instant another flow ends")
-        } else {
-            None
-        };
-        if why.is_some() {
-            return Ok((Self(vec![first]), why));
+        }
+        if let Some(why) = first.unsplittable() {
+            return Ok((Self(vec![first]), Some(why)));
         }
         let owner = Arc::new(assign(first.fabric.topo(), count as u16));
         let mut parts = vec![first];
@@ -397,6 +445,60 @@ impl<F: TransportFactory + Clone> Partitions<F> {
             sim.join(me as u16, Arc::clone(&owner));
         }
         Ok((Self(parts), None))
+    }
+}
+
+impl<F: TransportFactory> Sim<F> {
+    /// Why this run cannot be split, if it cannot: a cable without latency leaves no
+    /// lookahead, and a trigger starts a flow the instant another one ends, at any NIC.
+    fn unsplittable(&self) -> Option<&'static str> {
+        if self.lookahead == 0 {
+            Some("a cable has no latency, so partitions could not run ahead of each other")
+        } else if !self.work.triggers.is_empty() {
+            Some("its flows start on triggers, at any NIC the instant another flow ends")
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(feature = "mpi")]
+impl<F: TransportFactory> Partitions<F> {
+    /// This rank's partition of the run of `spec` split over all of `world`'s ranks (one
+    /// partition each, as [`Partitions::new`] assigns them), or the whole run when it cannot
+    /// be split, with the reason; every rank decides alike.
+    pub fn for_rank(
+        spec: RunSpec,
+        factory: F,
+        world: &super::mpi::MpiWorld,
+    ) -> Result<(Self, Option<&'static str>), SimError> {
+        let mut sim = Sim::new(spec, factory)?;
+        let count = world.size();
+        let why = if count > sim.nics as usize || count > usize::from(u16::MAX) {
+            Some("there are more ranks than NICs")
+        } else {
+            sim.unsplittable()
+        };
+        if count > 1 && why.is_none() {
+            let owner = Arc::new(assign(sim.fabric.topo(), count as u16));
+            sim.join(world.rank() as u16, owner);
+        }
+        Ok((Self(vec![sim]), why.filter(|_| count > 1)))
+    }
+
+    /// Runs a run made by [`Partitions::for_rank`] on every rank: split, each rank runs its
+    /// partition; whole, rank 0 runs it and the others skip it. Returns the report on rank 0
+    /// (which alone calls `progress`), `None` on the others.
+    pub fn run_mpi(
+        &mut self,
+        world: &mut super::mpi::MpiWorld,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Option<RunReport> {
+        let sim = &mut self.0[0];
+        if sim.part.owner.is_empty() {
+            return (world.rank() == 0).then(|| sim.run(progress));
+        }
+        sim.run_rank(world, progress)
     }
 }
 

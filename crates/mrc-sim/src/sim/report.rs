@@ -1,8 +1,6 @@
 //! What a finished run reports: the run report and the per-port and per-switch counters.
 
 use mrc_fabric::NodeId;
-use mrc_proto::Transport as _;
-use mrc_proto::nic::{Nic, NicQp as _};
 
 use crate::factory::TransportFactory;
 use crate::kernel::Time;
@@ -68,23 +66,12 @@ impl<F: TransportFactory> Sim<F> {
         } else {
             self.latest()
         };
-        let mut st = mrc_proto::Stats::default();
-        for q in self.nic.layer.iter().flat_map(Nic::qps) {
-            let s = q.conn().stats();
-            st.data_sent += s.data_sent;
-            st.data_retransmitted += s.data_retransmitted;
-            st.bytes_placed += s.bytes_placed;
-            st.ev_retired += s.ev_retired;
-            st.ev_resurrected += s.ev_resurrected;
-            st.spurious_retransmits += s.spurious_retransmits;
-            st.probes_sent += s.probes_sent;
-        }
+        // This partition's QPs and those merged from the others (`share`).
+        let mut st = self.own_qp_sums();
+        st.add(&self.part.absorbed_qp);
         let expected: u64 = self.spec.workload.flows.iter().map(|f| f.bytes).sum();
         let covered: u64 = self.work.pairs.iter().map(|p| p.covered).sum();
-        let placed_ok = self.work.pairs.iter().all(|p| {
-            let placed = self.qp(p.dst).map_or(0, |q| q.conn().stats().bytes_placed);
-            placed == p.bytes || placed == 0
-        });
+        let placed_ok = self.own_placed_ok() && self.part.placed_ok;
         let data_intact = all_ok
             && covered == expected
             && self.count.corrupt == 0
@@ -196,7 +183,7 @@ impl<F: TransportFactory> Sim<F> {
 }
 
 /// Run-wide packet counters.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Counters {
     pub(super) pkts_sent: u64,
     /// Lost on a link (down, black hole, loss) or flushed at a NIC port.
