@@ -316,3 +316,114 @@ impl Transport for WindowConn {
         self.writes.len()
     }
 }
+
+/// Runs that exercise every cross-partition path (packets, trims, drops, failures, EV
+/// retirement, PFC): the partitioned-run and codec tests compare them split and whole.
+pub mod split_runs {
+    use mrc_fabric::{ClosParams, FatTreeParams};
+    use mrc_workload::{Flow, traffic};
+
+    use crate::config::{
+        FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RunSpec, SwitchSpec, Target, Workload,
+    };
+
+    const US: u64 = 1_000_000;
+
+    fn spec(fabric: FabricSpec, switch: SwitchSpec, flows: Vec<Flow>) -> RunSpec {
+        RunSpec {
+            net: NetSpec {
+                fabric,
+                switch,
+                mtu: 4096,
+                reconvergence_ps: 20 * US,
+            },
+            workload: Workload {
+                flows,
+                triggers: Vec::new(),
+            },
+            failures: Vec::new(),
+            seed: 11,
+            max_time_ps: 1_000_000 * US,
+        }
+    }
+
+    fn failure(target: Target, kind: FailureKind, at_us: u64, until_us: Option<u64>) -> Failure {
+        Failure {
+            target,
+            kind,
+            at_ps: at_us * US,
+            until_ps: until_us.map(|u| u * US),
+        }
+    }
+
+    /// MRC's kind of run: a permutation and an incast over a two-plane Clos while a T0 uplink
+    /// goes down and up, a T1 reboots, a link loses packets and a NIC lane fails.
+    pub fn clos_with_failures() -> RunSpec {
+        let mut s = spec(
+            FabricSpec::Clos(ClosParams::new(32, 2, 200, 800)),
+            SwitchSpec::default(),
+            traffic::permutation(32, 400_000, 3),
+        );
+        s.workload
+            .flows
+            .extend(traffic::incast(&[1, 2, 3, 4, 5, 6], 0, 200_000));
+        s.failures = vec![
+            failure(
+                Target::T0Uplink {
+                    plane: 0,
+                    t0: 1,
+                    uplink: 2,
+                },
+                FailureKind::Down,
+                3,
+                Some(30),
+            ),
+            failure(
+                Target::Switch {
+                    plane: 1,
+                    tier: 1,
+                    index: 2,
+                },
+                FailureKind::Down,
+                5,
+                Some(25),
+            ),
+            failure(
+                Target::T0Uplink {
+                    plane: 1,
+                    t0: 3,
+                    uplink: 0,
+                },
+                FailureKind::Lossy { ppm: 20_000 },
+                0,
+                None,
+            ),
+            failure(
+                Target::NicLane { nic: 9, plane: 0 },
+                FailureKind::Down,
+                4,
+                Some(40),
+            ),
+        ];
+        s
+    }
+
+    /// RoCE's kind of run: a permutation and an incast over a fat tree with PFC (no trimming).
+    pub fn fat_tree_with_pfc() -> RunSpec {
+        let switch = SwitchSpec {
+            trimming: false,
+            pfc: Some(PfcSpec {
+                xoff_bytes: 60_000,
+                xon_bytes: 30_000,
+            }),
+            ..SwitchSpec::default()
+        };
+        let mut flows = traffic::permutation(32, 300_000, 5);
+        flows.extend(traffic::incast(&[8, 16, 24, 30], 0, 300_000));
+        spec(
+            FabricSpec::FatTree(FatTreeParams::new(8, 2).with_gbps(100)),
+            switch,
+            flows,
+        )
+    }
+}

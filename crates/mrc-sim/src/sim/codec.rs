@@ -576,19 +576,15 @@ fn get_timeline(d: &mut Dec<'_>) -> Timeline {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "test code")]
 mod tests {
-    use mrc_fabric::{ClosParams, FatTreeParams};
-    use mrc_workload::traffic;
-
     use super::super::failures::Change;
     use super::super::part::{Exchange, Local, Meet, Outbox, Partitions};
     use super::*;
-    use crate::config::{
-        FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RunSpec, SwitchSpec, Target, Workload,
-    };
+    use crate::config::RunSpec;
     use crate::factory::TransportFactory;
     use crate::report::RunReport;
     use crate::roce::{RoceFactory, RoceSettings};
     use crate::sim::Sim;
+    use crate::testing::split_runs;
     use crate::transports::MrcFactory;
 
     /// Every event kind, and a packet with the headers of every MRC opcode (the wire crate's
@@ -684,7 +680,8 @@ mod tests {
     /// A partition's share of a real split run comes back as it went.
     #[test]
     fn shares_round_trip() {
-        let (mut p, _) = Partitions::new(clos_spec(), MrcFactory::default(), 2).unwrap();
+        let (mut p, _) =
+            Partitions::new(split_runs::clos_with_failures(), MrcFactory::default(), 2).unwrap();
         p.run(&mut |_| {});
         let end = p.0[1].q.now();
         let s = p.0[1].share(end);
@@ -700,12 +697,12 @@ mod tests {
     /// run does.
     #[test]
     fn split_runs_through_the_codec_match_the_whole_run() {
-        same_through_codec(&clos_spec(), &MrcFactory::default());
+        same_through_codec(&split_runs::clos_with_failures(), &MrcFactory::default());
         let f = RoceFactory(RoceSettings {
             qps: 2,
             ..RoceSettings::default()
         });
-        same_through_codec(&pfc_spec(), &f);
+        same_through_codec(&split_runs::fat_tree_with_pfc(), &f);
     }
 
     fn same_through_codec<F: TransportFactory + Clone>(s: &RunSpec, f: &F)
@@ -775,81 +772,5 @@ mod tests {
             (end, shares)
         });
         first.merged_report(end, &shares, std::time::Instant::now())
-    }
-
-    const US: u64 = 1_000_000;
-
-    fn spec(fabric: FabricSpec, switch: SwitchSpec, flows: Vec<mrc_workload::Flow>) -> RunSpec {
-        RunSpec {
-            net: NetSpec {
-                fabric,
-                switch,
-                mtu: 4096,
-                reconvergence_ps: 20 * US,
-            },
-            workload: Workload {
-                flows,
-                triggers: Vec::new(),
-            },
-            failures: Vec::new(),
-            seed: 3,
-            max_time_ps: 1_000_000 * US,
-        }
-    }
-
-    /// MRC on a two-plane Clos with SRv6, a T1 reboot and a lossy uplink: trims, drops, EVs
-    /// retired and resurrected.
-    fn clos_spec() -> RunSpec {
-        let mut s = spec(
-            FabricSpec::Clos(ClosParams::new(32, 2, 200, 800)),
-            SwitchSpec::default(),
-            traffic::permutation(32, 300_000, 3),
-        );
-        s.workload
-            .flows
-            .extend(traffic::incast(&[1, 2, 3, 4, 5, 6], 0, 200_000));
-        let at = |t: u64| t * US;
-        s.failures = vec![
-            Failure {
-                target: Target::Switch {
-                    plane: 1,
-                    tier: 1,
-                    index: 2,
-                },
-                kind: FailureKind::Down,
-                at_ps: at(5),
-                until_ps: Some(at(25)),
-            },
-            Failure {
-                target: Target::T0Uplink {
-                    plane: 1,
-                    t0: 3,
-                    uplink: 0,
-                },
-                kind: FailureKind::Lossy { ppm: 20_000 },
-                at_ps: 0,
-                until_ps: None,
-            },
-        ];
-        s
-    }
-
-    /// RoCE with PFC on a fat tree: pauses cross partitions.
-    fn pfc_spec() -> RunSpec {
-        let switch = SwitchSpec {
-            trimming: false,
-            pfc: Some(PfcSpec {
-                xoff_bytes: 60_000,
-                xon_bytes: 30_000,
-            }),
-            ..SwitchSpec::default()
-        };
-        let mut flows = traffic::permutation(32, 200_000, 5);
-        flows.extend(traffic::incast(&[8, 16, 24, 30], 0, 200_000));
-        spec(
-            FabricSpec::FatTree(FatTreeParams::new(8, 2).with_gbps(100)),
-            switch,
-            flows,
-        )
     }
 }
