@@ -95,6 +95,11 @@ fn two_points_in_json_and_html_byte_identical_for_one_and_two_threads() {
     }
     let html = String::from_utf8(outs[0].1.clone()).unwrap();
     assert!(html.contains("<svg") && html.contains("max FCT"));
+    // Each chart names its lines under it: both runs, once per chart (two charts here).
+    for r in points[0]["runs"].as_array().unwrap() {
+        let entry = format!("</span>{}<br>", r["label"].as_str().unwrap());
+        assert_eq!(html.matches(&entry).count(), 2, "legend entry {entry:?}");
+    }
 }
 
 #[test]

@@ -514,7 +514,8 @@ pub(crate) struct XySeries {
 }
 
 /// Lines of y against the grid positions 0, 1, … labelled `x_ticks`, with a dot on every point
-/// (a sweep: few points, each a run).
+/// (a sweep: few points, each a run). No legend inside: a sweep can have more lines than fit
+/// beside the data, so the page lists them under the chart.
 pub(crate) fn xy_chart(
     x_desc: &str,
     y_desc: &str,
@@ -532,7 +533,8 @@ pub(crate) fn xy_chart(
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(90)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..top)
+            // An integer range holds its end: 0..n - 1 is n segments, one per tick.
+            .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..top)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -561,28 +563,15 @@ pub(crate) fn xy_chart(
                     None => segs.push(Vec::new()),
                 }
             }
-            for (k, seg) in segs.iter().enumerate() {
-                let line = chart
+            for seg in &segs {
+                chart
                     .draw_series(LineSeries::new(seg.clone(), c.stroke_width(3)))
                     .map_err(err)?;
-                if k == 0 {
-                    line.label(s.label.clone()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
-                    });
-                }
                 chart
                     .draw_series(seg.iter().map(|p| Circle::new(p.clone(), 5, c.filled())))
                     .map_err(err)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 18))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(err)?;
         Ok(())
     })
 }
