@@ -49,7 +49,7 @@ enum Command {
     /// parallel over runs; one JSON of headline figures and an HTML plot of tail against scale.
     Sweep(sweep::Args),
     /// Render saved `mrc sim --json` results as a self-contained HTML report (several files:
-    /// side by side).
+    /// side by side), or a saved `mrc sweep --json` as its page.
     Report(report::Args),
     /// Linux namespace fabric with kernel SRv6: up, down, status, link down|up (needs root).
     Fabric(fabric::Args),

@@ -95,11 +95,39 @@ fn two_points_in_json_and_html_byte_identical_for_one_and_two_threads() {
     }
     let html = String::from_utf8(outs[0].1.clone()).unwrap();
     assert!(html.contains("<svg") && html.contains("max FCT"));
-    // Each chart names its lines under it: both runs, once per chart (two charts here).
+    // Each chart names its lines under the plot: both runs, once per chart (two charts here).
     for r in points[0]["runs"].as_array().unwrap() {
-        let entry = format!("</span>{}<br>", r["label"].as_str().unwrap());
+        let entry = format!(">\n{}\n</text>", r["label"].as_str().unwrap());
         assert_eq!(html.matches(&entry).count(), 2, "legend entry {entry:?}");
     }
+    // `mrc report` renders the saved JSON as the same page (only the source line differs),
+    // alone: beside other results it is refused.
+    let (j, page) = (tmp("t1.json"), tmp("again.html"));
+    let o = mrc(&[
+        "report",
+        j.to_str().unwrap(),
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let again = std::fs::read_to_string(&page).unwrap();
+    let body = |h: &str| {
+        h.lines()
+            .filter(|l| !l.contains("class=\"meta\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(again.contains("t1.json"));
+    assert_eq!(body(&again), body(&html));
+    let o = mrc(&[
+        "report",
+        j.to_str().unwrap(),
+        j.to_str().unwrap(),
+        "--out",
+        tmp("two.html").to_str().unwrap(),
+    ]);
+    assert_refused(&o, &["t1.json", "only input"]);
+    assert!(!tmp("two.html").exists());
 }
 
 #[test]

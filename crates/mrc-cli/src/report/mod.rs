@@ -1,5 +1,6 @@
 //! `mrc report` and `mrc sim --report`: one self-contained HTML file (inline CSS and SVG, no
-//! script, nothing fetched) rendered from the `mrc sim --json` results of one or more runs.
+//! script, nothing fetched) rendered from the `mrc sim --json` results of one or more runs
+//! (or, alone, from a `mrc sweep --json`: the sweep's page).
 //!
 //! Sections: the scenario echo, the side-by-side summary table, the FCT CDF, delivered
 //! throughput over time with failures marked, EV states over time, link utilisation by tier
@@ -22,7 +23,8 @@ use plots::{BarGroup, FctSeries, HeatRow, Mark, TimeSeries};
 /// Flags of `mrc report`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Results of `mrc sim --json FILE` (several files: their runs side by side).
+    /// Results of `mrc sim --json FILE` (several files: their runs side by side), or one
+    /// `mrc sweep --json FILE` (the sweep's page, as `mrc sweep --report` writes it).
     #[arg(value_name = "RESULTS.json", required = true)]
     inputs: Vec<PathBuf>,
     /// Where to write the HTML report.
@@ -44,6 +46,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     for p in &args.inputs {
         let text = std::fs::read_to_string(p)
             .map_err(|e| crate::BadInput(format!("{}: cannot read: {e}", p.display())))?;
+        if is_sweep(&text) {
+            return sweep_page(args, p, &text);
+        }
         let results: SimResults = match serde_json::from_str(&text) {
             Ok(r) => r,
             Err(e) if e.is_data() => bad_input!(
@@ -67,6 +72,34 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         });
     }
     let html = render(&docs)?;
+    crate::output::write_atomic("--out", &args.out, html.as_bytes())?;
+    println!("report: {}", args.out.display());
+    Ok(())
+}
+
+/// Whether `text` is a `mrc sweep --json` object (its `sweep` field names the sweep).
+fn is_sweep(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+        .is_ok_and(|o| o.contains_key("sweep"))
+}
+
+/// The page of `mrc sweep --report` from its saved `--json` (alone: a sweep does not sit
+/// beside other results).
+fn sweep_page(args: &Args, path: &std::path::Path, text: &str) -> Result<()> {
+    if args.inputs.len() != 1 {
+        bad_input!(
+            "{}: the output of `mrc sweep --json` is rendered alone; give it as the only input",
+            path.display()
+        );
+    }
+    let doc: crate::results::sweep::SweepResults = match serde_json::from_str(text) {
+        Ok(d) => d,
+        Err(e) => bad_input!(
+            "{}: {e}; expected the output of `mrc sweep --json`",
+            path.display()
+        ),
+    };
+    let html = sweep::render(&doc, &path.display().to_string())?;
     crate::output::write_atomic("--out", &args.out, html.as_bytes())?;
     println!("report: {}", args.out.display());
     Ok(())

@@ -514,8 +514,8 @@ pub(crate) struct XySeries {
 }
 
 /// Lines of y against the grid positions 0, 1, … labelled `x_ticks`, with a dot on every point
-/// (a sweep: few points, each a run). No legend inside: a sweep can have more lines than fit
-/// beside the data, so the page lists them under the chart.
+/// (a sweep: few points, each a run). The legend goes under the plot, one line per row: a
+/// sweep can have more lines than fit beside the data.
 pub(crate) fn xy_chart(
     x_desc: &str,
     y_desc: &str,
@@ -528,8 +528,16 @@ pub(crate) fn xy_chart(
         .fold(0f64, f64::max);
     let top = (ymax * 1.15).max(1e-3);
     let n = x_ticks.len().max(1);
-    svg(420, |root| {
-        let mut chart = ChartBuilder::on(root)
+    const PLOT: u32 = 420;
+    const ROW: u32 = 26;
+    let named: Vec<&XySeries> = series
+        .iter()
+        .filter(|s| s.points.iter().any(|p| p.1.is_some()))
+        .collect();
+    let rows = u32::try_from(named.len()).unwrap_or(u32::MAX);
+    svg(PLOT + ROW * rows + 8, |root| {
+        let (plot, below) = root.split_vertically(PLOT);
+        let mut chart = ChartBuilder::on(&plot)
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(90)
@@ -571,6 +579,19 @@ pub(crate) fn xy_chart(
                     .draw_series(seg.iter().map(|p| Circle::new(p.clone(), 5, c.filled())))
                     .map_err(err)?;
             }
+        }
+        for (i, s) in (0i32..).zip(&named) {
+            let c = color(s.color);
+            let y = i * ROW as i32 + ROW as i32 / 2;
+            below
+                .draw(&PathElement::new([(106, y), (136, y)], c.stroke_width(3)))
+                .map_err(err)?;
+            below
+                .draw(&Circle::new((121, y), 5, c.filled()))
+                .map_err(err)?;
+            below
+                .draw(&Text::new(s.label.clone(), (146, y - 10), (FONT, 18)))
+                .map_err(err)?;
         }
         Ok(())
     })

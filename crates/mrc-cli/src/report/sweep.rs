@@ -63,24 +63,6 @@ fn series(doc: &SweepResults, y: &dyn Fn(&SweepRun) -> Option<f64>) -> Vec<XySer
     out
 }
 
-/// The chart's lines that have a point, as colour swatches and labels, one per line of text.
-fn legend(lines: &[XySeries]) -> String {
-    let mut h = String::from("<p class=\"legend\">");
-    for s in lines
-        .iter()
-        .filter(|s| s.points.iter().any(|p| p.1.is_some()))
-    {
-        let _ = write!(
-            h,
-            "<span class=\"swatch\" style=\"background:{}\"></span>{}<br>",
-            plots::css_color(s.color),
-            esc(&s.label)
-        );
-    }
-    h.push_str("</p>");
-    h
-}
-
 fn first_axis_values(doc: &SweepResults) -> &[Value] {
     doc.axes.first().map_or(&[][..], |a| &a.values)
 }
@@ -94,9 +76,7 @@ pub(crate) fn render(doc: &SweepResults, source: &str) -> Result<String> {
     // and every tick is a point of the grid.
     let ticks: Vec<String> = xs.iter().map(short).collect();
     let chart = |y_desc: &str, y: &dyn Fn(&SweepRun) -> Option<f64>| {
-        let lines = series(doc, y);
-        let svg = plots::xy_chart(x_path, y_desc, &lines, &ticks).map_err(anyhow::Error::msg)?;
-        Ok::<_, anyhow::Error>(format!("{svg}\n{}", legend(&lines)))
+        plots::xy_chart(x_path, y_desc, &series(doc, y), &ticks).map_err(anyhow::Error::msg)
     };
     let mut h = String::with_capacity(1 << 16);
     let _ = write!(
