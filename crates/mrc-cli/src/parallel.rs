@@ -14,7 +14,7 @@ pub(crate) const THREADS_HELP: &str = "Use up to N threads (default: the machine
      in parallel, and threads the runs leave over split each run into partitions of its fabric, one \
      thread each (`mrc sim`). Output is byte-identical for any N. Each run in flight and each \
      partition holds its own copy of the fabric, queues and QPs, so memory grows up to N times the \
-     largest run's (`mrc sim` runs fewer partitions when they would not fit)";
+     largest run's (`mrc sim` runs fewer runs at once and fewer partitions when they would not fit)";
 
 /// The thread count: `--threads N` (at least 1) or the machine's available parallelism.
 pub(crate) fn threads(flag: Option<usize>) -> Result<usize> {

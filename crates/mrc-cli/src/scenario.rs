@@ -266,8 +266,8 @@ pub(crate) struct Loaded {
     pub(crate) triggers: Vec<mrc_workload::Trigger>,
     pub(crate) runs: Vec<Run>,
     pub(crate) watch_flow: Option<usize>,
-    /// Estimated memory of the largest run (`budget::estimate`): a partitioned run holds one
-    /// copy per partition.
+    /// Estimated memory of the largest run (`budget::estimate` of its flows or a DAG's
+    /// persistent QP pairs): every run in flight and every partition holds one copy.
     pub(crate) estimate_bytes: u64,
     /// Where each failure came from (for error messages): `failures[i]`.
     pub(crate) failure_fields: Vec<String>,
@@ -700,6 +700,8 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         )?),
         _ => None,
     };
+    // Persistent QP pairs of a DAG workload, counted in the memory estimate like flows.
+    let mut dag_pairs = 0u64;
     if let Some(b) = &dag {
         // Persistent QP pairs: one set per (source NIC, destination NIC) of the network flows,
         // each sized to every byte the DAG writes on it.
@@ -721,10 +723,11 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
                 budget::MAX_DAG_BYTES
             );
         }
+        dag_pairs = pairs.len() as u64;
         fits(
             "workload",
-            &format!("{} NIC pairs of persistent QPs", pairs.len()),
-            pairs.len() as u64,
+            &format!("{dag_pairs} NIC pairs of persistent QPs"),
+            dag_pairs,
         )?;
     }
     if dag.is_some() && !sc.extra_flows.is_empty() {
@@ -939,7 +942,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         });
     }
     Ok(Loaded {
-        estimate_bytes: budget::estimate(max_ports, flows.len() as u64, flow_pairs),
+        estimate_bytes: budget::estimate(max_ports, flows.len() as u64 + dag_pairs, flow_pairs),
         name: sc.name,
         description: sc.description,
         claim: sc.claim,

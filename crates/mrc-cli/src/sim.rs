@@ -143,16 +143,20 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             }
         }
     }
-    // Runs in flight at once share the process's peak RSS: then it is measured for all of them.
-    let parallel = threads > 1 && runs.len() > 1;
-    let measured_all = parallel && crate::budget::reset_peak_rss();
-    // Threads the runs leave over split each run into partitions (not with a packet capture,
-    // which writes one file in event order).
+    // Every run in flight and every partition of one holds a copy of the fabric and the QPs:
+    // as many runs at once as fit, and the threads they leave over split each run into
+    // partitions while those fit too (not with a packet capture, which writes one file in
+    // event order).
+    let fit = copies_fit(&sc);
+    let at_once = fewer_if_needed(threads.min(runs.len()), fit, "runs at once", &sc);
     let parts = if cap.is_some() {
         1
     } else {
-        partitions(&sc, threads / runs.len().min(threads))
+        fewer_if_needed(threads / at_once, fit / at_once, "partitions", &sc)
     };
+    // Runs in flight at once share the process's peak RSS: then it is measured for all of them.
+    let parallel = at_once > 1;
+    let measured_all = parallel && crate::budget::reset_peak_rss();
     let job = |i: usize, world: Option<&mut crate::ranks::World>| {
         let r = &runs[i];
         let measured = !parallel && crate::budget::reset_peak_rss();
@@ -181,7 +185,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             }
             outs
         }
-        None => crate::parallel::run_ordered(runs.len(), threads, |i| {
+        None => crate::parallel::run_ordered(runs.len(), at_once, |i| {
             job(i, None).map(|o| o.expect("without MPI ranks every run returns its report"))
         }),
     };
@@ -212,7 +216,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     if let Some(b) = peak_all {
         println!(
             "peak RSS of all runs (up to {} at once): {:.0} MiB",
-            threads.min(results.len()),
+            at_once,
             b as f64 / 1048576.0
         );
     }
@@ -275,24 +279,29 @@ fn spec(sc: &Loaded, r: &Run) -> RunSpec {
 
 type Captured = Option<crate::capture::Pending>;
 
-/// Partitions for a run given `threads` threads: as many as fit in memory (each holds a copy
-/// of the fabric and the QPs), telling why when that is fewer.
-fn partitions(sc: &Loaded, threads: usize) -> usize {
+/// How many copies of a run (runs in flight, and partitions of each) fit in memory.
+fn copies_fit(sc: &Loaded) -> usize {
     let Some(machine) = crate::budget::machine_bytes() else {
-        return threads.max(1);
+        return usize::MAX;
     };
     // The estimate is about half the measured peak RSS at full scale (6.4 GiB against 11.8
-    // GiB for full-scale-perm's MRC run), so a partition is charged twice it, and all of them
+    // GiB for full-scale-perm's MRC run), so a copy is charged twice it, and all of them
     // three quarters of the machine at most.
     let each = sc.estimate_bytes.saturating_mul(2).max(1);
-    let fit = (machine / 4 * 3 / each).max(1) as usize;
-    if fit < threads {
+    usize::try_from(machine / 4 * 3 / each).unwrap_or(usize::MAX)
+}
+
+/// `wanted` copies (runs at once or partitions), or as many as `fit` (at least one), saying
+/// so on stderr when that is fewer.
+fn fewer_if_needed(wanted: usize, fit: usize, what: &str, sc: &Loaded) -> usize {
+    let n = wanted.min(fit).max(1);
+    if n < wanted {
         eprintln!(
-            "note: {threads} partitions of about {} MiB each would not fit in memory; running {fit}",
-            each >> 20
+            "note: {wanted} {what} of about {} MiB each would not fit in memory; running {n}",
+            sc.estimate_bytes.saturating_mul(2) >> 20
         );
     }
-    threads.min(fit).max(1)
+    n
 }
 
 /// Runs `r` split into `parts` partitions where it can be, or over the MPI ranks of `world`

@@ -580,6 +580,7 @@ pub(crate) fn xy_chart(
                     .map_err(err)?;
             }
         }
+        // Rows start where the plot does (margin 16 + y-label area 90).
         for (i, s) in (0i32..).zip(&named) {
             let c = color(s.color);
             let y = i * ROW as i32 + ROW as i32 / 2;
