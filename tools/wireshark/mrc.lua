@@ -3,7 +3,7 @@
 --   tshark -X lua_script:tools/wireshark/mrc.lua -r trace.pcap -V
 --   wireshark -X lua_script:tools/wireshark/mrc.lua trace.pcap
 --
--- Layouts follow crates/mrc-wire/src/mrc (docs/mrc-protocol.md section 5.4; they are taken from a
+-- Layouts follow crates/mrc-wire/src/mrc (docs/protocol.md section 5.4; they are taken from a
 -- third-party emulator and unverified: keep this file in step with that module).
 -- The EV is shown as STEV striping: (UDP source port << 16) | (flow label & 0xFFFF) of the
 -- innermost IPv6 header.

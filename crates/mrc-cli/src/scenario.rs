@@ -182,7 +182,7 @@ struct FailureCfg {
 /// Congestion control of a run's MRC QPs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CcName {
-    /// NSCC (`docs/mrc-protocol.md` §8).
+    /// NSCC (`docs/protocol.md` §8).
     Nscc,
     /// DCQCN driven by ECN echoes (`docs/dcqcn.md`), with the run's `dcqcn_params`.
     Dcqcn,

@@ -34,7 +34,7 @@ pub(crate) struct Args {
     /// Seed (overrides the scenario's `seed`).
     #[arg(long)]
     seed: Option<u64>,
-    /// Write the results as JSON to FILE (docs/design.md §4 shape). The same scenario and seed give
+    /// Write the results as JSON to FILE (docs/architecture.md §4 shape). The same scenario and seed give
     /// byte-identical JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,

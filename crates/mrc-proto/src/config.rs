@@ -1,6 +1,6 @@
 //! QP attributes (OCP `mrc_qp_attr` names and units), EV and CC profiles, connection config.
 //!
-//! //= docs/mrc-protocol.md §3.2–§3.3, §3.7: attribute names, units and limits follow the OCP API.
+//! //= docs/protocol.md §3.2–§3.3, §3.7: attribute names, units and limits follow the OCP API.
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ pub enum QpState {
     Error,
 }
 
-/// `mrc_qp_attr_mask` bits (`docs/mrc-protocol.md` §3.2).
+/// `mrc_qp_attr_mask` bits (`docs/protocol.md` §3.2).
 pub mod attr_mask {
     /// `MRC_QP_MAX_WIMM`.
     pub const MAX_WIMM: u32 = 1 << 0;
@@ -294,7 +294,7 @@ impl EvProfile {
         }
     }
 
-    /// The default profile: 8 planes × 32 active + 8 backup (`docs/mrc-protocol.md` §13 item 7).
+    /// The default profile: 8 planes × 32 active + 8 backup (`docs/protocol.md` §13 item 7).
     pub fn default_srv6(seed: u64) -> Self {
         Self::srv6(1, seed, 8, 32, 8)
     }
@@ -383,7 +383,7 @@ pub enum LbMode {
     Oblivious,
 }
 
-/// SACK sending policy of the responder (`docs/mrc-protocol.md` §13 item 10).
+/// SACK sending policy of the responder (`docs/protocol.md` §13 item 10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SackPolicy {
     /// Coalesce up to this many payload bytes (default 16 KB).
@@ -401,7 +401,7 @@ impl Default for SackPolicy {
     }
 }
 
-/// Resurrection probing of ASSUMED_BAD EVs (`docs/mrc-protocol.md` §13 item 6).
+/// Resurrection probing of ASSUMED_BAD EVs (`docs/protocol.md` §13 item 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProbePolicy {
     /// Delay of the first probe after retirement (default 100 µs).
@@ -476,7 +476,7 @@ pub struct ConnectionConfig {
 }
 
 impl ConnectionConfig {
-    /// A config with the defaults of `docs/mrc-protocol.md` §13: default SRv6 EV profile, NSCC for
+    /// A config with the defaults of `docs/protocol.md` §13: default SRv6 EV profile, NSCC for
     /// an 800 Gb/s NIC and a 12 µs RTT.
     pub fn new(qpn: u32, remote_qpn: u32, seed: u64) -> Self {
         let base_rtt = Duration::from_micros(12);

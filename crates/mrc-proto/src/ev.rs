@@ -1,6 +1,6 @@
 //! The EV set of a QP: per-plane active lists, backups, states, rotation and probing.
 //!
-//! //= docs/mrc-protocol.md §6.2–§6.6 and §13 items 3–7:
+//! //= docs/protocol.md §6.2–§6.6 and §13 items 3–7:
 //! - only GOOD EVs carry new data; selection walks a per-QP pseudo-random permutation of each
 //!   plane's active list, reshuffled every rotation;
 //! - SKIP (ECN echo, mid-fabric trim) = skipped the next time the rotation reaches the EV (one
@@ -641,7 +641,7 @@ fn set_state(by_state: &mut [u32; 4], e: &mut Entry, to: EvState) {
     e.state = to;
 }
 
-/// Reverse-path EVs of the responder (`docs/mrc-protocol.md` §11, §13 item 13): two per plane,
+/// Reverse-path EVs of the responder (`docs/protocol.md` §11, §13 item 13): two per plane,
 /// refreshed from the EVs on which data arrived intact (a just-proven path), used alternately.
 #[derive(Debug, Clone)]
 pub struct ReverseEvs {

@@ -5,7 +5,7 @@
 //! No sockets, threads, clock or global RNG: the caller owns time and randomness, so the same code
 //! runs unchanged in the simulator (`mrc-sim`) and over real sockets (`mrc-net`).
 //!
-//! # Shape (quinn-proto style, docs/design.md §3)
+//! # Shape (quinn-proto style, docs/architecture.md §3)
 //!
 //! ```text
 //! conn.handle_packet(now, &Received { repr, ev, port, ecn_ce, trim, payload })
@@ -19,7 +19,7 @@
 //! Both [`Connection`] (MRC) and [`roce::Connection`] (RoCEv2 RC baseline) implement
 //! [`Transport`], so the simulator and the test harness drive them the same way.
 //!
-//! Above the QPs sits the NIC layer, [`nic::Nic`] (docs/design.md §2): it owns one NIC's QPs,
+//! Above the QPs sits the NIC layer, [`nic::Nic`] (docs/architecture.md §2): it owns one NIC's QPs,
 //! demultiplexes packets by (peer, QPN), fans port status out, shares the ports round robin
 //! between QPs and keeps their timers; [`nic::PathProfile`] is the one constructor of a QP's
 //! configuration for the paths it runs on.

@@ -1,8 +1,8 @@
 //! Registered memory regions: (address, key, bounds) and, optionally, the bytes themselves.
 //!
-//! //= docs/mrc-protocol.md §4.1: every data packet carries VA + R_Key + length; the responder places
+//! //= docs/protocol.md §4.1: every data packet carries VA + R_Key + length; the responder places
 //! each packet directly, in any order. A packet with a wrong key or outside its region is
-//! rejected and nothing is written (docs/design.md §3).
+//! rejected and nothing is written (docs/architecture.md §3).
 
 /// First address handed out by [`MemoryRegions::register`].
 const BASE_ADDR: u64 = 0x0001_0000_0000;

@@ -1,5 +1,5 @@
 //! The sans-IO NIC: the layer above [`Connection`] that owns one NIC's QPs
-//! (docs/design.md §2, "the same transport code runs in the simulator and on real sockets").
+//! (docs/architecture.md §2, "the same transport code runs in the simulator and on real sockets").
 //!
 //! A real MRC NIC does more than run QPs side by side: it finds the QP a packet is for, tells
 //! every QP when one of its ports (lanes, planes) goes down or comes up, shares its ports

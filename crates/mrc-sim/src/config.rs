@@ -23,7 +23,7 @@ pub struct PfcSpec {
     pub xon_bytes: u64,
 }
 
-/// Switch behaviour (docs/mrc-protocol.md §13 item 17 defaults).
+/// Switch behaviour (docs/protocol.md §13 item 17 defaults).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SwitchSpec {
     /// Data queue per egress port in bytes; `None` = 1 × BDP with trimming, 5 × BDP without
@@ -35,10 +35,10 @@ pub struct SwitchSpec {
     pub trim_bytes: u32,
     /// RED-style ECN marking between kmin and kmax on every hop but the last.
     pub ecn: bool,
-    /// Where the fractional marking looks at the queue (`docs/design.md` §5, switch model).
+    /// Where the fractional marking looks at the queue (`docs/architecture.md` §5, switch model).
     pub ecn_at: EcnAt,
     /// Also mark on ports facing NICs. Off by default: the paper keeps ECN off at the last hop
-    /// and leaves incast to trimming and congestion control (`docs/mrc-protocol.md` §9).
+    /// and leaves incast to trimming and congestion control (`docs/protocol.md` §9).
     pub ecn_last_hop: bool,
     /// kmin as a fraction of the queue in ‰ (default 200).
     pub kmin_permille: u32,

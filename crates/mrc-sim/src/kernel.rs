@@ -2,7 +2,7 @@
 //! event derives from its own content ([`Tie`]), not from when it was scheduled. Events at the
 //! same time therefore run in an order that does not depend on which other events exist, so a
 //! fabric split into partitions, each with its own queue, runs every partition's events in
-//! the order one queue would (`docs/design.md` §3, partitioned runs). Events with equal
+//! the order one queue would (`docs/architecture.md` §3, partitioned runs). Events with equal
 //! (time, tie) must be interchangeable (equal content).
 //!
 //! Most events are due soon (a packet's serialisation plus propagation, a pacing gap), so the

@@ -5,7 +5,7 @@
 //! - [`factory`]: what a transport provides ([`TransportFactory`]: QP pairs that are
 //!   `mrc_proto` transports); [`transports`] (MRC, spray) and [`roce`] implement it.
 //! - [`sim`]: ports, switches, routing, NICs, failures, flows and the event loop ([`Sim`]), one
-//!   module per job (`docs/design.md` §3, simulator module map); each NIC is an
+//!   module per job (`docs/architecture.md` §3, simulator module map); each NIC is an
 //!   `mrc_proto::nic::Nic` (demux, port status, transmit arbitration, timers) whose QPs are
 //!   `qp::SimQp`s, the same NIC layer the real transport drives.
 //! - [`config`]: the typed run configuration; [`report`]: what a run returns.

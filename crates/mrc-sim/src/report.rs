@@ -1,4 +1,4 @@
-//! What a run reports (docs/design.md §4 `mrc sim --json`; the CLI renders it).
+//! What a run reports (docs/architecture.md §4 `mrc sim --json`; the CLI renders it).
 
 use crate::kernel::Time;
 

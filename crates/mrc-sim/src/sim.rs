@@ -12,7 +12,7 @@
 //! before it sends anything, and so change the results).
 //!
 //! This file holds [`Sim`], its events and the event loop ([`Sim::run`]); the rest is split
-//! by job (`docs/design.md` §3, simulator module map): `build` (constructor), `net` (ports,
+//! by job (`docs/architecture.md` §3, simulator module map): `build` (constructor), `net` (ports,
 //! packets, links), `switch` (queueing), `routing` (forwarding), `nic` (NICs and QP timers),
 //! `flows` (one-shot workloads), `failures`, `report`, and [`dag`], `conns`, [`record`],
 //! [`tap`].

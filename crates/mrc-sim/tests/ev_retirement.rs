@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
-//! Congestion alone must not retire EVs (docs/mrc-protocol.md §6.3, §13 item 18): on a failure-free
+//! Congestion alone must not retire EVs (docs/protocol.md §6.3, §13 item 18): on a failure-free
 //! multi-plane Clos, packets of one QP queue differently on different paths and arrive far out
 //! of order, yet no path has failed, so MRC must retire no EV.
 

@@ -1,6 +1,6 @@
 //! 24-bit packet sequence numbers with serial (wrapping) arithmetic.
 //!
-//! //= docs/mrc-protocol.md §5.5: `d = ((a − b + 2^23) mod 2^24) − 2^23`.
+//! //= docs/protocol.md §5.5: `d = ((a − b + 2^23) mod 2^24) − 2^23`.
 
 use core::fmt;
 

@@ -120,7 +120,7 @@ impl Repr {
 }
 
 /// STEV striping: UDP source port = EV >> 16, flow label low 16 bits = EV & 0xFFFF.
-//= docs/mrc-protocol.md §13 item 2
+//= docs/protocol.md §13 item 2
 pub const fn stev_encode(ev: u32) -> (u16, u32) {
     ((ev >> 16) as u16, ev & 0xFFFF)
 }

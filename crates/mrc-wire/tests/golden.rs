@@ -1,4 +1,4 @@
-//! Golden bytes: pins every MRC header layout (docs/mrc-protocol.md §5.4) byte for byte. The expected
+//! Golden bytes: pins every MRC header layout (docs/protocol.md §5.4) byte for byte. The expected
 //! bytes were written by hand from the layout tables, not produced by the codec.
 #![allow(clippy::unwrap_used, reason = "test code")]
 

@@ -1,5 +1,5 @@
 //! Congestion control behind a trait, one controller per QP built by a [`CcFactory`]: NSCC
-//! (`docs/mrc-protocol.md` §8, the default), DCQCN (`docs/dcqcn.md`, shared with the RoCE
+//! (`docs/protocol.md` §8, the default), DCQCN (`docs/dcqcn.md`, shared with the RoCE
 //! baseline) or a fixed window.
 
 mod dcqcn;

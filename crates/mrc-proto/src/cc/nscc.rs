@@ -1,6 +1,6 @@
-//! NSCC, the UET 1.0 sender CC as applied to MRC (`docs/mrc-protocol.md` §8).
+//! NSCC, the UET 1.0 sender CC as applied to MRC (`docs/protocol.md` §8).
 //!
-//! //= docs/mrc-protocol.md §8.5–§8.7: the per-SACK algorithm, Quick Adapt, trim handling and the
+//! //= docs/protocol.md §8.5–§8.7: the per-SACK algorithm, Quick Adapt, trim handling and the
 //! responder penalty. Units: bytes and nanoseconds; gains as in §8.3 (α in bytes per µs).
 
 use super::{AckSample, CcFactory, CongestionControl};

@@ -1,6 +1,6 @@
 //! Feedback at the requester: SACKs (cumulative and selective acks, RTT samples, ECN
 //! echoes, probe answers, the congestion controller's ack) and NACKs (trims, resource
-//! shortages, fatal errors), and the work completions they release (`docs/mrc-protocol.md`).
+//! shortages, fatal errors), and the work completions they release (`docs/protocol.md`).
 
 use mrc_wire::Psn;
 use mrc_wire::mrc::{NackReason, PathMark, cc_state, neth, seth};

@@ -1,5 +1,5 @@
 //! The control packets a QP sends ahead of data: its port status announcement, the queued
-//! SACKs, NACKs and endpoint answers, and EV probes (`docs/mrc-protocol.md`).
+//! SACKs, NACKs and endpoint answers, and EV probes (`docs/protocol.md`).
 
 use mrc_wire::Psn;
 use mrc_wire::mrc::{

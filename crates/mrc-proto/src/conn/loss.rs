@@ -1,5 +1,5 @@
 //! Loss detection and path judgement: which transmissions are lost (out of order, timed
-//! out), which are only late, and when a loss counts against its EV (`docs/mrc-protocol.md`).
+//! out), which are only late, and when a loss counts against its EV (`docs/protocol.md`).
 
 use mrc_wire::Psn;
 

@@ -4,7 +4,7 @@
 //! loss recovery) and [`Responder`] (the peer's writes: placement, coverage, SACKs), with
 //! the QP state, EV set, port masks and timers shared. Each job lives in its own module;
 //! all are `impl Connection` blocks, since most paths touch both halves (a SACK updates the
-//! send ring, the EV set and the timers). The protocol itself is in `docs/mrc-protocol.md`.
+//! send ring, the EV set and the timers). The protocol itself is in `docs/protocol.md`.
 
 mod ack;
 mod control;
@@ -187,7 +187,7 @@ impl Connection {
                 self.attr.ev_profile_id = attr.ev_profile_id;
                 self.attr.cc_profile_id = attr.cc_profile_id;
                 self.attr.hint = attr.hint;
-                // //= docs/mrc-protocol.md §13 item 12: with `num_remote_recv_peers` = k, initial
+                // //= docs/protocol.md §13 item 12: with `num_remote_recv_peers` = k, initial
                 // cwnd = BDP / k and fair increase / k (crate docs, QP hint).
                 // The controller is built again, from the hint ([`CcFactory::build`]).
                 if let Some(h) = attr.hint {

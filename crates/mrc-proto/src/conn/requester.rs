@@ -1,5 +1,5 @@
 //! Send side: work requests cut into packets, the send ring, the window and pacing, and the
-//! choice of plane and EV for each packet (`docs/mrc-protocol.md`).
+//! choice of plane and EV for each packet (`docs/protocol.md`).
 
 use std::collections::VecDeque;
 

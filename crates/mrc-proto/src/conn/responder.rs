@@ -1,6 +1,6 @@
 //! Receive side: checks and places the peer's writes, tracks which PSNs arrived, stashes
 //! Write-IMM completions until their PSNs are covered, and builds the SACKs and NACKs that
-//! report them (`docs/mrc-protocol.md`).
+//! report them (`docs/protocol.md`).
 
 use std::collections::VecDeque;
 

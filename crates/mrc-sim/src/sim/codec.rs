@@ -1,6 +1,6 @@
 //! Bytes for what partitions in other processes (MPI ranks) exchange: the messages that cross a
 //! cable ([`Msg`]), window statuses and the shares a finished run merges
-//! (`docs/design.md` §3, partitioned runs). Threads pass these values as they are.
+//! (`docs/architecture.md` §3, partitioned runs). Threads pass these values as they are.
 //!
 //! Explicit and compact: little-endian fixed-width integers, a tag byte per enum, a `u32`
 //! length before every list. A packet's MRC headers go through the wire crate's own emit and

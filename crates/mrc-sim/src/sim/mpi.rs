@@ -1,4 +1,4 @@
-//! Partitions of one run in MPI ranks, one partition per rank (`docs/design.md` §3,
+//! Partitions of one run in MPI ranks, one partition per rank (`docs/architecture.md` §3,
 //! partitioned runs): the same window loop as threads ([`Sim::run_partition`]), with
 //! messages, statuses and the final shares crossing as bytes ([`super::codec`]).
 //!

@@ -1,4 +1,4 @@
-//! Partitions of one run (`docs/design.md` §3, partitioned runs): which partition owns each
+//! Partitions of one run (`docs/architecture.md` §3, partitioned runs): which partition owns each
 //! node, the messages that cross a cable between partitions, and the window loop, written
 //! once over how partitions meet ([`Meet`]): threads of one process here, MPI ranks in
 //! `mpi` (feature `mpi`). A finished partition hands partition 0 a plain-data share of what

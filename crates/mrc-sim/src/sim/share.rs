@@ -1,5 +1,5 @@
 //! What a partition of a split run reports of its own nodes, flows and pairs, as plain data
-//! (`docs/design.md` §3, partitioned runs): partition 0 merges the others' shares into its
+//! (`docs/architecture.md` §3, partitioned runs): partition 0 merges the others' shares into its
 //! own state and reports. Plain data, so a share can cross a process boundary (MPI) as bytes;
 //! threads hand it over as it is.
 

@@ -1,7 +1,7 @@
 //! MRC transport headers: BTH with the MRC opcodes and the MRC extension headers.
 //!
 //! ⚠ Every layout here comes from a third-party emulator that claims to follow OCP MRC 1.0
-//! (`docs/mrc-protocol.md` §5, mark \[E\]); none is checked against the spec tables. This module is the
+//! (`docs/protocol.md` §5, mark \[E\]); none is checked against the spec tables. This module is the
 //! only place that knows them, and `tests/golden.rs` pins each one byte for byte, so a correction
 //! is a change here plus new golden bytes.
 
@@ -30,10 +30,10 @@ pub const UDP_PORT: u16 = 4791;
 pub const IMMDT_LEN: usize = 4;
 
 /// Destination QP number of connectionless endpoint requests (EV probes, port status updates).
-//= docs/mrc-protocol.md §5.4: EV probes use BTH.DestQP = 0x2.
+//= docs/protocol.md §5.4: EV probes use BTH.DestQP = 0x2.
 pub const ENDPOINT_QPN: u32 = 0x2;
 
-/// BTH opcodes of MRC (`docs/mrc-protocol.md` §5.3).
+/// BTH opcodes of MRC (`docs/protocol.md` §5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Opcode {
@@ -181,7 +181,7 @@ impl PathMark {
     }
 }
 
-/// NACK reason codes (NETH `nack_reason`, `docs/mrc-protocol.md` §5.5).
+/// NACK reason codes (NETH `nack_reason`, `docs/protocol.md` §5.5).
 ///
 /// Codes from 0xE0 up are this implementation's own (vendor range): the Write-IMM limit has no
 /// public code, and 0x1A, which it used before, is UET PDS's `RCVR_INFER_LOSS`.
