@@ -89,11 +89,12 @@ pub struct IoStats {
     pub foreign: u64,
     /// Data packets received (for gap tracking).
     pub data_received: u64,
-    /// Longest time between two data packets received, in ns (after the first), as the
-    /// endpoint's thread handled them: includes any time that thread waited for the CPU.
-    pub max_data_gap_ns: u64,
-    /// Longest time between two data packets' arrivals on the socket (kernel timestamps), in
-    /// ns: the gap the network and the sender left, without the receiving thread's own delays.
+    /// Longest time between two packets that show a transfer moving, in ns (after the first),
+    /// as the endpoint's thread handled them: data packets for a receiver, acknowledgements
+    /// (SACK, NACK) for a sender. Includes any time that thread waited for the CPU.
+    pub max_progress_gap_ns: u64,
+    /// The same gap between those packets' arrivals on the socket (kernel timestamps), in
+    /// ns: the gap the network and the peer left, without the receiving thread's own delays.
     pub max_arrival_gap_ns: u64,
     /// Datagrams delivered to a QP that arrived ECN-CE marked.
     pub ecn_ce: u64,
@@ -167,7 +168,7 @@ pub struct Endpoint {
     pub sent_per_ev: EvCounts,
     /// Data packets received, per EV (the sender's EV, from the flow label or source port).
     pub data_per_ev: EvCounts,
-    last_data: Option<u64>,
+    last_progress: Option<u64>,
     last_arrival: Option<u64>,
     /// When the last round started and how long it waited (for `IoStats::max_round_gap_ns`).
     last_round: Option<(u64, u64)>,
@@ -233,7 +234,7 @@ impl Endpoint {
             io: IoStats::default(),
             sent_per_ev: Vec::new(),
             data_per_ev: Vec::new(),
-            last_data: None,
+            last_progress: None,
             last_arrival: None,
             last_round: None,
             batch: 64,
@@ -430,6 +431,7 @@ impl Endpoint {
                     continue;
                 };
                 let is_data = matches!(repr.body, Body::Write(_));
+                let is_ack = matches!(repr.body, Body::Sack { .. } | Body::Nack(_));
                 let plane = ((ev >> 8) & 7) as u8;
                 let mut rx = Received::new(repr, ev, plane, is_data.then_some(payload));
                 rx.ecn_ce = ecn_ce;
@@ -473,31 +475,37 @@ impl Endpoint {
                         Some((_, n)) => *n += 1,
                         None => self.data_per_ev.push((ev, 1)),
                     }
-                    let t = now.as_nanos();
-                    if let Some(prev) = self.last_data {
-                        self.io.max_data_gap_ns =
-                            self.io.max_data_gap_ns.max(t.saturating_sub(prev));
-                    }
-                    self.last_data = Some(t);
-                    if arrival > 0 {
-                        if let Some(prev) = self.last_arrival {
-                            self.io.max_arrival_gap_ns =
-                                self.io.max_arrival_gap_ns.max(arrival.saturating_sub(prev));
-                        }
-                        self.last_arrival = Some(arrival);
-                    }
+                }
+                if is_data || is_ack {
+                    self.progress(now.as_nanos(), arrival);
                 }
             }
         }
         Ok(any)
     }
 
-    /// Resets the gap trackers (data, arrival and round gaps), e.g. at the start of a
+    /// A packet that shows a transfer moving was handled at `t` (ns since the epoch) and
+    /// arrived on the socket at `arrival` (kernel ns; 0 = unknown).
+    fn progress(&mut self, t: u64, arrival: u64) {
+        if let Some(prev) = self.last_progress {
+            self.io.max_progress_gap_ns = self.io.max_progress_gap_ns.max(t.saturating_sub(prev));
+        }
+        self.last_progress = Some(t);
+        if arrival > 0 {
+            if let Some(prev) = self.last_arrival {
+                self.io.max_arrival_gap_ns =
+                    self.io.max_arrival_gap_ns.max(arrival.saturating_sub(prev));
+            }
+            self.last_arrival = Some(arrival);
+        }
+    }
+
+    /// Resets the gap trackers (progress, arrival and round gaps), e.g. at the start of a
     /// measured transfer.
     pub fn reset_gap(&mut self) {
-        self.last_data = None;
+        self.last_progress = None;
         self.last_arrival = None;
-        self.io.max_data_gap_ns = 0;
+        self.io.max_progress_gap_ns = 0;
         self.io.max_arrival_gap_ns = 0;
         self.io.max_round_gap_ns = 0;
     }

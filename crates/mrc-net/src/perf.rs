@@ -19,7 +19,7 @@ use mrc_proto::{
     RegionHandle, Transport, WcStatus, WriteRequest,
 };
 
-use crate::endpoint::{Endpoint, PathMode, Qp};
+use crate::endpoint::{Endpoint, IoStats, PathMode, Qp};
 use crate::error::{NetError, Result};
 use mrc_proto::nic::{PathProfile, QpId};
 
@@ -277,10 +277,11 @@ pub struct PerfReport {
     pub digest: u64,
     /// CPU seconds of the transport thread.
     pub cpu_secs: f64,
-    /// Longest gap between two data packets received (server), ms, as its thread handled them.
+    /// Longest time the transfer did not move as this side's thread saw it, ms: between two
+    /// data packets (server) or two acknowledgements (client), from the first to the last.
     pub max_gap_ms: f64,
-    /// Longest gap between two data packets' arrivals on the server's socket (kernel
-    /// timestamps), ms: `max_gap_ms` without the time the receiving thread waited for the CPU.
+    /// The same gap between those packets' arrivals on the socket (kernel timestamps), ms:
+    /// `max_gap_ms` without the time this side's thread waited for the CPU.
     pub max_arrival_gap_ms: f64,
     /// Longest time this side's thread left its socket alone, ms (`IoStats::max_round_gap_ns`:
     /// work between rounds plus time waiting for the CPU).
@@ -334,7 +335,10 @@ fn ev_counts(conn: &Connection) -> (u32, u32, u32, u32) {
     c
 }
 
-fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
+/// `moved`: the socket counters as they stood when the transfer last moved (the last data
+/// packet, the last completion), so the gaps cover the transfer and not the verification and
+/// replies after it.
+fn fill_report(ep: &Endpoint, moved: &IoStats, r: &mut PerfReport, cpu0: f64) {
     let mut ev = (0, 0, 0, 0);
     for qp in ep.qps() {
         let s = qp.conn.stats();
@@ -355,9 +359,9 @@ fn fill_report(ep: &Endpoint, r: &mut PerfReport, cpu0: f64) {
     r.datagrams_sent = ep.io.datagrams_sent;
     r.datagrams_received = ep.io.datagrams_received;
     r.cpu_secs = crate::sys::thread_cpu_secs() - cpu0;
-    r.max_gap_ms = ep.io.max_data_gap_ns as f64 / 1e6;
-    r.max_arrival_gap_ms = ep.io.max_arrival_gap_ns as f64 / 1e6;
-    r.max_round_gap_ms = ep.io.max_round_gap_ns as f64 / 1e6;
+    r.max_gap_ms = moved.max_progress_gap_ns as f64 / 1e6;
+    r.max_arrival_gap_ms = moved.max_arrival_gap_ns as f64 / 1e6;
+    r.max_round_gap_ms = moved.max_round_gap_ns as f64 / 1e6;
     if r.secs > 0.0 {
         r.gbps = r.bytes as f64 * 8.0 / r.secs / 1e9;
         r.pps = (r.datagrams_sent + r.datagrams_received) as f64 / r.secs;
@@ -403,6 +407,7 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
     let mut h = 0u64;
     let mut first_data: Option<StdInstant> = None;
     let mut last_data = StdInstant::now();
+    let mut moved = IoStats::default();
     let mut finished_at: Option<StdInstant> = None;
     // QPs exist before the first packet. Their peer is the configured one, or the client of
     // the handshake; with seeded keys and no peer given, the first packet binds it.
@@ -445,6 +450,7 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
                 ep.reset_gap();
             }
             last_data = now;
+            moved = ep.io;
         }
         for qi in 0..ep.qps().len() {
             let Some(qp) = ep.qp_mut(QpId(qi as u32)) else {
@@ -541,7 +547,7 @@ pub fn run_server(cfg: &PerfConfig) -> Result<PerfReport> {
     report.secs = first_data.map_or(0.0, |f| last_data.duration_since(f).as_secs_f64());
     report.verified = all_ok;
     report.digest = h;
-    fill_report(&ep, &mut report, cpu0);
+    fill_report(&ep, &moved, &mut report, cpu0);
     Ok(report)
 }
 
@@ -619,6 +625,8 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
     let deadline = StdInstant::now() + cfg.deadline;
     let start = StdInstant::now();
     let t0 = ep.now();
+    ep.reset_gap();
+    let mut moved = IoStats::default();
     let mut completed = vec![0u64; cfg.qps as usize];
     let mut posted = vec![0u64; cfg.qps as usize];
     let nwr = cfg.bytes.div_ceil(u64::from(cfg.write_size));
@@ -651,6 +659,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
         }
         ep.step(1_000_000, &mut |_, _| None)?;
         hook(start.elapsed());
+        let ep_io = ep.io;
         for (i, qp) in ep.qps_mut().iter_mut().enumerate() {
             while let Some(e) = qp.conn.poll_event() {
                 match e {
@@ -661,6 +670,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
                             )));
                         }
                         completed[i] += 1;
+                        moved = ep_io;
                         if completed[i] == nwr {
                             end = Some(StdInstant::now());
                         }
@@ -711,7 +721,7 @@ pub fn run_client(cfg: &PerfConfig, hook: &mut dyn FnMut(StdDuration)) -> Result
         .zip(&src_digest)
         .all(|(r, d)| r.is_some_and(|(ok, got)| ok && got == *d));
     report.digest = src_digest.iter().fold(0, |a, d| a ^ d);
-    fill_report(&ep, &mut report, cpu0);
+    fill_report(&ep, &moved, &mut report, cpu0);
     report.started = Some(start);
     Ok(report)
 }

@@ -133,10 +133,10 @@ pub(crate) struct PerfResult {
     pub(crate) gbps: f64,
     /// Loss detections of the sender, by rule.
     pub(crate) losses: Losses,
-    /// Longest gap between two data packets' arrivals on the server's socket (kernel
-    /// timestamps), ms.
+    /// `max_gap_ms` between the packets' arrivals on the socket (kernel timestamps), ms.
     pub(crate) max_arrival_gap_ms: f64,
-    /// Longest gap between two data packets received (server) as its thread handled them, ms.
+    /// Longest time the transfer did not move as this side's thread saw it, ms: between two
+    /// data packets (server) or two acknowledgements (client), first to last.
     pub(crate) max_gap_ms: f64,
     /// Longest time this side's thread left its socket alone, ms.
     pub(crate) max_round_gap_ms: f64,
