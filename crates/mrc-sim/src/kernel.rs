@@ -294,7 +294,7 @@ mod tests {
             u64::from(*self)
         }
         fn from_tie(tie: u64) -> Self {
-            char::from_u32(tie as u32).unwrap_or_default()
+            Self::from_u32(tie as u32).unwrap_or_default()
         }
     }
 
@@ -303,7 +303,7 @@ mod tests {
             u64::from(*self)
         }
         fn from_tie(tie: u64) -> Self {
-            tie as u32
+            tie as Self
         }
     }
 
