@@ -8,10 +8,10 @@ use mrc_fabric::{ClosParams, FatTreeParams};
 use mrc_sim::config::{
     EcnAt, FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RedSpec, SwitchSpec, Target,
 };
+use mrc_sim::units::{ProbStr, RateStr, SizeStr, TimeStr};
 use mrc_workload::{ConnMatrix, Flow, traffic};
 use serde::Deserialize;
 
-use crate::units::{ProbStr, RateStr, SizeStr, TimeStr};
 use crate::{bad_input, budget};
 
 // ------------------------------------------------------------------ file shape

@@ -10,6 +10,7 @@
 //!   `qp::SimQp`s, the same NIC layer the real transport drives.
 //! - [`config`]: the typed run configuration; [`report`]: what a run returns.
 //! - [`coverage`]: which byte ranges of a write have arrived (the data-integrity check).
+//! - [`units`]: times, rates, sizes and probabilities as scenario files write them.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -24,6 +25,7 @@ pub mod roce;
 pub mod sim;
 pub mod testing;
 pub mod transports;
+pub mod units;
 
 pub use config::{
     FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RedSpec, RunSpec, SwitchSpec, Target,
