@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use mrc_sim::config::{Failure, Target};
+use mrc_sim::failure::{Failure, Target};
 use mrc_sim::sim::dag::{DagOutcome, DagWorkload};
 use mrc_sim::units::{RateStr, SizeStr, TimeStr};
 use mrc_sim::{RunReport, Time};
