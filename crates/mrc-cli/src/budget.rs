@@ -16,8 +16,6 @@ pub(crate) const MAX_FLOW_BYTES: u64 = 1 << 50;
 /// Most bytes a DAG workload may write in all: every persistent QP's region offsets stay far
 /// from wrapping a `u64`.
 pub(crate) const MAX_DAG_BYTES: u64 = 1 << 60;
-/// Most state changes one `link-flap` failure may schedule (each flap is a down and an up).
-pub(crate) const MAX_FLAPS: u64 = 1_000_000;
 
 /// One MRC (or spray) QP pair without its EVs: both ends' connection records and the first
 /// 64-PSN send ring (it grows with the window; the other queues grow on demand).

@@ -8,6 +8,7 @@ mod budget;
 mod capture;
 mod decode;
 mod fabric;
+mod failure_cfg;
 mod input;
 mod output;
 mod parallel;
@@ -20,6 +21,7 @@ mod roce_cfg;
 mod scenario;
 mod sim;
 mod sweep;
+mod take;
 #[cfg(feature = "train")]
 mod train;
 #[cfg(feature = "train")]

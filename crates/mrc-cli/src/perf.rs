@@ -17,7 +17,7 @@ use crate::fabric::{Which, load, require_root};
 use crate::results::perf::{
     BenchMrc, BenchTcp, PerfBench, PerfOneSide, PerfPerm, PerfResult, PermSide, Pull as PullResult,
 };
-use crate::units::SizeStr;
+use crate::units::size_flag;
 use crate::{bad_input, budget};
 
 /// Flags of `mrc perf`.
@@ -158,7 +158,7 @@ enum Sides {
 }
 
 fn setup(c: &Common, sides: Sides) -> Result<Setup> {
-    let bytes = SizeStr::flag("--bytes", &c.bytes)?;
+    let bytes = size_flag("--bytes", &c.bytes)?;
     if !bytes.is_multiple_of(1024) {
         bad_input!("--bytes {}: expected a multiple of 1 KiB", c.bytes);
     }
@@ -174,7 +174,7 @@ fn setup(c: &Common, sides: Sides) -> Result<Setup> {
     if let Some(p) = &c.json {
         crate::output::check("--json", p)?;
     }
-    let write = SizeStr::flag("--write-size", &c.write_size)?;
+    let write = size_flag("--write-size", &c.write_size)?;
     let Ok(write) = u32::try_from(write) else {
         bad_input!("--write-size {}: expected at most 4 GiB − 1", c.write_size);
     };

@@ -4,9 +4,8 @@
 
 use mrc_proto::roce::{DcqcnConfig, Recovery};
 use mrc_proto::time::Duration;
+use mrc_sim::units::{SizeStr, TimeStr, split_num};
 use serde::Deserialize;
-
-use crate::units::{SizeStr, TimeStr, split_num};
 
 /// A rate written as `"40Mbps"`, `"5Mbps"`, `"1Gbps"`; stored in bits/s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

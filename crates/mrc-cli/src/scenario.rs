@@ -5,14 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use mrc_fabric::{ClosParams, FatTreeParams};
-use mrc_sim::config::{
-    EcnAt, FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RedSpec, SwitchSpec, Target,
-};
+use mrc_sim::config::{EcnAt, FabricSpec, NetSpec, PfcSpec, RedSpec, SwitchSpec};
+use mrc_sim::failure::{Failure, FailureKind, Target};
+use mrc_sim::units::{ProbStr, RateStr, SizeStr, TimeStr};
 use mrc_workload::{ConnMatrix, Flow, traffic};
 use serde::Deserialize;
 
-use crate::units::{ProbStr, RateStr, SizeStr, TimeStr};
-use crate::{bad_input, budget};
+use crate::{bad_input, budget, failure_cfg};
 
 // ------------------------------------------------------------------ file shape
 
@@ -38,8 +37,9 @@ pub(crate) struct Scenario {
     workload: WorkloadCfg,
     #[serde(default)]
     extra_flows: Vec<FlowCfg>,
+    /// Read by `failure_cfg` (the fields every failure has, then its kind's).
     #[serde(default)]
-    failures: Vec<FailureCfg>,
+    failures: Vec<toml::Table>,
     #[serde(default)]
     runs: Vec<RunCfg>,
     /// Index of a flow whose completion time is reported on its own (e.g. a victim flow).
@@ -71,6 +71,16 @@ enum FabricCfg {
         nic_link_latency: Option<TimeStr>,
         switch_link_latency: Option<TimeStr>,
     },
+}
+
+impl FabricCfg {
+    /// Its planes (a fat tree has one).
+    fn planes(self) -> u32 {
+        match self {
+            Self::Clos { planes, .. } => planes.unwrap_or(8),
+            Self::FatTree { .. } => 1,
+        }
+    }
 }
 
 #[derive(Deserialize, Debug, Clone, Copy, Default)]
@@ -146,37 +156,6 @@ struct FlowCfg {
     dst: u32,
     size: SizeStr,
     start: Option<TimeStr>,
-}
-
-#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-enum FailKind {
-    LinkDown,
-    LinkFlap,
-    Lossy,
-    BlackHole,
-    SwitchReboot,
-    NicLaneDown,
-    PlaneDown,
-}
-
-#[derive(Deserialize, Debug, Clone, Copy)]
-#[serde(deny_unknown_fields)]
-struct FailureCfg {
-    kind: FailKind,
-    plane: Option<u32>,
-    t0: Option<u32>,
-    uplink: Option<u32>,
-    tier: Option<u32>,
-    index: Option<u32>,
-    nic: Option<u32>,
-    at: Option<TimeStr>,
-    until: Option<TimeStr>,
-    duration: Option<TimeStr>,
-    period: Option<TimeStr>,
-    down: Option<TimeStr>,
-    count: Option<u32>,
-    probability: Option<ProbStr>,
 }
 
 /// Congestion control of a run's MRC QPs.
@@ -540,20 +519,16 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
         })
         .collect::<Result<Vec<u64>>>()?;
     let max_ports = run_fabrics.iter().copied().fold(ports, u64::max);
-    let planes_of = |f: FabricCfg| match f {
-        FabricCfg::Clos { planes, .. } => u64::from(planes.unwrap_or(8)),
-        FabricCfg::FatTree { .. } => 1,
-    };
     // Runs are simulated one at a time (or each on its own thread, which the bound does not
     // cover), so the largest run's QPs per flow × bytes per QP pair counts, not the largest
     // QP count of one run times the largest pair of another.
     let flow_pairs = if sc.runs.is_empty() {
-        budget::pair_bytes(false, planes_of(sc.fabric) * 32)
+        budget::pair_bytes(false, u64::from(sc.fabric.planes()) * 32)
     } else {
         sc.runs
             .iter()
             .map(|r| {
-                let evs = planes_of(r.fabric.unwrap_or(sc.fabric))
+                let evs = u64::from(r.fabric.unwrap_or(sc.fabric).planes())
                     * u64::from(r.evs_per_plane.unwrap_or(32));
                 let roce = r.transport == TransportName::Roce;
                 u64::from(r.qps.unwrap_or(1)).saturating_mul(budget::pair_bytes(roce, evs))
@@ -777,7 +752,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
     let mut failure_fields = Vec::new();
     for (i, f) in sc.failures.iter().enumerate() {
         let field = format!("failures[{i}]");
-        for fl in failure(f, &field, sc.fabric, &file.to_string())? {
+        for fl in failure_cfg::failures(f.clone(), &field, sc.fabric.planes(), &file_s)? {
             failures.push(fl);
             failure_fields.push(field.clone());
         }
@@ -812,10 +787,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<Loaded> {
             }
             None => (fabric, nics),
         };
-        let planes = match r.fabric.unwrap_or(sc.fabric) {
-            FabricCfg::Clos { planes, .. } => planes.unwrap_or(8),
-            FabricCfg::FatTree { .. } => 1,
-        };
+        let planes = r.fabric.unwrap_or(sc.fabric).planes();
         // A failure in plane p (< the scenario's planes, checked) hits plane p mod P of a run's
         // fabric with P planes (so a RoCE run on the single-plane equivalent sees the same
         // switch or link, in its one plane).
@@ -963,172 +935,4 @@ fn resolve(scenario: &Path, file: &str) -> PathBuf {
         return p;
     }
     scenario.parent().map_or_else(|| p.clone(), |d| d.join(&p))
-}
-
-fn failure(f: &FailureCfg, field: &str, fabric: FabricCfg, file: &str) -> Result<Vec<Failure>> {
-    let at = f.at.map_or(0, |t| t.0);
-    let until = match (f.until, f.duration) {
-        (Some(u), None) => Some(u.0),
-        (None, Some(d)) => match at.checked_add(d.0) {
-            Some(u) => Some(u),
-            None => bad_input!(
-                "{file}: field `{field}.duration`: `at` + `duration` is beyond the simulator's clock (~213 days)"
-            ),
-        },
-        (None, None) => None,
-        (Some(_), Some(_)) => {
-            bad_input!("{file}: field `{field}`: give `until` or `duration`, not both")
-        }
-    };
-    if let Some(u) = until
-        && u <= at
-    {
-        bad_input!(
-            "{file}: field `{field}.until`: expected a time after `at` ({at} ps), got {u} ps"
-        );
-    }
-    let need = |v: Option<u32>, name: &str| -> Result<u32> {
-        match v {
-            Some(v) => Ok(v),
-            None => bad_input!(
-                "{file}: field `{field}.{name}`: required for kind {:?}",
-                f.kind
-            ),
-        }
-    };
-    let link_target = || -> Result<Target> {
-        if let Some(nic) = f.nic {
-            return Ok(Target::NicLane {
-                nic,
-                plane: f.plane.unwrap_or(0),
-            });
-        }
-        Ok(Target::T0Uplink {
-            plane: f.plane.unwrap_or(0),
-            t0: need(f.t0, "t0")?,
-            uplink: need(f.uplink, "uplink")?,
-        })
-    };
-    let planes = match fabric {
-        FabricCfg::Clos { planes, .. } => planes.unwrap_or(8),
-        FabricCfg::FatTree { .. } => 1,
-    };
-    if let Some(p) = f.plane
-        && p >= planes
-    {
-        bad_input!(
-            "{file}: field `{field}.plane`: expected a plane < {planes} (field `fabric.planes`), got {p}"
-        );
-    }
-    let one = |target, kind| {
-        Ok(vec![Failure {
-            target,
-            kind,
-            at_ps: at,
-            until_ps: until,
-        }])
-    };
-    match f.kind {
-        FailKind::LinkDown => one(link_target()?, FailureKind::Down),
-        FailKind::BlackHole => {
-            if f.tier.is_some() {
-                one(
-                    Target::Switch {
-                        plane: f.plane.unwrap_or(0),
-                        tier: need(f.tier, "tier")?,
-                        index: need(f.index, "index")?,
-                    },
-                    FailureKind::BlackHole,
-                )
-            } else {
-                one(link_target()?, FailureKind::BlackHole)
-            }
-        }
-        FailKind::LinkFlap => {
-            let period = f.period.map(|t| t.0).filter(|p| *p > 0);
-            let Some(period) = period else {
-                bad_input!("{file}: field `{field}.period`: required (a time > 0) for link-flap")
-            };
-            let down = f.down.map_or(period / 2, |t| t.0);
-            if down >= period {
-                bad_input!("{file}: field `{field}.down`: expected less than `period`");
-            }
-            // With `until` the link flaps while a flap can start before it.
-            let count = match (f.count, until) {
-                (Some(_), Some(_)) => bad_input!(
-                    "{file}: field `{field}`: give `count` or `until`/`duration`, not both"
-                ),
-                (Some(c), None) => u64::from(c),
-                (None, Some(u)) => (u - at).div_ceil(period),
-                (None, None) => 3,
-            };
-            if count == 0 || count > budget::MAX_FLAPS {
-                bad_input!(
-                    "{file}: field `{field}.count`: expected 1..={} flaps, got {count}",
-                    budget::MAX_FLAPS
-                );
-            }
-            if (count - 1)
-                .checked_mul(period)
-                .and_then(|t| t.checked_add(at))
-                .and_then(|t| t.checked_add(down))
-                .is_none()
-            {
-                bad_input!(
-                    "{file}: field `{field}.count`: the last flap is beyond the simulator's clock (~213 days)"
-                );
-            }
-            Ok(vec![Failure {
-                target: link_target()?,
-                kind: FailureKind::Flap {
-                    period_ps: period,
-                    down_ps: down,
-                    count: count as u32,
-                },
-                at_ps: at,
-                until_ps: None,
-            }])
-        }
-        FailKind::Lossy => {
-            let Some(p) = f.probability else {
-                bad_input!("{file}: field `{field}.probability`: required for lossy, e.g. \"0.1%\"")
-            };
-            let kind = FailureKind::Lossy { ppm: p.0 };
-            if f.t0.is_some() || f.nic.is_some() {
-                one(link_target()?, kind)
-            } else {
-                let ps: Vec<u32> = f.plane.map_or_else(|| (0..planes).collect(), |p| vec![p]);
-                Ok(ps
-                    .into_iter()
-                    .map(|plane| Failure {
-                        target: Target::Plane { plane },
-                        kind,
-                        at_ps: at,
-                        until_ps: until,
-                    })
-                    .collect())
-            }
-        }
-        FailKind::SwitchReboot => one(
-            Target::Switch {
-                plane: f.plane.unwrap_or(0),
-                tier: need(f.tier, "tier")?,
-                index: need(f.index, "index")?,
-            },
-            FailureKind::Down,
-        ),
-        FailKind::NicLaneDown => one(
-            Target::NicLane {
-                nic: need(f.nic, "nic")?,
-                plane: f.plane.unwrap_or(0),
-            },
-            FailureKind::Down,
-        ),
-        FailKind::PlaneDown => one(
-            Target::Plane {
-                plane: need(f.plane, "plane")?,
-            },
-            FailureKind::Down,
-        ),
-    }
 }

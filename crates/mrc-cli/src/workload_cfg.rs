@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use mrc_sim::config::{Failure, Target};
+use mrc_sim::failure::{Failure, Target};
 use mrc_sim::sim::dag::{DagOutcome, DagWorkload};
+use mrc_sim::units::{RateStr, SizeStr, TimeStr};
 use mrc_sim::{RunReport, Time};
 use mrc_workload::chakra::{ConvertOptions, Trace};
 use mrc_workload::collective::{Algorithm, Collective, CollectiveError, CollectiveKind};
@@ -21,7 +22,6 @@ use serde::Deserialize;
 
 use crate::results::sim::{Collective as CollectiveResult, Job, JobFailure};
 use crate::results::{PercentilesUs, round, us};
-use crate::units::{RateStr, SizeStr, TimeStr};
 use crate::{bad_input, budget};
 
 /// `kind = "collective"`.

@@ -244,6 +244,43 @@ fn meaningless_values_name_their_field() {
 }
 
 #[test]
+fn failure_fields_are_named_whichever_kind_reads_them() {
+    // The fields every failure has are the scenario's, the rest its kind's (mrc_sim::failure).
+    let fail = |body: &str| scenario(NICS, PERM, &format!("[[failures]]\n{body}"));
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "kind = \"lossy\"\nprobability = \"1%\"\nperiod = \"1us\"",
+            &[
+                "failures[0].period",
+                "unknown field",
+                "`probability` (kind `lossy`)",
+                "`t0`",
+            ],
+        ),
+        (
+            "kind = \"link-flap\"\nt0 = 0\nuplink = 0\nperiod = \"1us\"\ncount = \"x\"",
+            &["failures[0].count", "expected u32"],
+        ),
+        (
+            "kind = \"link-down\"\nt0 = -1",
+            &["failures[0].t0", "expected u32"],
+        ),
+        (
+            "kind = \"link-down\"\nt0 = 0",
+            &["failures[0].uplink", "`link-down`"],
+        ),
+        ("kind = \"nope\"", &["failures[0].kind", "`plane-down`"]),
+        (
+            "plane = 0",
+            &["failures[0].kind", "required", "`link-flap`"],
+        ),
+    ];
+    for (i, (body, names)) in cases.iter().enumerate() {
+        assert_refused(&sim(&format!("fail{i}.toml"), &fail(body)), names);
+    }
+}
+
+#[test]
 fn link_flap_until_bounds_the_flaps() {
     // 1 µs period from 1 µs until 4 µs: three flaps, then the link stays up.
     let body = scenario(

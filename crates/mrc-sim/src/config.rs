@@ -3,6 +3,7 @@
 use mrc_fabric::{ClosParams, FatTreeParams};
 use mrc_workload::{Flow, Trigger};
 
+use crate::failure::Failure;
 use crate::kernel::Time;
 
 /// The fabric a run uses.
@@ -102,91 +103,6 @@ pub struct NetSpec {
     pub mtu: u32,
     /// Delay before conventional routing (ECMP baseline) reacts to a detected failure.
     pub reconvergence_ps: Time,
-}
-
-/// What a failure hits.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Target {
-    /// Uplink `uplink` of T0 `t0` in `plane` (the T0–T1 cable; fat trees: the T0's
-    /// `uplink`-th upward port).
-    T0Uplink {
-        /// Plane.
-        plane: u32,
-        /// T0 index within the plane.
-        t0: u32,
-        /// Uplink number.
-        uplink: u32,
-    },
-    /// A switch by plane, tier (0 = T0, 1 = T1, 2 = core) and index.
-    Switch {
-        /// Plane.
-        plane: u32,
-        /// Tier.
-        tier: u32,
-        /// Index within plane and tier.
-        index: u32,
-    },
-    /// Lane `plane` of NIC `nic` (the NIC port sees it go down).
-    NicLane {
-        /// NIC.
-        nic: u32,
-        /// Plane (= NIC port).
-        plane: u32,
-    },
-    /// Every switch and lane of a plane.
-    Plane {
-        /// Plane.
-        plane: u32,
-    },
-}
-
-/// How it fails.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum FailureKind {
-    /// Down (switches: rebooting — everything in it is dropped) from `at` until `until`.
-    Down,
-    /// Silently drops everything while looking healthy (no port status, no reconvergence).
-    BlackHole,
-    /// Drops each packet with probability `ppm` / 10⁶.
-    Lossy {
-        /// Drop probability in parts per million.
-        ppm: u32,
-    },
-    /// Goes down for `down_ps` every `period_ps`, `count` times, starting at `at`.
-    Flap {
-        /// Period.
-        period_ps: Time,
-        /// Down time per period.
-        down_ps: Time,
-        /// Number of flaps.
-        count: u32,
-    },
-}
-
-impl FailureKind {
-    /// How reports and job summaries name it: "down", "black hole", "lossy", "flapping".
-    /// Its behaviour in a run is defined in one place, the simulator's failures module.
-    pub fn what(self) -> &'static str {
-        match self {
-            Self::Down => "down",
-            Self::BlackHole => "black hole",
-            Self::Lossy { .. } => "lossy",
-            Self::Flap { .. } => "flapping",
-        }
-    }
-}
-
-/// One failure of a scenario.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Failure {
-    /// What fails.
-    pub target: Target,
-    /// How.
-    pub kind: FailureKind,
-    /// When it starts.
-    pub at_ps: Time,
-    /// When it ends (`None` = never; ignored by flaps).
-    pub until_ps: Option<Time>,
 }
 
 /// Traffic of a run.

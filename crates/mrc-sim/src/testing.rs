@@ -323,9 +323,8 @@ pub mod split_runs {
     use mrc_fabric::{ClosParams, FatTreeParams};
     use mrc_workload::{Flow, traffic};
 
-    use crate::config::{
-        FabricSpec, Failure, FailureKind, NetSpec, PfcSpec, RunSpec, SwitchSpec, Target, Workload,
-    };
+    use crate::config::{FabricSpec, NetSpec, PfcSpec, RunSpec, SwitchSpec, Workload};
+    use crate::failure::{Failure, FailureKind, Target};
 
     const US: u64 = 1_000_000;
 

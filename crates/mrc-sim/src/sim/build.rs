@@ -3,8 +3,9 @@
 
 use mrc_fabric::{Action, Clos, FatTree, NodeId, NodeKind, StaticTables, Topology};
 
-use crate::config::{FabricSpec, RunSpec, Target};
+use crate::config::{FabricSpec, RunSpec};
 use crate::factory::{FabricInfo, Routing, TransportFactory};
+use crate::failure::Target;
 use crate::kernel::{EventQueue, PS_PER_NS};
 
 use super::failures::{Failures, Resolved};

@@ -4,8 +4,8 @@
 use mrc_fabric::NodeId;
 use mrc_proto::nic::QpId;
 
-use crate::config::{Failure, FailureKind};
 use crate::factory::TransportFactory;
+use crate::failure::{Failure, FailureKind};
 use crate::kernel::Time;
 
 use super::ids::PortId;
