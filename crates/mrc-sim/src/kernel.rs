@@ -2,9 +2,8 @@
 //! event derives from its own content ([`Tie`]), not from when it was scheduled. Events at the
 //! same time therefore run in an order that does not depend on which other events exist, so a
 //! fabric split into partitions, each with its own queue, runs every partition's events in
-//! the order one queue would (`docs/architecture.md` §3, partitioned runs). The tie names the
-//! event one to one, so the queue stores ties, not events: a wheel bucket is a list of plain
-//! words and sorting it moves 8 bytes per event.
+//! the order one queue would (`docs/architecture.md` §3, partitioned runs). Events with equal
+//! (time, tie) must be interchangeable (equal content).
 //!
 //! Most events are due soon (a packet's serialisation plus propagation, a pacing gap), so the
 //! queue is a timing wheel, not one large heap. The next `SLOTS` slots of 2^`SLOT_SHIFT` ps
@@ -18,11 +17,11 @@
 //!
 //! The order is exactly that of a single heap keyed by (time, tie): every event of a slot is
 //! earlier than every event of a later slot, and within the running slot the key decides.
-//! Packets live in an arena and events name them by index (no allocation per event).
+//! Events are small `Copy` values stored in the queue itself; packets live in an arena and are
+//! named by index (no allocation per event).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::marker::PhantomData;
 
 mod bitmap;
 
@@ -35,12 +34,10 @@ pub type Time = u64;
 pub const PS_PER_NS: u64 = 1_000;
 
 /// What orders events of equal time: a number below 2^[`TIE_BITS`] computed from the event
-/// alone, and from which the event is rebuilt: equal ties are equal events.
+/// alone, equal only for interchangeable events.
 pub trait Tie: Copy {
     /// The event's tie-break.
     fn tie(&self) -> u64;
-    /// The event whose [`Tie::tie`] is `tie`.
-    fn from_tie(tie: u64) -> Self;
 }
 
 /// Bits of a [`Tie`]: the rest of a 64-bit word holds the time within a wheel slot.
@@ -54,14 +51,15 @@ const SLOT_SHIFT: u32 = 10;
 /// Largest buffer (in events) an empty wheel bucket keeps for reuse.
 const KEEP_CAPACITY: usize = 64;
 
-/// An event of a heap (`late`, `far`): its time and tie.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Entry {
+#[derive(Clone, Copy, Debug)]
+struct Entry<E> {
     time: Time,
+    /// The event's [`Tie`], kept beside it: breaks ties between equal times.
     tie: u64,
+    event: E,
 }
 
-impl Entry {
+impl<E> Entry<E> {
     /// The sort key: time, then tie.
     fn key(&self) -> (Time, u64) {
         (self.time, self.tie)
@@ -72,27 +70,26 @@ impl Entry {
         self.time >> SLOT_SHIFT
     }
 
-    /// The event as a wheel bucket holds it, one word: the time within its slot above the
-    /// tie. Words of one slot sort in (time, tie) order.
-    fn in_slot(&self) -> u64 {
+    /// [`Entry::key`] in one word, for events of one slot: their times differ only in the low
+    /// `SLOT_SHIFT` bits, which go above the tie (below 2^[`TIE_BITS`]). Sorting a bucket by
+    /// it costs one comparison per step instead of two.
+    fn key_in_slot(&self) -> u64 {
         (self.time & ((1 << SLOT_SHIFT) - 1)) << TIE_BITS | self.tie
-    }
-
-    /// The event `word` ([`Entry::in_slot`]) of slot `slot`.
-    fn of_slot(slot: u64, word: u64) -> Self {
-        Self {
-            time: slot << SLOT_SHIFT | word >> TIE_BITS,
-            tie: word & ((1 << TIE_BITS) - 1),
-        }
     }
 }
 
-impl PartialOrd for Entry {
+impl<E> PartialEq for Entry<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl<E> Eq for Entry<E> {}
+impl<E> PartialOrd for Entry<E> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Entry {
+impl<E> Ord for Entry<E> {
     fn cmp(&self, other: &Self) -> Ordering {
         // Reversed: BinaryHeap is a max-heap, we pop the earliest (time, tie).
         other.key().cmp(&self.key())
@@ -101,27 +98,23 @@ impl Ord for Entry {
 
 /// A deterministic event queue: pops in (time, tie) order.
 ///
-/// Invariants (`cur` is the absolute slot being run): `near[head..]` (events of slot `cur`)
-/// and `late` hold every event of slot ≤ `cur`, `near[head..]` sorted; `wheel[s % SLOTS]`
-/// holds the events of slot `s` for `cur < s < cur + SLOTS`, and `occupied` marks the
-/// non-empty buckets; `far` holds the events of slot ≥ `cur + SLOTS`.
+/// Invariants (`cur` is the absolute slot being run): `near[head..]` and `late` hold every
+/// event of slot ≤ `cur`, `near[head..]` sorted; `wheel[s % SLOTS]` holds the events of slot
+/// `s` for `cur < s < cur + SLOTS`, and `occupied` marks the non-empty buckets; `far` holds the
+/// events of slot ≥ `cur + SLOTS`.
 #[derive(Debug)]
 pub struct EventQueue<E> {
-    near: Vec<u64>,
+    near: Vec<Entry<E>>,
     head: usize,
-    late: BinaryHeap<Entry>,
-    wheel: Vec<Vec<u64>>,
+    late: BinaryHeap<Entry<E>>,
+    wheel: Vec<Vec<Entry<E>>>,
     occupied: Bitmap,
-    far: BinaryHeap<Entry>,
+    far: BinaryHeap<Entry<E>>,
     cur: u64,
     len: usize,
     now: Time,
     popped: u64,
     max_len: usize,
-    /// What [`EventQueue::next`] found for the last peek, until a pop takes it or a schedule
-    /// may have put an earlier event before it: a run loop peeks and then pops every event.
-    peeked: Option<(Entry, bool)>,
-    events: PhantomData<E>,
 }
 
 impl<E: Tie> Default for EventQueue<E> {
@@ -145,8 +138,6 @@ impl<E: Tie> EventQueue<E> {
             now: 0,
             popped: 0,
             max_len: 0,
-            peeked: None,
-            events: PhantomData,
         }
     }
 
@@ -177,21 +168,21 @@ impl<E: Tie> EventQueue<E> {
         let e = Entry {
             time: time.max(self.now),
             tie,
+            event,
         };
         self.len += 1;
         self.max_len = self.max_len.max(self.len);
-        self.peeked = None;
         self.place(e);
     }
 
     /// Puts `e` where the invariants want it.
-    fn place(&mut self, e: Entry) {
+    fn place(&mut self, e: Entry<E>) {
         let s = e.slot();
         if s <= self.cur {
             self.late.push(e);
         } else if s - self.cur < SLOTS as u64 {
             let i = s as usize % SLOTS;
-            self.wheel[i].push(e.in_slot());
+            self.wheel[i].push(e);
             self.occupied.set(i);
         } else {
             self.far.push(e);
@@ -205,43 +196,37 @@ impl<E: Tie> EventQueue<E> {
 
     /// Time of the next event (moves the wheel on to it if the current slot is done).
     pub fn peek_time(&mut self) -> Option<Time> {
-        if self.peeked.is_none() {
-            self.peeked = self.next();
-        }
-        self.peeked.map(|(e, _)| e.time)
+        Some(match self.next_is_late()? {
+            true => self.late.peek()?.time,
+            false => self.near[self.head].time,
+        })
     }
 
     /// Pops the next event and advances time to it.
     pub fn pop(&mut self) -> Option<(Time, E)> {
-        let (e, late) = match self.peeked.take() {
-            Some(p) => p,
-            None => self.next()?,
+        let e = match self.next_is_late()? {
+            true => self.late.pop()?,
+            false => {
+                self.head += 1;
+                self.near[self.head - 1]
+            }
         };
-        if late {
-            self.late.pop();
-        } else {
-            self.head += 1;
-        }
         self.now = e.time;
         self.popped += 1;
         self.len -= 1;
-        Some((e.time, E::from_tie(e.tie)))
+        Some((e.time, e.event))
     }
 
-    /// The next event and whether it is `late`'s head (else `near[head]`); `None` if the
-    /// queue is empty. Moves the wheel on when the running slot is done.
-    fn next(&mut self) -> Option<(Entry, bool)> {
+    /// Where the next event is: `late` (true) or `near[head]` (false); `None` if the queue is
+    /// empty. Moves the wheel on when the running slot is done.
+    fn next_is_late(&mut self) -> Option<bool> {
         if self.head == self.near.len() && self.late.is_empty() {
             self.advance();
         }
-        let near = self
-            .near
-            .get(self.head)
-            .map(|&w| Entry::of_slot(self.cur, w));
-        match (near, self.late.peek()) {
-            (Some(n), Some(l)) if l.key() < n.key() => Some((*l, true)),
-            (Some(n), _) => Some((n, false)),
-            (None, Some(l)) => Some((*l, true)),
+        match (self.near.get(self.head), self.late.peek()) {
+            (Some(n), Some(l)) => Some(l.key() < n.key()),
+            (Some(_), None) => Some(false),
+            (None, Some(_)) => Some(true),
             (None, None) => None,
         }
     }
@@ -271,7 +256,7 @@ impl<E: Tie> EventQueue<E> {
             if self.wheel[i].capacity() > KEEP_CAPACITY {
                 self.wheel[i] = Vec::new();
             }
-            self.near.sort_unstable();
+            self.near.sort_unstable_by_key(Entry::key_in_slot);
         }
         while let Some(e) = self.far.peek() {
             if e.slot() - self.cur >= SLOTS as u64 {
@@ -293,17 +278,11 @@ mod tests {
         fn tie(&self) -> u64 {
             u64::from(*self)
         }
-        fn from_tie(tie: u64) -> Self {
-            Self::from_u32(tie as u32).unwrap_or_default()
-        }
     }
 
     impl Tie for u32 {
         fn tie(&self) -> u64 {
             u64::from(*self)
-        }
-        fn from_tie(tie: u64) -> Self {
-            tie as Self
         }
     }
 

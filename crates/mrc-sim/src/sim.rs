@@ -90,7 +90,7 @@ pub enum SimError {
     BadWorkload(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 enum Ev {
     Arrive {
         port: PortId,
@@ -125,17 +125,13 @@ enum Ev {
     },
 }
 
-impl Ev {
-    /// Bits of a tie below the event's kind.
-    const KIND: u32 = 50;
-}
-
 impl Tie for Ev {
     /// Events of one time run failures first, then PFC, arrivals, transmit-done, timers, flow
     /// starts and DAG ops; within a kind by the port, QP end, flow or index they name. Two
     /// events with one tie are the same event (a stale timer and its re-arm), so either may
     /// run first.
     fn tie(&self) -> u64 {
+        const KIND: u32 = 50;
         let (kind, id): (u64, u64) = match *self {
             Self::Action { idx } => (0, idx.into()),
             Self::Reroute { idx } => (1, idx.into()),
@@ -149,26 +145,7 @@ impl Tie for Ev {
             Self::FlowStart { flow } => (6, flow.0.into()),
             Self::Op { op } => (7, op.into()),
         };
-        kind << Self::KIND | id
-    }
-
-    fn from_tie(tie: u64) -> Self {
-        let id = tie & ((1 << Self::KIND) - 1);
-        let low = id as u32;
-        match tie >> Self::KIND {
-            0 => Self::Action { idx: low },
-            1 => Self::Reroute { idx: low },
-            2 => Self::Pfc {
-                port: PortId((id >> 17) as u32),
-                pause: id & 1 != 0,
-                seq: (id >> 1) as u16,
-            },
-            3 => Self::Arrive { port: PortId(low) },
-            4 => Self::TxDone { port: PortId(low) },
-            5 => Self::Timer { ep: low },
-            6 => Self::FlowStart { flow: FlowId(low) },
-            _ => Self::Op { op: low },
-        }
+        kind << KIND | id
     }
 }
 
@@ -358,36 +335,5 @@ mod size_tests {
         assert_eq!(size_of::<super::net::Pkt>(), 64);
         assert_eq!(size_of::<super::net::Port>(), 128);
         assert!(size_of::<super::Ev>() <= 12);
-    }
-
-    /// The queue stores ties, not events: every kind of event comes back whole, with ids
-    /// and PFC fields at their widest.
-    #[test]
-    fn an_event_is_rebuilt_from_its_tie() {
-        use super::ids::{FlowId, PortId};
-        use super::{Ev, Tie};
-        let big = u32::MAX - 1;
-        for e in [
-            Ev::Action { idx: big },
-            Ev::Reroute { idx: 7 },
-            Ev::Pfc {
-                port: PortId(big),
-                pause: true,
-                seq: u16::MAX,
-            },
-            Ev::Pfc {
-                port: PortId(3),
-                pause: false,
-                seq: 1,
-            },
-            Ev::Arrive { port: PortId(big) },
-            Ev::TxDone { port: PortId(0) },
-            Ev::Timer { ep: big },
-            Ev::FlowStart { flow: FlowId(big) },
-            Ev::Op { op: big },
-        ] {
-            assert_eq!(Ev::from_tie(e.tie()), e);
-            assert!(e.tie() < 1 << crate::kernel::TIE_BITS);
-        }
     }
 }
