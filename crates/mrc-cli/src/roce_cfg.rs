@@ -4,37 +4,8 @@
 
 use mrc_proto::roce::{DcqcnConfig, Recovery};
 use mrc_proto::time::Duration;
-use mrc_sim::units::{SizeStr, TimeStr, split_num};
+use mrc_sim::units::{BpsStr, SizeStr, TimeStr};
 use serde::Deserialize;
-
-/// A rate written as `"40Mbps"`, `"5Mbps"`, `"1Gbps"`; stored in bits/s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct BpsStr(pub(crate) u64);
-
-impl BpsStr {
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        let (v, unit) = split_num(s)?;
-        let mul = match unit {
-            "Kbps" | "Kb/s" => 1e3,
-            "Mbps" | "Mb/s" => 1e6,
-            "Gbps" | "Gb/s" => 1e9,
-            _ => return None,
-        };
-        let b = (v * mul).round();
-        (1.0..=1e13).contains(&b).then_some(Self(b as u64))
-    }
-}
-
-impl<'de> Deserialize<'de> for BpsStr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid value `{s}`: expected a rate like \"40Mbps\" or \"1Gbps\""
-            ))
-        })
-    }
-}
 
 /// `roce_recovery` of a `[[runs]]` entry.
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,6 +60,26 @@ impl RateStr {
     }
 }
 
+/// A rate written as `"40Mbps"`, `"5Mbps"`, `"1Gbps"`; stored in bits/s (DCQCN's rates,
+/// finer than [`RateStr`]'s whole Gb/s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BpsStr(pub u64);
+
+impl BpsStr {
+    /// Reads a rate; `None` unless it is from 1 bit/s to 10 Tb/s.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (v, unit) = split_num(s)?;
+        let mul = match unit {
+            "Kbps" | "Kb/s" => 1e3,
+            "Mbps" | "Mb/s" => 1e6,
+            "Gbps" | "Gb/s" => 1e9,
+            _ => return None,
+        };
+        let b = (v * mul).round();
+        (1.0..=1e13).contains(&b).then_some(Self(b as u64))
+    }
+}
+
 /// A size written as `"2MB"` (10⁶), `"4KiB"` (2¹⁰), `"4096B"` or `"4096"`; stored in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SizeStr(pub u64);
@@ -119,6 +139,7 @@ unit_de!(
     "a time like \"10us\", \"500ns\", \"2ms\" or \"1s\" (below 2^64 ps, ~213 days)"
 );
 unit_de!(RateStr, "a rate like \"100Gbps\", \"800G\" or \"51.2Tbps\"");
+unit_de!(BpsStr, "a rate like \"40Mbps\" or \"1Gbps\"");
 unit_de!(
     SizeStr,
     "a size like \"2MB\", \"4KiB\" or \"4096B\" (KB/MB/GB are powers of 10; below 2^64 B)"
