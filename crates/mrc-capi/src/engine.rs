@@ -222,7 +222,11 @@ impl Engine {
             mode,
             own_port: port,
             epoch: std::time::Instant::now(),
-            nic: Nic::new(),
+            nic: {
+                let mut nic = Nic::new();
+                nic.set_burst(mrc_net::endpoint::QP_BURST);
+                nic
+            },
             peers: HashMap::new(),
             slots: HashMap::new(),
             placed: Vec::new(),

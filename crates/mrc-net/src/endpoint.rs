@@ -15,8 +15,8 @@
 //!
 //! **The NIC layer is `mrc_proto::nic::Nic`**, the same one the simulator drives: it owns the
 //! QPs, finds a datagram's QP in O(1) by (peer, QPN), fans port status out to every QP, shares
-//! the send batch round robin between QPs with something to send on a port that is up, and
-//! keeps the QPs' timers in a heap. This module only turns addresses into the NIC's
+//! the send batch round robin (in bursts, `QP_BURST`) between QPs with something to send on a
+//! port that is up, and keeps the QPs' timers in a heap. This module only turns addresses into the NIC's
 //! [`PeerId`]s, bytes into typed packets and back, and link state into port status.
 //!
 //! **Who may talk to a QP.** A QP is bound to its peer: the address given at connect
@@ -136,6 +136,13 @@ impl NicQp for Qp {
 /// How long link state may be stale before it is polled again (ns).
 const LINK_POLL_NS: u64 = 1_000_000;
 
+/// Packets a QP sends in a row before the NIC's arbiter moves to the next QP
+/// ([`Nic::set_burst`]). The receiver acknowledges each QP once per batch it reads; with QPs
+/// interleaved packet by packet, 8 QPs drew 0.45–0.67 SACKs per data packet against one QP's
+/// 0.24–0.30, and were 4–10% slower (medians of two series) than in bursts of 8, where they
+/// draw 0.28–0.33. The C API's engine, the other socket driver, uses it too.
+pub const QP_BURST: u32 = 8;
+
 struct Pending {
     buf: Vec<u8>,
     len: usize,
@@ -222,6 +229,7 @@ impl Endpoint {
                 let mut nic = Nic::new();
                 // A loopback sender's source port is an EV port, not where to answer.
                 nic.set_bind_on_first_packet(mode == PathMode::Srv6);
+                nic.set_burst(QP_BURST);
                 nic
             },
             peers: HashMap::new(),
@@ -520,8 +528,8 @@ impl Endpoint {
                     return Ok(any);
                 }
             }
-            // Refill: the NIC shares the batch round robin between QPs with something to
-            // send on a port that is up.
+            // Refill: the NIC shares the batch round robin, in bursts, between QPs with
+            // something to send on a port that is up.
             let now = self.now();
             let mut got = 0;
             while got < self.batch {

@@ -172,16 +172,22 @@ pub struct QpProfile<'a> {
 /// floor) the per-packet timer resent up to 3.4% of a transfer's packets on a fabric that
 /// dropped none; with 5 ms (a 10 ms floor) at most 0.23%. A dead path is still found as soon:
 /// a pulled spine cable's EV was retired 7–21 ms after the pull (1–31 ms before).
+///
+/// Probes of a retired EV get the same allowance: a probe unanswered for the probe interval
+/// is a failure, and with the hardware's 1 ms cap (the interval's) many answers on a host
+/// came too late: the EV came back 0.2–0.7 s after its cable in 13 of 24 runs, and each QP
+/// sent a probe per ms into the dead path. With a cap of 2 × `HOST_RTT`: 11–28 ms in all 24.
 pub const HOST_RTT: Duration = Duration::from_micros(5000);
 
 impl QpProfile<'_> {
     /// The core's configuration for QP `qpn` talking to `remote`: the EVs as one active set per
     /// plane (a quarter of them as `ev_min_active`) and NSCC scaled for `rate_bps` and
     /// `base_rtt`; built by the core's one constructor, [`mrc_proto::nic::PathProfile`]. Its
-    /// timers assume a round trip of at least [`HOST_RTT`].
+    /// timers (and its probes' cap, twice that) assume a round trip of at least [`HOST_RTT`].
     pub fn conn_config(&self, qpn: u32, remote: u32) -> ConnectionConfig {
         let mut c = self.path().conn_config(qpn, remote, self.seed);
         c.base_rtt = c.base_rtt.max(HOST_RTT);
+        c.probe.max_interval = c.probe.max_interval.max(HOST_RTT.saturating_mul(2));
         c
     }
 

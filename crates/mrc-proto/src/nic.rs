@@ -21,7 +21,8 @@
 //!   is taken out of the ready mask before any QP is asked to send.
 //! - **Arbitration**: [`Nic::poll_transmit`] asks the QPs in turn, starting after the one that
 //!   sent last, for a packet on one of the ready ports; the first that has one sends. So every
-//!   QP with something to send on a ready port gets a packet out before any gets a second.
+//!   QP with something to send on a ready port gets a packet out before any gets a second
+//!   (or a burst, [`Nic::set_burst`]: a socket driver keeps a QP's packets together).
 //!   A QP that had nothing for some ports is not asked about them again until something that
 //!   can give it a packet reaches it (a packet, its timer, a port change, the driver borrowing
 //!   it to post work): with a thousand QPs on one NIC (incast), asking each idle one in turn
@@ -170,6 +171,10 @@ pub struct Nic<Q> {
     ports_up: PortMask,
     all_dirty: bool,
     rr: usize,
+    /// Packets the QP at `rr` may still send before its turn passes ([`Nic::set_burst`]).
+    turn_left: u32,
+    /// Packets per turn ([`Nic::set_burst`]).
+    burst: u32,
     dirty: Vec<u32>,
     timers: BinaryHeap<Reverse<(Instant, u32)>>,
     unbound: HashMap<u32, QpId, KeyedMix>,
@@ -202,6 +207,8 @@ impl<Q> Nic<Q> {
             bind_on_first: true,
             ports_up: PortMask::ALL,
             rr: 0,
+            turn_left: 0,
+            burst: 1,
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             all_dirty: false,
@@ -215,6 +222,16 @@ impl<Q> Nic<Q> {
     /// `mrc-net`, whose datagrams leave from per-EV ports) turns it off.
     pub fn set_bind_on_first_packet(&mut self, on: bool) {
         self.bind_on_first = on;
+    }
+
+    /// Packets a QP may send in a row before the arbiter moves to the next (default 1: packet
+    /// by packet, as a hardware NIC interleaves its QPs). A receiver that acknowledges once
+    /// per batch of packets it reads (a socket endpoint) sends one SACK per QP in a batch, so
+    /// QPs interleaved packet by packet cost it a SACK per packet; a burst of a few keeps
+    /// each QP's packets together. At least 1.
+    pub fn set_burst(&mut self, packets: u32) {
+        self.burst = packets.max(1);
+        self.turn_left = 0;
     }
 
     /// The QPs, in order of creation (index = [`QpId`]).
@@ -454,6 +471,8 @@ impl<Q: NicQp> Nic<Q> {
         for _ in 0..n {
             let i = idx;
             idx = if idx + 1 == n { 0 } else { idx + 1 };
+            // Whose turn it was: a new turn starts with a full burst.
+            let turn_left = if i == self.rr { self.turn_left } else { 0 };
             let (Some(q), Some(slot)) = (self.qps.get_mut(i), self.slots.get_mut(i)) else {
                 continue;
             };
@@ -469,7 +488,8 @@ impl<Q: NicQp> Nic<Q> {
             match tx {
                 Some(tx) => {
                     slot.idle = 0;
-                    self.rr = idx;
+                    let left = turn_left.checked_sub(1).unwrap_or(self.burst - 1);
+                    (self.rr, self.turn_left) = if left > 0 { (i, left) } else { (idx, 0) };
                     self.stats.transmitted += 1;
                     return Some((QpId(i as u32), tx));
                 }

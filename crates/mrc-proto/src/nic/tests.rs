@@ -287,6 +287,33 @@ fn ports_are_shared_round_robin() {
 }
 
 #[test]
+fn a_burst_keeps_a_qps_packets_together_and_passes_on_when_it_runs_dry() {
+    let now = Instant::from_nanos(1_000);
+    let (mut a, mut b) = pair(3);
+    a.set_burst(4);
+    for i in 0..3 {
+        aim(&mut a, &b, QpId(i), 256 << 10);
+    }
+    let mut order = Vec::new();
+    for _ in 0..24 {
+        let (id, tx) = a.poll_transmit(now, PortMask::ALL).expect("data");
+        order.push(id.0);
+        b.handle_packet(now, A, &Received::new(tx.repr, tx.ev, tx.port, None));
+    }
+    for (k, id) in order.iter().enumerate() {
+        assert_eq!(*id, (k / 4) as u32 % 3, "{order:?}");
+    }
+    // A QP with less than a burst to send hands its turn on at once.
+    let (mut a, mut b) = pair(2);
+    a.set_burst(4);
+    aim(&mut a, &b, QpId(0), 4096);
+    aim(&mut a, &b, QpId(1), 64 << 10);
+    let order = run(&mut a, &mut b, now);
+    let first: Vec<u32> = order.iter().take(5).map(|q| q.0).collect();
+    assert_eq!(first, [0, 1, 1, 1, 1], "{order:?}");
+}
+
+#[test]
 fn poll_timeout_is_the_earliest_qp_timer() {
     let (mut a, mut b) = pair(5);
     let min = |n: &Nic<Connection>| n.qps().iter().filter_map(Transport::poll_timeout).min();
