@@ -16,8 +16,8 @@
 //! **The NIC layer is `mrc_proto::nic::Nic`**, the same one the simulator drives: it owns the
 //! QPs, finds a datagram's QP in O(1) by (peer, QPN), fans port status out to every QP, shares
 //! the send batch round robin (in bursts, `QP_BURST`) between QPs with something to send on a
-//! port that is up, and keeps the QPs' timers in a heap. This module only turns addresses into the NIC's
-//! [`PeerId`]s, bytes into typed packets and back, and link state into port status.
+//! port that is up, and keeps the QPs' timers in a heap. This module only turns addresses into
+//! the NIC's [`PeerId`]s, bytes into typed packets and back, and link state into port status.
 //!
 //! **Who may talk to a QP.** A QP is bound to its peer: the address given at connect
 //! ([`Qp::peer`]), or, for a server that does not know its client, the source of the first
