@@ -81,10 +81,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rates_and_overrides() {
-        assert_eq!(BpsStr::parse("40Mbps"), Some(BpsStr(40_000_000)));
-        assert_eq!(BpsStr::parse("1.5Gbps"), Some(BpsStr(1_500_000_000)));
-        assert_eq!(BpsStr::parse("40"), None);
+    fn overrides() {
         let c: DcqcnCfg = toml::from_str("increase_timer = \"300us\"\nrai = \"5Mbps\"").unwrap();
         let r = c.resolve().unwrap();
         assert_eq!(r.increase_timer, Duration::from_micros(300));

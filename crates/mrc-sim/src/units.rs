@@ -16,6 +16,13 @@ pub fn split_num(s: &str) -> Option<(f64, &str)> {
     (v.is_finite() && v >= 0.0).then_some((v, s[end..].trim()))
 }
 
+/// The number in `s` times the factor of its unit in `units`; None for a unit not listed.
+fn scaled(s: &str, units: &[(&str, f64)]) -> Option<f64> {
+    let (v, unit) = split_num(s)?;
+    let &(_, mul) = units.iter().find(|(u, _)| *u == unit)?;
+    Some(v * mul)
+}
+
 /// A duration written as `"10us"`, `"2s"`, `"500ns"`, `"1.5ms"`, `"100ps"`; stored in ps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeStr(pub u64);
@@ -23,17 +30,16 @@ pub struct TimeStr(pub u64);
 impl TimeStr {
     /// Reads a time; `None` unless it has a unit and fits (below 2⁶⁴ ps).
     pub fn parse(s: &str) -> Option<Self> {
-        let (v, unit) = split_num(s)?;
-        let mul = match unit {
-            "ps" => 1.0,
-            "ns" => 1e3,
-            "us" | "µs" => 1e6,
-            "ms" => 1e9,
-            "s" => 1e12,
-            "min" => 60e12,
-            _ => return None,
-        };
-        let ps = (v * mul).round();
+        let units = [
+            ("ps", 1.0),
+            ("ns", 1e3),
+            ("us", 1e6),
+            ("µs", 1e6),
+            ("ms", 1e9),
+            ("s", 1e12),
+            ("min", 60e12),
+        ];
+        let ps = scaled(s, &units)?.round();
         // Beyond u64 (~213 days) would saturate silently.
         (ps < U64_LIMIT).then_some(Self(ps as u64))
     }
@@ -49,13 +55,15 @@ pub struct RateStr(pub u32);
 impl RateStr {
     /// Reads a rate; `None` unless it is a whole number of Gb/s from 1 to `u32::MAX`.
     pub fn parse(s: &str) -> Option<Self> {
-        let (v, unit) = split_num(s)?;
-        let mul = match unit {
-            "Gbps" | "G" | "Gb/s" => 1.0,
-            "Tbps" | "T" | "Tb/s" => 1000.0,
-            _ => return None,
-        };
-        let g = v * mul;
+        let units = [
+            ("Gbps", 1.0),
+            ("G", 1.0),
+            ("Gb/s", 1.0),
+            ("Tbps", 1e3),
+            ("T", 1e3),
+            ("Tb/s", 1e3),
+        ];
+        let g = scaled(s, &units)?;
         (g >= 1.0 && g.fract() == 0.0 && g <= f64::from(u32::MAX)).then_some(Self(g as u32))
     }
 }
@@ -68,14 +76,15 @@ pub struct BpsStr(pub u64);
 impl BpsStr {
     /// Reads a rate; `None` unless it is from 1 bit/s to 10 Tb/s.
     pub fn parse(s: &str) -> Option<Self> {
-        let (v, unit) = split_num(s)?;
-        let mul = match unit {
-            "Kbps" | "Kb/s" => 1e3,
-            "Mbps" | "Mb/s" => 1e6,
-            "Gbps" | "Gb/s" => 1e9,
-            _ => return None,
-        };
-        let b = (v * mul).round();
+        let units = [
+            ("Kbps", 1e3),
+            ("Kb/s", 1e3),
+            ("Mbps", 1e6),
+            ("Mb/s", 1e6),
+            ("Gbps", 1e9),
+            ("Gb/s", 1e9),
+        ];
+        let b = scaled(s, &units)?.round();
         (1.0..=1e13).contains(&b).then_some(Self(b as u64))
     }
 }
@@ -87,18 +96,18 @@ pub struct SizeStr(pub u64);
 impl SizeStr {
     /// Reads a size; `None` unless it is a whole number of bytes below 2⁶⁴.
     pub fn parse(s: &str) -> Option<Self> {
-        let (v, unit) = split_num(s)?;
-        let mul = match unit {
-            "" | "B" => 1.0,
-            "KB" | "kB" => 1e3,
-            "MB" => 1e6,
-            "GB" => 1e9,
-            "KiB" => 1024.0,
-            "MiB" => 1024.0 * 1024.0,
-            "GiB" => 1024.0 * 1024.0 * 1024.0,
-            _ => return None,
-        };
-        let b = v * mul;
+        let units = [
+            ("", 1.0),
+            ("B", 1.0),
+            ("KB", 1e3),
+            ("kB", 1e3),
+            ("MB", 1e6),
+            ("GB", 1e9),
+            ("KiB", 1024.0),
+            ("MiB", 1024.0 * 1024.0),
+            ("GiB", 1024.0 * 1024.0 * 1024.0),
+        ];
+        let b = scaled(s, &units)?;
         (b.fract() == 0.0 && b < U64_LIMIT).then_some(Self(b as u64))
     }
 }
@@ -157,6 +166,9 @@ mod tests {
         assert_eq!(TimeStr::parse("10"), None);
         assert_eq!(RateStr::parse("51.2Tbps"), Some(RateStr(51_200)));
         assert_eq!(RateStr::parse("100G"), Some(RateStr(100)));
+        assert_eq!(BpsStr::parse("40Mbps"), Some(BpsStr(40_000_000)));
+        assert_eq!(BpsStr::parse("1.5Gbps"), Some(BpsStr(1_500_000_000)));
+        assert_eq!(BpsStr::parse("40"), None);
         assert_eq!(SizeStr::parse("2MB"), Some(SizeStr(2_000_000)));
         assert_eq!(SizeStr::parse("4KiB"), Some(SizeStr(4096)));
         assert_eq!(ProbStr::parse("0.1%"), Some(ProbStr(1000)));
